@@ -1,0 +1,1 @@
+CREATE EXTENSION kafka_fdw;

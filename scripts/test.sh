@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# THE kafka_fdw test command: deps, -Werror build, install, a real Kafka broker + a throwaway
+# PostgreSQL 15 cluster, pg_regress (make installcheck), then every executable test/t/*.sh.
+# Ends with exactly one line "N passed, M failed"; exits non-zero on any failure.
+# Kafka and PostgreSQL are stopped on every exit path (including build failures and Ctrl-C).
+#
+# Environment:
+#   TESTS="a b"      run only these tests: names with sql/NAME.sql go to pg_regress (REGRESS=...),
+#                    names with test/t/NAME.sh run as scripted tests; default: everything
+#   KAFKA_VERSION    broker version for scripts/kafka.sh (default there: 3.9.1)
+#   BUILD_CFLAGS     PG_CFLAGS for the build (default "-Wall -Wextra -Werror"; CI=true forces -Werror)
+#   TEST_PGPORT      PostgreSQL port (default 55432)
+#   T_TIMEOUT        per scripted test timeout in seconds (default 300)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$here")
+cd "$REPO"
+
+export KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093 KAFKA_HOME=$REPO/.tmp/kafka-test
+export PGPORT=${TEST_PGPORT:-55432} PG_HOME=$REPO/.tmp/pg-test
+export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+[ -n "${KAFKA_VERSION:-}" ] && export KAFKA_VERSION
+BUILD_CFLAGS=${BUILD_CFLAGS:--Wall -Wextra -Werror}
+if [ "${CI:-}" = "true" ] && [[ " $BUILD_CFLAGS " != *" -Werror "* ]]; then BUILD_CFLAGS="$BUILD_CFLAGS -Werror"; fi
+T_TIMEOUT=${T_TIMEOUT:-300}
+logdir=$REPO/.tmp/test-logs
+
+passed=0 failed=0
+failures=()
+phase="" phase_t0=0 all_done=0
+timings=()
+
+now() { date +%s%N; }
+secs() { awk -v d="$1" 'BEGIN { printf "%.1f", d / 1e9 }'; }
+begin() { phase=$1; phase_t0=$(now); echo; echo "==> [$phase]"; }
+end_phase() {
+  local t; t=$(secs $(( $(now) - phase_t0 )))
+  timings+=("$phase ${t}s"); echo "<== [$phase] ${t} s"; phase=""
+}
+
+# run_child VAR LOG CMD...: run CMD in the background (output to LOG, stdin /dev/null) and wait for it,
+# so that INT/TERM interrupt the wait at once (bash defers traps while a foreground child runs);
+# the cleanup trap then kills the child. VAR receives CMD's exit status.
+child=""
+run_child() {
+  local __var=$1 __log=$2 __rc=0; shift 2
+  "$@" > "$__log" 2>&1 < /dev/null &
+  child=$!
+  wait "$child" || __rc=$?
+  child=""
+  printf -v "$__var" '%s' "$__rc"
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi
+  if [ -n "$phase" ] && [ "$all_done" -eq 0 ]; then
+    # A phase aborted (set -e, kafka/pg start failure, signal): that is a failure of its own.
+    echo "test.sh: phase '$phase' aborted (exit $rc)" >&2
+    timings+=("$phase aborted")
+    failed=$((failed + 1)); failures+=("phase:$phase")
+  fi
+  # Always (also after a build failure): pid-file based and a no-op when nothing runs.
+  echo; echo "==> [teardown]"
+  "$REPO/scripts/pg.sh" stop
+  "$REPO/scripts/kafka.sh" stop
+  echo
+  local IFS=','
+  echo "timings: ${timings[*]:-none}" | sed 's/,/, /g'
+  unset IFS
+  if [ "${#failures[@]}" -gt 0 ]; then echo "failed: ${failures[*]}"; fi
+  echo "$passed passed, $failed failed"
+  if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then exit 1; fi
+  exit 0
+}
+trap cleanup EXIT
+trap 'echo "test.sh: interrupted" >&2; exit 130' INT
+trap 'echo "test.sh: terminated" >&2; exit 143' TERM
+
+# ---- which tests -------------------------------------------------------------------------------
+regress_sel="" scripted_sel=() select=0
+all_scripts=()
+for f in test/t/*.sh; do
+  [ -e "$f" ] || continue
+  if [ -x "$f" ]; then all_scripts+=("$f"); else echo "test.sh: note: $f is not executable, skipped"; fi
+done
+if [ -n "${TESTS:-}" ]; then
+  select=1
+  for name in $TESTS; do
+    name=${name%.sql}; name=${name%.sh}; name=${name#sql/}; name=${name#test/t/}
+    if [ -f "test/t/$name.sh" ] && ! [ -f "sql/$name.sql" ]; then
+      scripted_sel+=("test/t/$name.sh")
+    else
+      regress_sel="${regress_sel:+$regress_sel }$name"   # unknown names: let pg_regress complain
+    fi
+  done
+else
+  scripted_sel=("${all_scripts[@]+"${all_scripts[@]}"}")
+fi
+
+# ---- deps + build ------------------------------------------------------------------------------
+begin deps
+bash "$REPO/scripts/install-deps.sh"
+end_phase
+
+begin build
+make clean >/dev/null
+make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" PG_CFLAGS="$BUILD_CFLAGS"
+end_phase
+
+begin install
+make install PG_CONFIG="$PG_CONFIG" >/dev/null
+echo "installed into $("$PG_CONFIG" --pkglibdir)"
+end_phase
+
+# ---- services ----------------------------------------------------------------------------------
+begin services
+# Leftovers from an earlier aborted run (found via their pid files) must not survive.
+"$REPO/scripts/pg.sh" stop
+"$REPO/scripts/kafka.sh" stop
+if kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 2 >/dev/null 2>&1; then
+  echo "test.sh: a foreign Kafka already answers on 127.0.0.1:$KAFKA_PORT; stop it first" >&2; exit 1
+fi
+"$REPO/scripts/kafka.sh" start
+"$REPO/scripts/pg.sh" start
+# shellcheck disable=SC1091
+source "$PG_HOME/env"
+export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+end_phase
+
+# ---- pg_regress --------------------------------------------------------------------------------
+run_regress=1
+if [ "$select" -eq 1 ] && [ -z "$regress_sel" ]; then run_regress=0; fi
+if [ "$run_regress" -eq 1 ] && ! make -n installcheck PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1; then
+  echo "test.sh: Makefile has no installcheck target (REGRESS not defined); skipping pg_regress"
+  run_regress=0
+fi
+if [ "$run_regress" -eq 1 ]; then
+  begin pg_regress
+  mkdir -p "$logdir"
+  rm -f regression.diffs regression.out
+  regress_args=()
+  [ -n "$regress_sel" ] && regress_args+=("REGRESS=$regress_sel")
+  regress_rc=0
+  run_child regress_rc "$logdir/pg_regress.log" make installcheck PG_CONFIG="$PG_CONFIG" "${regress_args[@]+"${regress_args[@]}"}"
+  cat "$logdir/pg_regress.log"
+  # PG15: "test foo   ... ok   12 ms", "     foo ... FAILED   3 ms", "... failed (ignored)";
+  # PG16+ TAP: "ok 1   - foo   12 ms", "not ok 2   + foo".
+  read -r rp rf rfails < <(awk '
+    /^not ok [0-9]+ +[-+] / { sub(/^not ok [0-9]+ +[-+] +/, ""); f++; names = names $1 ","; next }
+    /^ok [0-9]+ +[-+] /     { p++; next }
+    /\.\.\. +ok( |$)/       { p++; next }
+    /\.\.\. +failed \(ignored\)/ { p++; next }
+    /\.\.\. +FAILED/        { line = $0; sub(/^ *(test +)?/, "", line); split(line, a, / +/); f++; names = names a[1] ","; next }
+    END { printf "%d %d %s\n", p, f, (names == "" ? "-" : names) }' "$logdir/pg_regress.log")
+  passed=$((passed + rp)); failed=$((failed + rf))
+  if [ "$rf" -gt 0 ]; then IFS=',' read -r -a fn <<< "${rfails%,}"; for n in "${fn[@]}"; do failures+=("regress:$n"); done; fi
+  if [ "$regress_rc" -ne 0 ] && [ "$rf" -eq 0 ]; then
+    # pg_regress itself failed (cannot connect, missing file, ...) without a per-test verdict.
+    failed=$((failed + 1)); failures+=("regress:pg_regress(exit $regress_rc)")
+  fi
+  echo "pg_regress: ok=$rp failed=$rf (make exit $regress_rc)"
+  if [ "$regress_rc" -ne 0 ] || [ "$rf" -gt 0 ]; then
+    if [ -f regression.diffs ]; then echo "---- regression.diffs ----"; cat regression.diffs; echo "---- end regression.diffs ----"; fi
+    if [ -n "${PG_LOG:-}" ] && [ -f "$PG_LOG" ]; then echo "---- server log (last 50 lines) ----"; tail -50 "$PG_LOG"; fi
+  fi
+  end_phase
+fi
+
+# ---- scripted tests ----------------------------------------------------------------------------
+if [ "${#scripted_sel[@]}" -gt 0 ]; then
+  begin scripted
+  mkdir -p "$logdir"
+  for t in "${scripted_sel[@]}"; do
+    name=$(basename "$t" .sh)
+    if ! [ -x "$t" ]; then echo "t/$name ... FAILED (not executable)"; failed=$((failed + 1)); failures+=("t:$name"); continue; fi
+    scratch=$REPO/.tmp/t/$name
+    rm -rf "$scratch"; mkdir -p "$scratch"
+    t0=$(now)
+    trc=0
+    run_child trc "$logdir/t-$name.log" env KAFKA_BROKERS="$KAFKA_BROKERS" KAFKA_PORT="$KAFKA_PORT" \
+        PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" PG_LOG="${PG_LOG:-}" \
+        REPO="$REPO" TEST_TMP="$scratch" \
+        KAFKA_SH="$REPO/scripts/kafka.sh" PG_SH="$REPO/scripts/pg.sh" PG_ENV="$PG_HOME/env" \
+        timeout --kill-after=10 "$T_TIMEOUT" "$t"
+    dt=$(secs $(( $(now) - t0 )))
+    if [ "$trc" -eq 0 ]; then
+      echo "t/$name ... ok (${dt} s)"; passed=$((passed + 1))
+    else
+      why="exit $trc"; [ "$trc" -eq 124 ] && why="timeout after ${T_TIMEOUT} s"
+      echo "t/$name ... FAILED ($why, ${dt} s); output:"
+      sed 's/^/    | /' "$logdir/t-$name.log"
+      failed=$((failed + 1)); failures+=("t:$name")
+    fi
+  done
+  end_phase
+fi
+
+all_done=1
+# cleanup (EXIT trap) stops the services and prints the summary line.

@@ -1,0 +1,158 @@
+/*-------------------------------------------------------------------------
+ *
+ * codec.c
+ *		  The decode interface shared by every format: which value columns a
+ *		  query needs, converting text to a column's type, and the whole-value
+ *		  formats (text, bytea, jsonb).  JSON and CSV live in codec_json.c and
+ *		  codec_csv.c.
+ *
+ * Invariants:
+ *	- Only the columns a query needs are decoded; count(*) decodes nothing.
+ *	- Text handed to PostgreSQL is valid in the server encoding: the value
+ *	  is verified once per message before any column is built from it.
+ *	- A structural problem is returned as *reason (the caller applies the
+ *	  table's on_error policy); a type input error is an ERROR.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+/*
+ * Create a decoder for the value columns in needed (a set of attnums; NULL
+ * means every value column).
+ */
+KafkaDecoder *
+kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed)
+{
+	KafkaDecoder *dec = palloc0(sizeof(KafkaDecoder));
+
+	dec->opts = opts;
+	dec->needed = palloc0(sizeof(KafkaColumn *) * Max(opts->ncolumns, 1));
+	dec->by_index = palloc0(sizeof(KafkaColumn *) * Max(opts->nvalue_columns, 1));
+	for (int i = 0; i < opts->ncolumns; i++)
+	{
+		KafkaColumn *col = &opts->columns[i];
+
+		if (col->dropped || col->kind != KAFKA_COL_VALUE)
+			continue;
+		if (needed && !bms_is_member(col->attnum, needed))
+			continue;
+		dec->needed[dec->nneeded++] = col;
+		dec->by_index[col->value_index] = col;
+	}
+	initStringInfo(&dec->buf);
+	initStringInfo(&dec->buf2);
+	return dec;
+}
+
+bool
+kafkaDecoderNeedsValue(KafkaDecoder *dec)
+{
+	return dec->nneeded > 0;
+}
+
+/*
+ * Convert the text form of a value to the column's type.  str need not be
+ * NUL-terminated.  text and bytea avoid the input function where they can.
+ */
+Datum
+kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason)
+{
+	char	   *cstr;
+	Datum		d;
+
+	/* type input errors are ERRORs; reason is for future soft errors */
+	(void) reason;
+	*ok = true;
+	if (col->typid == TEXTOID)
+		return PointerGetDatum(cstring_to_text_with_len(str, len));
+	if (col->typid == BYTEAOID)
+	{
+		bytea	   *b;
+
+		/* a JSON/CSV string with a \x prefix is hex; otherwise raw bytes */
+		if (!(len >= 2 && str[0] == '\\' && str[1] == 'x'))
+		{
+			b = palloc(VARHDRSZ + len);
+			SET_VARSIZE(b, VARHDRSZ + len);
+			memcpy(VARDATA(b), str, len);
+			return PointerGetDatum(b);
+		}
+	}
+	cstr = palloc(len + 1);
+	memcpy(cstr, str, len);
+	cstr[len] = '\0';
+	d = InputFunctionCall(&col->in_func, cstr, col->in_ioparam, col->typmod);
+	pfree(cstr);
+	return d;
+}
+
+/* The whole message value into the one value column */
+static bool
+decode_whole(KafkaDecoder *dec, const char *data, size_t len, Datum *values, bool *nulls, char **reason)
+{
+	KafkaColumn *col = dec->needed[0];
+	bool		ok;
+
+	if (data == NULL)
+		return true;			/* tombstone: NULL value */
+	if (col->typid == BYTEAOID)
+	{
+		bytea	   *b = palloc(VARHDRSZ + len);
+
+		SET_VARSIZE(b, VARHDRSZ + len);
+		memcpy(VARDATA(b), data, len);
+		values[col->attnum - 1] = PointerGetDatum(b);
+		nulls[col->attnum - 1] = false;
+		return true;
+	}
+	if (!pg_verifymbstr(data, len, true))
+	{
+		*reason = psprintf("invalid byte sequence for encoding \"%s\"", GetDatabaseEncodingName());
+		return false;
+	}
+	values[col->attnum - 1] = kafkaColumnFromText(col, data, len, &ok, reason);
+	nulls[col->attnum - 1] = false;
+	return ok;
+}
+
+/*
+ * Decode a message value into the needed columns.  values/nulls are indexed
+ * by attnum - 1 and preset to NULL by the caller.  Returns false with
+ * *reason set for a malformed message.
+ */
+bool
+kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
+				 Datum *values, bool *nulls, char **reason)
+{
+	if (dec->nneeded == 0)
+		return true;
+	switch (dec->opts->format)
+	{
+		case KAFKA_FORMAT_TEXT:
+		case KAFKA_FORMAT_BYTEA:
+		case KAFKA_FORMAT_JSONB:
+			return decode_whole(dec, data, len, values, nulls, reason);
+		case KAFKA_FORMAT_JSON:
+		case KAFKA_FORMAT_CSV:
+			if (data == NULL)
+				return true;	/* tombstone: all value columns NULL */
+			if (!pg_verifymbstr(data, len, true))
+			{
+				*reason = psprintf("invalid byte sequence for encoding \"%s\"", GetDatabaseEncodingName());
+				return false;
+			}
+			if (dec->opts->format == KAFKA_FORMAT_JSON)
+				return kafkaDecodeJson(dec, data, len, values, nulls, reason);
+			return kafkaDecodeCsv(dec, data, len, values, nulls, reason);
+		case KAFKA_FORMAT_AVRO:
+			*reason = pstrdup("format avro is not supported yet");
+			return false;
+	}
+	return true;
+}

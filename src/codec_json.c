@@ -1,0 +1,722 @@
+/*-------------------------------------------------------------------------
+ *
+ * codec_json.c
+ *		  Decoding a JSON object message into columns.  A single-pass scanner
+ *		  walks the top-level object; values of keys no needed column maps to
+ *		  are skipped (structurally checked) without being converted.
+ *
+ *		  Mapping: strings -> the column's input function (text directly);
+ *		  numbers and booleans -> their literal; null -> NULL; objects and
+ *		  arrays -> json/jsonb columns as they are, text columns as JSON
+ *		  text, array columns as PostgreSQL arrays and composite columns as
+ *		  records (both recursively).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+typedef struct JsonScanner
+{
+	const char *p;				/* current position */
+	const char *end;			/* end of input */
+	const char *err;			/* first error, or NULL */
+} JsonScanner;
+
+static inline void
+skip_ws(JsonScanner *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static bool
+fail(JsonScanner *s, const char *msg)
+{
+	if (s->err == NULL)
+		s->err = msg;
+	return false;
+}
+
+/*
+ * Scan a string starting at the opening quote.  On return *start and *len are the
+ * raw content between the quotes and *escaped tells whether it has escapes.
+ */
+static bool
+scan_string(JsonScanner *s, const char **start, size_t *len, bool *escaped)
+{
+	const char *p = s->p + 1;
+
+	*escaped = false;
+	*start = p;
+	for (;;)
+	{
+		const char *q = memchr(p, '"', s->end - p);
+		const char *b;
+
+		if (q == NULL)
+			return fail(s, "unterminated string");
+		/* a quote is escaped if preceded by an odd number of backslashes */
+		b = q;
+		while (b > *start && b[-1] == '\\')
+			b--;
+		if (((q - b) & 1) == 0)
+		{
+			*escaped = memchr(*start, '\\', q - *start) != NULL;
+			*len = q - *start;
+			s->p = q + 1;
+			return true;
+		}
+		p = q + 1;
+	}
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Unescape JSON string content into buf; false with *err on a bad escape */
+static bool
+unescape(const char *p, size_t len, StringInfo buf, const char **err)
+{
+	const char *end = p + len;
+
+	resetStringInfo(buf);
+	while (p < end)
+	{
+		const char *bs = memchr(p, '\\', end - p);
+
+		if (bs == NULL)
+		{
+			appendBinaryStringInfo(buf, p, end - p);
+			break;
+		}
+		appendBinaryStringInfo(buf, p, bs - p);
+		p = bs + 1;
+		if (p >= end)
+			return (*err = "bad escape in string", false);
+		switch (*p)
+		{
+			case '"':
+			case '\\':
+			case '/':
+				appendStringInfoChar(buf, *p);
+				p++;
+				break;
+			case 'b':
+				appendStringInfoChar(buf, '\b');
+				p++;
+				break;
+			case 'f':
+				appendStringInfoChar(buf, '\f');
+				p++;
+				break;
+			case 'n':
+				appendStringInfoChar(buf, '\n');
+				p++;
+				break;
+			case 'r':
+				appendStringInfoChar(buf, '\r');
+				p++;
+				break;
+			case 't':
+				appendStringInfoChar(buf, '\t');
+				p++;
+				break;
+			case 'u':
+				{
+					pg_wchar	c = 0;
+					char		out[MAX_UNICODE_EQUIVALENT_STRING + 1];
+
+					for (int k = 0; k < 2; k++)
+					{
+						int			v = 0;
+
+						if (end - p < 5)
+							return (*err = "bad \\u escape in string", false);
+						for (int i = 1; i <= 4; i++)
+						{
+							int			h = hexval(p[i]);
+
+							if (h < 0)
+								return (*err = "bad \\u escape in string", false);
+							v = v * 16 + h;
+						}
+						p += 5;
+						if (k == 0)
+						{
+							c = v;
+							if (!is_utf16_surrogate_first(c))
+								break;
+							if (end - p < 2 || p[0] != '\\' || p[1] != 'u')
+								return (*err = "unpaired Unicode surrogate in string", false);
+							p++;
+						}
+						else
+						{
+							if (!is_utf16_surrogate_second(v))
+								return (*err = "unpaired Unicode surrogate in string", false);
+							c = surrogate_pair_to_codepoint(c, v);
+						}
+					}
+					if (c == 0)
+						return (*err = "\\u0000 cannot be converted to text", false);
+					if (is_utf16_surrogate_second(c))
+						return (*err = "unpaired Unicode surrogate in string", false);
+					pg_unicode_to_server(c, (unsigned char *) out);
+					appendStringInfoString(buf, out);
+					break;
+				}
+			default:
+				return (*err = "bad escape in string", false);
+		}
+	}
+	return true;
+}
+
+static bool skip_value(JsonScanner *s, int depth);
+
+/* Skip an object or array starting at its opening bracket */
+static bool
+skip_container(JsonScanner *s, int depth)
+{
+	char		close = *s->p == '{' ? '}' : ']';
+	bool		obj = *s->p == '{';
+	bool		first = true;
+
+	if (depth > 200)
+		return fail(s, "JSON nested too deeply");
+	s->p++;
+	for (;;)
+	{
+		skip_ws(s);
+		if (s->p >= s->end)
+			return fail(s, "unexpected end of JSON");
+		if (*s->p == close && first)
+		{
+			s->p++;
+			return true;
+		}
+		if (obj)
+		{
+			const char *k;
+			size_t		kl;
+			bool		esc;
+
+			if (*s->p != '"')
+				return fail(s, "expected string key in JSON object");
+			if (!scan_string(s, &k, &kl, &esc))
+				return false;
+			skip_ws(s);
+			if (s->p >= s->end || *s->p != ':')
+				return fail(s, "expected ':' in JSON object");
+			s->p++;
+		}
+		if (!skip_value(s, depth + 1))
+			return false;
+		skip_ws(s);
+		if (s->p >= s->end)
+			return fail(s, "unexpected end of JSON");
+		if (*s->p == ',')
+		{
+			s->p++;
+			first = false;
+			continue;
+		}
+		if (*s->p == close)
+		{
+			s->p++;
+			return true;
+		}
+		return fail(s, obj ? "expected ',' or '}' in JSON object" : "expected ',' or ']' in JSON array");
+	}
+}
+
+static bool
+scan_literal(JsonScanner *s)
+{
+	const char *p = s->p;
+
+	while (p < s->end && (isalnum((unsigned char) *p) || *p == '-' || *p == '+' || *p == '.'))
+		p++;
+	if (p == s->p)
+		return fail(s, "unexpected character in JSON");
+	s->p = p;
+	return true;
+}
+
+static bool
+skip_value(JsonScanner *s, int depth)
+{
+	skip_ws(s);
+	if (s->p >= s->end)
+		return fail(s, "unexpected end of JSON");
+	if (*s->p == '"')
+	{
+		const char *st;
+		size_t		l;
+		bool		e;
+
+		return scan_string(s, &st, &l, &e);
+	}
+	if (*s->p == '{' || *s->p == '[')
+		return skip_container(s, depth);
+	return scan_literal(s);
+}
+
+/* Is the literal [p, p+len) a valid JSON number / true / false / null? */
+static bool
+valid_literal(const char *p, size_t len)
+{
+	const char *e = p + len;
+
+	if ((len == 4 && memcmp(p, "true", 4) == 0) || (len == 5 && memcmp(p, "false", 5) == 0) ||
+		(len == 4 && memcmp(p, "null", 4) == 0))
+		return true;
+	if (p < e && *p == '-')
+		p++;
+	if (p >= e || !isdigit((unsigned char) *p))
+		return false;
+	if (*p == '0')
+		p++;
+	else
+		while (p < e && isdigit((unsigned char) *p))
+			p++;
+	if (p < e && *p == '.')
+	{
+		p++;
+		if (p >= e || !isdigit((unsigned char) *p))
+			return false;
+		while (p < e && isdigit((unsigned char) *p))
+			p++;
+	}
+	if (p < e && (*p == 'e' || *p == 'E'))
+	{
+		p++;
+		if (p < e && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= e || !isdigit((unsigned char) *p))
+			return false;
+		while (p < e && isdigit((unsigned char) *p))
+			p++;
+	}
+	return p == e;
+}
+
+static bool json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth);
+
+/* Append str quoted as an element of an array or record literal */
+static void
+append_quoted(StringInfo out, const char *p, size_t len)
+{
+	appendStringInfoChar(out, '"');
+	for (size_t i = 0; i < len; i++)
+	{
+		if (p[i] == '"' || p[i] == '\\')
+			appendStringInfoChar(out, '\\');
+		appendStringInfoChar(out, p[i]);
+	}
+	appendStringInfoChar(out, '"');
+}
+
+/*
+ * Convert the JSON value at s->p into the text literal of type typid, for
+ * arrays and composites.  Scalars give their text; nested arrays/records
+ * recurse; anything else gives JSON text.
+ */
+static bool
+json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
+{
+	Oid			elemtype = get_element_type(typid);
+	char		typtype = get_typtype(getBaseType(typid));
+
+	skip_ws(s);
+	if (s->p >= s->end)
+		return fail(s, "unexpected end of JSON");
+	if (depth > 100)
+		return fail(s, "JSON nested too deeply");
+
+	if (*s->p == '[' && OidIsValid(elemtype))
+	{
+		bool		first = true;
+
+		s->p++;
+		appendStringInfoChar(out, '{');
+		for (;;)
+		{
+			skip_ws(s);
+			if (s->p < s->end && *s->p == ']' && first)
+			{
+				s->p++;
+				break;
+			}
+			if (!first)
+				appendStringInfoChar(out, ',');
+			skip_ws(s);
+			if (s->p < s->end && (*s->p == '[' && OidIsValid(get_element_type(elemtype))))
+			{
+				if (!json_to_pg_literal(s, elemtype, out, depth + 1))
+					return false;
+			}
+			else
+			{
+				StringInfoData el;
+
+				initStringInfo(&el);
+				if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0)
+				{
+					s->p += 4;
+					appendStringInfoString(out, "NULL");
+				}
+				else
+				{
+					if (!json_to_pg_literal(s, elemtype, &el, depth + 1))
+						return false;
+					append_quoted(out, el.data, el.len);
+				}
+				pfree(el.data);
+			}
+			first = false;
+			skip_ws(s);
+			if (s->p < s->end && *s->p == ',')
+			{
+				s->p++;
+				continue;
+			}
+			if (s->p < s->end && *s->p == ']')
+			{
+				s->p++;
+				break;
+			}
+			return fail(s, "expected ',' or ']' in JSON array");
+		}
+		appendStringInfoChar(out, '}');
+		return true;
+	}
+	if (*s->p == '{' && typtype == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	td = lookup_rowtype_tupdesc(getBaseType(typid), -1);
+		int			natts = td->natts;
+		char	  **vals = palloc0(sizeof(char *) * Max(natts, 1));
+		int		   *lens = palloc0(sizeof(int) * Max(natts, 1));
+		bool		first = true;
+
+		s->p++;
+		for (;;)
+		{
+			const char *k;
+			size_t		kl;
+			bool		esc;
+			int			att = -1;
+
+			skip_ws(s);
+			if (s->p < s->end && *s->p == '}' && first)
+			{
+				s->p++;
+				break;
+			}
+			if (s->p >= s->end || *s->p != '"')
+			{
+				ReleaseTupleDesc(td);
+				return fail(s, "expected string key in JSON object");
+			}
+			if (!scan_string(s, &k, &kl, &esc))
+			{
+				ReleaseTupleDesc(td);
+				return false;
+			}
+			for (int i = 0; i < natts; i++)
+			{
+				Form_pg_attribute a = TupleDescAttr(td, i);
+
+				if (!a->attisdropped && strlen(NameStr(a->attname)) == kl &&
+					memcmp(NameStr(a->attname), k, kl) == 0)
+					att = i;
+			}
+			skip_ws(s);
+			if (s->p >= s->end || *s->p != ':')
+			{
+				ReleaseTupleDesc(td);
+				return fail(s, "expected ':' in JSON object");
+			}
+			s->p++;
+			skip_ws(s);
+			if (att < 0)
+			{
+				if (!skip_value(s, depth + 1))
+				{
+					ReleaseTupleDesc(td);
+					return false;
+				}
+			}
+			else if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0)
+			{
+				s->p += 4;
+				vals[att] = NULL;
+			}
+			else
+			{
+				StringInfoData el;
+
+				initStringInfo(&el);
+				if (!json_to_pg_literal(s, TupleDescAttr(td, att)->atttypid, &el, depth + 1))
+				{
+					ReleaseTupleDesc(td);
+					return false;
+				}
+				vals[att] = el.data;
+				lens[att] = el.len;
+			}
+			first = false;
+			skip_ws(s);
+			if (s->p < s->end && *s->p == ',')
+			{
+				s->p++;
+				continue;
+			}
+			if (s->p < s->end && *s->p == '}')
+			{
+				s->p++;
+				break;
+			}
+			ReleaseTupleDesc(td);
+			return fail(s, "expected ',' or '}' in JSON object");
+		}
+		appendStringInfoChar(out, '(');
+		for (int i = 0; i < natts; i++)
+		{
+			if (TupleDescAttr(td, i)->attisdropped)
+				continue;
+			if (i > 0)
+				appendStringInfoChar(out, ',');
+			if (vals[i])
+				append_quoted(out, vals[i], lens[i]);
+		}
+		appendStringInfoChar(out, ')');
+		ReleaseTupleDesc(td);
+		return true;
+	}
+	if (*s->p == '"')
+	{
+		const char *st;
+		size_t		l;
+		bool		esc;
+
+		if (!scan_string(s, &st, &l, &esc))
+			return false;
+		if (esc)
+		{
+			StringInfoData u;
+
+			initStringInfo(&u);
+			if (!unescape(st, l, &u, &s->err))
+				return false;
+			appendBinaryStringInfo(out, u.data, u.len);
+			pfree(u.data);
+		}
+		else
+			appendBinaryStringInfo(out, st, l);
+		return true;
+	}
+	{
+		/* number, literal, or a container into a non-array/composite: JSON text */
+		const char *st = s->p;
+
+		if (*s->p == '{' || *s->p == '[')
+		{
+			if (!skip_container(s, depth))
+				return false;
+		}
+		else
+		{
+			if (!scan_literal(s))
+				return false;
+			if (!valid_literal(st, s->p - st))
+				return fail(s, "invalid JSON literal");
+		}
+		appendBinaryStringInfo(out, st, s->p - st);
+		return true;
+	}
+}
+
+/* The needed column a top-level key maps to, or NULL */
+static inline KafkaColumn *
+find_column(KafkaDecoder *dec, const char *k, size_t kl)
+{
+	for (int i = 0; i < dec->nneeded; i++)
+	{
+		const char *n = dec->needed[i]->json_name;
+
+		if (n[0] == k[0] && strncmp(n, k, kl) == 0 && n[kl] == '\0')
+			return dec->needed[i];
+	}
+	return NULL;
+}
+
+/* Convert one JSON value at s->p into column col */
+static bool
+decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, Datum *value, bool *isnull)
+{
+	const char *st = s->p;
+	bool		ok;
+	char	   *reason = NULL;
+
+	*isnull = false;
+	if (*s->p == '"')
+	{
+		const char *str;
+		size_t		len;
+		bool		esc;
+
+		if (!scan_string(s, &str, &len, &esc))
+			return false;
+		if (col->typid == JSONOID || col->typid == JSONBOID)
+		{
+			*value = kafkaColumnFromText(col, st, s->p - st, &ok, &reason);
+			return true;
+		}
+		if (esc)
+		{
+			if (!unescape(str, len, &dec->buf, &s->err))
+				return false;
+			str = dec->buf.data;
+			len = dec->buf.len;
+		}
+		*value = kafkaColumnFromText(col, str, len, &ok, &reason);
+		return true;
+	}
+	if (*s->p == '{' || *s->p == '[')
+	{
+		bool		structured = (*s->p == '[' && OidIsValid(get_element_type(col->typid))) ||
+			(*s->p == '{' && col->category == TYPCATEGORY_COMPOSITE);
+
+		if (structured)
+		{
+			resetStringInfo(&dec->buf2);
+			if (!json_to_pg_literal(s, col->typid, &dec->buf2, 0))
+				return false;
+			*value = kafkaColumnFromText(col, dec->buf2.data, dec->buf2.len, &ok, &reason);
+			return true;
+		}
+		if (!skip_container(s, 0))
+			return false;
+		*value = kafkaColumnFromText(col, st, s->p - st, &ok, &reason);
+		return true;
+	}
+	if (!scan_literal(s))
+		return false;
+	if (!valid_literal(st, s->p - st))
+		return fail(s, "invalid JSON literal");
+	if (s->p - st == 4 && memcmp(st, "null", 4) == 0)
+	{
+		*isnull = true;
+		return true;
+	}
+	*value = kafkaColumnFromText(col, st, s->p - st, &ok, &reason);
+	return true;
+}
+
+bool
+kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
+				Datum *values, bool *nulls, char **reason)
+{
+	JsonScanner s = {data, data + len, NULL};
+	bool		first = true;
+
+	skip_ws(&s);
+	if (s.p >= s.end || *s.p != '{')
+	{
+		*reason = pstrdup("message is not a JSON object");
+		return false;
+	}
+	s.p++;
+	for (;;)
+	{
+		const char *k;
+		size_t		kl;
+		bool		esc;
+		KafkaColumn *col;
+
+		skip_ws(&s);
+		if (s.p < s.end && *s.p == '}' && first)
+		{
+			s.p++;
+			break;
+		}
+		if (s.p >= s.end || *s.p != '"')
+		{
+			fail(&s, "expected string key in JSON object");
+			break;
+		}
+		if (!scan_string(&s, &k, &kl, &esc))
+			break;
+		if (esc)
+		{
+			if (!unescape(k, kl, &dec->buf, &s.err))
+				break;
+			k = pstrdup(dec->buf.data);
+			kl = dec->buf.len;
+		}
+		skip_ws(&s);
+		if (s.p >= s.end || *s.p != ':')
+		{
+			fail(&s, "expected ':' in JSON object");
+			break;
+		}
+		s.p++;
+		skip_ws(&s);
+		if (s.p >= s.end)
+		{
+			fail(&s, "unexpected end of JSON");
+			break;
+		}
+		col = kl > 0 ? find_column(dec, k, kl) : NULL;
+		if (col)
+		{
+			if (!decode_field(dec, &s, col, &values[col->attnum - 1], &nulls[col->attnum - 1]))
+				break;
+		}
+		else if (!skip_value(&s, 1))
+			break;
+		first = false;
+		skip_ws(&s);
+		if (s.p < s.end && *s.p == ',')
+		{
+			s.p++;
+			continue;
+		}
+		if (s.p < s.end && *s.p == '}')
+		{
+			s.p++;
+			break;
+		}
+		fail(&s, "expected ',' or '}' in JSON object");
+		break;
+	}
+	if (s.err == NULL)
+	{
+		skip_ws(&s);
+		if (s.p != s.end)
+			fail(&s, "unexpected data after the JSON object");
+	}
+	if (s.err)
+	{
+		*reason = psprintf("%s at byte %d", s.err, (int) (s.p - data));
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,227 @@
+/*-------------------------------------------------------------------------
+ *
+ * kafka_fdw.h
+ *		  The one internal header of kafka_fdw: shared structs, the fdw_private
+ *		  layout, and prototypes grouped by the file that defines them.
+ *
+ * Invariants:
+ *	- librdkafka handles are created lazily on a backend thread, never in
+ *	  _PG_init (which runs in the postmaster when preloaded).
+ *	- No PostgreSQL function is ever called from a librdkafka thread: logs,
+ *	  errors and delivery reports are served from queues on the backend.
+ *	- Every librdkafka object owned by a scan or a statement is released by a
+ *	  memory context reset callback, so an ERROR cannot leak it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KAFKA_FDW_H
+#define KAFKA_FDW_H
+
+#include "postgres.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include "fmgr.h"
+#include "foreign/fdwapi.h"
+#include "lib/stringinfo.h"
+#include "foreign/foreign.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "utils/rel.h"
+
+#define KAFKA_FDW_NAME "kafka_fdw"
+
+/* Kafka offset / partition sentinels used in scan plans */
+#define KAFKA_OFFSET_MIN	INT64CONST(0)
+#define KAFKA_OFFSET_MAX	PG_INT64_MAX
+
+/* Message formats */
+typedef enum KafkaFormat
+{
+	KAFKA_FORMAT_JSON,			/* one top-level JSON object per message */
+	KAFKA_FORMAT_CSV,			/* one CSV record per message */
+	KAFKA_FORMAT_TEXT,			/* the whole value as text in one column */
+	KAFKA_FORMAT_BYTEA,			/* the whole value as bytea in one column */
+	KAFKA_FORMAT_JSONB,			/* the whole value as json/jsonb in one column */
+	KAFKA_FORMAT_AVRO			/* Confluent wire format Avro (later) */
+} KafkaFormat;
+
+/* What a scan does with a message it cannot decode */
+typedef enum KafkaOnError
+{
+	KAFKA_ON_ERROR_FAIL,		/* ERROR naming partition, offset and reason */
+	KAFKA_ON_ERROR_SKIP,		/* skip it, count it, NOTICE at the end */
+	KAFKA_ON_ERROR_JUNK			/* return it with junk/junk_error columns set */
+} KafkaOnError;
+
+/* The role a foreign table column plays */
+typedef enum KafkaColumnKind
+{
+	KAFKA_COL_VALUE = 0,		/* decoded from the message value */
+	KAFKA_COL_PARTITION,
+	KAFKA_COL_OFFSET,
+	KAFKA_COL_TIMESTAMP,
+	KAFKA_COL_KEY,
+	KAFKA_COL_HEADERS,
+	KAFKA_COL_JUNK,				/* raw value of a message that failed to decode */
+	KAFKA_COL_JUNK_ERROR		/* the reason it failed */
+} KafkaColumnKind;
+
+/* One column of a foreign table as the codecs see it */
+typedef struct KafkaColumn
+{
+	AttrNumber	attnum;			/* 1-based attribute number */
+	char	   *name;			/* column name */
+	char	   *json_name;		/* key in a JSON object (json option) */
+	KafkaColumnKind kind;		/* role of the column */
+	Oid			typid;			/* column type */
+	int32		typmod;			/* column typmod */
+	int			value_index;	/* position among value columns (CSV field), or -1 */
+	bool		dropped;		/* attisdropped */
+	FmgrInfo	in_func;		/* type input function */
+	Oid			in_ioparam;		/* its typioparam */
+	FmgrInfo	out_func;		/* type output function */
+	char		category;		/* type category (TYPCATEGORY_*) */
+} KafkaColumn;
+
+/* All options of a foreign table, merged: server -> table -> column */
+typedef struct KafkaOptions
+{
+	Oid			serverid;		/* foreign server */
+	Oid			userid;			/* user whose mapping applies (InvalidOid: none) */
+	char	   *brokers;		/* bootstrap servers */
+	char	   *topic;			/* topic name */
+	KafkaFormat format;			/* message format */
+	int			batch_size;		/* messages fetched per batch */
+	int			timeout_ms;		/* broker request timeout */
+	KafkaOnError on_error;		/* bad message policy */
+	bool		strict;			/* csv: field count must match */
+	char		csv_delimiter;	/* csv delimiter */
+	char		csv_quote;		/* csv quote */
+	char		csv_escape;		/* csv escape */
+	char	   *csv_null;		/* csv null string */
+	bool		read_committed; /* isolation.level for scans */
+	List	   *rdkafka_props;	/* DefElems passed to librdkafka */
+	/* columns */
+	int			ncolumns;		/* tuple descriptor natts */
+	KafkaColumn *columns;		/* indexed by attnum - 1 */
+	int			nvalue_columns; /* columns decoded from the value */
+	AttrNumber	partition_attnum;	/* 0 if none */
+	AttrNumber	offset_attnum;
+	AttrNumber	timestamp_attnum;
+	AttrNumber	key_attnum;
+	AttrNumber	headers_attnum;
+	AttrNumber	junk_attnum;
+	AttrNumber	junk_error_attnum;
+} KafkaOptions;
+
+/* A contiguous range of offsets of one partition: [start, end) */
+typedef struct KafkaRange
+{
+	int32		partition;
+	int64		start;
+	int64		end;
+} KafkaRange;
+
+/*
+ * fdw_private of a ForeignScan: a list indexed by this enum.
+ */
+enum FdwScanPrivateIndex
+{
+	FdwScanPrivateQualKinds,	/* IntList: KafkaQualKind per fdw_exprs entry */
+	FdwScanPrivateQualText,		/* List of String: deparsed quals for EXPLAIN */
+	FdwScanPrivateRetrieved,	/* IntList: attnums the query needs */
+	FdwScanPrivateLimit,		/* Integer: LIMIT pushed down (-1: none) */
+	FdwScanPrivateCount
+};
+
+/* A pushed-down restriction on partition/offset/timestamp */
+typedef enum KafkaQualKind
+{
+	KQ_PART_EQ, KQ_PART_IN, KQ_PART_LT, KQ_PART_LE, KQ_PART_GT, KQ_PART_GE,
+	KQ_OFF_EQ, KQ_OFF_IN, KQ_OFF_LT, KQ_OFF_LE, KQ_OFF_GT, KQ_OFF_GE,
+	KQ_TS_GT, KQ_TS_GE
+} KafkaQualKind;
+
+/* The restrictions evaluated at execution time */
+typedef struct KafkaScanBounds
+{
+	List	   *partitions;		/* IntList of wanted partitions */
+	bool		partitions_set; /* partitions restricts the scan */
+	int64		part_lo;		/* partition >= part_lo */
+	int64		part_hi;		/* partition < part_hi */
+	bool		empty;			/* contradictory: scan nothing */
+	int64		off_lo;			/* offset >= off_lo */
+	int64		off_hi;			/* offset < off_hi */
+	int64		ts_lo;			/* timestamp >= ts_lo (ms since epoch), or -1 */
+} KafkaScanBounds;
+
+/* A cached librdkafka handle */
+typedef struct KafkaHandle
+{
+	rd_kafka_t *rk;				/* the handle */
+	rd_kafka_queue_t *queue;	/* consumer queue with an io event fd */
+	int			event_fd[2];	/* pipe librdkafka writes to when queue fills */
+	bool		in_use;			/* a scan has partitions started on it */
+} KafkaHandle;
+
+/* in option.c */
+extern KafkaOptions *kafkaGetServerOptions(Oid serverid);
+extern KafkaOptions *kafkaGetOptions(Oid foreigntableid, Relation rel);
+extern const char *kafkaFormatName(KafkaFormat format);
+extern void kafkaApplyRdkafkaProps(rd_kafka_conf_t *conf, List *props);
+
+/* in connection.c */
+extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);
+extern rd_kafka_t *kafkaGetProducer(KafkaOptions *opts);
+extern void kafkaServeLogs(rd_kafka_t *rk);
+extern void kafkaWaitHandleEvent(KafkaHandle *h, long timeout_ms);
+extern int	kafkaTopicPartitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32 **partitions);
+extern void kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
+								 int timeout_ms, int64 *low, int64 *high);
+extern int64 kafkaOffsetForTime(rd_kafka_t *rk, const char *topic, int32 partition,
+								int64 ts_ms, int timeout_ms);
+extern void kafkaReportError(rd_kafka_resp_err_t err, const char *what, const char *topic) pg_attribute_noreturn();
+extern int	kafkaErrcode(rd_kafka_resp_err_t err);
+
+/* in pushdown.c */
+extern void kafkaExtractQuals(PlannerInfo *root, RelOptInfo *baserel, KafkaOptions *opts,
+							  List *clauses, List **kinds, List **exprs, List **texts);
+extern void kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext,
+							KafkaScanBounds *bounds);
+extern List *kafkaPlanRanges(KafkaOptions *opts, rd_kafka_t *rk, KafkaScanBounds *bounds);
+
+/* in scan.c */
+extern void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
+extern void kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
+extern ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+										ForeignPath *best_path, List *tlist, List *scan_clauses,
+										Plan *outer_plan);
+extern void kafkaSetScanRoutines(FdwRoutine *routine);
+
+/* in codec.c / codec_json.c / codec_csv.c */
+
+/* Decoding state of one scan: which value columns are needed */
+typedef struct KafkaDecoder
+{
+	KafkaOptions *opts;
+	int			nneeded;		/* value columns the query needs */
+	KafkaColumn **needed;		/* them */
+	KafkaColumn **by_index;		/* value_index -> column if needed, else NULL */
+	StringInfoData buf;			/* scratch for unescaping */
+	StringInfoData buf2;		/* scratch for nested conversion */
+} KafkaDecoder;
+
+extern KafkaDecoder *kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed);
+extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
+							 Datum *values, bool *nulls, char **reason);
+extern bool kafkaDecoderNeedsValue(KafkaDecoder *dec);
+extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
+extern bool kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
+							Datum *values, bool *nulls, char **reason);
+extern bool kafkaDecodeCsv(KafkaDecoder *dec, const char *data, size_t len,
+						   Datum *values, bool *nulls, char **reason);
+
+/* in admin.c: SQL-callable helpers are declared with PG_FUNCTION_INFO_V1 there */
+
+#endif							/* KAFKA_FDW_H */

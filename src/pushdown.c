@@ -1,0 +1,395 @@
+/*-------------------------------------------------------------------------
+ *
+ * pushdown.c
+ *		  Turning WHERE clauses on the partition, offset and timestamp columns
+ *		  into the partitions and offset ranges a scan reads.
+ *
+ * Invariants:
+ *	- Pushdown only narrows what is read; every clause is still checked
+ *	  locally by the executor, so a conservative range is always correct.
+ *	- The compared value may be a Const, a Param or any stable expression
+ *	  without Vars: it is evaluated when the scan starts (and on rescan),
+ *	  so prepared statements and parameterized joins work.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "access/stratnum.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/clauses.h"
+#include "parser/parsetree.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+#include "utils/timestamp.h"
+
+/* Milliseconds between 1970-01-01 and 2000-01-01 */
+#define UNIX_TO_PG_EPOCH_MS ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000)
+
+/* Is node a Var of our relation with the given attnum (through relabels)? */
+static bool
+is_our_var(Node *node, Index relid, AttrNumber attnum)
+{
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node && IsA(node, Var) && ((Var *) node)->varno == (int) relid &&
+		((Var *) node)->varlevelsup == 0 && ((Var *) node)->varattno == attnum && attnum > 0;
+}
+
+/* Which metadata column a Var is, if any */
+static int
+column_role(Node *node, Index relid, KafkaOptions *opts)
+{
+	if (opts->partition_attnum && is_our_var(node, relid, opts->partition_attnum))
+		return KAFKA_COL_PARTITION;
+	if (opts->offset_attnum && is_our_var(node, relid, opts->offset_attnum))
+		return KAFKA_COL_OFFSET;
+	if (opts->timestamp_attnum && is_our_var(node, relid, opts->timestamp_attnum))
+		return KAFKA_COL_TIMESTAMP;
+	return KAFKA_COL_VALUE;
+}
+
+static bool
+is_int_type(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID;
+}
+
+/* May the other side be evaluated once at scan start? */
+static bool
+is_runtime_constant(Node *node)
+{
+	return !contain_var_clause(node) && !contain_volatile_functions(node) &&
+		!contain_agg_clause(node) && !contain_window_function(node);
+}
+
+/*
+ * The btree strategy of opno for a column of type coltype compared with a
+ * value of type valtype, or 0 if we do not push it down.
+ */
+static int
+op_strategy(Oid opno, Oid coltype, Oid valtype)
+{
+	Oid			opclass;
+	Oid			family;
+
+	if (is_int_type(coltype))
+	{
+		if (!is_int_type(valtype))
+			return 0;
+	}
+	else if (coltype != valtype)
+		return 0;
+	opclass = GetDefaultOpClass(coltype, BTREE_AM_OID);
+	if (!OidIsValid(opclass))
+		return 0;
+	family = get_opclass_family(opclass);
+	return get_op_opfamily_strategy(opno, family);
+}
+
+static int
+strategy_kind(int role, int strategy)
+{
+	static const int part[] = {-1, KQ_PART_LT, KQ_PART_LE, KQ_PART_EQ, KQ_PART_GE, KQ_PART_GT};
+	static const int off[] = {-1, KQ_OFF_LT, KQ_OFF_LE, KQ_OFF_EQ, KQ_OFF_GE, KQ_OFF_GT};
+
+	if (strategy < 1 || strategy > 5)
+		return -1;
+	if (role == KAFKA_COL_PARTITION)
+		return part[strategy];
+	if (role == KAFKA_COL_OFFSET)
+		return off[strategy];
+	/* timestamps give lower bounds only (CreateTime need not be monotonic) */
+	if (strategy == BTGreaterEqualStrategyNumber || strategy == BTEqualStrategyNumber)
+		return KQ_TS_GE;
+	if (strategy == BTGreaterStrategyNumber)
+		return KQ_TS_GT;
+	return -1;
+}
+
+/*
+ * Find the clauses we can push down.  kinds gets a KafkaQualKind per clause,
+ * exprs the value expression to evaluate at scan start, texts the clause as
+ * SQL for EXPLAIN.
+ */
+void
+kafkaExtractQuals(PlannerInfo *root, RelOptInfo *baserel, KafkaOptions *opts,
+				  List *clauses, List **kinds, List **exprs, List **texts)
+{
+	ListCell   *lc;
+	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
+	List	   *dpcontext = deparse_context_for(get_rel_name(rte->relid), rte->relid);
+
+	*kinds = NIL;
+	*exprs = NIL;
+	*texts = NIL;
+	foreach(lc, clauses)
+	{
+		Expr	   *clause = (Expr *) lfirst(lc);
+		int			kind = -1;
+		Node	   *value = NULL;
+
+		if (IsA(clause, RestrictInfo))
+			clause = ((RestrictInfo *) clause)->clause;
+
+		if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+		{
+			OpExpr	   *op = (OpExpr *) clause;
+			Node	   *l = linitial(op->args);
+			Node	   *r = lsecond(op->args);
+			Oid			opno = op->opno;
+			int			role = column_role(l, baserel->relid, opts);
+
+			if (role == KAFKA_COL_VALUE)
+			{
+				/* value op column: commute */
+				role = column_role(r, baserel->relid, opts);
+				opno = get_commutator(opno);
+				value = l;
+				l = r;
+			}
+			else
+				value = r;
+			if (role != KAFKA_COL_VALUE && OidIsValid(opno) && is_runtime_constant(value))
+				kind = strategy_kind(role, op_strategy(opno, exprType(l), exprType(value)));
+		}
+		else if (IsA(clause, ScalarArrayOpExpr))
+		{
+			ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) clause;
+			Node	   *l = linitial(sa->args);
+			int			role = column_role(l, baserel->relid, opts);
+
+			value = lsecond(sa->args);
+			if (sa->useOr && (role == KAFKA_COL_PARTITION || role == KAFKA_COL_OFFSET) &&
+				is_runtime_constant(value) &&
+				op_strategy(sa->opno, exprType(l), get_element_type(exprType(value))) == BTEqualStrategyNumber)
+				kind = role == KAFKA_COL_PARTITION ? KQ_PART_IN : KQ_OFF_IN;
+		}
+
+		if (kind < 0)
+			continue;
+		*kinds = lappend_int(*kinds, kind);
+		*exprs = lappend(*exprs, value);
+		*texts = lappend(*texts, makeString(deparse_expression((Node *) clause, dpcontext, false, false)));
+	}
+}
+
+/* A Datum of an integer or timestamp type as int64 (timestamps: Unix ms) */
+static int64
+datum_int64(Datum d, Oid type)
+{
+	switch (type)
+	{
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case INT8OID:
+			return DatumGetInt64(d);
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			{
+				Timestamp	ts = DatumGetTimestamp(d);
+
+				if (TIMESTAMP_NOT_FINITE(ts))
+					return TIMESTAMP_IS_NOBEGIN(ts) ? PG_INT64_MIN : PG_INT64_MAX;
+				/* floor division: the bound stays conservative */
+				return (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) + UNIX_TO_PG_EPOCH_MS;
+			}
+	}
+	elog(ERROR, "unexpected type %u in kafka_fdw pushdown", type);
+	return 0;
+}
+
+/* Intersect an optional set with another */
+static List *
+intersect_set(List *cur, bool cur_set, List *other)
+{
+	List	   *res = NIL;
+	ListCell   *lc;
+
+	if (!cur_set)
+		return other;
+	foreach(lc, cur)
+		if (list_member_int(other, lfirst_int(lc)))
+			res = lappend_int(res, lfirst_int(lc));
+	return res;
+}
+
+/*
+ * Evaluate the pushed-down clauses into bounds.  A NULL value makes the
+ * clause false, so the scan reads nothing.
+ */
+void
+kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext, KafkaScanBounds *b)
+{
+	ListCell   *lk,
+			   *le;
+
+	memset(b, 0, sizeof(*b));
+	b->part_lo = 0;
+	b->part_hi = PG_INT32_MAX;
+	b->off_lo = 0;
+	b->off_hi = PG_INT64_MAX;
+	b->ts_lo = -1;
+
+	forboth(lk, kinds, le, exprstates)
+	{
+		int			kind = lfirst_int(lk);
+		ExprState  *es = (ExprState *) lfirst(le);
+		Oid			type = exprType((Node *) es->expr);
+		bool		isnull;
+		Datum		d = ExecEvalExprSwitchContext(es, econtext, &isnull);
+		int64		v;
+
+		if (isnull)
+		{
+			b->empty = true;
+			continue;
+		}
+		if (kind == KQ_PART_IN || kind == KQ_OFF_IN)
+		{
+			ArrayType  *arr = DatumGetArrayTypeP(d);
+			Oid			et = ARR_ELEMTYPE(arr);
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+			Datum	   *elems;
+			bool	   *enulls;
+			int			n;
+			List	   *set = NIL;
+			int64		mn = PG_INT64_MAX,
+						mx = PG_INT64_MIN;
+
+			get_typlenbyvalalign(et, &typlen, &typbyval, &typalign);
+			deconstruct_array(arr, et, typlen, typbyval, typalign, &elems, &enulls, &n);
+			for (int i = 0; i < n; i++)
+			{
+				if (enulls[i])
+					continue;
+				v = datum_int64(elems[i], et);
+				if (kind == KQ_PART_IN && v >= 0 && v <= PG_INT32_MAX)
+					set = lappend_int(set, (int) v);
+				mn = Min(mn, v);
+				mx = Max(mx, v);
+			}
+			if (kind == KQ_PART_IN)
+			{
+				b->partitions = intersect_set(b->partitions, b->partitions_set, set);
+				b->partitions_set = true;
+			}
+			else if (mn > mx)
+				b->empty = true;
+			else
+			{
+				b->off_lo = Max(b->off_lo, mn);
+				if (mx < PG_INT64_MAX)
+					b->off_hi = Min(b->off_hi, mx + 1);
+			}
+			continue;
+		}
+
+		v = datum_int64(d, type);
+		switch (kind)
+		{
+			case KQ_PART_EQ:
+				b->partitions = intersect_set(b->partitions, b->partitions_set,
+											  (v >= 0 && v <= PG_INT32_MAX) ? list_make1_int((int) v) : NIL);
+				b->partitions_set = true;
+				break;
+			case KQ_PART_LT:
+				b->part_hi = Min(b->part_hi, v);
+				break;
+			case KQ_PART_LE:
+				if (v < PG_INT32_MAX)
+					b->part_hi = Min(b->part_hi, v + 1);
+				break;
+			case KQ_PART_GT:
+				b->part_lo = Max(b->part_lo, v < PG_INT32_MAX ? v + 1 : v);
+				if (v >= PG_INT32_MAX)
+					b->empty = true;
+				break;
+			case KQ_PART_GE:
+				b->part_lo = Max(b->part_lo, v);
+				break;
+			case KQ_OFF_EQ:
+				b->off_lo = Max(b->off_lo, v);
+				b->off_hi = v < PG_INT64_MAX ? Min(b->off_hi, v + 1) : b->off_hi;
+				break;
+			case KQ_OFF_LT:
+				b->off_hi = Min(b->off_hi, v);
+				break;
+			case KQ_OFF_LE:
+				if (v < PG_INT64_MAX)
+					b->off_hi = Min(b->off_hi, v + 1);
+				break;
+			case KQ_OFF_GT:
+				if (v == PG_INT64_MAX)
+					b->empty = true;
+				else
+					b->off_lo = Max(b->off_lo, v + 1);
+				break;
+			case KQ_OFF_GE:
+				b->off_lo = Max(b->off_lo, v);
+				break;
+			case KQ_TS_GE:
+			case KQ_TS_GT:
+				b->ts_lo = Max(b->ts_lo, v);
+				break;
+		}
+	}
+	if (b->part_lo >= b->part_hi || b->off_lo >= b->off_hi)
+		b->empty = true;
+}
+
+/*
+ * The ranges a scan reads: for each wanted partition, [start, end) from the
+ * low and high watermarks taken now, narrowed by the bounds.
+ */
+List *
+kafkaPlanRanges(KafkaOptions *opts, rd_kafka_t *rk, KafkaScanBounds *b)
+{
+	int32	   *parts;
+	int			nparts;
+	List	   *ranges = NIL;
+
+	if (b->empty)
+		return NIL;
+	nparts = kafkaTopicPartitions(rk, opts->topic, opts->timeout_ms, &parts);
+	for (int i = 0; i < nparts; i++)
+	{
+		int32		p = parts[i];
+		int64		low,
+					high;
+		KafkaRange *r;
+
+		if (p < b->part_lo || p >= b->part_hi)
+			continue;
+		if (b->partitions_set && !list_member_int(b->partitions, p))
+			continue;
+		kafkaQueryWatermarks(rk, opts->topic, p, opts->timeout_ms, &low, &high);
+		r = palloc(sizeof(KafkaRange));
+		r->partition = p;
+		r->start = Max(low, b->off_lo);
+		r->end = Min(high, b->off_hi);
+		if (b->ts_lo >= 0 && r->start < r->end)
+		{
+			int64		o = kafkaOffsetForTime(rk, opts->topic, p, b->ts_lo, opts->timeout_ms);
+
+			r->start = o < 0 ? r->end : Max(r->start, o);
+		}
+		if (r->start < r->end)
+			ranges = lappend(ranges, r);
+		else
+			pfree(r);
+	}
+	return ranges;
+}

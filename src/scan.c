@@ -1,0 +1,1005 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *		  Reading a topic as a foreign table: planning (row estimates from
+ *		  watermarks, serial and parallel paths), and the scan itself, serial
+ *		  or shared among parallel workers.
+ *
+ * How a scan knows it is complete: when it starts, it takes the high
+ * watermark of every partition it reads (the last stable offset under
+ * read_committed).  A range [start, end) is done when a message with offset
+ * >= end - 1 arrives, or a message beyond it, or partition EOF.  Never a
+ * timeout: a scan that makes no progress for timeout_ms fails with an ERROR,
+ * it never returns a partial result.
+ *
+ * Invariants:
+ *	- Every message taken from librdkafka is destroyed on every path: the
+ *	  batch array is tied to a memory context reset callback, which also
+ *	  stops consuming the partitions this scan started on the cached handle.
+ *	- Waits are on the latch and the queue's event pipe, in slices, with
+ *	  CHECK_FOR_INTERRUPTS between them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "access/parallel.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "storage/condition_variable.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#define UNIX_TO_PG_EPOCH_MS ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000)
+
+/* Most ranges a parallel scan shares */
+#define KAFKA_MAX_SHARED_RANGES 1024
+/* Smallest offset slice of one partition handed to a parallel worker */
+#define KAFKA_MIN_SLICE 50000
+
+/* Planner state kept in baserel->fdw_private */
+typedef struct KafkaPlanState
+{
+	KafkaOptions *opts;
+	double		total;			/* messages in the topic now */
+	int			npartitions;	/* partitions in the topic */
+	Bitmapset  *attrs;			/* attnums the query needs */
+} KafkaPlanState;
+
+/* Shared state of a parallel scan, in DSM */
+typedef struct KafkaParallelState
+{
+	slock_t		mutex;
+	int			phase;			/* 0: ranges not planned, 1: planning, 2: ready */
+	ConditionVariable cv;		/* signalled when phase becomes 2 */
+	int			nranges;
+	int			next;			/* next range to claim */
+	KafkaRange	ranges[KAFKA_MAX_SHARED_RANGES];
+	pg_atomic_uint64 read[KAFKA_MAX_SHARED_RANGES]; /* messages read per range */
+	pg_atomic_uint64 skipped;
+} KafkaParallelState;
+
+/* A range being read by this participant */
+typedef struct ActiveRange
+{
+	KafkaRange	r;
+	int64		next;			/* next offset expected */
+	int64		read;			/* messages returned or skipped */
+	bool		done;
+	int			shared_index;	/* index in the shared array, or -1 */
+} ActiveRange;
+
+typedef struct KafkaScanState
+{
+	KafkaOptions *opts;
+	KafkaDecoder *dec;
+	List	   *qual_kinds;
+	List	   *qual_exprs;		/* ExprStates of the pushed-down values */
+	List	   *qual_texts;
+	Bitmapset  *attrs;			/* attnums the query needs */
+	bool		need_key;
+	bool		need_headers;
+	bool		need_ts;
+
+	KafkaHandle *h;
+	rd_kafka_topic_t *rkt;
+	bool		started;		/* ranges planned and partitions started */
+	List	   *pending;		/* serial: ranges not yet started */
+	ActiveRange *active;		/* ranges started on the handle */
+	int			nactive;
+	int			maxactive;
+	int			ndone;
+
+	rd_kafka_message_t **batch; /* messages taken from the queue */
+	int			batch_n;
+	int			batch_i;
+	int			batch_size;
+
+	int64		skipped;
+	List	   *finished;		/* ActiveRanges done, for EXPLAIN ANALYZE */
+	MemoryContext rowcxt;
+	KafkaParallelState *pstate;
+	MemoryContextCallback cleanup;
+
+	/* error context */
+	int32		cur_partition;
+	int64		cur_offset;
+} KafkaScanState;
+
+/* ---------------------------------------------------------------------
+ * Planning
+ * ---------------------------------------------------------------------
+ */
+
+/* Messages in a topic now: sum of high - low over partitions */
+static double
+topic_size(KafkaOptions *opts, int *nparts)
+{
+	KafkaHandle *h = kafkaGetConsumer(opts);
+	int32	   *parts;
+	int			n = kafkaTopicPartitions(h->rk, opts->topic, opts->timeout_ms, &parts);
+	double		total = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		int64		lo,
+					hi;
+
+		kafkaQueryWatermarks(h->rk, opts->topic, parts[i], opts->timeout_ms, &lo, &hi);
+		total += (double) (hi - lo);
+	}
+	*nparts = n;
+	return total;
+}
+
+void
+kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	KafkaPlanState *ps = palloc0(sizeof(KafkaPlanState));
+	ListCell   *lc;
+	double		sel;
+
+	ps->opts = kafkaGetOptions(foreigntableid, NULL);
+	(void) root;
+	ps->total = topic_size(ps->opts, &ps->npartitions);
+
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &ps->attrs);
+	foreach(lc, baserel->baserestrictinfo)
+		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, baserel->relid, &ps->attrs);
+
+	sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0, JOIN_INNER, NULL);
+	baserel->tuples = ps->total;
+	baserel->rows = clamp_row_est(ps->total * sel);
+	baserel->fdw_private = ps;
+}
+
+void
+kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	KafkaPlanState *ps = baserel->fdw_private;
+	/* reading and decoding a message costs about what a heap tuple does */
+	Cost		startup = 10 + 2 * ps->npartitions;
+	Cost		per_msg = cpu_tuple_cost * 4 + (bms_num_members(ps->attrs) > 0 ? cpu_operator_cost * 10 : 0);
+	Cost		total = startup + per_msg * baserel->tuples;
+
+	(void) foreigntableid;
+
+	add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL, baserel->rows,
+													   startup, total, NIL, NULL, NULL, NIL));
+
+	/* parallel: partitions (or slices of them) shared among workers */
+	if (baserel->consider_parallel && ps->total >= KAFKA_MIN_SLICE)
+	{
+		int			workers = Min(max_parallel_workers_per_gather,
+								  Max(1, (int) (ps->total / KAFKA_MIN_SLICE)));
+		ForeignPath *pp;
+
+		if (workers > 0)
+		{
+			double		divisor = workers + (parallel_leader_participation ? 1 : 0);
+
+			pp = create_foreignscan_path(root, baserel, NULL, clamp_row_est(baserel->rows / divisor),
+										 startup, startup + (total - startup) / divisor,
+										 NIL, NULL, NULL, NIL);
+			pp->path.parallel_aware = true;
+			pp->path.parallel_safe = true;
+			pp->path.parallel_workers = workers;
+			add_partial_path(baserel, (Path *) pp);
+		}
+	}
+}
+
+ForeignScan *
+kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+					ForeignPath *best_path, List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	KafkaPlanState *ps = baserel->fdw_private;
+	List	   *kinds,
+			   *exprs,
+			   *texts;
+	List	   *attrs = NIL;
+	int			x = -1;
+	List	   *fdw_private;
+	int			limit = -1;
+
+	(void) foreigntableid;
+	(void) best_path;
+	kafkaExtractQuals(root, baserel, ps->opts, scan_clauses, &kinds, &exprs, &texts);
+	while ((x = bms_next_member(ps->attrs, x)) >= 0)
+		attrs = lappend_int(attrs, x + FirstLowInvalidHeapAttributeNumber);
+
+	/* a LIMIT over this relation alone bounds what the first batch fetches */
+	if (root->limit_tuples > 0 && bms_membership(root->all_baserels) == BMS_SINGLETON &&
+		root->limit_tuples < INT_MAX)
+		limit = (int) root->limit_tuples;
+
+	fdw_private = list_make4(kinds, texts, attrs, makeInteger(limit));
+	scan_clauses = extract_actual_clauses(scan_clauses, false);
+	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs, fdw_private,
+							NIL, NIL, outer_plan);
+}
+
+/* ---------------------------------------------------------------------
+ * Execution
+ * ---------------------------------------------------------------------
+ */
+
+/* Stop the partitions this scan started and destroy held messages */
+static void
+release_scan(KafkaScanState *st)
+{
+	for (int i = st->batch_i; i < st->batch_n; i++)
+		rd_kafka_message_destroy(st->batch[i]);
+	st->batch_n = st->batch_i = 0;
+	if (st->rkt)
+	{
+		for (int i = 0; i < st->nactive; i++)
+			if (st->active[i].r.partition >= 0)
+				rd_kafka_consume_stop(st->rkt, st->active[i].r.partition);
+		st->nactive = 0;
+		rd_kafka_topic_destroy(st->rkt);
+		st->rkt = NULL;
+	}
+	if (st->h)
+		st->h->in_use = false;
+}
+
+static void
+cleanup_callback(void *arg)
+{
+	release_scan((KafkaScanState *) arg);
+}
+
+static void
+scan_error_context(void *arg)
+{
+	KafkaScanState *st = arg;
+
+	if (st->cur_partition >= 0)
+		errcontext("Kafka message at partition %d offset " INT64_FORMAT " of topic \"%s\"",
+				   st->cur_partition, st->cur_offset, st->opts->topic);
+}
+
+static void
+kafkaBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	KafkaScanState *st = palloc0(sizeof(KafkaScanState));
+	Relation	rel = node->ss.ss_currentRelation;
+	ListCell   *lc;
+	int			limit;
+
+	node->fdw_state = st;
+	st->opts = kafkaGetOptions(RelationGetRelid(rel), rel);
+	st->qual_kinds = list_nth(plan->fdw_private, FdwScanPrivateQualKinds);
+	st->qual_texts = list_nth(plan->fdw_private, FdwScanPrivateQualText);
+	foreach(lc, (List *) list_nth(plan->fdw_private, FdwScanPrivateRetrieved))
+		st->attrs = bms_add_member(st->attrs, lfirst_int(lc));
+	limit = intVal(list_nth(plan->fdw_private, FdwScanPrivateLimit));
+	st->cur_partition = -1;
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	st->qual_exprs = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	st->dec = kafkaDecoderCreate(st->opts, st->attrs);
+	st->need_key = st->opts->key_attnum && bms_is_member(st->opts->key_attnum, st->attrs);
+	st->need_headers = st->opts->headers_attnum && bms_is_member(st->opts->headers_attnum, st->attrs);
+	st->need_ts = st->opts->timestamp_attnum && bms_is_member(st->opts->timestamp_attnum, st->attrs);
+	st->batch_size = st->opts->batch_size;
+	if (limit > 0 && limit < st->batch_size)
+		st->batch_size = Max(limit, 1);
+	st->batch = palloc(sizeof(rd_kafka_message_t *) * st->opts->batch_size);
+	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw row", ALLOCSET_DEFAULT_SIZES);
+	st->cleanup.func = cleanup_callback;
+	st->cleanup.arg = st;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &st->cleanup);
+}
+
+/* Start reading a range on the handle */
+static void
+start_range(KafkaScanState *st, KafkaRange *r, int shared_index)
+{
+	ActiveRange *a = &st->active[st->nactive];
+
+	a->r = *r;
+	a->next = r->start;
+	a->read = 0;
+	a->done = false;
+	a->shared_index = shared_index;
+	a->r.partition = -1;		/* not started yet: nothing to stop */
+	st->nactive++;
+	if (rd_kafka_consume_start_queue(st->rkt, r->partition, r->start, st->h->queue) != 0)
+		kafkaReportError(rd_kafka_last_error(),
+						 psprintf("could not start reading topic \"%s\" partition %d", st->opts->topic, r->partition),
+						 st->opts->topic);
+	a->r.partition = r->partition;
+}
+
+/* Move finished ranges out of the active array */
+static void
+retire_done(KafkaScanState *st)
+{
+	int			j = 0;
+
+	for (int i = 0; i < st->nactive; i++)
+	{
+		ActiveRange *a = &st->active[i];
+
+		if (a->done)
+		{
+			ActiveRange *f = palloc(sizeof(ActiveRange));
+
+			rd_kafka_consume_stop(st->rkt, a->r.partition);
+			*f = *a;
+			st->finished = lappend(st->finished, f);
+			if (st->pstate && a->shared_index >= 0)
+				pg_atomic_add_fetch_u64(&st->pstate->read[a->shared_index], a->read);
+		}
+		else
+			st->active[j++] = *a;
+	}
+	st->nactive = j;
+}
+
+/* Parallel: claim the next range nobody reads; false if none is left */
+static bool
+claim_range(KafkaScanState *st)
+{
+	KafkaParallelState *ps = st->pstate;
+	int			idx = -1;
+
+	SpinLockAcquire(&ps->mutex);
+	if (ps->next < ps->nranges)
+		idx = ps->next++;
+	SpinLockRelease(&ps->mutex);
+	if (idx < 0)
+		return false;
+	start_range(st, &ps->ranges[idx], idx);
+	return true;
+}
+
+/* Split ranges into slices so that workers can share one large partition */
+static List *
+slice_ranges(List *ranges, int participants)
+{
+	int64		total = 0;
+	int64		slice;
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	foreach(lc, ranges)
+	{
+		KafkaRange *r = lfirst(lc);
+
+		total += r->end - r->start;
+	}
+	slice = Max(KAFKA_MIN_SLICE, total / (participants * 4) + 1);
+	foreach(lc, ranges)
+	{
+		KafkaRange *r = lfirst(lc);
+
+		for (int64 s = r->start; s < r->end; s += slice)
+		{
+			KafkaRange *n = palloc(sizeof(KafkaRange));
+
+			n->partition = r->partition;
+			n->start = s;
+			n->end = Min(r->end, s + slice);
+			out = lappend(out, n);
+		}
+	}
+	/* longest first would be better; in offset order keeps fetches sequential */
+	return out;
+}
+
+/* Plan the ranges (evaluating pushed-down values) and start reading */
+static void
+start_scan(ForeignScanState *node)
+{
+	KafkaScanState *st = node->fdw_state;
+	KafkaScanBounds bounds;
+	List	   *ranges = NIL;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+
+	st->h = kafkaGetConsumer(st->opts);
+	if (st->h->in_use)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("kafka_fdw cannot read the same Kafka connection twice at once"),
+				 errhint("Two scans of kafka_fdw tables with identical settings run interleaved in this query; materialize one with a CTE (WITH x AS MATERIALIZED ...).")));
+
+	/* drop anything an earlier scan left queued */
+	for (;;)
+	{
+		ssize_t		n = rd_kafka_consume_batch_queue(st->h->queue, 0, st->batch, st->opts->batch_size);
+
+		for (ssize_t i = 0; i < n; i++)
+			rd_kafka_message_destroy(st->batch[i]);
+		if (n <= 0)
+			break;
+	}
+	st->h->in_use = true;
+	st->rkt = rd_kafka_topic_new(st->h->rk, st->opts->topic, NULL);
+
+	if (st->pstate)
+	{
+		KafkaParallelState *ps = st->pstate;
+		bool		plan_it = false;
+
+		SpinLockAcquire(&ps->mutex);
+		if (ps->phase == 0)
+		{
+			ps->phase = 1;
+			plan_it = true;
+		}
+		SpinLockRelease(&ps->mutex);
+		if (plan_it)
+		{
+			ListCell   *lc;
+			int			i = 0;
+
+			kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &bounds);
+			ranges = kafkaPlanRanges(st->opts, st->h->rk, &bounds);
+			ranges = slice_ranges(ranges, max_parallel_workers_per_gather + 1);
+			if (list_length(ranges) > KAFKA_MAX_SHARED_RANGES)
+				ranges = list_truncate(ranges, KAFKA_MAX_SHARED_RANGES);	/* cannot happen: slices merge */
+			foreach(lc, ranges)
+				ps->ranges[i++] = *(KafkaRange *) lfirst(lc);
+			SpinLockAcquire(&ps->mutex);
+			ps->nranges = i;
+			ps->phase = 2;
+			SpinLockRelease(&ps->mutex);
+			ConditionVariableBroadcast(&ps->cv);
+		}
+		else
+		{
+			for (;;)
+			{
+				int			phase;
+
+				SpinLockAcquire(&ps->mutex);
+				phase = ps->phase;
+				SpinLockRelease(&ps->mutex);
+				if (phase == 2)
+					break;
+				ConditionVariableSleep(&ps->cv, PG_WAIT_EXTENSION);
+			}
+			ConditionVariableCancelSleep();
+		}
+		st->maxactive = 1;
+		st->active = palloc0(sizeof(ActiveRange) * 1);
+		(void) claim_range(st);
+	}
+	else
+	{
+		ListCell   *lc;
+
+		kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &bounds);
+		ranges = kafkaPlanRanges(st->opts, st->h->rk, &bounds);
+		st->maxactive = Max(list_length(ranges), 1);
+		st->active = palloc0(sizeof(ActiveRange) * st->maxactive);
+		foreach(lc, ranges)
+			start_range(st, lfirst(lc), -1);
+	}
+	st->started = true;
+}
+
+/* Build a jsonb object of the message headers */
+static Datum
+headers_datum(rd_kafka_message_t *m, KafkaColumn *col)
+{
+	rd_kafka_headers_t *hdrs;
+	StringInfoData buf;
+	const char *name;
+	const void *val;
+	size_t		size;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(&buf, ',');
+			escape_json(&buf, pg_verifymbstr(name, strlen(name), true) ? name : "?");
+			appendStringInfoChar(&buf, ':');
+			if (val == NULL)
+				appendStringInfoString(&buf, "null");
+			else if (pg_verifymbstr(val, size, true) && memchr(val, '\0', size) == NULL)
+			{
+				char	   *s = pnstrdup(val, size);
+
+				escape_json(&buf, s);
+			}
+			else
+			{
+				/* binary header: hex, as bytea prints it */
+				char	   *hex = palloc(size * 2 + 3);
+
+				hex[0] = '\\';
+				hex[1] = 'x';
+				hex_encode(val, size, hex + 2);
+				hex[size * 2 + 2] = '\0';
+				escape_json(&buf, hex);
+			}
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	return InputFunctionCall(&col->in_func, buf.data, col->in_ioparam, col->typmod);
+}
+
+/* The key into the key column */
+static Datum
+key_datum(rd_kafka_message_t *m, KafkaColumn *col, bool *isnull)
+{
+	bool		ok;
+	char	   *err = NULL;
+
+	if (m->key == NULL)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	*isnull = false;
+	if (col->typid == BYTEAOID)
+	{
+		bytea	   *b = palloc(VARHDRSZ + m->key_len);
+
+		SET_VARSIZE(b, VARHDRSZ + m->key_len);
+		memcpy(VARDATA(b), m->key, m->key_len);
+		return PointerGetDatum(b);
+	}
+	if (!pg_verifymbstr(m->key, m->key_len, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("message key is not valid in encoding \"%s\"", GetDatabaseEncodingName()),
+				 errhint("Use a bytea key column for binary keys.")));
+	return kafkaColumnFromText(col, m->key, m->key_len, &ok, &err);
+}
+
+/* Is this error one a bad message causes (so skip/junk may swallow it)? */
+static bool
+is_data_error(int sqlerrcode)
+{
+	return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
+		sqlerrcode == ERRCODE_INVALID_TEXT_REPRESENTATION ||
+		sqlerrcode == ERRCODE_DATATYPE_MISMATCH ||
+		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
+}
+
+/*
+ * Decode one message into the slot.  Returns false if the message is
+ * skipped (on_error 'skip').
+ */
+static bool
+fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
+{
+	KafkaOptions *o = st->opts;
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+	char	   *reason = NULL;
+	bool		ok;
+
+	memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+
+	if (o->on_error == KAFKA_ON_ERROR_FAIL)
+	{
+		ok = kafkaDecodeValue(st->dec, m->payload, m->len, values, nulls, &reason);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("malformed %s message in topic \"%s\" partition %d offset " INT64_FORMAT ": %s",
+							kafkaFormatName(o->format), o->topic, m->partition, m->offset, reason),
+					 errhint("Set the foreign table option on_error to 'skip' or 'junk' to read past bad messages.")));
+	}
+	else
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			ok = kafkaDecodeValue(st->dec, m->payload, m->len, values, nulls, &reason);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (!is_data_error(edata->sqlerrcode))
+				PG_RE_THROW();
+			FlushErrorState();
+			reason = edata->message;
+			ok = false;
+		}
+		PG_END_TRY();
+
+		if (!ok)
+		{
+			if (o->on_error == KAFKA_ON_ERROR_SKIP)
+			{
+				st->skipped++;
+				return false;
+			}
+			memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+			if (o->junk_attnum)
+			{
+				KafkaColumn *jc = &o->columns[o->junk_attnum - 1];
+
+				if (m->payload && (jc->typid == BYTEAOID || pg_verifymbstr(m->payload, m->len, true)))
+				{
+					values[o->junk_attnum - 1] = jc->typid == BYTEAOID ?
+						PointerGetDatum(kafkaColumnFromText(jc, m->payload, m->len, &ok, &reason)) :
+						PointerGetDatum(cstring_to_text_with_len(m->payload, m->len));
+					nulls[o->junk_attnum - 1] = false;
+				}
+			}
+			if (o->junk_error_attnum)
+			{
+				values[o->junk_error_attnum - 1] = CStringGetTextDatum(reason ? reason : "unknown error");
+				nulls[o->junk_error_attnum - 1] = false;
+			}
+		}
+	}
+
+	if (o->partition_attnum)
+	{
+		KafkaColumn *c = &o->columns[o->partition_attnum - 1];
+
+		values[c->attnum - 1] = c->typid == INT8OID ? Int64GetDatum(m->partition) :
+			c->typid == INT2OID ? Int16GetDatum(m->partition) : Int32GetDatum(m->partition);
+		nulls[c->attnum - 1] = false;
+	}
+	if (o->offset_attnum)
+	{
+		KafkaColumn *c = &o->columns[o->offset_attnum - 1];
+
+		values[c->attnum - 1] = c->typid == INT4OID ? Int32GetDatum((int32) m->offset) : Int64GetDatum(m->offset);
+		nulls[c->attnum - 1] = false;
+	}
+	if (st->need_ts)
+	{
+		KafkaColumn *c = &o->columns[o->timestamp_attnum - 1];
+		rd_kafka_timestamp_type_t tstype;
+		int64		ms = rd_kafka_message_timestamp(m, &tstype);
+
+		if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
+		{
+			values[c->attnum - 1] = c->typid == INT8OID ? Int64GetDatum(ms) :
+				TimestampTzGetDatum((ms - UNIX_TO_PG_EPOCH_MS) * 1000);
+			nulls[c->attnum - 1] = false;
+		}
+	}
+	if (st->need_key)
+		values[o->key_attnum - 1] = key_datum(m, &o->columns[o->key_attnum - 1], &nulls[o->key_attnum - 1]);
+	if (st->need_headers)
+	{
+		values[o->headers_attnum - 1] = headers_datum(m, &o->columns[o->headers_attnum - 1]);
+		nulls[o->headers_attnum - 1] = false;
+	}
+	return true;
+}
+
+/* The active range a message belongs to, or NULL */
+static inline ActiveRange *
+find_active(KafkaScanState *st, int32 partition)
+{
+	for (int i = 0; i < st->nactive; i++)
+		if (st->active[i].r.partition == partition && !st->active[i].done)
+			return &st->active[i];
+	return NULL;
+}
+
+/* Are there ranges still to read? Starts claimed ones in parallel mode. */
+static bool
+more_to_read(KafkaScanState *st)
+{
+	retire_done(st);
+	if (st->nactive > 0)
+		return true;
+	if (st->pstate)
+		return claim_range(st);
+	return false;
+}
+
+static TupleTableSlot *
+kafkaIterateForeignScan(ForeignScanState *node)
+{
+	KafkaScanState *st = node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	ErrorContextCallback errcb;
+	TimestampTz last_progress;
+
+	if (!st->started)
+		start_scan(node);
+
+	ExecClearTuple(slot);
+	MemoryContextReset(st->rowcxt);
+
+	errcb.callback = scan_error_context;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	last_progress = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		while (st->batch_i < st->batch_n)
+		{
+			rd_kafka_message_t *m = st->batch[st->batch_i++];
+			ActiveRange *a = find_active(st, m->partition);
+			bool		emit = false;
+
+			if (a != NULL)
+			{
+				if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+					a->done = true;
+				else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+				{
+					rd_kafka_resp_err_t err = m->err;
+
+					rd_kafka_message_destroy(m);
+					error_context_stack = errcb.previous;
+					kafkaReportError(err, psprintf("could not read topic \"%s\" partition %d at offset " INT64_FORMAT,
+												   st->opts->topic, a->r.partition, a->next),
+									 st->opts->topic);
+				}
+				else if (m->offset >= a->r.end)
+					a->done = true;
+				else if (m->offset >= a->next)
+				{
+					MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
+
+					st->cur_partition = m->partition;
+					st->cur_offset = m->offset;
+					a->next = m->offset + 1;
+					a->read++;
+					emit = fill_slot(st, m, slot);
+					MemoryContextSwitchTo(old);
+					if (a->next >= a->r.end)
+						a->done = true;
+				}
+			}
+			rd_kafka_message_destroy(m);
+			if (emit)
+			{
+				error_context_stack = errcb.previous;
+				st->cur_partition = -1;
+				return ExecStoreVirtualTuple(slot);
+			}
+		}
+		st->cur_partition = -1;
+
+		if (!more_to_read(st))
+			break;
+
+		/* take the next batch; wait on the event pipe while the queue is empty */
+		st->batch_i = 0;
+		st->batch_n = 0;
+		for (;;)
+		{
+			ssize_t		n;
+
+			CHECK_FOR_INTERRUPTS();
+			n = rd_kafka_consume_batch_queue(st->h->queue, 0, st->batch, st->batch_size);
+			if (n > 0)
+			{
+				st->batch_n = (int) n;
+				st->batch_size = st->opts->batch_size;
+				break;
+			}
+			kafkaServeLogs(st->h->rk);
+			if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), st->opts->timeout_ms))
+			{
+				error_context_stack = errcb.previous;
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+						 errmsg("no message from Kafka topic \"%s\" partition %d within %d ms, offset " INT64_FORMAT " expected",
+								st->opts->topic, st->active[0].r.partition, st->opts->timeout_ms, st->active[0].next),
+						 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
+			}
+			kafkaWaitHandleEvent(st->h, 100);
+		}
+	}
+	error_context_stack = errcb.previous;
+
+	if (st->skipped > 0 && st->pstate == NULL)
+		ereport(NOTICE,
+				(errmsg("skipped " INT64_FORMAT " malformed messages in topic \"%s\"", st->skipped, st->opts->topic)));
+	if (st->pstate && st->skipped > 0)
+	{
+		pg_atomic_add_fetch_u64(&st->pstate->skipped, st->skipped);
+		st->skipped = 0;
+	}
+	release_scan(st);
+	return NULL;
+}
+
+static void
+kafkaReScanForeignScan(ForeignScanState *node)
+{
+	KafkaScanState *st = node->fdw_state;
+
+	release_scan(st);
+	st->started = false;
+	st->finished = NIL;
+	st->skipped = 0;
+}
+
+static void
+kafkaEndForeignScan(ForeignScanState *node)
+{
+	KafkaScanState *st = node->fdw_state;
+
+	if (st)
+		release_scan(st);
+}
+
+static void
+kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	KafkaScanState *st = node->fdw_state;
+	ListCell   *lc;
+
+	ExplainPropertyText("Kafka topic", st->opts->topic, es);
+	ExplainPropertyText("Kafka format", kafkaFormatName(st->opts->format), es);
+	if (st->qual_texts != NIL)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		foreach(lc, st->qual_texts)
+		{
+			if (buf.len > 0)
+				appendStringInfoString(&buf, " AND ");
+			appendStringInfoString(&buf, strVal(lfirst(lc)));
+		}
+		ExplainPropertyText("Kafka pushdown", buf.data, es);
+	}
+	if (es->analyze && !es->costs)
+		return;					/* counts vary between runs: only with costs */
+	if (es->analyze)
+	{
+		StringInfoData buf;
+		int64		total = 0;
+
+		initStringInfo(&buf);
+		foreach(lc, st->finished)
+		{
+			ActiveRange *a = lfirst(lc);
+
+			if (buf.len > 0)
+				appendStringInfoString(&buf, ", ");
+			appendStringInfo(&buf, "p%d [" INT64_FORMAT "," INT64_FORMAT "): " INT64_FORMAT,
+							 a->r.partition, a->r.start, a->r.end, a->read);
+			total += a->read;
+		}
+		ExplainPropertyInteger("Kafka messages read", NULL, total, es);
+		if (buf.len > 0 && es->verbose)
+			ExplainPropertyText("Kafka ranges read", buf.data, es);
+		ExplainPropertyInteger("Kafka messages skipped", NULL, st->skipped, es);
+	}
+}
+
+/* ---- parallel ---- */
+
+static bool
+kafkaIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte)
+{
+	(void) root;
+	(void) rel;
+	(void) rte;
+	return true;
+}
+
+static Size
+kafkaEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt)
+{
+	(void) node;
+	(void) pcxt;
+	return sizeof(KafkaParallelState);
+}
+
+static void
+init_pstate(KafkaParallelState *ps)
+{
+	SpinLockInit(&ps->mutex);
+	ps->phase = 0;
+	ps->nranges = 0;
+	ps->next = 0;
+	ConditionVariableInit(&ps->cv);
+	for (int i = 0; i < KAFKA_MAX_SHARED_RANGES; i++)
+		pg_atomic_init_u64(&ps->read[i], 0);
+	pg_atomic_init_u64(&ps->skipped, 0);
+}
+
+static void
+kafkaInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	KafkaScanState *st = node->fdw_state;
+
+	(void) pcxt;
+	init_pstate((KafkaParallelState *) coordinate);
+	st->pstate = coordinate;
+}
+
+static void
+kafkaReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	(void) node;
+	(void) pcxt;
+	init_pstate((KafkaParallelState *) coordinate);
+}
+
+static void
+kafkaInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc, void *coordinate)
+{
+	KafkaScanState *st = node->fdw_state;
+
+	(void) toc;
+	st->pstate = coordinate;
+}
+
+/* Before DSM goes away: collect what all participants read, for EXPLAIN */
+static void
+kafkaShutdownForeignScan(ForeignScanState *node)
+{
+	KafkaScanState *st = node->fdw_state;
+	KafkaParallelState *ps = st ? st->pstate : NULL;
+
+	if (ps == NULL || IsParallelWorker())
+		return;
+	st->finished = NIL;
+	for (int i = 0; i < ps->nranges; i++)
+	{
+		ActiveRange *a = palloc0(sizeof(ActiveRange));
+
+		a->r = ps->ranges[i];
+		a->read = pg_atomic_read_u64(&ps->read[i]);
+		st->finished = lappend(st->finished, a);
+	}
+	st->skipped += pg_atomic_read_u64(&ps->skipped);
+	if (st->skipped > 0)
+		ereport(NOTICE,
+				(errmsg("skipped " INT64_FORMAT " malformed messages in topic \"%s\"", st->skipped, st->opts->topic)));
+	st->pstate = NULL;
+}
+
+void
+kafkaSetScanRoutines(FdwRoutine *routine)
+{
+	routine->GetForeignRelSize = kafkaGetForeignRelSize;
+	routine->GetForeignPaths = kafkaGetForeignPaths;
+	routine->GetForeignPlan = kafkaGetForeignPlan;
+	routine->BeginForeignScan = kafkaBeginForeignScan;
+	routine->IterateForeignScan = kafkaIterateForeignScan;
+	routine->ReScanForeignScan = kafkaReScanForeignScan;
+	routine->EndForeignScan = kafkaEndForeignScan;
+	routine->ExplainForeignScan = kafkaExplainForeignScan;
+	routine->IsForeignScanParallelSafe = kafkaIsForeignScanParallelSafe;
+	routine->EstimateDSMForeignScan = kafkaEstimateDSMForeignScan;
+	routine->InitializeDSMForeignScan = kafkaInitializeDSMForeignScan;
+	routine->ReInitializeDSMForeignScan = kafkaReInitializeDSMForeignScan;
+	routine->InitializeWorkerForeignScan = kafkaInitializeWorkerForeignScan;
+	routine->ShutdownForeignScan = kafkaShutdownForeignScan;
+}
