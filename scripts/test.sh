@@ -10,6 +10,9 @@
 #   KAFKA_VERSION    broker version for scripts/kafka.sh (default there: 3.9.1)
 #   BUILD_CFLAGS     PG_CFLAGS for the build (default "-Wall -Wextra -Werror"; CI=true forces -Werror)
 #   TEST_PGPORT      PostgreSQL port (default 55432)
+#   TEST_KAFKA_PORT  Kafka port (default 19092; the controller listens on the next port)
+#   PG_BIN           PostgreSQL bin directory (default /usr/lib/postgresql/15/bin); a private copy of
+#                    the PostgreSQL tree lets two checkouts test side by side without sharing $libdir
 #   T_TIMEOUT        per scripted test timeout in seconds (default 300)
 set -euo pipefail
 
@@ -17,9 +20,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$here")
 cd "$REPO"
 
-export KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093 KAFKA_HOME=$REPO/.tmp/kafka-test
+export KAFKA_PORT=${TEST_KAFKA_PORT:-19092}
+export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1)) KAFKA_HOME=$REPO/.tmp/kafka-test
 export PGPORT=${TEST_PGPORT:-55432} PG_HOME=$REPO/.tmp/pg-test
-export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+export PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+export PG_CONFIG=$PG_BIN/pg_config
 [ -n "${KAFKA_VERSION:-}" ] && export KAFKA_VERSION
 BUILD_CFLAGS=${BUILD_CFLAGS:--Wall -Wextra -Werror}
 if [ "${CI:-}" = "true" ] && [[ " $BUILD_CFLAGS " != *" -Werror "* ]]; then BUILD_CFLAGS="$BUILD_CFLAGS -Werror"; fi

@@ -246,7 +246,7 @@ kafka_topics(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	KafkaOptions *opts = server_options(PG_GETARG_NAME(0));
-	KafkaHandle *h = kafkaGetConsumer(opts);
+	rd_kafka_t *rk = kafkaGetMeta(opts);
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err;
 	List	   *topics = NIL;
@@ -254,9 +254,9 @@ kafka_topics(PG_FUNCTION_ARGS)
 	long		waited = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
-	while ((err = rd_kafka_metadata(h->rk, 1, NULL, &md, 200)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	while ((err = rd_kafka_metadata(rk, 1, NULL, &md, 200)) != RD_KAFKA_RESP_ERR_NO_ERROR)
 	{
-		kafkaServeLogs(h->rk);
+		kafkaServeLogs(rk);
 		CHECK_FOR_INTERRUPTS();
 		waited += 200;
 		if (waited > opts->timeout_ms)
@@ -268,7 +268,7 @@ kafka_topics(PG_FUNCTION_ARGS)
 	rd_kafka_metadata_destroy(md);
 	list_sort(topics, topic_name_cmp);
 	foreach(lc, topics)
-		emit_watermarks(rsinfo, h->rk, opts, lfirst(lc), true);
+		emit_watermarks(rsinfo, rk, opts, lfirst(lc), true);
 	return (Datum) 0;
 }
 
@@ -282,14 +282,12 @@ kafka_watermarks(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid = PG_GETARG_OID(0);
 	KafkaOptions *opts;
-	KafkaHandle *h;
 	AclResult	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
 	opts = kafkaGetOptions(relid, NULL);
-	h = kafkaGetConsumer(opts);
 	InitMaterializedSRF(fcinfo, 0);
-	emit_watermarks(rsinfo, h->rk, opts, opts->topic, false);
+	emit_watermarks(rsinfo, kafkaGetMeta(opts), opts, opts->topic, false);
 	return (Datum) 0;
 }

@@ -37,8 +37,9 @@
 
 typedef enum HandleKind
 {
-	HANDLE_CONSUMER,
-	HANDLE_PRODUCER
+	HANDLE_CONSUMER,			/* fetches messages for scans */
+	HANDLE_PRODUCER,			/* produces messages, runs admin requests */
+	HANDLE_META					/* metadata, watermarks, offsets for times */
 } HandleKind;
 
 /* One cached handle */
@@ -224,14 +225,16 @@ handle_config(KafkaOptions *opts, HandleKind kind)
 #define ADD(n, v) conf = lappend(conf, makeDefElem((n), (Node *) makeString(pstrdup(v)), -1))
 	ADD("bootstrap.servers", opts->brokers);
 	ADD("client.id", "kafka_fdw");
+	/* defaults the user may override */
+	if (kind == HANDLE_CONSUMER)
+		ADD("fetch.wait.max.ms", "10");
 	foreach(lc, opts->rdkafka_props)
 		conf = lappend(conf, lfirst(lc));
 	ADD("log.queue", "true");
-	if (kind == HANDLE_CONSUMER)
+	if (kind != HANDLE_PRODUCER)
 	{
 		ADD("enable.partition.eof", "true");
 		ADD("enable.auto.commit", "false");
-		ADD("auto.commit.enable", "false");
 		ADD("isolation.level", opts->read_committed ? "read_committed" : "read_uncommitted");
 	}
 #undef ADD
@@ -299,7 +302,7 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	ch = MemoryContextAllocZero(TopMemoryContext, sizeof(CachedHandle));
 	ch->kind = kind;
 	ch->h.event_fd[0] = ch->h.event_fd[1] = -1;
-	ch->h.rk = rd_kafka_new(kind == HANDLE_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER,
+	ch->h.rk = rd_kafka_new(kind == HANDLE_PRODUCER ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
 							conf, errstr, sizeof(errstr));
 	if (ch->h.rk == NULL)
 	{
@@ -323,8 +326,8 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 				 errmsg("could not create pipe for Kafka events: %m")));
 	}
 	/* consumers get a queue for fetched messages; producers use the main queue */
-	ch->h.queue = kind == HANDLE_CONSUMER ? rd_kafka_queue_new(ch->h.rk)
-		: rd_kafka_queue_get_main(ch->h.rk);
+	ch->h.queue = kind == HANDLE_PRODUCER ? rd_kafka_queue_get_main(ch->h.rk)
+		: rd_kafka_queue_new(ch->h.rk);
 	rd_kafka_queue_io_event_enable(ch->h.queue, ch->h.event_fd[1], "1", 1);
 
 	{
@@ -340,6 +343,17 @@ KafkaHandle *
 kafkaGetConsumer(KafkaOptions *opts)
 {
 	return &get_handle(opts, HANDLE_CONSUMER)->h;
+}
+
+/*
+ * A handle for metadata and offset requests.  Separate from the scan
+ * consumer: Kafka answers the requests of one connection in order, so a
+ * ListOffsets would wait behind a long-polling Fetch.
+ */
+rd_kafka_t *
+kafkaGetMeta(KafkaOptions *opts)
+{
+	return get_handle(opts, HANDLE_META)->h.rk;
 }
 
 rd_kafka_t *

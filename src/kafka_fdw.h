@@ -174,6 +174,7 @@ extern void kafkaApplyRdkafkaProps(rd_kafka_conf_t *conf, List *props);
 /* in connection.c */
 extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetProducer(KafkaOptions *opts);
+extern rd_kafka_t *kafkaGetMeta(KafkaOptions *opts);
 extern void kafkaServeLogs(rd_kafka_t *rk);
 extern void kafkaWaitHandleEvent(KafkaHandle *h, long timeout_ms);
 extern int	kafkaTopicPartitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32 **partitions);

@@ -276,6 +276,18 @@ validate_rdkafka_prop(DefElem *def, int where)
 				 strcmp(def->defname, "isolation.level") == 0 ?
 				 errhint("Use the option \"isolation_level\".") : 0));
 
+	/* before librdkafka sees the value: setting some of these acts at once */
+	if (is_unsafe_prop(def->defname) && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set librdkafka property \"%s\"", def->defname),
+				 errdetail("The property makes librdkafka read files, load libraries or run commands on the database server."),
+				 errhint("Ask a superuser to set it.")));
+
+	/* plugin.library.paths would dlopen() right here: checked when used */
+	if (strcmp(def->defname, "plugin.library.paths") == 0)
+		return;
+
 	conf = rd_kafka_conf_new();
 	res = rd_kafka_conf_set(conf, def->defname, value, errstr, sizeof(errstr));
 	rd_kafka_conf_destroy(conf);
@@ -298,15 +310,8 @@ validate_rdkafka_prop(DefElem *def, int where)
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 				 errmsg("librdkafka property \"%s\" holds a secret and is not allowed in %s options",
 						def->defname, catalog_name(where)),
-				 errhint("Put secrets in a user mapping: CREATE USER MAPPING FOR ... SERVER ... OPTIONS (%s '...').",
+				 errhint("Put secrets in a user mapping: CREATE USER MAPPING FOR ... SERVER ... OPTIONS (\"%s\" '...').",
 						 def->defname)));
-
-	if (is_unsafe_prop(def->defname) && !superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to set librdkafka property \"%s\"", def->defname),
-				 errdetail("The property makes librdkafka read files, load libraries or run commands on the database server."),
-				 errhint("Ask a superuser to set it.")));
 }
 
 PG_FUNCTION_INFO_V1(kafka_fdw_validator);
@@ -364,6 +369,11 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 					 errhint("Valid %s options are: %s.", catalog_name(where),
 							 valid_options_list(where))));
 		}
+		if (where == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", def->defname),
+					 errhint("The kafka_fdw foreign-data wrapper takes no options.")));
 		if (!(d->where & where))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),

@@ -115,7 +115,8 @@ typedef struct KafkaScanState
 
 	int64		skipped;
 	List	   *finished;		/* ActiveRanges done, for EXPLAIN ANALYZE */
-	MemoryContext rowcxt;
+	MemoryContext rowcxt;		/* per message, reset before each */
+	MemoryContext scancxt;		/* scan state: ranges, counters */
 	KafkaParallelState *pstate;
 	MemoryContextCallback cleanup;
 
@@ -133,9 +134,9 @@ typedef struct KafkaScanState
 static double
 topic_size(KafkaOptions *opts, int *nparts)
 {
-	KafkaHandle *h = kafkaGetConsumer(opts);
+	rd_kafka_t *rk = kafkaGetMeta(opts);
 	int32	   *parts;
-	int			n = kafkaTopicPartitions(h->rk, opts->topic, opts->timeout_ms, &parts);
+	int			n = kafkaTopicPartitions(rk, opts->topic, opts->timeout_ms, &parts);
 	double		total = 0;
 
 	for (int i = 0; i < n; i++)
@@ -143,7 +144,7 @@ topic_size(KafkaOptions *opts, int *nparts)
 		int64		lo,
 					hi;
 
-		kafkaQueryWatermarks(h->rk, opts->topic, parts[i], opts->timeout_ms, &lo, &hi);
+		kafkaQueryWatermarks(rk, opts->topic, parts[i], opts->timeout_ms, &lo, &hi);
 		total += (double) (hi - lo);
 	}
 	*nparts = n;
@@ -309,6 +310,7 @@ kafkaBeginForeignScan(ForeignScanState *node, int eflags)
 		st->batch_size = Max(limit, 1);
 	st->batch = palloc(sizeof(rd_kafka_message_t *) * st->opts->batch_size);
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw row", ALLOCSET_DEFAULT_SIZES);
+	st->scancxt = CurrentMemoryContext;
 	st->cleanup.func = cleanup_callback;
 	st->cleanup.arg = st;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &st->cleanup);
@@ -346,11 +348,16 @@ retire_done(KafkaScanState *st)
 
 		if (a->done)
 		{
-			ActiveRange *f = palloc(sizeof(ActiveRange));
+			ActiveRange *f = MemoryContextAlloc(st->scancxt, sizeof(ActiveRange));
 
 			rd_kafka_consume_stop(st->rkt, a->r.partition);
 			*f = *a;
-			st->finished = lappend(st->finished, f);
+			{
+				MemoryContext old = MemoryContextSwitchTo(st->scancxt);
+
+				st->finished = lappend(st->finished, f);
+				MemoryContextSwitchTo(old);
+			}
 			if (st->pstate && a->shared_index >= 0)
 				pg_atomic_add_fetch_u64(&st->pstate->read[a->shared_index], a->read);
 		}
@@ -419,6 +426,7 @@ start_scan(ForeignScanState *node)
 	KafkaScanBounds bounds;
 	List	   *ranges = NIL;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old = MemoryContextSwitchTo(st->scancxt);
 
 	st->h = kafkaGetConsumer(st->opts);
 	if (st->h->in_use)
@@ -458,7 +466,7 @@ start_scan(ForeignScanState *node)
 			int			i = 0;
 
 			kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &bounds);
-			ranges = kafkaPlanRanges(st->opts, st->h->rk, &bounds);
+			ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &bounds);
 			ranges = slice_ranges(ranges, max_parallel_workers_per_gather + 1);
 			if (list_length(ranges) > KAFKA_MAX_SHARED_RANGES)
 				ranges = list_truncate(ranges, KAFKA_MAX_SHARED_RANGES);	/* cannot happen: slices merge */
@@ -494,13 +502,14 @@ start_scan(ForeignScanState *node)
 		ListCell   *lc;
 
 		kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &bounds);
-		ranges = kafkaPlanRanges(st->opts, st->h->rk, &bounds);
+		ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &bounds);
 		st->maxactive = Max(list_length(ranges), 1);
 		st->active = palloc0(sizeof(ActiveRange) * st->maxactive);
 		foreach(lc, ranges)
 			start_range(st, lfirst(lc), -1);
 	}
 	st->started = true;
+	MemoryContextSwitchTo(old);
 }
 
 /* Build a jsonb object of the message headers */
@@ -876,8 +885,6 @@ kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		}
 		ExplainPropertyText("Kafka pushdown", buf.data, es);
 	}
-	if (es->analyze && !es->costs)
-		return;					/* counts vary between runs: only with costs */
 	if (es->analyze)
 	{
 		StringInfoData buf;

@@ -1,0 +1,44 @@
+-- read: a topic as a foreign table; complete results, metadata columns, pushdown.
+\getenv brokers KAFKA_BROKERS
+SELECT kafka_create_topic('kafka', 'page_views', 4);
+-- 100 page views per partition, produced with kcat into explicit partitions
+\! for p in 0 1 2 3; do seq 0 99 | awk -v p=$p '{ printf "k%d-%d\t{\"session_id\":\"s%d-%d\",\"property_id\":%d,\"loyalty_id\":%d,\"view_type\":\"%s\",\"origin\":\"promotion\"}\n", p, $1, p, $1, ($1 % 7), p*1000+$1, ($1 % 2 ? "propertyView" : "search") }' | kcat -b "$KAFKA_BROKERS" -P -t page_views -p $p -K '\t' -H src=kcat; done
+CREATE FOREIGN TABLE page_views (
+    part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'),
+    ts timestamptz OPTIONS (timestamp 'true'), k text OPTIONS (key 'true'),
+    h jsonb OPTIONS (headers 'true'),
+    session_id text, property_id int, loyalty_id bigint, view_type text, origin text)
+  SERVER kafka OPTIONS (topic 'page_views', format 'json');
+SELECT * FROM kafka_watermarks('page_views');
+-- every message, every time
+SELECT count(*), sum(loyalty_id), count(DISTINCT session_id) FROM page_views;
+SELECT part, count(*), min(offs), max(offs), sum(property_id) FROM page_views GROUP BY part ORDER BY part;
+SELECT part, offs, k, h, session_id, property_id, loyalty_id, view_type, origin
+  FROM page_views WHERE part = 2 AND offs < 3 ORDER BY offs;
+SELECT count(*) FROM page_views WHERE ts > now() - interval '1 hour' AND ts <= now();
+-- pushdown: partition =, IN, ranges; offset comparisons and BETWEEN
+EXPLAIN (COSTS OFF) SELECT * FROM page_views WHERE part = 1;
+SELECT count(*), min(offs), max(offs) FROM page_views WHERE part = 1;
+EXPLAIN (COSTS OFF) SELECT * FROM page_views WHERE part IN (0, 3) AND offs BETWEEN 10 AND 19;
+SELECT part, count(*), min(offs), max(offs) FROM page_views WHERE part IN (0, 3) AND offs BETWEEN 10 AND 19 GROUP BY part ORDER BY part;
+SELECT count(*) FROM page_views WHERE part >= 2 AND offs > 97;
+SELECT count(*) FROM page_views WHERE part < 1 AND offs <= 4;
+SELECT count(*) FROM page_views WHERE offs = 50;
+SELECT count(*) FROM page_views WHERE part = 1 AND part = 2;
+SELECT count(*) FROM page_views WHERE part = 9;
+SELECT count(*) FROM page_views WHERE offs >= 1000;
+-- pushed-down values may be parameters
+PREPARE q(int, bigint) AS SELECT count(*), min(offs) FROM page_views WHERE part = $1 AND offs >= $2;
+EXECUTE q(1, 90);
+EXECUTE q(3, 0);
+EXECUTE q(NULL, 0);
+DEALLOCATE q;
+-- EXPLAIN ANALYZE shows what was read per partition
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM page_views WHERE part = 3 AND offs >= 95;
+-- a join with a table
+CREATE TABLE loyalty (loyalty_id bigint PRIMARY KEY, level text);
+INSERT INTO loyalty SELECT g, CASE WHEN g % 3 = 0 THEN 'platinum' ELSE 'silver' END FROM generate_series(0, 3999) g;
+SELECT l.level, count(*) FROM page_views v JOIN loyalty l USING (loyalty_id) GROUP BY l.level ORDER BY 1;
+-- a missing topic is a clear error
+CREATE FOREIGN TABLE missing (v text) SERVER kafka OPTIONS (topic 'no_such_topic', format 'text');
+SELECT * FROM missing;
