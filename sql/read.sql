@@ -42,3 +42,40 @@ SELECT l.level, count(*) FROM page_views v JOIN loyalty l USING (loyalty_id) GRO
 -- a missing topic is a clear error
 CREATE FOREIGN TABLE missing (v text) SERVER kafka OPTIONS (topic 'no_such_topic', format 'text');
 SELECT * FROM missing;
+-- timestamp lower bounds become offsets (offsets-for-times): two batches 1.5 s apart
+SELECT kafka_create_topic('kafka', 'ts_topic', 2);
+\! for p in 0 1; do seq 1 30 | kcat -b "$KAFKA_BROKERS" -P -t ts_topic -p $p; done; sleep 1.5; for p in 0 1; do seq 31 40 | kcat -b "$KAFKA_BROKERS" -P -t ts_topic -p $p; done
+CREATE FOREIGN TABLE ts_topic (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'),
+                               ts timestamptz OPTIONS (timestamp 'true'), v int)
+  SERVER kafka OPTIONS (topic 'ts_topic', format 'text');
+SELECT min(ts) AS second_batch FROM ts_topic WHERE v > 30 \gset
+-- a generic plan keeps the (run-dependent) timestamp out of the EXPLAIN output
+SET plan_cache_mode = force_generic_plan;
+PREPARE since(timestamptz) AS SELECT count(*), min(v), max(v) FROM ts_topic WHERE ts >= $1;
+PREPARE between_(timestamptz) AS SELECT count(*) FROM ts_topic WHERE ts BETWEEN $1 AND now();
+EXECUTE since(:'second_batch');
+-- only the second batch is read
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE since(:'second_batch');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE between_(:'second_batch');
+RESET plan_cache_mode;
+-- after the last message: nothing is read
+SELECT count(*) FROM ts_topic WHERE ts > now() + interval '1 day';
+-- LIMIT without ORDER BY stops early
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM page_views LIMIT 7;
+-- planning: estimates come from the watermarks
+EXPLAIN SELECT * FROM page_views;
+-- ANALYZE samples the topic: row count and column statistics
+ANALYZE page_views;
+SELECT reltuples FROM pg_class WHERE relname = 'page_views';
+SELECT attname, n_distinct, most_common_vals FROM pg_stats
+ WHERE tablename = 'page_views' AND attname IN ('part', 'view_type', 'origin') ORDER BY attname;
+-- parallel scan: shared among workers, same result as serial
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(loyalty_id) FROM page_views;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*), sum(loyalty_id) FROM page_views;
+SELECT count(*), sum(loyalty_id), count(DISTINCT session_id) FROM page_views;
+SELECT part, count(*), sum(property_id) FROM page_views WHERE offs >= 50 GROUP BY part ORDER BY part;
+RESET ALL;

@@ -23,8 +23,8 @@
 #include "utils/lsyscache.h"
 
 /*
- * Create a decoder for the value columns in needed (a set of attnums; NULL
- * means every value column).
+ * Create a decoder for the value columns in needed (a set of attnums; an
+ * empty set, NULL, means none: count(*) decodes nothing).
  */
 KafkaDecoder *
 kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed)
@@ -40,7 +40,7 @@ kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed)
 
 		if (col->dropped || col->kind != KAFKA_COL_VALUE)
 			continue;
-		if (needed && !bms_is_member(col->attnum, needed))
+		if (!bms_is_member(col->attnum, needed))
 			continue;
 		dec->needed[dec->nneeded++] = col;
 		dec->by_index[col->value_index] = col;
@@ -73,16 +73,10 @@ kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, cha
 		return PointerGetDatum(cstring_to_text_with_len(str, len));
 	if (col->typid == BYTEAOID)
 	{
-		bytea	   *b;
 
 		/* a JSON/CSV string with a \x prefix is hex; otherwise raw bytes */
 		if (!(len >= 2 && str[0] == '\\' && str[1] == 'x'))
-		{
-			b = palloc(VARHDRSZ + len);
-			SET_VARSIZE(b, VARHDRSZ + len);
-			memcpy(VARDATA(b), str, len);
-			return PointerGetDatum(b);
-		}
+			return kafkaBytea(str, len);
 	}
 	cstr = palloc(len + 1);
 	memcpy(cstr, str, len);
@@ -90,6 +84,17 @@ kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, cha
 	d = InputFunctionCall(&col->in_func, cstr, col->in_ioparam, col->typmod);
 	pfree(cstr);
 	return d;
+}
+
+/* A bytea datum holding exactly these bytes */
+Datum
+kafkaBytea(const void *data, size_t len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return PointerGetDatum(b);
 }
 
 /* The whole message value into the one value column */
@@ -103,11 +108,7 @@ decode_whole(KafkaDecoder *dec, const char *data, size_t len, Datum *values, boo
 		return true;			/* tombstone: NULL value */
 	if (col->typid == BYTEAOID)
 	{
-		bytea	   *b = palloc(VARHDRSZ + len);
-
-		SET_VARSIZE(b, VARHDRSZ + len);
-		memcpy(VARDATA(b), data, len);
-		values[col->attnum - 1] = PointerGetDatum(b);
+		values[col->attnum - 1] = kafkaBytea(data, len);
 		nulls[col->attnum - 1] = false;
 		return true;
 	}

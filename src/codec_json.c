@@ -367,9 +367,12 @@ json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
 			if (!first)
 				appendStringInfoChar(out, ',');
 			skip_ws(s);
-			if (s->p < s->end && (*s->p == '[' && OidIsValid(get_element_type(elemtype))))
+			if (s->p < s->end && *s->p == '[' && !OidIsValid(get_element_type(elemtype)) &&
+				get_typtype(getBaseType(elemtype)) != TYPTYPE_COMPOSITE && elemtype != JSONOID &&
+				elemtype != JSONBOID)
 			{
-				if (!json_to_pg_literal(s, elemtype, out, depth + 1))
+				/* a nested array: another dimension of the same array */
+				if (!json_to_pg_literal(s, typid, out, depth + 1))
 					return false;
 			}
 			else
@@ -553,18 +556,13 @@ json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
 	}
 }
 
-/* The needed column a top-level key maps to, or NULL */
-static inline KafkaColumn *
-find_column(KafkaDecoder *dec, const char *k, size_t kl)
+/* Does column col map to the top-level key k? */
+static inline bool
+key_matches(KafkaColumn *col, const char *k, size_t kl)
 {
-	for (int i = 0; i < dec->nneeded; i++)
-	{
-		const char *n = dec->needed[i]->json_name;
+	const char *n = col->json_name;
 
-		if (n[0] == k[0] && strncmp(n, k, kl) == 0 && n[kl] == '\0')
-			return dec->needed[i];
-	}
-	return NULL;
+	return n[0] == k[0] && strncmp(n, k, kl) == 0 && n[kl] == '\0';
 }
 
 /* Convert one JSON value at s->p into column col */
@@ -684,14 +682,28 @@ kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 			fail(&s, "unexpected end of JSON");
 			break;
 		}
-		col = kl > 0 ? find_column(dec, k, kl) : NULL;
-		if (col)
 		{
-			if (!decode_field(dec, &s, col, &values[col->attnum - 1], &nulls[col->attnum - 1]))
+			const char *vstart = s.p;
+			const char *vend = NULL;
+			bool		ok = true;
+
+			/* several columns may map to one key: decode the value for each */
+			for (int i = 0; ok && kl > 0 && i < dec->nneeded; i++)
+			{
+				col = dec->needed[i];
+				if (!key_matches(col, k, kl))
+					continue;
+				s.p = vstart;
+				ok = decode_field(dec, &s, col, &values[col->attnum - 1], &nulls[col->attnum - 1]);
+				vend = s.p;
+			}
+			if (!ok)
+				break;
+			if (vend)
+				s.p = vend;
+			else if (!skip_value(&s, 1))
 				break;
 		}
-		else if (!skip_value(&s, 1))
-			break;
 		first = false;
 		skip_ws(&s);
 		if (s.p < s.end && *s.p == ',')

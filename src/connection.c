@@ -285,7 +285,9 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 			destroy_cached(ch);
 			continue;
 		}
-		if (!ch->invalid && strcmp(ch->confkey, key) == 0)
+		/* a consumer busy with another scan of this query cannot be shared */
+		if (!ch->invalid && strcmp(ch->confkey, key) == 0 &&
+			!(kind == HANDLE_CONSUMER && ch->h.in_use))
 			return ch;
 	}
 

@@ -99,6 +99,7 @@ typedef struct KafkaOptions
 	char		csv_delimiter;	/* csv delimiter */
 	char		csv_quote;		/* csv quote */
 	char		csv_escape;		/* csv escape */
+	bool		csv_escape_set; /* escape given explicitly */
 	char	   *csv_null;		/* csv null string */
 	bool		read_committed; /* isolation.level for scans */
 	List	   *rdkafka_props;	/* DefElems passed to librdkafka */
@@ -154,6 +155,8 @@ typedef struct KafkaScanBounds
 	int64		off_lo;			/* offset >= off_lo */
 	int64		off_hi;			/* offset < off_hi */
 	int64		ts_lo;			/* timestamp >= ts_lo (ms since epoch), or -1 */
+	int64	   *off_set;		/* offset IN (...): sorted distinct offsets */
+	int			noff_set;		/* their number; -1 if no IN list */
 } KafkaScanBounds;
 
 /* A cached librdkafka handle */
@@ -217,6 +220,7 @@ extern KafkaDecoder *kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed);
 extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
 extern bool kafkaDecoderNeedsValue(KafkaDecoder *dec);
+extern Datum kafkaBytea(const void *data, size_t len);
 extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
 extern bool kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 							Datum *values, bool *nulls, char **reason);

@@ -560,7 +560,10 @@ apply_level(KafkaOptions *opts, List *options)
 		else if (strcmp(name, "quote") == 0)
 			opts->csv_quote = defGetString(def)[0];
 		else if (strcmp(name, "escape") == 0)
+		{
 			opts->csv_escape = defGetString(def)[0];
+			opts->csv_escape_set = true;
+		}
 		else if (strcmp(name, "null") == 0)
 			opts->csv_null = defGetString(def);
 	}
@@ -622,6 +625,9 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 	int			value_index = 0;
 
 	apply_level(opts, table->options);
+	/* as in COPY, the escape character defaults to the quote character */
+	if (!opts->csv_escape_set)
+		opts->csv_escape = opts->csv_quote;
 
 	if (rel == NULL)
 	{

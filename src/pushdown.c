@@ -25,6 +25,7 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/clauses.h"
 #include "parser/parsetree.h"
+#include "lib/qunique.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -209,6 +210,15 @@ datum_int64(Datum d, Oid type)
 	return 0;
 }
 
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /* Intersect an optional set with another */
 static List *
 intersect_set(List *cur, bool cur_set, List *other)
@@ -240,6 +250,7 @@ kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext, KafkaScanB
 	b->off_lo = 0;
 	b->off_hi = PG_INT64_MAX;
 	b->ts_lo = -1;
+	b->noff_set = -1;
 
 	forboth(lk, kinds, le, exprstates)
 	{
@@ -266,8 +277,6 @@ kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext, KafkaScanB
 			bool	   *enulls;
 			int			n;
 			List	   *set = NIL;
-			int64		mn = PG_INT64_MAX,
-						mx = PG_INT64_MIN;
 
 			get_typlenbyvalalign(et, &typlen, &typbyval, &typalign);
 			deconstruct_array(arr, et, typlen, typbyval, typalign, &elems, &enulls, &n);
@@ -278,21 +287,36 @@ kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext, KafkaScanB
 				v = datum_int64(elems[i], et);
 				if (kind == KQ_PART_IN && v >= 0 && v <= PG_INT32_MAX)
 					set = lappend_int(set, (int) v);
-				mn = Min(mn, v);
-				mx = Max(mx, v);
 			}
 			if (kind == KQ_PART_IN)
 			{
 				b->partitions = intersect_set(b->partitions, b->partitions_set, set);
 				b->partitions_set = true;
 			}
-			else if (mn > mx)
-				b->empty = true;
 			else
 			{
-				b->off_lo = Max(b->off_lo, mn);
-				if (mx < PG_INT64_MAX)
-					b->off_hi = Min(b->off_hi, mx + 1);
+				int64	   *set = palloc(sizeof(int64) * Max(n, 1));
+				int			m = 0;
+
+				for (int i = 0; i < n; i++)
+					if (!enulls[i])
+						set[m++] = datum_int64(elems[i], et);
+				qsort(set, m, sizeof(int64), cmp_int64);
+				m = (int) qunique(set, m, sizeof(int64), cmp_int64);
+				/* two IN lists: keep what both allow */
+				if (b->noff_set >= 0)
+				{
+					int			k = 0;
+
+					for (int i = 0; i < m; i++)
+						if (bsearch(&set[i], b->off_set, b->noff_set, sizeof(int64), cmp_int64))
+							set[k++] = set[i];
+					m = k;
+				}
+				b->off_set = set;
+				b->noff_set = m;
+				if (m == 0)
+					b->empty = true;
 			}
 			continue;
 		}
@@ -386,10 +410,41 @@ kafkaPlanRanges(KafkaOptions *opts, rd_kafka_t *rk, KafkaScanBounds *b)
 
 			r->start = o < 0 ? r->end : Max(r->start, o);
 		}
-		if (r->start < r->end)
-			ranges = lappend(ranges, r);
-		else
+		if (r->start >= r->end)
+		{
 			pfree(r);
+			continue;
+		}
+		if (b->noff_set < 0)
+		{
+			ranges = lappend(ranges, r);
+			continue;
+		}
+		/* offset IN (...): one range per run of consecutive listed offsets */
+		for (int i = 0; i < b->noff_set; i++)
+		{
+			int64		o = b->off_set[i];
+			KafkaRange *x;
+
+			if (o < r->start || o >= r->end)
+				continue;
+			if (ranges != NIL)
+			{
+				KafkaRange *last = llast(ranges);
+
+				if (last->partition == p && last->end == o)
+				{
+					last->end = o + 1;
+					continue;
+				}
+			}
+			x = palloc(sizeof(KafkaRange));
+			x->partition = p;
+			x->start = o;
+			x->end = o + 1;
+			ranges = lappend(ranges, x);
+		}
+		pfree(r);
 	}
 	return ranges;
 }

@@ -23,6 +23,9 @@
  */
 #include "kafka_fdw.h"
 
+#include <math.h>
+
+#include "access/heapam.h"
 #include "access/parallel.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
@@ -54,6 +57,8 @@
 #define KAFKA_MAX_SHARED_RANGES 1024
 /* Smallest offset slice of one partition handed to a parallel worker */
 #define KAFKA_MIN_SLICE 50000
+/* Messages per 8 kB page, to size a topic for parallel planning */
+#define KAFKA_MSGS_PER_PAGE 50
 
 /* Planner state kept in baserel->fdw_private */
 typedef struct KafkaPlanState
@@ -186,11 +191,15 @@ kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL, baserel->rows,
 													   startup, total, NIL, NULL, NULL, NIL));
 
-	/* parallel: partitions (or slices of them) shared among workers */
-	if (baserel->consider_parallel && ps->total >= KAFKA_MIN_SLICE)
+	/*
+	 * Parallel: partitions (or slices of them) shared among workers.  The
+	 * worker count follows the rules for tables, with the topic's size in
+	 * pages estimated at KAFKA_MSGS_PER_PAGE messages a page.
+	 */
+	if (baserel->consider_parallel && ps->total > 0)
 	{
-		int			workers = Min(max_parallel_workers_per_gather,
-								  Max(1, (int) (ps->total / KAFKA_MIN_SLICE)));
+		int			workers = compute_parallel_worker(baserel, ps->total / KAFKA_MSGS_PER_PAGE, -1,
+													  max_parallel_workers_per_gather);
 		ForeignPath *pp;
 
 		if (workers > 0)
@@ -279,6 +288,29 @@ scan_error_context(void *arg)
 				   st->cur_partition, st->cur_offset, st->opts->topic);
 }
 
+/*
+ * Set up decoding and batching for st->opts and st->attrs, with cleanup tied
+ * to the current memory context.  limit > 0 bounds the first batch.
+ */
+static void
+init_reader(KafkaScanState *st, int limit)
+{
+	st->cur_partition = -1;
+	st->dec = kafkaDecoderCreate(st->opts, st->attrs);
+	st->need_key = st->opts->key_attnum && bms_is_member(st->opts->key_attnum, st->attrs);
+	st->need_headers = st->opts->headers_attnum && bms_is_member(st->opts->headers_attnum, st->attrs);
+	st->need_ts = st->opts->timestamp_attnum && bms_is_member(st->opts->timestamp_attnum, st->attrs);
+	st->batch_size = st->opts->batch_size;
+	if (limit > 0 && limit < st->batch_size)
+		st->batch_size = Max(limit, 1);
+	st->batch = palloc(sizeof(rd_kafka_message_t *) * st->opts->batch_size);
+	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw row", ALLOCSET_DEFAULT_SIZES);
+	st->scancxt = CurrentMemoryContext;
+	st->cleanup.func = cleanup_callback;
+	st->cleanup.arg = st;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &st->cleanup);
+}
+
 static void
 kafkaBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -301,19 +333,7 @@ kafkaBeginForeignScan(ForeignScanState *node, int eflags)
 		return;
 
 	st->qual_exprs = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
-	st->dec = kafkaDecoderCreate(st->opts, st->attrs);
-	st->need_key = st->opts->key_attnum && bms_is_member(st->opts->key_attnum, st->attrs);
-	st->need_headers = st->opts->headers_attnum && bms_is_member(st->opts->headers_attnum, st->attrs);
-	st->need_ts = st->opts->timestamp_attnum && bms_is_member(st->opts->timestamp_attnum, st->attrs);
-	st->batch_size = st->opts->batch_size;
-	if (limit > 0 && limit < st->batch_size)
-		st->batch_size = Max(limit, 1);
-	st->batch = palloc(sizeof(rd_kafka_message_t *) * st->opts->batch_size);
-	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw row", ALLOCSET_DEFAULT_SIZES);
-	st->scancxt = CurrentMemoryContext;
-	st->cleanup.func = cleanup_callback;
-	st->cleanup.arg = st;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &st->cleanup);
+	init_reader(st, limit);
 }
 
 /* Start reading a range on the handle */
@@ -367,6 +387,35 @@ retire_done(KafkaScanState *st)
 	st->nactive = j;
 }
 
+/* Is a range of this partition being read? */
+static bool
+partition_active(KafkaScanState *st, int32 partition)
+{
+	for (int i = 0; i < st->nactive; i++)
+		if (st->active[i].r.partition == partition)
+			return true;
+	return false;
+}
+
+/* Serial: start pending ranges whose partition became free */
+static void
+start_pending(KafkaScanState *st)
+{
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(st->scancxt);
+
+	foreach(lc, st->pending)
+	{
+		KafkaRange *r = lfirst(lc);
+
+		if (partition_active(st, r->partition))
+			continue;
+		st->pending = foreach_delete_current(st->pending, lc);
+		start_range(st, r, -1);
+	}
+	MemoryContextSwitchTo(old);
+}
+
 /* Parallel: claim the next range nobody reads; false if none is left */
 static bool
 claim_range(KafkaScanState *st)
@@ -418,24 +467,12 @@ slice_ranges(List *ranges, int participants)
 	return out;
 }
 
-/* Plan the ranges (evaluating pushed-down values) and start reading */
+/* Take a consumer handle of our own and drop what an earlier scan left queued */
 static void
-start_scan(ForeignScanState *node)
+open_handle(KafkaScanState *st)
 {
-	KafkaScanState *st = node->fdw_state;
-	KafkaScanBounds bounds;
-	List	   *ranges = NIL;
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	MemoryContext old = MemoryContextSwitchTo(st->scancxt);
-
+	/* another scan in this query may be using a handle: kafkaGetConsumer skips it */
 	st->h = kafkaGetConsumer(st->opts);
-	if (st->h->in_use)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("kafka_fdw cannot read the same Kafka connection twice at once"),
-				 errhint("Two scans of kafka_fdw tables with identical settings run interleaved in this query; materialize one with a CTE (WITH x AS MATERIALIZED ...).")));
-
-	/* drop anything an earlier scan left queued */
 	for (;;)
 	{
 		ssize_t		n = rd_kafka_consume_batch_queue(st->h->queue, 0, st->batch, st->opts->batch_size);
@@ -447,6 +484,38 @@ start_scan(ForeignScanState *node)
 	}
 	st->h->in_use = true;
 	st->rkt = rd_kafka_topic_new(st->h->rk, st->opts->topic, NULL);
+}
+
+/* Serial: start all partitions at once; a partition's later ranges wait */
+static void
+start_serial(KafkaScanState *st, List *ranges)
+{
+	ListCell   *lc;
+
+	st->maxactive = Max(list_length(ranges), 1);
+	st->active = palloc0(sizeof(ActiveRange) * st->maxactive);
+	foreach(lc, ranges)
+	{
+		KafkaRange *r = lfirst(lc);
+
+		if (partition_active(st, r->partition))
+			st->pending = lappend(st->pending, r);
+		else
+			start_range(st, r, -1);
+	}
+}
+
+/* Plan the ranges (evaluating pushed-down values) and start reading */
+static void
+start_scan(ForeignScanState *node)
+{
+	KafkaScanState *st = node->fdw_state;
+	KafkaScanBounds bounds;
+	List	   *ranges = NIL;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old = MemoryContextSwitchTo(st->scancxt);
+
+	open_handle(st);
 
 	if (st->pstate)
 	{
@@ -499,14 +568,9 @@ start_scan(ForeignScanState *node)
 	}
 	else
 	{
-		ListCell   *lc;
-
 		kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &bounds);
 		ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &bounds);
-		st->maxactive = Max(list_length(ranges), 1);
-		st->active = palloc0(sizeof(ActiveRange) * st->maxactive);
-		foreach(lc, ranges)
-			start_range(st, lfirst(lc), -1);
+		start_serial(st, ranges);
 	}
 	st->started = true;
 	MemoryContextSwitchTo(old);
@@ -571,13 +635,7 @@ key_datum(rd_kafka_message_t *m, KafkaColumn *col, bool *isnull)
 	}
 	*isnull = false;
 	if (col->typid == BYTEAOID)
-	{
-		bytea	   *b = palloc(VARHDRSZ + m->key_len);
-
-		SET_VARSIZE(b, VARHDRSZ + m->key_len);
-		memcpy(VARDATA(b), m->key, m->key_len);
-		return PointerGetDatum(b);
-	}
+		return kafkaBytea(m->key, m->key_len);
 	if (!pg_verifymbstr(m->key, m->key_len, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
@@ -597,8 +655,29 @@ is_data_error(int sqlerrcode)
 }
 
 /*
- * Decode one message into the slot.  Returns false if the message is
- * skipped (on_error 'skip').
+ * Decode the value, key and headers of a message: what a bad message can
+ * break.  Returns false with *reason for a malformed value.
+ */
+static bool
+decode_content(KafkaScanState *st, rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
+{
+	KafkaOptions *o = st->opts;
+
+	if (!kafkaDecodeValue(st->dec, m->payload, m->len, values, nulls, reason))
+		return false;
+	if (st->need_key)
+		values[o->key_attnum - 1] = key_datum(m, &o->columns[o->key_attnum - 1], &nulls[o->key_attnum - 1]);
+	if (st->need_headers)
+	{
+		values[o->headers_attnum - 1] = headers_datum(m, &o->columns[o->headers_attnum - 1]);
+		nulls[o->headers_attnum - 1] = false;
+	}
+	return true;
+}
+
+/*
+ * Decode one message into the slot, applying the on_error policy.  Returns
+ * false if the message is skipped.
  */
 static bool
 fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
@@ -613,7 +692,7 @@ fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
 
 	if (o->on_error == KAFKA_ON_ERROR_FAIL)
 	{
-		ok = kafkaDecodeValue(st->dec, m->payload, m->len, values, nulls, &reason);
+		ok = decode_content(st, m, values, nulls, &reason);
 		if (!ok)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -627,7 +706,7 @@ fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
 
 		PG_TRY();
 		{
-			ok = kafkaDecodeValue(st->dec, m->payload, m->len, values, nulls, &reason);
+			ok = decode_content(st, m, values, nulls, &reason);
 		}
 		PG_CATCH();
 		{
@@ -658,7 +737,7 @@ fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
 				if (m->payload && (jc->typid == BYTEAOID || pg_verifymbstr(m->payload, m->len, true)))
 				{
 					values[o->junk_attnum - 1] = jc->typid == BYTEAOID ?
-						PointerGetDatum(kafkaColumnFromText(jc, m->payload, m->len, &ok, &reason)) :
+						kafkaBytea(m->payload, m->len) :
 						PointerGetDatum(cstring_to_text_with_len(m->payload, m->len));
 					nulls[o->junk_attnum - 1] = false;
 				}
@@ -699,13 +778,6 @@ fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
 			nulls[c->attnum - 1] = false;
 		}
 	}
-	if (st->need_key)
-		values[o->key_attnum - 1] = key_datum(m, &o->columns[o->key_attnum - 1], &nulls[o->key_attnum - 1]);
-	if (st->need_headers)
-	{
-		values[o->headers_attnum - 1] = headers_datum(m, &o->columns[o->headers_attnum - 1]);
-		nulls[o->headers_attnum - 1] = false;
-	}
 	return true;
 }
 
@@ -724,6 +796,8 @@ static bool
 more_to_read(KafkaScanState *st)
 {
 	retire_done(st);
+	if (st->pending != NIL)
+		start_pending(st);
 	if (st->nactive > 0)
 		return true;
 	if (st->pstate)
@@ -731,16 +805,15 @@ more_to_read(KafkaScanState *st)
 	return false;
 }
 
+/*
+ * The next message of the scan as a virtual tuple in slot, or NULL at the
+ * end; the scan must have been started.
+ */
 static TupleTableSlot *
-kafkaIterateForeignScan(ForeignScanState *node)
+next_message(KafkaScanState *st, TupleTableSlot *slot)
 {
-	KafkaScanState *st = node->fdw_state;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	ErrorContextCallback errcb;
 	TimestampTz last_progress;
-
-	if (!st->started)
-		start_scan(node);
 
 	ExecClearTuple(slot);
 	MemoryContextReset(st->rowcxt);
@@ -844,6 +917,16 @@ kafkaIterateForeignScan(ForeignScanState *node)
 	return NULL;
 }
 
+static TupleTableSlot *
+kafkaIterateForeignScan(ForeignScanState *node)
+{
+	KafkaScanState *st = node->fdw_state;
+
+	if (!st->started)
+		start_scan(node);
+	return next_message(st, node->ss.ss_ScanTupleSlot);
+}
+
 static void
 kafkaReScanForeignScan(ForeignScanState *node)
 {
@@ -851,6 +934,7 @@ kafkaReScanForeignScan(ForeignScanState *node)
 
 	release_scan(st);
 	st->started = false;
+	st->pending = NIL;
 	st->finished = NIL;
 	st->skipped = 0;
 }
@@ -862,6 +946,17 @@ kafkaEndForeignScan(ForeignScanState *node)
 
 	if (st)
 		release_scan(st);
+}
+
+/* Append "pN [start,end): read" for EXPLAIN ANALYZE VERBOSE */
+static void
+explain_range(StringInfo buf, ActiveRange *a, int64 *total)
+{
+	if (buf->len > 0)
+		appendStringInfoString(buf, ", ");
+	appendStringInfo(buf, "p%d [" INT64_FORMAT "," INT64_FORMAT "): " INT64_FORMAT,
+					 a->r.partition, a->r.start, a->r.end, a->read);
+	*total += a->read;
 }
 
 static void
@@ -892,20 +987,101 @@ kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 		initStringInfo(&buf);
 		foreach(lc, st->finished)
-		{
-			ActiveRange *a = lfirst(lc);
-
-			if (buf.len > 0)
-				appendStringInfoString(&buf, ", ");
-			appendStringInfo(&buf, "p%d [" INT64_FORMAT "," INT64_FORMAT "): " INT64_FORMAT,
-							 a->r.partition, a->r.start, a->r.end, a->read);
-			total += a->read;
-		}
+			explain_range(&buf, lfirst(lc), &total);
+		/* ranges still active when the scan was stopped early (LIMIT) */
+		for (int i = 0; i < st->nactive; i++)
+			explain_range(&buf, &st->active[i], &total);
 		ExplainPropertyInteger("Kafka messages read", NULL, total, es);
 		if (buf.len > 0 && es->verbose)
 			ExplainPropertyText("Kafka ranges read", buf.data, es);
 		ExplainPropertyInteger("Kafka messages skipped", NULL, st->skipped, es);
 	}
+}
+
+/* ---- ANALYZE ---- */
+
+/*
+ * Sample rows for ANALYZE: in each partition, about targrows * share of the
+ * topic, read as ten evenly spaced runs of consecutive messages, so that old
+ * and new data both count without reading the whole topic.  Bad messages are
+ * skipped whatever on_error says.
+ */
+static int
+kafka_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
+						  double *totalrows, double *totaldeadrows)
+{
+	KafkaScanState *st = palloc0(sizeof(KafkaScanState));
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw analyze", ALLOCSET_DEFAULT_SIZES);
+	KafkaScanBounds bounds;
+	List	   *ranges;
+	List	   *samples = NIL;
+	ListCell   *lc;
+	double		total = 0;
+	int			nrows = 0;
+
+	MemoryContextSwitchTo(cxt);
+	st->opts = kafkaGetOptions(RelationGetRelid(rel), rel);
+	st->opts->on_error = KAFKA_ON_ERROR_SKIP;
+	for (int i = 1; i <= tupdesc->natts; i++)
+		st->attrs = bms_add_member(st->attrs, i);
+	init_reader(st, 0);
+	kafkaEvalBounds(NIL, NIL, NULL, &bounds);
+	ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &bounds);
+	foreach(lc, ranges)
+		total += ((KafkaRange *) lfirst(lc))->end - ((KafkaRange *) lfirst(lc))->start;
+	foreach(lc, ranges)
+	{
+		KafkaRange *r = lfirst(lc);
+		int64		len = r->end - r->start;
+		int64		want = (int64) ceil(targrows * (len / Max(total, 1)));
+		int64		run = Max(1, (want + 9) / 10);
+		int64		step = Max(run, len / 10);
+
+		for (int64 s = r->start; s < r->end && want > 0; s += step)
+		{
+			KafkaRange *x = palloc(sizeof(KafkaRange));
+
+			x->partition = r->partition;
+			x->start = s;
+			x->end = Min(r->end, s + Min(run, want));
+			want -= x->end - x->start;
+			samples = lappend(samples, x);
+		}
+	}
+	open_handle(st);
+	start_serial(st, samples);
+	st->started = true;
+	while (nrows < targrows && next_message(st, slot) != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		rows[nrows++] = heap_form_tuple(tupdesc, slot->tts_values, slot->tts_isnull);
+		MemoryContextSwitchTo(old);
+	}
+	release_scan(st);
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(cxt);
+
+	*totalrows = total;
+	*totaldeadrows = 0;
+	ereport(elevel,
+			(errmsg("\"%s\": sampled %d of %.0f messages", RelationGetRelationName(rel), nrows, total)));
+	return nrows;
+}
+
+static bool
+kafkaAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func, BlockNumber *totalpages)
+{
+	KafkaOptions *opts = kafkaGetOptions(RelationGetRelid(relation), relation);
+	int			nparts;
+
+	*func = kafka_acquire_sample_rows;
+	*totalpages = (BlockNumber) Min(topic_size(opts, &nparts) / KAFKA_MSGS_PER_PAGE + 1, MaxBlockNumber);
+	return true;
 }
 
 /* ---- parallel ---- */
@@ -1003,6 +1179,7 @@ kafkaSetScanRoutines(FdwRoutine *routine)
 	routine->ReScanForeignScan = kafkaReScanForeignScan;
 	routine->EndForeignScan = kafkaEndForeignScan;
 	routine->ExplainForeignScan = kafkaExplainForeignScan;
+	routine->AnalyzeForeignTable = kafkaAnalyzeForeignTable;
 	routine->IsForeignScanParallelSafe = kafkaIsForeignScanParallelSafe;
 	routine->EstimateDSMForeignScan = kafkaEstimateDSMForeignScan;
 	routine->InitializeDSMForeignScan = kafkaInitializeDSMForeignScan;
