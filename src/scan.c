@@ -99,6 +99,8 @@ typedef struct KafkaScanState
 	List	   *qual_kinds;
 	List	   *qual_exprs;		/* ExprStates of the pushed-down values */
 	List	   *qual_texts;
+	KafkaScanBounds bounds;		/* the pushed-down values, once evaluated */
+	bool		have_bounds;
 	Bitmapset  *attrs;			/* attnums the query needs */
 	bool		need_key;
 	bool		need_headers;
@@ -510,7 +512,6 @@ static void
 start_scan(ForeignScanState *node)
 {
 	KafkaScanState *st = node->fdw_state;
-	KafkaScanBounds bounds;
 	List	   *ranges = NIL;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	MemoryContext old = MemoryContextSwitchTo(st->scancxt);
@@ -534,8 +535,9 @@ start_scan(ForeignScanState *node)
 			ListCell   *lc;
 			int			i = 0;
 
-			kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &bounds);
-			ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &bounds);
+			kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &st->bounds);
+			st->have_bounds = true;
+			ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &st->bounds);
 			ranges = slice_ranges(ranges, max_parallel_workers_per_gather + 1);
 			if (list_length(ranges) > KAFKA_MAX_SHARED_RANGES)
 				ranges = list_truncate(ranges, KAFKA_MAX_SHARED_RANGES);	/* cannot happen: slices merge */
@@ -568,8 +570,9 @@ start_scan(ForeignScanState *node)
 	}
 	else
 	{
-		kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &bounds);
-		ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &bounds);
+		kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &st->bounds);
+		st->have_bounds = true;
+		ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &st->bounds);
 		start_serial(st, ranges);
 	}
 	st->started = true;
@@ -948,6 +951,72 @@ kafkaEndForeignScan(ForeignScanState *node)
 		release_scan(st);
 }
 
+/*
+ * EXPLAIN the partitions and offsets the pushed-down clauses select: as
+ * evaluated by the scan, or, before it runs, when all values are constants.
+ */
+static void
+explain_bounds(ForeignScanState *node, KafkaScanState *st, ExplainState *es)
+{
+	KafkaScanBounds *b = &st->bounds;
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (!st->have_bounds)
+	{
+		List	   *exprs = ((ForeignScan *) node->ss.ps.plan)->fdw_exprs;
+		ExprContext *econtext;
+
+		foreach(lc, exprs)
+			if (!IsA(lfirst(lc), Const))
+				return;			/* parameters: known when the scan runs */
+		econtext = CreateStandaloneExprContext();
+		kafkaEvalBounds(st->qual_kinds, ExecInitExprList(exprs, NULL), econtext, b);
+		FreeExprContext(econtext, true);
+		st->have_bounds = true;
+	}
+
+	initStringInfo(&buf);
+	if (b->empty)
+	{
+		ExplainPropertyText("Kafka partitions", "none (the conditions exclude every message)", es);
+		return;
+	}
+	if (b->partitions_set)
+	{
+		foreach(lc, b->partitions)
+			if (lfirst_int(lc) >= b->part_lo && lfirst_int(lc) < b->part_hi)
+				appendStringInfo(&buf, "%s%d", buf.len ? ", " : "", lfirst_int(lc));
+		if (buf.len == 0)
+			appendStringInfoString(&buf, "none");
+	}
+	else if (b->part_lo > 0 || b->part_hi < PG_INT32_MAX)
+	{
+		if (b->part_hi < PG_INT32_MAX)
+			appendStringInfo(&buf, "[" INT64_FORMAT ", " INT64_FORMAT ")", b->part_lo, b->part_hi);
+		else
+			appendStringInfo(&buf, ">= " INT64_FORMAT, b->part_lo);
+	}
+	if (buf.len > 0)
+		ExplainPropertyText("Kafka partitions", buf.data, es);
+
+	resetStringInfo(&buf);
+	if (b->noff_set >= 0)
+	{
+		for (int i = 0; i < b->noff_set; i++)
+			if (b->off_set[i] >= b->off_lo && b->off_set[i] < b->off_hi)
+				appendStringInfo(&buf, "%s" INT64_FORMAT, buf.len ? ", " : "", b->off_set[i]);
+	}
+	else if (b->off_hi < PG_INT64_MAX)
+		appendStringInfo(&buf, "[" INT64_FORMAT ", " INT64_FORMAT ")", b->off_lo, b->off_hi);
+	else if (b->off_lo > 0)
+		appendStringInfo(&buf, ">= " INT64_FORMAT, b->off_lo);
+	if (buf.len > 0)
+		ExplainPropertyText("Kafka offsets", buf.data, es);
+	if (b->ts_lo >= 0 && es->verbose)
+		ExplainPropertyInteger("Kafka timestamp from", "ms", b->ts_lo, es);
+}
+
 /* Append "pN [start,end): read" for EXPLAIN ANALYZE VERBOSE */
 static void
 explain_range(StringInfo buf, ActiveRange *a, int64 *total)
@@ -979,6 +1048,7 @@ kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			appendStringInfoString(&buf, strVal(lfirst(lc)));
 		}
 		ExplainPropertyText("Kafka pushdown", buf.data, es);
+		explain_bounds(node, st, es);
 	}
 	if (es->analyze)
 	{
