@@ -272,6 +272,8 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	{
 		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, inval_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(USERMAPPINGOID, inval_callback, (Datum) 0);
+		/* table-level librdkafka properties are part of a handle's key too */
+		CacheRegisterSyscacheCallback(FOREIGNTABLEREL, inval_callback, (Datum) 0);
 		before_shmem_exit(exit_callback, (Datum) 0);
 		callbacks_registered = true;
 	}
