@@ -79,3 +79,24 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*), sum(loyal
 SELECT count(*), sum(loyalty_id), count(DISTINCT session_id) FROM page_views;
 SELECT part, count(*), sum(property_id) FROM page_views WHERE offs >= 50 GROUP BY part ORDER BY part;
 RESET ALL;
+-- one large partition is sliced by offsets among the workers
+SELECT kafka_create_topic('kafka', 'one_big', 1);
+\! seq 1 120000 | kcat -b "$KAFKA_BROKERS" -P -t one_big -p 0
+CREATE FOREIGN TABLE one_big (offs bigint OPTIONS (offset 'true'), v int)
+  SERVER kafka OPTIONS (topic 'one_big', format 'text');
+SELECT count(*), sum(v), min(offs), max(offs) FROM one_big;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET max_parallel_workers_per_gather = 2;
+-- (which worker reads which slice varies: per-worker lines are left out)
+CREATE FUNCTION explain_shared(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+  FOR l IN EXECUTE 'EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || q LOOP
+    IF l !~ 'Worker \d+:' THEN RETURN NEXT l; END IF;
+  END LOOP;
+END $$;
+SELECT explain_shared('SELECT count(*), sum(v) FROM one_big');
+SELECT count(*), sum(v), min(offs), max(offs) FROM one_big;
+SELECT count(*), sum(v) FROM one_big WHERE offs >= 49990 AND offs < 50010;
+RESET ALL;
