@@ -247,21 +247,12 @@ kafka_topics(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	KafkaOptions *opts = server_options(PG_GETARG_NAME(0));
 	rd_kafka_t *rk = kafkaGetMeta(opts);
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_resp_err_t err;
+	const struct rd_kafka_metadata *md;
 	List	   *topics = NIL;
 	ListCell   *lc;
-	long		waited = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
-	while ((err = rd_kafka_metadata(rk, 1, NULL, &md, 200)) != RD_KAFKA_RESP_ERR_NO_ERROR)
-	{
-		kafkaServeLogs(rk);
-		CHECK_FOR_INTERRUPTS();
-		waited += 200;
-		if (waited > opts->timeout_ms)
-			kafkaReportError(err, "could not list topics", NULL);
-	}
+	md = kafkaMetadata(rk, NULL, opts->timeout_ms);
 	for (int i = 0; i < md->topic_cnt; i++)
 		if (strncmp(md->topics[i].topic, "__", 2) != 0)
 			topics = lappend(topics, pstrdup(md->topics[i].topic));

@@ -3,9 +3,17 @@
  * connection.c
  *		  librdkafka handles for kafka_fdw: a per-backend cache keyed by the
  *		  complete configuration (server, user mapping, table properties),
- *		  invalidation when servers or user mappings change, librdkafka log and
- *		  error routing to the backend thread, interruptible waits, metadata
- *		  and watermark requests in short slices, and error translation.
+ *		  librdkafka log and error routing to the backend thread,
+ *		  interruptible waits, metadata and watermark requests in short
+ *		  slices, and error translation.
+ *
+ *		  A handle is never destroyed once used: librdkafka 2.0.2 (Debian 12)
+ *		  can hang forever in rd_kafka_destroy() after a consumer fetched
+ *		  (a leaked partition reference, librdkafka issue #4674), and no
+ *		  timeout or cancel can end that wait.  Since the cache key is the
+ *		  whole configuration, a changed server or user mapping simply makes
+ *		  a new handle; the old one idles until the backend exits, when the
+ *		  operating system reclaims it (producers are flushed first).
  *
  * Invariants:
  *	- Handles are created lazily, never in the postmaster.
@@ -28,7 +36,6 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/wait_event.h"
@@ -47,7 +54,6 @@ typedef struct CachedHandle
 {
 	char	   *confkey;		/* kind + serialized configuration */
 	HandleKind	kind;
-	bool		invalid;		/* server/mapping changed: rebuild when idle */
 	KafkaHandle h;
 } CachedHandle;
 
@@ -153,31 +159,28 @@ kafkaReportError(rd_kafka_resp_err_t err, const char *what, const char *topic)
 			 errhint("Check the server option \"brokers\" and that Kafka is running; the wait is bounded by the option \"timeout_ms\".") : 0));
 }
 
-/* Mark handles stale when a server or user mapping changes */
-static void
-inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+/*
+ * Destroy every message or event waiting in a consumer's queue, so that
+ * nothing an earlier scan fetched is mistaken for the next scan's data and
+ * no fetched message holds memory after its scan.
+ */
+void
+kafkaDrainQueue(KafkaHandle *h)
 {
-	ListCell   *lc;
+	rd_kafka_event_t *ev;
 
-	(void) arg;
-	(void) cacheid;
-	(void) hashvalue;
-
-	foreach(lc, handle_cache)
-		((CachedHandle *) lfirst(lc))->invalid = true;
+	while ((ev = rd_kafka_queue_poll(h->queue, 0)) != NULL)
+		rd_kafka_event_destroy(ev);
 }
 
+/* Destroy a handle that was never used (its set-up failed) */
 static void
-destroy_cached(CachedHandle *ch)
+destroy_unused(CachedHandle *ch)
 {
 	if (ch->h.queue)
 		rd_kafka_queue_destroy(ch->h.queue);
 	if (ch->h.rk)
-	{
-		if (ch->kind == HANDLE_PRODUCER)
-			rd_kafka_flush(ch->h.rk, 2000);
 		rd_kafka_destroy_flags(ch->h.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-	}
 	if (ch->h.event_fd[0] >= 0)
 		close(ch->h.event_fd[0]);
 	if (ch->h.event_fd[1] >= 0)
@@ -186,7 +189,10 @@ destroy_cached(CachedHandle *ch)
 	pfree(ch);
 }
 
-/* Backend exit: destroy all handles with bounded waits */
+/*
+ * Backend exit: give producers a bounded time to deliver what they hold;
+ * handles are not destroyed (see the file header), the process ends them.
+ */
 static void
 exit_callback(int code, Datum arg)
 {
@@ -194,9 +200,13 @@ exit_callback(int code, Datum arg)
 
 	(void) code;
 	(void) arg;
-
 	foreach(lc, handle_cache)
-		destroy_cached((CachedHandle *) lfirst(lc));
+	{
+		CachedHandle *ch = lfirst(lc);
+
+		if (ch->kind == HANDLE_PRODUCER)
+			rd_kafka_flush(ch->h.rk, 2000);
+	}
 	handle_cache = NIL;
 }
 
@@ -234,6 +244,8 @@ handle_config(KafkaOptions *opts, HandleKind kind)
 	if (kind != HANDLE_PRODUCER)
 	{
 		ADD("enable.partition.eof", "true");
+		/* never jump over messages that retention deleted during a scan */
+		ADD("auto.offset.reset", "error");
 		ADD("enable.auto.commit", "false");
 		ADD("isolation.level", opts->read_committed ? "read_committed" : "read_uncommitted");
 	}
@@ -270,10 +282,6 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 
 	if (!callbacks_registered)
 	{
-		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, inval_callback, (Datum) 0);
-		CacheRegisterSyscacheCallback(USERMAPPINGOID, inval_callback, (Datum) 0);
-		/* table-level librdkafka properties are part of a handle's key too */
-		CacheRegisterSyscacheCallback(FOREIGNTABLEREL, inval_callback, (Datum) 0);
 		before_shmem_exit(exit_callback, (Datum) 0);
 		callbacks_registered = true;
 	}
@@ -281,14 +289,8 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	foreach(lc, handle_cache)
 	{
 		ch = lfirst(lc);
-		if (ch->invalid && !ch->h.in_use)
-		{
-			handle_cache = foreach_delete_current(handle_cache, lc);
-			destroy_cached(ch);
-			continue;
-		}
 		/* a consumer busy with another scan of this query cannot be shared */
-		if (!ch->invalid && strcmp(ch->confkey, key) == 0 &&
+		if (strcmp(ch->confkey, key) == 0 &&
 			!(kind == HANDLE_CONSUMER && ch->h.in_use))
 			return ch;
 	}
@@ -324,7 +326,7 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 		fcntl(ch->h.event_fd[0], F_SETFL, O_NONBLOCK) != 0 ||
 		fcntl(ch->h.event_fd[1], F_SETFL, O_NONBLOCK) != 0)
 	{
-		destroy_cached(ch);
+		destroy_unused(ch);
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create pipe for Kafka events: %m")));
@@ -397,27 +399,30 @@ now_ms(void)
 }
 
 /*
- * Partitions of a topic.  Asks for metadata in short slices until it answers
- * or timeout_ms passes.  Returns the number of partitions; *partitions is a
- * palloc'd array of their ids.
+ * Metadata of one topic (topic != NULL) or of all topics, asked in short
+ * slices until the broker answers or timeout_ms passes.  For one topic, a
+ * missing topic is an ERROR, and a topic whose leaders are not elected yet
+ * is asked again.  The caller destroys the result.
  */
-int
-kafkaTopicPartitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32 **partitions)
+const struct rd_kafka_metadata *
+kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms)
 {
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	rd_kafka_topic_t *rkt = topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
 	int64		deadline = now_ms() + timeout_ms;
-	int			n;
+	const char *what = topic ? psprintf("read metadata of topic \"%s\"", topic) : "list topics";
 
 	last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
 	for (;;)
 	{
-		err = rd_kafka_metadata(rk, 0, rkt, &md, KAFKA_SLICE_MS);
+		err = rd_kafka_metadata(rk, topic == NULL, rkt, &md, KAFKA_SLICE_MS);
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
 		{
-			rd_kafka_resp_err_t terr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+			rd_kafka_resp_err_t terr = RD_KAFKA_RESP_ERR_NO_ERROR;
 
+			if (topic)
+				terr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
 			if (terr == RD_KAFKA_RESP_ERR_NO_ERROR)
 				break;
 			rd_kafka_metadata_destroy(md);
@@ -434,18 +439,32 @@ kafkaTopicPartitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32 **
 		if (err != RD_KAFKA_RESP_ERR__TIMED_OUT)
 			pg_usleep(KAFKA_SLICE_MS * 1000L);
 	}
-	rd_kafka_topic_destroy(rkt);
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
 	if (md == NULL)
 	{
-		if (err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT)
+		if (err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+			err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-					 errmsg("could not reach Kafka to read metadata of topic \"%s\" within %d ms", topic, timeout_ms),
+					 errmsg("could not reach Kafka to %s within %d ms", what, timeout_ms),
 					 last_error != RD_KAFKA_RESP_ERR_NO_ERROR ?
 					 errdetail("librdkafka reported: %s", last_error_str) : 0,
 					 errhint("Check the server option \"brokers\" and that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
-		kafkaReportError(err, psprintf("could not read metadata of topic \"%s\"", topic), topic);
+		kafkaReportError(err, psprintf("could not %s", what), topic);
 	}
+	return md;
+}
+
+/*
+ * Partitions of a topic, in ascending order.  Returns their number;
+ * *partitions is a palloc'd array of their ids.
+ */
+int
+kafkaTopicPartitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32 **partitions)
+{
+	const struct rd_kafka_metadata *md = kafkaMetadata(rk, topic, timeout_ms);
+	int			n;
 
 	n = md->topics[0].partition_cnt;
 	*partitions = palloc(sizeof(int32) * Max(n, 1));

@@ -179,7 +179,9 @@ extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetProducer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetMeta(KafkaOptions *opts);
 extern void kafkaServeLogs(rd_kafka_t *rk);
+extern void kafkaDrainQueue(KafkaHandle *h);
 extern void kafkaWaitHandleEvent(KafkaHandle *h, long timeout_ms);
+extern const struct rd_kafka_metadata *kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms);
 extern int	kafkaTopicPartitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32 **partitions);
 extern void kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
 								 int timeout_ms, int64 *low, int64 *high);

@@ -92,7 +92,7 @@ static const char *const secret_props[] = {
 /* librdkafka properties kafka_fdw sets itself */
 static const char *const reserved_props[] = {
 	"bootstrap.servers", "metadata.broker.list", "log.queue", "enable.partition.eof",
-	"isolation.level", "enable.auto.commit", "enable.auto.offset.store", NULL
+	"isolation.level", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset", NULL
 };
 
 static bool

@@ -269,6 +269,8 @@ release_scan(KafkaScanState *st)
 		st->nactive = 0;
 		rd_kafka_topic_destroy(st->rkt);
 		st->rkt = NULL;
+		/* what was fetched but not read must not outlive the scan */
+		kafkaDrainQueue(st->h);
 	}
 	if (st->h)
 		st->h->in_use = false;
@@ -469,21 +471,13 @@ slice_ranges(List *ranges, int participants)
 	return out;
 }
 
-/* Take a consumer handle of our own and drop what an earlier scan left queued */
+/* Take a consumer handle of our own, its queue empty */
 static void
 open_handle(KafkaScanState *st)
 {
 	/* another scan in this query may be using a handle: kafkaGetConsumer skips it */
 	st->h = kafkaGetConsumer(st->opts);
-	for (;;)
-	{
-		ssize_t		n = rd_kafka_consume_batch_queue(st->h->queue, 0, st->batch, st->opts->batch_size);
-
-		for (ssize_t i = 0; i < n; i++)
-			rd_kafka_message_destroy(st->batch[i]);
-		if (n <= 0)
-			break;
-	}
+	kafkaDrainQueue(st->h);
 	st->h->in_use = true;
 	st->rkt = rd_kafka_topic_new(st->h->rk, st->opts->topic, NULL);
 }
