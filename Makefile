@@ -1,13 +1,14 @@
 # kafka_fdw: PostgreSQL foreign data wrapper and stream bridge for Apache Kafka (PGXS build)
 MODULE_big = kafka_fdw
 OBJS = src/kafka_fdw.o src/option.o src/connection.o src/pushdown.o src/scan.o \
-       src/codec.o src/codec_json.o src/codec_csv.o src/admin.o
+       src/codec.o src/codec_json.o src/codec_csv.o src/admin.o \
+       src/modify.o src/encode.o src/xact.o
 
 EXTENSION = kafka_fdw
 DATA = kafka_fdw--1.0.sql
 PGFILEDESC = "kafka_fdw - foreign data wrapper for Apache Kafka"
 
-REGRESS ?= setup options read
+REGRESS ?= setup options read write
 REGRESS_OPTS = --inputdir=. --dbname=kafka_fdw_regress
 
 PG_CPPFLAGS = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)
