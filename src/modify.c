@@ -258,6 +258,9 @@ finish_statement(KafkaModifyState *st)
 				 o->transactional ?
 				 errdetail("The first failed message is row " INT64_FORMAT ". The Kafka transaction is aborted with the PostgreSQL transaction; none of its messages become visible to read_committed consumers.",
 						   st->first_failed_row) :
+				 st->first_err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ?
+				 errdetail("The first failed message is row " INT64_FORMAT ". " INT64_FORMAT " messages of this statement were acknowledged and stay in the topic; a message that timed out may or may not have been written.",
+						   st->first_failed_row, st->delivered) :
 				 errdetail("The first failed message is row " INT64_FORMAT ". " INT64_FORMAT " messages of this statement were acknowledged and stay in the topic.",
 						   st->first_failed_row, st->delivered),
 				 hint ? errhint("%s", hint) : 0));
