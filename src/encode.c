@@ -40,7 +40,10 @@
 /* How a value column is written into a JSON object */
 typedef enum JsonKind
 {
-	JK_INTEGER,					/* int2/int4/int8/oid: the literal */
+	JK_INT2,					/* integers: the literal, formatted in place */
+	JK_INT4,
+	JK_INT8,
+	JK_INTEGER,					/* oid: the literal from the output function */
 	JK_NUMBER,					/* float/numeric: literal, or a string for NaN/Infinity */
 	JK_BOOL,					/* true/false */
 	JK_TEXT,					/* text/varchar: an escaped string */
@@ -55,8 +58,11 @@ json_kind(Oid typid)
 	switch (getBaseType(typid))
 	{
 		case INT2OID:
+			return JK_INT2;
 		case INT4OID:
+			return JK_INT4;
 		case INT8OID:
+			return JK_INT8;
 		case OIDOID:
 			return JK_INTEGER;
 		case FLOAT4OID:
@@ -118,6 +124,7 @@ kafkaEncoderCreate(KafkaOptions *opts)
 	{
 		enc->json_kind = palloc0(sizeof(int) * Max(enc->nvalue, 1));
 		enc->json_keys = palloc0(sizeof(char *) * Max(enc->nvalue, 1));
+		enc->json_key_len = palloc0(sizeof(int) * Max(enc->nvalue, 1));
 		enc->to_json = palloc0(sizeof(FmgrInfo) * Max(enc->nvalue, 1));
 		for (int i = 0; i < enc->nvalue; i++)
 		{
@@ -130,6 +137,7 @@ kafkaEncoderCreate(KafkaOptions *opts)
 			escape_json(&k, col->json_name);
 			appendStringInfoChar(&k, ':');
 			enc->json_keys[i] = k.data;
+			enc->json_key_len[i] = k.len;
 			enc->json_kind[i] = json_kind(col->typid);
 			if (enc->json_kind[i] == JK_OTHER)
 				init_to_json(&enc->to_json[i], col);
@@ -139,6 +147,58 @@ kafkaEncoderCreate(KafkaOptions *opts)
 	initStringInfo(&enc->key);
 	initStringInfo(&enc->scratch);
 	return enc;
+}
+
+/*
+ * A JSON string from text that need not be NUL-terminated, escaped as
+ * escape_json() does, but appending unescaped runs at once: the common
+ * case of text without quotes or control characters is one memcpy.
+ */
+static void
+append_json_string(StringInfo buf, const char *s, int len)
+{
+	const char *end = s + len;
+	const char *run = s;
+
+	appendStringInfoCharMacro(buf, '"');
+	for (const char *p = s; p < end; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		appendBinaryStringInfo(buf, run, p - run);
+		run = p + 1;
+		switch (c)
+		{
+			case '"':
+				appendBinaryStringInfo(buf, "\\\"", 2);
+				break;
+			case '\\':
+				appendBinaryStringInfo(buf, "\\\\", 2);
+				break;
+			case '\b':
+				appendBinaryStringInfo(buf, "\\b", 2);
+				break;
+			case '\f':
+				appendBinaryStringInfo(buf, "\\f", 2);
+				break;
+			case '\n':
+				appendBinaryStringInfo(buf, "\\n", 2);
+				break;
+			case '\r':
+				appendBinaryStringInfo(buf, "\\r", 2);
+				break;
+			case '\t':
+				appendBinaryStringInfo(buf, "\\t", 2);
+				break;
+			default:
+				appendStringInfo(buf, "\\u%04x", c);
+				break;
+		}
+	}
+	appendBinaryStringInfo(buf, run, end - run);
+	appendStringInfoCharMacro(buf, '"');
 }
 
 /* Does the output of a float or numeric read as a JSON number? */
@@ -181,14 +241,26 @@ encode_json(KafkaEncoder *enc, Datum *values, bool *nulls)
 		KafkaColumn *col = enc->value_cols[i];
 		Datum		d = values[col->attnum - 1];
 
-		appendStringInfoString(buf, enc->json_keys[i]);
+		appendBinaryStringInfo(buf, enc->json_keys[i], enc->json_key_len[i]);
 		if (nulls[col->attnum - 1])
 		{
-			appendStringInfoString(buf, "null");
+			appendBinaryStringInfo(buf, "null", 4);
 			continue;
 		}
 		switch ((JsonKind) enc->json_kind[i])
 		{
+			case JK_INT2:
+				enlargeStringInfo(buf, 8);
+				buf->len += pg_ltoa(DatumGetInt16(d), buf->data + buf->len);
+				break;
+			case JK_INT4:
+				enlargeStringInfo(buf, 12);
+				buf->len += pg_ltoa(DatumGetInt32(d), buf->data + buf->len);
+				break;
+			case JK_INT8:
+				enlargeStringInfo(buf, 21);
+				buf->len += pg_lltoa(DatumGetInt64(d), buf->data + buf->len);
+				break;
 			case JK_INTEGER:
 				appendStringInfoString(buf, OutputFunctionCall(&col->out_func, d));
 				break;
@@ -203,11 +275,18 @@ encode_json(KafkaEncoder *enc, Datum *values, bool *nulls)
 					break;
 				}
 			case JK_BOOL:
-				appendStringInfoString(buf, DatumGetBool(d) ? "true" : "false");
+				if (DatumGetBool(d))
+					appendBinaryStringInfo(buf, "true", 4);
+				else
+					appendBinaryStringInfo(buf, "false", 5);
 				break;
 			case JK_TEXT:
-				escape_json(buf, TextDatumGetCString(d));
-				break;
+				{
+					text	   *t = DatumGetTextPP(d);
+
+					append_json_string(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+					break;
+				}
 			case JK_JSON:
 				append_text(buf, d);
 				break;

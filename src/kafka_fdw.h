@@ -93,6 +93,7 @@ typedef struct KafkaOptions
 	char	   *topic;			/* topic name */
 	KafkaFormat format;			/* message format */
 	int			batch_size;		/* messages fetched per batch */
+	int			insert_batch_size;	/* rows per ExecForeignBatchInsert (0: 1) */
 	int			timeout_ms;		/* broker request timeout */
 	KafkaOnError on_error;		/* bad message policy */
 	bool		strict;			/* csv: field count must match */
@@ -239,6 +240,7 @@ typedef struct KafkaEncoder
 	KafkaColumn **value_cols;	/* them */
 	int		   *json_kind;		/* json: how each value column is written */
 	char	  **json_keys;		/* json: escaped "name": prefix of each */
+	int		   *json_key_len;	/* json: their lengths */
 	FmgrInfo   *to_json;		/* json: to_json() for the other types */
 	StringInfoData value;		/* the encoded value */
 	StringInfoData key;			/* the encoded key */

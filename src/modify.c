@@ -599,23 +599,27 @@ kafkaBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 }
 
 /*
- * Rows per ExecForeignBatchInsert call: batch_size, or 1 where PostgreSQL
- * needs each row back at once (RETURNING, WITH CHECK OPTION, row triggers).
- * Batching only saves per-row executor overhead here: production is
- * asynchronous either way.
+ * Rows per ExecForeignBatchInsert call: the option insert_batch_size, 1 by
+ * default, and always 1 where PostgreSQL needs each row back at once
+ * (RETURNING, WITH CHECK OPTION, row triggers).
+ *
+ * Why 1 by default: production is asynchronous either way (nothing waits
+ * per batch; librdkafka batches messages itself), while PostgreSQL's batch
+ * path copies every row and its plan row into batch slots first.  INSERT
+ * ... SELECT of a million rows measured 30% slower with batches of 10000.
  */
 static int
 kafkaGetForeignModifyBatchSize(ResultRelInfo *rinfo)
 {
 	KafkaModifyState *st = rinfo->ri_FdwState;
 	TriggerDesc *trig = rinfo->ri_TrigDesc;
+	KafkaOptions *o;
 
 	if (rinfo->ri_projectReturning != NULL || rinfo->ri_WithCheckOptions != NIL ||
 		(trig && (trig->trig_insert_before_row || trig->trig_insert_after_row)))
 		return 1;
-	if (st)
-		return st->opts->batch_size;
-	return kafkaGetOptions(RelationGetRelid(rinfo->ri_RelationDesc), rinfo->ri_RelationDesc)->batch_size;
+	o = st ? st->opts : kafkaGetOptions(RelationGetRelid(rinfo->ri_RelationDesc), rinfo->ri_RelationDesc);
+	return Max(1, o->insert_batch_size);
 }
 
 static TupleTableSlot **

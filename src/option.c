@@ -61,6 +61,7 @@ static const KafkaOptionDef option_defs[] = {
 	{"topic", OPT_TABLE, OT_STRING, 0, 0},
 	{"format", OPT_SERVER | OPT_TABLE, OT_FORMAT, 0, 0},
 	{"batch_size", OPT_SERVER | OPT_TABLE, OT_INT, 1, 1000000},
+	{"insert_batch_size", OPT_SERVER | OPT_TABLE, OT_INT, 1, 1000000},
 	{"timeout_ms", OPT_SERVER | OPT_TABLE, OT_INT, 1, 3600000},
 	{"on_error", OPT_SERVER | OPT_TABLE, OT_ON_ERROR, 0, 0},
 	{"isolation_level", OPT_SERVER | OPT_TABLE, OT_ISOLATION, 0, 0},
@@ -551,6 +552,8 @@ apply_level(KafkaOptions *opts, List *options)
 			(void) parse_format(defGetString(def), &opts->format);
 		else if (strcmp(name, "batch_size") == 0)
 			opts->batch_size = int_value(def, d);
+		else if (strcmp(name, "insert_batch_size") == 0)
+			opts->insert_batch_size = int_value(def, d);
 		else if (strcmp(name, "timeout_ms") == 0)
 			opts->timeout_ms = int_value(def, d);
 		else if (strcmp(name, "on_error") == 0)
