@@ -88,7 +88,7 @@ SELECT offs, v FROM w_jsonb WHERE offs = 3;
 -- a many-row INSERT ... SELECT is batched and every row arrives once
 SELECT kafka_create_topic('kafka', 'w_many', 3);
 CREATE FOREIGN TABLE w_many (part int OPTIONS (partition 'true'), k text OPTIONS (key 'true'), n int, s text)
-  SERVER kafka OPTIONS (topic 'w_many', format 'json', batch_size '1000');
+  SERVER kafka OPTIONS (topic 'w_many', format 'json', insert_batch_size '1000');
 INSERT INTO w_many (k, n, s) SELECT 'key' || (g % 100), g, repeat('x', g % 50) FROM generate_series(1, 20000) g;
 SELECT count(*), count(DISTINCT n), sum(n), sum(length(s)) FROM w_many;
 -- a key always goes to the same partition
@@ -130,7 +130,7 @@ DELETE FROM w_text;
 -- transactional: messages are visible to read_committed consumers only after COMMIT
 SELECT kafka_create_topic('kafka', 'w_tx', 1);
 CREATE FOREIGN TABLE w_tx (offs bigint OPTIONS (offset 'true'), part int OPTIONS (partition 'true'), id int, note text)
-  SERVER kafka OPTIONS (topic 'w_tx', format 'json', transactional 'true', batch_size '10');
+  SERVER kafka OPTIONS (topic 'w_tx', format 'json', transactional 'true', insert_batch_size '10');
 BEGIN;
 INSERT INTO w_tx (id) SELECT g FROM generate_series(1, 5) g;
 -- not even this transaction reads its own uncommitted messages

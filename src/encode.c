@@ -99,6 +99,18 @@ init_to_json(FmgrInfo *finfo, KafkaColumn *col)
 					   finfo);
 }
 
+/* Bytes a JSON string cannot hold as they are: control characters, '"', '\\' */
+static bool json_escape_byte[256];
+static bool json_escape_ready = false;
+
+static void
+init_json_escape(void)
+{
+	for (int c = 0; c < 256; c++)
+		json_escape_byte[c] = c < 0x20 || c == '"' || c == '\\';
+	json_escape_ready = true;
+}
+
 /*
  * Create the encoder of a table, in the current memory context (the
  * statement's).
@@ -120,6 +132,8 @@ kafkaEncoderCreate(KafkaOptions *opts)
 		enc->nvalue = Max(enc->nvalue, col->value_index + 1);
 	}
 
+	if (!json_escape_ready)
+		init_json_escape();
 	if (opts->format == KAFKA_FORMAT_JSON)
 	{
 		enc->json_kind = palloc0(sizeof(int) * Max(enc->nvalue, 1));
@@ -150,55 +164,78 @@ kafkaEncoderCreate(KafkaOptions *opts)
 }
 
 /*
+ * Make room for n more bytes.  The hot path below writes into the buffer
+ * directly after reserving, instead of a function call per piece; the
+ * buffer's terminating NUL is restored once per message.
+ */
+static inline void
+reserve(StringInfo buf, int n)
+{
+	if (unlikely(buf->len + n >= buf->maxlen))
+		enlargeStringInfo(buf, n);
+}
+
+static inline void
+put(StringInfo buf, const char *s, int n)
+{
+	memcpy(buf->data + buf->len, s, n);
+	buf->len += n;
+}
+
+/*
  * A JSON string from text that need not be NUL-terminated, escaped as
- * escape_json() does, but appending unescaped runs at once: the common
- * case of text without quotes or control characters is one memcpy.
+ * escape_json() does, but copying unescaped runs at once: text without
+ * quotes or control characters is one memcpy.
  */
 static void
 append_json_string(StringInfo buf, const char *s, int len)
 {
-	const char *end = s + len;
-	const char *run = s;
+	const unsigned char *p = (const unsigned char *) s;
+	const unsigned char *end = p + len;
 
-	appendStringInfoCharMacro(buf, '"');
-	for (const char *p = s; p < end; p++)
+	reserve(buf, len + 2);
+	buf->data[buf->len++] = '"';
+	for (;;)
 	{
-		unsigned char c = (unsigned char) *p;
+		const unsigned char *run = p;
+		unsigned char c;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		appendBinaryStringInfo(buf, run, p - run);
-		run = p + 1;
+		while (p < end && !json_escape_byte[*p])
+			p++;
+		put(buf, (const char *) run, p - run);
+		if (p >= end)
+			break;
+		/* an escape: up to 6 bytes instead of 1 */
+		reserve(buf, (end - p) + 6 + 1);
+		c = *p++;
+		buf->data[buf->len++] = '\\';
 		switch (c)
 		{
 			case '"':
-				appendBinaryStringInfo(buf, "\\\"", 2);
-				break;
 			case '\\':
-				appendBinaryStringInfo(buf, "\\\\", 2);
+				buf->data[buf->len++] = c;
 				break;
 			case '\b':
-				appendBinaryStringInfo(buf, "\\b", 2);
+				buf->data[buf->len++] = 'b';
 				break;
 			case '\f':
-				appendBinaryStringInfo(buf, "\\f", 2);
+				buf->data[buf->len++] = 'f';
 				break;
 			case '\n':
-				appendBinaryStringInfo(buf, "\\n", 2);
+				buf->data[buf->len++] = 'n';
 				break;
 			case '\r':
-				appendBinaryStringInfo(buf, "\\r", 2);
+				buf->data[buf->len++] = 'r';
 				break;
 			case '\t':
-				appendBinaryStringInfo(buf, "\\t", 2);
+				buf->data[buf->len++] = 't';
 				break;
 			default:
-				appendStringInfo(buf, "\\u%04x", c);
+				buf->len += snprintf(buf->data + buf->len, 6, "u%04x", c);
 				break;
 		}
 	}
-	appendBinaryStringInfo(buf, run, end - run);
-	appendStringInfoCharMacro(buf, '"');
+	buf->data[buf->len++] = '"';
 }
 
 /* Does the output of a float or numeric read as a JSON number? */
@@ -235,30 +272,30 @@ encode_json(KafkaEncoder *enc, Datum *values, bool *nulls)
 {
 	StringInfo	buf = &enc->value;
 
-	appendStringInfoChar(buf, '{');
+	reserve(buf, 2);
+	buf->data[buf->len++] = '{';
 	for (int i = 0; i < enc->nvalue; i++)
 	{
 		KafkaColumn *col = enc->value_cols[i];
 		Datum		d = values[col->attnum - 1];
 
-		appendBinaryStringInfo(buf, enc->json_keys[i], enc->json_key_len[i]);
+		/* key, and room for any fixed-size value */
+		reserve(buf, enc->json_key_len[i] + 24);
+		put(buf, enc->json_keys[i], enc->json_key_len[i]);
 		if (nulls[col->attnum - 1])
 		{
-			appendBinaryStringInfo(buf, "null", 4);
+			put(buf, "null", 4);
 			continue;
 		}
 		switch ((JsonKind) enc->json_kind[i])
 		{
 			case JK_INT2:
-				enlargeStringInfo(buf, 8);
 				buf->len += pg_ltoa(DatumGetInt16(d), buf->data + buf->len);
 				break;
 			case JK_INT4:
-				enlargeStringInfo(buf, 12);
 				buf->len += pg_ltoa(DatumGetInt32(d), buf->data + buf->len);
 				break;
 			case JK_INT8:
-				enlargeStringInfo(buf, 21);
 				buf->len += pg_lltoa(DatumGetInt64(d), buf->data + buf->len);
 				break;
 			case JK_INTEGER:
@@ -276,9 +313,9 @@ encode_json(KafkaEncoder *enc, Datum *values, bool *nulls)
 				}
 			case JK_BOOL:
 				if (DatumGetBool(d))
-					appendBinaryStringInfo(buf, "true", 4);
+					put(buf, "true", 4);
 				else
-					appendBinaryStringInfo(buf, "false", 5);
+					put(buf, "false", 5);
 				break;
 			case JK_TEXT:
 				{
@@ -302,7 +339,9 @@ encode_json(KafkaEncoder *enc, Datum *values, bool *nulls)
 				break;
 		}
 	}
-	appendStringInfoChar(buf, '}');
+	reserve(buf, 2);
+	buf->data[buf->len++] = '}';
+	buf->data[buf->len] = '\0';
 }
 
 /*
