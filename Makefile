@@ -17,3 +17,6 @@ SHLIB_LINK = -lrdkafka -lavro -lcurl
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on the one internal header (PGXS does not track it)
+$(OBJS): src/kafka_fdw.h
