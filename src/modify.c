@@ -273,7 +273,7 @@ finish_statement(KafkaModifyState *st)
  * of lingering, which is what a row-at-a-time statement needs.
  */
 static void
-wait_row(KafkaModifyState *st, uint64 seq)
+wait_row(KafkaModifyState *st)
 {
 	int64		deadline = now_ms() + st->opts->timeout_ms + 5000;
 
@@ -289,7 +289,6 @@ wait_row(KafkaModifyState *st, uint64 seq)
 	}
 	if (st->failed > 0)
 		finish_statement(st);
-	(void) seq;
 }
 
 /* The queue of librdkafka is full: serve reports until there is room */
@@ -354,9 +353,9 @@ row_timestamp(KafkaColumn *col, Datum d)
 
 /*
  * Encode a row and hand it to librdkafka (which copies it).  Does not wait
- * for the broker.  Returns the row number.
+ * for the broker.
  */
-static uint64
+static void
 produce_row(KafkaModifyState *st, TupleTableSlot *slot)
 {
 	KafkaOptions *o = st->opts;
@@ -447,7 +446,6 @@ produce_row(KafkaModifyState *st, TupleTableSlot *slot)
 	st->produced++;
 	if (o->transactional)
 		kafkaXactProduced(1);
-	return seq;
 }
 
 /* ---------------------------------------------------------------------
@@ -472,18 +470,26 @@ update_in_use(KafkaHandle *h)
  * Memory context callback of the statement: runs at its normal end and
  * after an ERROR.  Unregisters the statement so that later reports of its
  * messages are ignored; purges what is still outstanding unless a Kafka
- * transaction (aborted with the PostgreSQL one) owns it.
+ * transaction (aborted with the PostgreSQL one) owns it or another
+ * statement (a PL/pgSQL exception block around an INSERT inside an INSERT)
+ * still waits for its own messages on the same producer.
  */
 static void
 modify_cleanup(void *arg)
 {
 	KafkaModifyState *st = arg;
+	dlist_iter	iter;
+	bool		shared = false;
 
 	if (!st->registered)
 		return;
 	dlist_delete(&st->node);
 	st->registered = false;
-	if (outstanding(st) > 0 && !st->opts->transactional)
+	/* purging is for the whole producer: not while another statement uses it */
+	dlist_foreach(iter, &active_states)
+		if (dlist_container(KafkaModifyState, node, iter.cur)->h == st->h)
+			shared = true;
+	if (outstanding(st) > 0 && !st->opts->transactional && !shared)
 		rd_kafka_purge(st->h->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 	if (st->rkt)
 		rd_kafka_topic_destroy(st->rkt);
@@ -646,8 +652,9 @@ fill_returning(KafkaModifyState *st, TupleTableSlot *slot)
 {
 	KafkaOptions *o = st->opts;
 	TupleDesc	desc = slot->tts_tupleDescriptor;
-	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	/* scratch in the row context; the tuple itself belongs to the slot */
+	Datum	   *values = MemoryContextAlloc(st->rowcxt, sizeof(Datum) * desc->natts);
+	bool	   *nulls = MemoryContextAlloc(st->rowcxt, sizeof(bool) * desc->natts);
 	HeapTuple	tuple;
 
 	slot_getallattrs(slot);
@@ -690,16 +697,15 @@ kafkaExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slo
 					   TupleTableSlot *planSlot)
 {
 	KafkaModifyState *st = rinfo->ri_FdwState;
-	uint64		seq;
 
 	(void) estate;
 	(void) planSlot;
 	st->wait_done = false;
 	st->wait_seq = (uint64) st->produced + 1;
-	seq = produce_row(st, slot);
+	produce_row(st, slot);
 	if (rinfo->ri_projectReturning != NULL)
 	{
-		wait_row(st, seq);
+		wait_row(st);
 		fill_returning(st, slot);
 	}
 	else if (st->produced % KAFKA_POLL_EVERY == 0)
