@@ -53,6 +53,8 @@
 #define KAFKA_SLICE_MS 100
 /* Serve delivery reports every so many rows of a row-by-row insert (COPY) */
 #define KAFKA_POLL_EVERY 1024
+/* Rows handed to librdkafka in one rd_kafka_produce_batch() call */
+#define KAFKA_PRODUCE_BATCH 512
 
 /*
  * The opaque of a message: statement id in the high bits, row number in the
@@ -80,6 +82,18 @@ typedef struct KafkaModifyState
 	MemoryContext rowcxt;		/* per row, reset before each */
 	MemoryContextCallback cleanup;
 
+	/*
+	 * Rows waiting to be handed over in one rd_kafka_produce_batch() call:
+	 * librdkafka then reads its clocks and takes its locks once per call
+	 * instead of once per message.  Rows with a timestamp or headers, which
+	 * that call cannot carry, and RETURNING rows go through producev after
+	 * the pending ones, so the order of rows is kept.
+	 */
+	rd_kafka_message_t *pending;	/* [KAFKA_PRODUCE_BATCH] */
+	int			npending;
+	MemoryContext pendcxt;		/* their payloads and keys */
+
+	int64		rows;			/* rows seen (ticket numbers) */
 	int64		produced;		/* messages handed to librdkafka */
 	int64		delivered;		/* acknowledged by the broker */
 	int64		failed;			/* failed */
@@ -351,12 +365,99 @@ row_timestamp(KafkaColumn *col, Datum d)
 	return ms;
 }
 
+/* One message refused at once (too large, fatal producer state, ...) */
+static void
+refused(KafkaModifyState *st, rd_kafka_resp_err_t err, int64 seq)
+{
+	if (err == RD_KAFKA_RESP_ERR__FATAL)
+		kafkaHandleFailed(st->h);
+	st->produced++;
+	if (st->failed++ == 0)
+	{
+		st->first_err = err;
+		st->first_failed_row = seq;
+	}
+}
+
 /*
- * Encode a row and hand it to librdkafka (which copies it).  Does not wait
- * for the broker.
+ * Hand the pending rows to librdkafka (which copies them).  A full queue is
+ * waited out and the rest retried: after the first message refused for a
+ * full queue, rd_kafka_produce_batch refuses all later ones too, so the
+ * retry keeps the order.  Any other refusal ends the statement.
  */
 static void
-produce_row(KafkaModifyState *st, TupleTableSlot *slot)
+flush_pending(KafkaModifyState *st)
+{
+	int			off = 0;
+	int64		accepted = 0;
+
+	while (off < st->npending)
+	{
+		int			i;
+
+		(void) rd_kafka_produce_batch(st->rkt, RD_KAFKA_PARTITION_UA,
+									  RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION,
+									  &st->pending[off], st->npending - off);
+		for (i = off; i < st->npending; i++)
+		{
+			rd_kafka_resp_err_t err = st->pending[i].err;
+
+			if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				break;
+			if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+				refused(st, err, (int64) ((uintptr_t) st->pending[i]._private & TICKET_SEQ_MASK));
+			else
+			{
+				st->produced++;
+				accepted++;
+			}
+		}
+		off = i;
+		if (st->failed > 0)
+			break;
+		if (off < st->npending)
+			wait_for_room(st);
+	}
+	st->npending = 0;
+	MemoryContextReset(st->pendcxt);
+	if (st->opts->transactional)
+		kafkaXactProduced(accepted);
+	if (st->failed > 0)
+		finish_statement(st);	/* waits for the rest, then raises */
+}
+
+/* Queue an encoded row for flush_pending, copying what it points to */
+static void
+add_pending(KafkaModifyState *st, int32 partition, const char *payload, size_t plen,
+			const char *key, size_t klen, void *ticket)
+{
+	rd_kafka_message_t *m = &st->pending[st->npending++];
+
+	memset(m, 0, sizeof(*m));
+	m->partition = partition;
+	if (payload)
+	{
+		m->payload = MemoryContextAlloc(st->pendcxt, Max(plen, 1));
+		memcpy(m->payload, payload, plen);
+		m->len = plen;
+	}
+	if (key)
+	{
+		m->key = MemoryContextAlloc(st->pendcxt, Max(klen, 1));
+		memcpy(m->key, key, klen);
+		m->key_len = klen;
+	}
+	m->_private = ticket;
+	if (st->npending >= KAFKA_PRODUCE_BATCH)
+		flush_pending(st);
+}
+
+/*
+ * Encode a row and queue it, or hand it to librdkafka at once (direct:
+ * RETURNING, which waits for it).  Does not wait for the broker.
+ */
+static void
+produce_row(KafkaModifyState *st, TupleTableSlot *slot, bool direct)
 {
 	KafkaOptions *o = st->opts;
 	MemoryContext old;
@@ -370,7 +471,7 @@ produce_row(KafkaModifyState *st, TupleTableSlot *slot)
 	int64		ts = 0;
 	KafkaHeader *hdrs = NULL;
 	int			nhdrs = 0;
-	uint64		seq = (uint64) st->produced + 1;
+	uint64		seq = (uint64) ++st->rows;
 	void	   *ticket = (void *) ((st->id << TICKET_SEQ_BITS) | (uintptr_t) (seq & TICKET_SEQ_MASK));
 
 	MemoryContextReset(st->rowcxt);
@@ -390,6 +491,14 @@ produce_row(KafkaModifyState *st, TupleTableSlot *slot)
 	if (o->headers_attnum && !nulls[o->headers_attnum - 1])
 		nhdrs = kafkaEncodeHeaders(st->enc, values[o->headers_attnum - 1], &hdrs);
 	MemoryContextSwitchTo(old);
+
+	if (!direct && ts == 0 && nhdrs == 0)
+	{
+		add_pending(st, partition, payload, plen, key, klen, ticket);
+		return;
+	}
+	if (st->npending > 0)
+		flush_pending(st);		/* keep the order of rows */
 
 	for (;;)
 	{
@@ -432,15 +541,7 @@ produce_row(KafkaModifyState *st, TupleTableSlot *slot)
 			wait_for_room(st);
 			continue;
 		}
-		/* refused at once (too large, fatal producer state, ...): one failed row */
-		if (err == RD_KAFKA_RESP_ERR__FATAL)
-			kafkaHandleFailed(st->h);
-		st->produced++;
-		if (st->failed++ == 0)
-		{
-			st->first_err = err;
-			st->first_failed_row = (int64) seq;
-		}
+		refused(st, err, (int64) seq);
 		finish_statement(st);	/* waits for the rest, then raises */
 	}
 	st->produced++;
@@ -522,6 +623,9 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, bool explain_only)
 	st->enc = kafkaEncoderCreate(st->opts);
 	st->rowcxt = AllocSetContextCreate(estate->es_query_cxt, "kafka_fdw insert row",
 									   ALLOCSET_DEFAULT_SIZES);
+	st->pendcxt = AllocSetContextCreate(estate->es_query_cxt, "kafka_fdw insert batch",
+										ALLOCSET_DEFAULT_SIZES);
+	st->pending = palloc(sizeof(rd_kafka_message_t) * KAFKA_PRODUCE_BATCH);
 	st->h = kafkaGetWriter(st->opts);
 	st->npartitions = kafkaTopicPartitions(st->h->rk, st->opts->topic, st->opts->timeout_ms, &parts);
 
@@ -550,6 +654,7 @@ end_modify(ResultRelInfo *rinfo)
 
 	if (st == NULL || !st->registered)
 		return;
+	flush_pending(st);
 	finish_statement(st);
 	modify_cleanup(st);
 }
@@ -637,7 +742,7 @@ kafkaExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot
 	(void) estate;
 	(void) planSlots;
 	for (int i = 0; i < *numSlots; i++)
-		produce_row(st, slots[i]);
+		produce_row(st, slots[i], false);
 	/* fail fast: a failure reported already ends the statement */
 	kafkaServeLogs(st->h->rk);
 	if (st->failed > 0)
@@ -701,14 +806,14 @@ kafkaExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slo
 	(void) estate;
 	(void) planSlot;
 	st->wait_done = false;
-	st->wait_seq = (uint64) st->produced + 1;
-	produce_row(st, slot);
+	st->wait_seq = (uint64) st->rows + 1;
+	produce_row(st, slot, rinfo->ri_projectReturning != NULL);
 	if (rinfo->ri_projectReturning != NULL)
 	{
 		wait_row(st);
 		fill_returning(st, slot);
 	}
-	else if (st->produced % KAFKA_POLL_EVERY == 0)
+	else if (st->rows % KAFKA_POLL_EVERY == 0)
 	{
 		kafkaServeLogs(st->h->rk);
 		if (st->failed > 0)
@@ -748,7 +853,7 @@ kafkaExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List 
 	if (st->opts->transactional)
 		ExplainPropertyText("Kafka transactional", "true", es);
 	if (es->analyze)
-		ExplainPropertyInteger("Kafka messages produced", NULL, st->produced, es);
+		ExplainPropertyInteger("Kafka messages produced", NULL, st->rows, es);
 }
 
 void
