@@ -94,6 +94,15 @@ SELECT count(*), count(DISTINCT n), sum(n), sum(length(s)) FROM w_many;
 -- a key always goes to the same partition
 SELECT count(*) FROM (SELECT k FROM w_many GROUP BY k HAVING count(DISTINCT part) > 1) x;
 EXPLAIN (COSTS OFF) INSERT INTO w_many (n) VALUES (1);
+-- rows keep their order, also when some carry a timestamp or headers
+SELECT kafka_create_topic('kafka', 'w_order', 1);
+CREATE FOREIGN TABLE w_order (offs bigint OPTIONS (offset 'true'), ts bigint OPTIONS (timestamp 'true'),
+    h jsonb OPTIONS (headers 'true'), n int) SERVER kafka OPTIONS (topic 'w_order');
+INSERT INTO w_order (ts, h, n)
+  SELECT CASE WHEN g % 700 = 0 THEN 1700000000000 + g END, CASE WHEN g % 900 = 0 THEN '{"x": "y"}'::jsonb END, g
+    FROM generate_series(1, 3000) g;
+SELECT count(*), bool_and(offs = n - 1) AS in_order, count(*) FILTER (WHERE ts = 1700000000000 + n) AS given_ts,
+       count(*) FILTER (WHERE h = '{"x": "y"}') AS with_headers FROM w_order;
 
 -- errors: the statement fails, saying why and how many messages failed
 \set VERBOSITY terse
