@@ -111,6 +111,14 @@ create_topic() {
   psql -c "SELECT kafka_create_topic('kafka', '$1', $PARTITIONS)" >/dev/null
 }
 
+# Warm-up, untimed, one full round: the broker's JIT compiler, page cache, first connections
+create_topic bench_warmup
+psql -c "CREATE FOREIGN TABLE bench_warmup (id bigint, session_id text, property_id int, loyalty_id bigint,
+                                            view_type text, origin text)
+           SERVER kafka OPTIONS (topic 'bench_warmup', format 'json')"
+kcat -b "$BROKERS" -P -t bench_warmup < "$payloads"
+insert_sql bench_warmup | psql
+
 for r in $(seq 1 "$REPEAT"); do
   tp=bench_pg_$r tk=bench_kcat_$r ts=bench_kcat_same_$r
   create_topic "$tp"; create_topic "$tk"; create_topic "$ts"
