@@ -103,6 +103,12 @@ INSERT INTO w_order (ts, h, n)
     FROM generate_series(1, 3000) g;
 SELECT count(*), bool_and(offs = n - 1) AS in_order, count(*) FILTER (WHERE ts = 1700000000000 + n) AS given_ts,
        count(*) FILTER (WHERE h = '{"x": "y"}') AS with_headers FROM w_order;
+-- ... and when librdkafka's queue is full and the statement has to wait for room
+SELECT kafka_create_topic('kafka', 'w_queue', 1);
+CREATE FOREIGN TABLE w_queue (offs bigint OPTIONS (offset 'true'), n int)
+  SERVER kafka OPTIONS (topic 'w_queue', "queue.buffering.max.messages" '100', "linger.ms" '1');
+INSERT INTO w_queue (n) SELECT g FROM generate_series(1, 3000) g;
+SELECT count(*), bool_and(offs = n - 1) AS in_order FROM w_queue;
 
 -- errors: the statement fails, saying why and how many messages failed
 \set VERBOSITY terse

@@ -9,7 +9,8 @@
  * acknowledgement or the failure of every message to kafkaDeliveryReport,
  * which runs inside rd_kafka_poll() on the backend thread and only counts
  * into the statement's state.  The statement produces everything first
- * (batched, without waiting), then EndForeignModify waits, interruptibly,
+ * (encoded rows are handed over 512 at a time with rd_kafka_produce_batch,
+ * without waiting for the broker), then EndForeignModify waits, interruptibly,
  * until every message is acknowledged or failed, and raises an ERROR that
  * says how many failed and why.  librdkafka fails a message it could not
  * deliver within message.timeout.ms, which is the table's timeout_ms, so
