@@ -31,7 +31,7 @@ grep -q 'ERROR:  could not write 1000 of 1000 messages to Kafka topic "t_pause":
   || { echo "FAIL: unexpected error"; exit 1; }
 grep -q 'HINT:  Check the server option "brokers"' <<<"$out" || { echo "FAIL: no hint"; exit 1; }
 # 2 s of SELECT + 3 s message timeout, plus margin; never the 30 s default or a hang
-[ "$ms" -ge 4000 ] && [ "$ms" -lt 12000 ] || { echo "FAIL: took $ms ms"; exit 1; }
+[ "$ms" -ge 4000 ] && [ "$ms" -lt 20000 ] || { echo "FAIL: took $ms ms"; exit 1; }
 
 # The broker is back: the same table works again (the broker may need a moment).
 for i in $(seq 1 30); do
