@@ -165,7 +165,8 @@ kafka_create_topic(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(kafkaErrcode(err)),
 				 errmsg("could not create topic \"%s\": %s", topic, msg[0] ? msg : rd_kafka_err2str(err))));
-	wait_topic_visible(rk, topic, partitions, opts->timeout_ms, false);
+	/* the metadata handle never auto-creates topics */
+	wait_topic_visible(kafkaGetMeta(opts), topic, partitions, opts->timeout_ms, false);
 	PG_RETURN_VOID();
 }
 
@@ -202,7 +203,7 @@ kafka_delete_topic(PG_FUNCTION_ARGS)
 	rd_kafka_event_destroy(ev);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
 		kafkaReportError(err, psprintf("could not delete topic \"%s\"", topic), topic);
-	wait_topic_visible(rk, topic, 0, opts->timeout_ms, true);
+	wait_topic_visible(kafkaGetMeta(opts), topic, 0, opts->timeout_ms, true);
 	PG_RETURN_VOID();
 }
 

@@ -6,6 +6,9 @@
  *		  librdkafka log and error routing to the backend thread,
  *		  interruptible waits, metadata and watermark requests in short
  *		  slices, and error translation.
+ *		  Writers (INSERT) get their own producer handles: idempotent, with
+ *		  acks=all, delivery reports served on the backend by rd_kafka_poll,
+ *		  and, for transactional tables, a transactional.id per session.
  *
  *		  A handle is never destroyed once used: librdkafka 2.0.2 (Debian 12)
  *		  can hang forever in rd_kafka_destroy() after a consumer fetched
@@ -30,10 +33,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "access/xlog.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
@@ -46,14 +53,34 @@ typedef enum HandleKind
 {
 	HANDLE_CONSUMER,			/* fetches messages for scans */
 	HANDLE_PRODUCER,			/* produces messages, runs admin requests */
-	HANDLE_META					/* metadata, watermarks, offsets for times */
+	HANDLE_META,				/* metadata, watermarks, offsets for times */
+	HANDLE_WRITER,				/* INSERT: idempotent producer, acks=all */
+	HANDLE_TXN_WRITER			/* INSERT into a transactional table */
 } HandleKind;
+
+#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER)
+
+/*
+ * transactional.id numbers handed out in this backend, by configuration key:
+ * a handle rebuilt for the same configuration reuses its id, so that its
+ * init_transactions fences the old handle and aborts what it left open.
+ */
+typedef struct TxnIdEntry
+{
+	char	   *confkey;
+	int			n;
+} TxnIdEntry;
+
+static List *txn_ids = NIL;		/* of TxnIdEntry *, in TopMemoryContext */
+
+static char *transactional_id(const char *confkey);
 
 /* One cached handle */
 typedef struct CachedHandle
 {
 	char	   *confkey;		/* kind + serialized configuration */
 	HandleKind	kind;
+	bool		invalid;		/* failed: never handed out again */
 	KafkaHandle h;
 } CachedHandle;
 
@@ -185,6 +212,8 @@ destroy_unused(CachedHandle *ch)
 		close(ch->h.event_fd[0]);
 	if (ch->h.event_fd[1] >= 0)
 		close(ch->h.event_fd[1]);
+	if (ch->h.txn_id)
+		pfree((char *) ch->h.txn_id);
 	pfree(ch->confkey);
 	pfree(ch);
 }
@@ -204,7 +233,7 @@ exit_callback(int code, Datum arg)
 	{
 		CachedHandle *ch = lfirst(lc);
 
-		if (ch->kind == HANDLE_PRODUCER)
+		if (IS_PRODUCER_KIND(ch->kind))
 			rd_kafka_flush(ch->h.rk, 2000);
 	}
 	handle_cache = NIL;
@@ -238,10 +267,33 @@ handle_config(KafkaOptions *opts, HandleKind kind)
 	/* defaults the user may override */
 	if (kind == HANDLE_CONSUMER)
 		ADD("fetch.wait.max.ms", "10");
+	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
+	{
+		/*
+		 * Throughput: a statement produces everything before it waits, so
+		 * let librdkafka fill large batches; a short linger bounds the
+		 * latency of small statements.
+		 */
+		ADD("linger.ms", "5");
+		ADD("batch.num.messages", "10000");
+		ADD("batch.size", "4000000");
+		ADD("queue.buffering.max.messages", "500000");
+		/* a missing topic is an error, not a new topic */
+		ADD("allow.auto.create.topics", "false");
+		if (kind == HANDLE_TXN_WRITER)
+			ADD("transaction.timeout.ms", psprintf("%d", Max(60000, opts->timeout_ms)));
+	}
 	foreach(lc, opts->rdkafka_props)
 		conf = lappend(conf, lfirst(lc));
 	ADD("log.queue", "true");
-	if (kind != HANDLE_PRODUCER)
+	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
+	{
+		/* no silent loss, no duplicates; librdkafka fails what it cannot deliver in time */
+		ADD("acks", "all");
+		ADD("enable.idempotence", "true");
+		ADD("message.timeout.ms", psprintf("%d", opts->timeout_ms));
+	}
+	if (kind == HANDLE_CONSUMER || kind == HANDLE_META)
 	{
 		ADD("enable.partition.eof", "true");
 		/* never jump over messages that retention deleted during a scan */
@@ -279,6 +331,7 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	CachedHandle *ch;
 	rd_kafka_conf_t *conf;
 	char		errstr[512];
+	char	   *txn_id = NULL;
 
 	if (!callbacks_registered)
 	{
@@ -290,7 +343,7 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	{
 		ch = lfirst(lc);
 		/* a consumer busy with another scan of this query cannot be shared */
-		if (strcmp(ch->confkey, key) == 0 &&
+		if (!ch->invalid && strcmp(ch->confkey, key) == 0 &&
 			!(kind == HANDLE_CONSUMER && ch->h.in_use))
 			return ch;
 	}
@@ -304,15 +357,24 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	}
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
+	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
+		rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport);
+	if (kind == HANDLE_TXN_WRITER)
+		txn_id = transactional_id(key);
+	if (txn_id)
+		set_conf(conf, "transactional.id", txn_id);
 
 	ch = MemoryContextAllocZero(TopMemoryContext, sizeof(CachedHandle));
 	ch->kind = kind;
 	ch->h.event_fd[0] = ch->h.event_fd[1] = -1;
-	ch->h.rk = rd_kafka_new(kind == HANDLE_PRODUCER ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
+	ch->h.txn_id = txn_id;
+	ch->h.rk = rd_kafka_new(IS_PRODUCER_KIND(kind) ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
 							conf, errstr, sizeof(errstr));
 	if (ch->h.rk == NULL)
 	{
 		rd_kafka_conf_destroy(conf);
+		if (txn_id)
+			pfree(txn_id);
 		pfree(ch);
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
@@ -332,7 +394,7 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 				 errmsg("could not create pipe for Kafka events: %m")));
 	}
 	/* consumers get a queue for fetched messages; producers use the main queue */
-	ch->h.queue = kind == HANDLE_PRODUCER ? rd_kafka_queue_get_main(ch->h.rk)
+	ch->h.queue = IS_PRODUCER_KIND(kind) ? rd_kafka_queue_get_main(ch->h.rk)
 		: rd_kafka_queue_new(ch->h.rk);
 	rd_kafka_queue_io_event_enable(ch->h.queue, ch->h.event_fd[1], "1", 1);
 
@@ -343,6 +405,80 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 		MemoryContextSwitchTo(old);
 	}
 	return ch;
+}
+
+/*
+ * The transactional.id of a transactional writer with this configuration:
+ * kafka_fdw-<system identifier>-<port>-<database>-<backend id>-<n>.
+ *
+ * Unique among live sessions (a backend id belongs to one live backend of
+ * one cluster at a time), and stable for a backend slot: a later session in
+ * the same slot, or a handle rebuilt after a failure, calls
+ * init_transactions with the same id, which fences a zombie and aborts the
+ * transaction a crashed session left open instead of letting it block
+ * read_committed consumers until transaction.timeout.ms.  Allocated in
+ * TopMemoryContext.
+ */
+static char *
+transactional_id(const char *confkey)
+{
+	ListCell   *lc;
+	TxnIdEntry *e = NULL;
+	char	   *dbname = get_database_name(MyDatabaseId);
+
+	foreach(lc, txn_ids)
+	{
+		TxnIdEntry *t = lfirst(lc);
+
+		if (strcmp(t->confkey, confkey) == 0)
+			e = t;
+	}
+	if (e == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		e = palloc(sizeof(TxnIdEntry));
+		e->confkey = pstrdup(confkey);
+		e->n = list_length(txn_ids);
+		txn_ids = lappend(txn_ids, e);
+		MemoryContextSwitchTo(old);
+	}
+	return MemoryContextStrdup(TopMemoryContext,
+							   psprintf("kafka_fdw-" UINT64_FORMAT "-%d-%s-%d-%d",
+										GetSystemIdentifier(), PostPortNumber,
+										dbname ? dbname : "?", (int) MyBackendId, e->n));
+}
+
+/*
+ * The producer handle for INSERTs into a table with these options: a
+ * transactional one if the table is transactional.  Rebuilt if librdkafka
+ * reported a fatal error on it (an idempotent producer cannot recover).
+ */
+KafkaHandle *
+kafkaGetWriter(KafkaOptions *opts)
+{
+	HandleKind	kind = opts->transactional ? HANDLE_TXN_WRITER : HANDLE_WRITER;
+	CachedHandle *ch = get_handle(opts, kind);
+
+	if (!ch->h.in_use && rd_kafka_fatal_error(ch->h.rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		ch->invalid = true;
+		ch = get_handle(opts, kind);
+	}
+	return &ch->h;
+}
+
+/*
+ * A handle that must not be used again (fatal error, a Kafka transaction in
+ * an unknown state): a new one is made on next use; this one idles until
+ * the backend exits (see the file header).
+ */
+void
+kafkaHandleFailed(KafkaHandle *h)
+{
+	CachedHandle *ch = (CachedHandle *) ((char *) h - offsetof(CachedHandle, h));
+
+	ch->invalid = true;
 }
 
 KafkaHandle *

@@ -2,8 +2,8 @@
  *
  * kafka_fdw.c
  *		  Entry points of kafka_fdw: _PG_init and the FDW handler.  The scan
- *		  callbacks live in scan.c, options in option.c, handles in
- *		  connection.c.
+ *		  callbacks live in scan.c, the INSERT callbacks in modify.c, options
+ *		  in option.c, handles in connection.c.
  *
  *		  _PG_init creates no librdkafka handle: when preloaded it runs in
  *		  the postmaster, and librdkafka threads do not survive fork().
@@ -33,5 +33,6 @@ kafka_fdw_handler(PG_FUNCTION_ARGS)
 	FdwRoutine *routine = makeNode(FdwRoutine);
 
 	kafkaSetScanRoutines(routine);
+	kafkaSetModifyRoutines(routine);
 	PG_RETURN_POINTER(routine);
 }

@@ -93,6 +93,7 @@ typedef struct KafkaOptions
 	char	   *topic;			/* topic name */
 	KafkaFormat format;			/* message format */
 	int			batch_size;		/* messages fetched per batch */
+	int			insert_batch_size;	/* rows per ExecForeignBatchInsert (0: 1) */
 	int			timeout_ms;		/* broker request timeout */
 	KafkaOnError on_error;		/* bad message policy */
 	bool		strict;			/* csv: field count must match */
@@ -102,6 +103,7 @@ typedef struct KafkaOptions
 	bool		csv_escape_set; /* escape given explicitly */
 	char	   *csv_null;		/* csv null string */
 	bool		read_committed; /* isolation.level for scans */
+	bool		transactional;	/* writes go into a Kafka transaction */
 	List	   *rdkafka_props;	/* DefElems passed to librdkafka */
 	/* columns */
 	int			ncolumns;		/* tuple descriptor natts */
@@ -165,7 +167,10 @@ typedef struct KafkaHandle
 	rd_kafka_t *rk;				/* the handle */
 	rd_kafka_queue_t *queue;	/* consumer queue with an io event fd */
 	int			event_fd[2];	/* pipe librdkafka writes to when queue fills */
-	bool		in_use;			/* a scan has partitions started on it */
+	bool		in_use;			/* a scan has partitions started on it, or a
+								 * write or Kafka transaction uses it */
+	bool		txn_ready;		/* transactional writer: init_transactions done */
+	const char *txn_id;			/* transactional writer: its transactional.id */
 } KafkaHandle;
 
 /* in option.c */
@@ -178,6 +183,8 @@ extern void kafkaApplyRdkafkaProps(rd_kafka_conf_t *conf, List *props);
 extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetProducer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetMeta(KafkaOptions *opts);
+extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts);
+extern void kafkaHandleFailed(KafkaHandle *h);
 extern void kafkaServeLogs(rd_kafka_t *rk);
 extern void kafkaDrainQueue(KafkaHandle *h);
 extern void kafkaWaitHandleEvent(KafkaHandle *h, long timeout_ms);
@@ -228,6 +235,46 @@ extern bool kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 							Datum *values, bool *nulls, char **reason);
 extern bool kafkaDecodeCsv(KafkaDecoder *dec, const char *data, size_t len,
 						   Datum *values, bool *nulls, char **reason);
+
+/* in encode.c */
+
+/* Encoding state of one INSERT: the value columns and scratch buffers */
+typedef struct KafkaEncoder
+{
+	KafkaOptions *opts;
+	int			nvalue;			/* value columns, in value_index order */
+	KafkaColumn **value_cols;	/* them */
+	int		   *json_kind;		/* json: how each value column is written */
+	char	  **json_keys;		/* json: escaped "name": prefix of each */
+	int		   *json_key_len;	/* json: their lengths */
+	FmgrInfo   *to_json;		/* json: to_json() for the other types */
+	StringInfoData value;		/* the encoded value */
+	StringInfoData key;			/* the encoded key */
+	StringInfoData scratch;		/* per-column scratch */
+} KafkaEncoder;
+
+/* One header of a message, before it is handed to librdkafka */
+typedef struct KafkaHeader
+{
+	char	   *name;
+	char	   *value;			/* NULL: a null header value */
+	size_t		len;
+} KafkaHeader;
+
+extern KafkaEncoder *kafkaEncoderCreate(KafkaOptions *opts);
+extern bool kafkaEncodeValue(KafkaEncoder *enc, Datum *values, bool *nulls,
+							 const char **data, size_t *len);
+extern void kafkaEncodeKey(KafkaEncoder *enc, Datum value, const char **data, size_t *len);
+extern int	kafkaEncodeHeaders(KafkaEncoder *enc, Datum value, KafkaHeader **headers);
+
+/* in modify.c */
+extern void kafkaSetModifyRoutines(FdwRoutine *routine);
+extern void kafkaDeliveryReport(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/* in xact.c */
+extern void kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts);
+extern void kafkaXactProduced(int64 n);
+extern bool kafkaXactHolds(KafkaHandle *h);
 
 /* in admin.c: SQL-callable helpers are declared with PG_FUNCTION_INFO_V1 there */
 

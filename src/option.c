@@ -61,9 +61,11 @@ static const KafkaOptionDef option_defs[] = {
 	{"topic", OPT_TABLE, OT_STRING, 0, 0},
 	{"format", OPT_SERVER | OPT_TABLE, OT_FORMAT, 0, 0},
 	{"batch_size", OPT_SERVER | OPT_TABLE, OT_INT, 1, 1000000},
+	{"insert_batch_size", OPT_SERVER | OPT_TABLE, OT_INT, 1, 1000000},
 	{"timeout_ms", OPT_SERVER | OPT_TABLE, OT_INT, 1, 3600000},
 	{"on_error", OPT_SERVER | OPT_TABLE, OT_ON_ERROR, 0, 0},
 	{"isolation_level", OPT_SERVER | OPT_TABLE, OT_ISOLATION, 0, 0},
+	{"transactional", OPT_SERVER | OPT_TABLE, OT_BOOL, 0, 0},
 	{"strict", OPT_TABLE, OT_BOOL, 0, 0},
 	{"ignore_junk", OPT_TABLE, OT_BOOL, 0, 0},
 	{"delimiter", OPT_TABLE, OT_CHAR, 0, 0},
@@ -92,7 +94,9 @@ static const char *const secret_props[] = {
 /* librdkafka properties kafka_fdw sets itself */
 static const char *const reserved_props[] = {
 	"bootstrap.servers", "metadata.broker.list", "log.queue", "enable.partition.eof",
-	"isolation.level", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset", NULL
+	"isolation.level", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset",
+	"transactional.id", "acks", "request.required.acks", "enable.idempotence",
+	"message.timeout.ms", "delivery.timeout.ms", NULL
 };
 
 static bool
@@ -274,7 +278,13 @@ validate_rdkafka_prop(DefElem *def, int where)
 				 strcmp(def->defname, "metadata.broker.list") == 0 ?
 				 errhint("Use the server option \"brokers\".") :
 				 strcmp(def->defname, "isolation.level") == 0 ?
-				 errhint("Use the option \"isolation_level\".") : 0));
+				 errhint("Use the option \"isolation_level\".") :
+				 strcmp(def->defname, "transactional.id") == 0 ?
+				 errhint("Use the option \"transactional\"; kafka_fdw chooses a transactional.id per session.") :
+				 strstr(def->defname, "timeout") != NULL ?
+				 errhint("Use the option \"timeout_ms\".") :
+				 strstr(def->defname, "acks") != NULL || strcmp(def->defname, "enable.idempotence") == 0 ?
+				 errhint("kafka_fdw always writes with acks=all and idempotence, so that no acknowledged row is lost or duplicated.") : 0));
 
 	/* before librdkafka sees the value: setting some of these acts at once */
 	if (is_unsafe_prop(def->defname) && !superuser())
@@ -542,6 +552,8 @@ apply_level(KafkaOptions *opts, List *options)
 			(void) parse_format(defGetString(def), &opts->format);
 		else if (strcmp(name, "batch_size") == 0)
 			opts->batch_size = int_value(def, d);
+		else if (strcmp(name, "insert_batch_size") == 0)
+			opts->insert_batch_size = int_value(def, d);
 		else if (strcmp(name, "timeout_ms") == 0)
 			opts->timeout_ms = int_value(def, d);
 		else if (strcmp(name, "on_error") == 0)
@@ -550,6 +562,8 @@ apply_level(KafkaOptions *opts, List *options)
 			opts->read_committed = pg_strcasecmp(defGetString(def), "read_committed") == 0;
 		else if (strcmp(name, "strict") == 0)
 			opts->strict = bool_value(def);
+		else if (strcmp(name, "transactional") == 0)
+			opts->transactional = bool_value(def);
 		else if (strcmp(name, "ignore_junk") == 0)
 		{
 			if (bool_value(def))

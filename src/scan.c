@@ -116,6 +116,7 @@ typedef struct KafkaScanState
 	int			ndone;
 
 	rd_kafka_message_t **batch; /* messages taken from the queue */
+	rd_kafka_message_t *cur_msg;	/* the message being decoded */
 	int			batch_n;
 	int			batch_i;
 	int			batch_size;
@@ -258,6 +259,9 @@ kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 static void
 release_scan(KafkaScanState *st)
 {
+	if (st->cur_msg)
+		rd_kafka_message_destroy(st->cur_msg);
+	st->cur_msg = NULL;
 	for (int i = st->batch_i; i < st->batch_n; i++)
 		rd_kafka_message_destroy(st->batch[i]);
 	st->batch_n = st->batch_i = 0;
@@ -853,7 +857,10 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 					st->cur_offset = m->offset;
 					a->next = m->offset + 1;
 					a->read++;
+					/* if decoding fails, release_scan destroys m */
+					st->cur_msg = m;
 					emit = fill_slot(st, m, slot);
+					st->cur_msg = NULL;
 					MemoryContextSwitchTo(old);
 					if (a->next >= a->r.end)
 						a->done = true;

@@ -1,0 +1,373 @@
+/*-------------------------------------------------------------------------
+ *
+ * xact.c
+ *		  Kafka transactions tied to PostgreSQL transactions, for foreign
+ *		  tables with the option transactional 'true'.
+ *
+ *		  The first INSERT into such a table in a PostgreSQL transaction
+ *		  begins a Kafka transaction on the writer handle (after
+ *		  init_transactions, once per handle).  The Kafka transaction
+ *		  commits in PRE_COMMIT, so that a failure to commit it makes the
+ *		  PostgreSQL COMMIT fail, and aborts with the PostgreSQL transaction.
+ *		  read_committed consumers (kafka_fdw scans by default) see the
+ *		  messages only after both commit.
+ *
+ *		  Kept apart from modify.c because its life is the transaction's,
+ *		  not the statement's: one Kafka transaction spans all statements
+ *		  of a PostgreSQL transaction.
+ *
+ * Invariants:
+ *	- Blocking transactional calls run in slices with a deadline of the
+ *	  table's timeout_ms; none can hang.
+ *	- The abort callback never raises an ERROR: a failed abort is a
+ *	  WARNING, and the handle is rebuilt, so that init_transactions with the
+ *	  same transactional.id fences the old producer and aborts what it
+ *	  left open.
+ *	- A savepoint rolled back after messages were produced inside it dooms
+ *	  the transaction: Kafka cannot take back part of a transaction, so
+ *	  COMMIT fails instead of publishing messages of rolled-back work.
+ *	- PREPARE TRANSACTION is refused: a Kafka transaction cannot outlive
+ *	  its producer session.
+ *	- Open Kafka transactions are aborted before the handle cache is
+ *	  destroyed at backend exit (our exit callback is registered after the
+ *	  cache's, so it runs first).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/memutils.h"
+
+/* Longest single transactional call */
+#define KAFKA_TXN_SLICE_MS 500
+
+/* A Kafka transaction open in the current PostgreSQL transaction */
+typedef struct EnlistedTxn
+{
+	KafkaHandle *h;
+	int			timeout_ms;		/* table's timeout_ms: bound of commit/abort */
+} EnlistedTxn;
+
+static List *enlisted = NIL;	/* of EnlistedTxn *, in TopTransactionContext */
+static bool callbacks_registered = false;
+
+/* Savepoint tracking: messages produced, and the count when each subxact began */
+static int64 nproduced = 0;
+static int64 *sub_start = NULL; /* by nesting level; -1: began before we knew */
+static int	sub_size = 0;
+static bool doomed = false;
+
+static int64
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A copy of a librdkafka error's text, and its flags; destroys it */
+typedef struct TxnError
+{
+	rd_kafka_resp_err_t code;
+	char		msg[512];
+	bool		retriable;
+	bool		abortable;
+	bool		fatal;
+} TxnError;
+
+static void
+take_error(rd_kafka_error_t *error, TxnError *out)
+{
+	out->code = rd_kafka_error_code(error);
+	strlcpy(out->msg, rd_kafka_error_string(error), sizeof(out->msg));
+	out->retriable = rd_kafka_error_is_retriable(error);
+	out->abortable = rd_kafka_error_txn_requires_abort(error);
+	out->fatal = rd_kafka_error_is_fatal(error);
+	rd_kafka_error_destroy(error);
+}
+
+/*
+ * Abort the Kafka transaction of one handle.  Called from the abort path:
+ * never raises an ERROR.
+ */
+static void
+abort_one(EnlistedTxn *e)
+{
+	int64		deadline = now_ms() + e->timeout_ms;
+	TxnError	te;
+
+	for (;;)
+	{
+		rd_kafka_error_t *error = rd_kafka_abort_transaction(e->h->rk, KAFKA_TXN_SLICE_MS);
+
+		if (error == NULL)
+			return;
+		take_error(error, &te);
+		if (!te.retriable || now_ms() >= deadline)
+			break;
+	}
+	ereport(WARNING,
+			(errcode(kafkaErrcode(te.code)),
+			 errmsg("could not abort Kafka transaction of transactional.id \"%s\": %s", e->h->txn_id, te.msg),
+			 errdetail("Its messages stay invisible to read_committed consumers; the broker aborts it after transaction.timeout.ms, or when this session writes again.")));
+	kafkaHandleFailed(e->h);
+}
+
+/* Abort every open Kafka transaction and forget them */
+static void
+abort_all(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, enlisted)
+	{
+		EnlistedTxn *e = lfirst(lc);
+
+		abort_one(e);
+		e->h->in_use = false;
+	}
+	enlisted = NIL;
+}
+
+/*
+ * Commit one Kafka transaction, resuming after slices until timeout_ms.
+ * Not interruptible: a cancelled commit would leave its outcome unknown.
+ * Raises an ERROR (the PostgreSQL transaction then aborts) on failure.
+ */
+static void
+commit_one(EnlistedTxn *e)
+{
+	int64		deadline = now_ms() + e->timeout_ms;
+	TxnError	te;
+
+	for (;;)
+	{
+		rd_kafka_error_t *error = rd_kafka_commit_transaction(e->h->rk, KAFKA_TXN_SLICE_MS);
+
+		if (error == NULL)
+			return;
+		take_error(error, &te);
+		kafkaServeLogs(e->h->rk);
+		if (!te.retriable || te.abortable || now_ms() >= deadline)
+			break;
+	}
+	if (te.retriable && !te.abortable)
+	{
+		/* timed out: the commit may still complete in the background */
+		kafkaHandleFailed(e->h);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not commit Kafka transaction within %d ms: %s", e->timeout_ms, te.msg),
+				 errdetail("The PostgreSQL transaction is rolled back; whether Kafka committed its messages is unknown."),
+				 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
+	}
+	if (te.fatal)
+		kafkaHandleFailed(e->h);
+	ereport(ERROR,
+			(errcode(kafkaErrcode(te.code)),
+			 errmsg("could not commit Kafka transaction: %s", te.msg),
+			 errdetail("The PostgreSQL transaction is rolled back, and so is the Kafka transaction: none of its messages become visible to read_committed consumers.")));
+}
+
+static void
+forget_transaction(void)
+{
+	enlisted = NIL;
+	doomed = false;
+	nproduced = 0;
+	for (int i = 0; i < sub_size; i++)
+		sub_start[i] = -1;
+}
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	(void) arg;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (enlisted == NIL)
+				break;
+			if (doomed)
+				ereport(ERROR,
+						(errcode(ERRCODE_TRANSACTION_ROLLBACK),
+						 errmsg("cannot commit a transaction that rolled back to a savepoint after writing to a transactional Kafka table"),
+						 errdetail("Messages already sent in a Kafka transaction cannot be taken back one by one; the whole transaction is rolled back."),
+						 errhint("Roll back the whole transaction and retry it, or write to transactional kafka_fdw tables outside of savepoints that may roll back.")));
+			while (enlisted != NIL)
+			{
+				EnlistedTxn *e = linitial(enlisted);
+
+				commit_one(e);
+				enlisted = list_delete_first(enlisted);
+				e->h->in_use = false;
+			}
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (enlisted != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that wrote to a transactional Kafka table"),
+						 errdetail("A Kafka transaction belongs to its producer session and cannot outlive it."),
+						 errhint("Commit the transaction instead, or use a table without the option \"transactional\".")));
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			abort_all();
+			forget_transaction();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			forget_transaction();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	(void) mySubid;
+	(void) parentSubid;
+	(void) arg;
+	if (event == SUBXACT_EVENT_START_SUB)
+	{
+		if (level >= sub_size)
+		{
+			int			n = Max(level + 1, sub_size * 2);
+
+			sub_start = sub_start == NULL ? MemoryContextAlloc(TopMemoryContext, sizeof(int64) * n)
+				: repalloc(sub_start, sizeof(int64) * n);
+			for (int i = sub_size; i < n; i++)
+				sub_start[i] = -1;
+			sub_size = n;
+		}
+		sub_start[level] = nproduced;
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		/* a subtransaction that began before our first write counts from 0 */
+		int64		start = level < sub_size && sub_start[level] >= 0 ? sub_start[level] : 0;
+
+		if (nproduced > start)
+			doomed = true;
+		if (level < sub_size)
+			sub_start[level] = -1;
+	}
+}
+
+/* Backend exit: abort open Kafka transactions while the handles exist */
+static void
+exit_callback(int code, Datum arg)
+{
+	(void) code;
+	(void) arg;
+	abort_all();
+}
+
+/* init_transactions in slices, resumable, until timeout_ms */
+static void
+init_transactions(KafkaHandle *h, KafkaOptions *opts)
+{
+	int64		deadline = now_ms() + opts->timeout_ms;
+	TxnError	te;
+
+	for (;;)
+	{
+		rd_kafka_error_t *error = rd_kafka_init_transactions(h->rk, KAFKA_TXN_SLICE_MS);
+
+		if (error == NULL)
+		{
+			h->txn_ready = true;
+			return;
+		}
+		take_error(error, &te);
+		kafkaServeLogs(h->rk);
+		if (!te.retriable || now_ms() >= deadline)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (te.fatal || !te.retriable)
+		kafkaHandleFailed(h);
+	ereport(ERROR,
+			(errcode(te.retriable ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION : kafkaErrcode(te.code)),
+			 errmsg("could not initialize Kafka transactions for transactional.id \"%s\": %s", h->txn_id, te.msg),
+			 te.retriable ?
+			 errhint("Check that Kafka is running and has a transaction coordinator; the wait is bounded by the option \"timeout_ms\".") : 0));
+}
+
+/*
+ * Make sure a Kafka transaction is open on h for the current PostgreSQL
+ * transaction.
+ */
+void
+kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts)
+{
+	rd_kafka_error_t *error;
+	EnlistedTxn *e;
+	MemoryContext old;
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(xact_callback, NULL);
+		RegisterSubXactCallback(subxact_callback, NULL);
+		before_shmem_exit(exit_callback, (Datum) 0);
+		callbacks_registered = true;
+	}
+	if (doomed)
+		ereport(ERROR,
+				(errcode(ERRCODE_IN_FAILED_SQL_TRANSACTION),
+				 errmsg("this transaction rolled back to a savepoint after writing to a transactional Kafka table and cannot commit"),
+				 errhint("Roll back the whole transaction.")));
+	if (kafkaXactHolds(h))
+		return;
+
+	if (!h->txn_ready)
+		init_transactions(h, opts);
+	error = rd_kafka_begin_transaction(h->rk);
+	if (error != NULL)
+	{
+		TxnError	te;
+
+		take_error(error, &te);
+		kafkaHandleFailed(h);
+		ereport(ERROR,
+				(errcode(kafkaErrcode(te.code)),
+				 errmsg("could not begin Kafka transaction for transactional.id \"%s\": %s", h->txn_id, te.msg),
+				 errhint("Retry the transaction; kafka_fdw uses a new producer.")));
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	e = palloc(sizeof(EnlistedTxn));
+	e->h = h;
+	e->timeout_ms = opts->timeout_ms;
+	enlisted = lappend(enlisted, e);
+	MemoryContextSwitchTo(old);
+	h->in_use = true;
+}
+
+/* Count messages produced in Kafka transactions, for savepoint tracking */
+void
+kafkaXactProduced(int64 n)
+{
+	nproduced += n;
+}
+
+/* Does a Kafka transaction of the current PostgreSQL transaction use h? */
+bool
+kafkaXactHolds(KafkaHandle *h)
+{
+	ListCell   *lc;
+
+	foreach(lc, enlisted)
+		if (((EnlistedTxn *) lfirst(lc))->h == h)
+			return true;
+	return false;
+}
