@@ -13,6 +13,7 @@
 set -euo pipefail
 
 PSQL=${PG_BIN:+$PG_BIN/}psql
+export PGAPPNAME=cancel_test   # every session of this test, so that the exit trap can end them all
 q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 KAFKA_HOME=${KAFKA_HOME:-$REPO/.tmp/kafka-test}
 kpid=$(cat "$KAFKA_HOME/kafka.pid")
@@ -25,6 +26,13 @@ resume() { kill -CONT "$kpid" 2>/dev/null || true; }
 cleanup() {
   resume
   if [ -n "$bg_pid" ]; then kill "$bg_pid" 2>/dev/null || true; fi
+  # a killed psql does not end its backend's query: end the sessions of this test
+  local pids p
+  pids=$(PGAPPNAME=cancel_cleanup timeout 20 "$PSQL" -X -q -At -c "SELECT pid FROM pg_stat_activity
+      WHERE application_name LIKE 'cancel%' AND application_name <> 'cancel_cleanup'" 2>/dev/null || true)
+  for p in $pids; do
+    PGAPPNAME=cancel_cleanup timeout 20 "$PSQL" -X -q -At -c "SELECT pg_terminate_backend($p)" >/dev/null 2>&1 || true
+  done
 }
 trap cleanup EXIT
 stall() { kill -STOP "$kpid"; }
@@ -43,21 +51,20 @@ q <<SQL
 CREATE EXTENSION IF NOT EXISTS kafka_fdw;
 CREATE SERVER cancel_srv FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$KAFKA_BROKERS');
 SELECT kafka_create_topic('cancel_srv', 'cancel_t', 1);
--- a normal table, and "slow" ones whose reads keep going back to the broker: small fetches and
--- almost no prefetch, so that a scan takes seconds and a stall in its middle is a stall of its fetches
+-- a normal table, and "slow" ones whose reads keep going back to the broker: every fetch returns
+-- one record batch of 10 messages (the broker sends the first batch whole even when it exceeds
+-- fetch.message.max.bytes), so a scan takes seconds and a stall in its middle stalls its fetches
 CREATE FOREIGN TABLE cancel_t (v text) SERVER cancel_srv
   OPTIONS (topic 'cancel_t', format 'text', timeout_ms '60000');
 CREATE FOREIGN TABLE cancel_slow (v text) SERVER cancel_srv
-  OPTIONS (topic 'cancel_t', format 'text', timeout_ms '60000',
-           "fetch.message.max.bytes" '2048', "queued.min.messages" '10');
+  OPTIONS (topic 'cancel_t', format 'text', timeout_ms '60000', "fetch.message.max.bytes" '64');
 CREATE FOREIGN TABLE cancel_short (v text) SERVER cancel_srv
   OPTIONS (topic 'cancel_t', format 'text', timeout_ms '3000');
 CREATE FOREIGN TABLE cancel_short_slow (v text) SERVER cancel_srv
-  OPTIONS (topic 'cancel_t', format 'text', timeout_ms '3000',
-           "fetch.message.max.bytes" '2048', "queued.min.messages" '10');
+  OPTIONS (topic 'cancel_t', format 'text', timeout_ms '3000', "fetch.message.max.bytes" '64');
 SQL
 seq 1 "$N" | awk '{ printf "message number %d of the cancel test\n", $1 }' \
-  | kcat -b "$KAFKA_BROKERS" -P -t cancel_t -p 0 -X batch.num.messages=40   # small record batches: small fetches
+  | kcat -b "$KAFKA_BROKERS" -P -t cancel_t -p 0 -X batch.num.messages=10   # record batches of 10
 got=$(q -c "SELECT count(*) FROM cancel_t")
 [ "$got" = "$N" ] || fail "count before the stall: $got, expected $N"
 t0=$(now_ms)
@@ -81,11 +88,11 @@ run_timed() {
 # named NAME; return once it is inside the scan, waiting for Kafka (wait event "Extension")
 start_scan() {
   local name=$1 table=$2 settings=$3 i w
-  PGAPPNAME=$name "$PSQL" -X -q -At -c "SET max_parallel_workers_per_gather = 0" -c "$settings" \
+  PGAPPNAME=cancel_$name "$PSQL" -X -q -At -c "SET max_parallel_workers_per_gather = 0" -c "$settings" \
       -c "SELECT count(*) FROM $table" > "$TEST_TMP/$name.out" 2>&1 &
   bg_pid=$!
   for i in $(seq 1 200); do
-    w=$(q -c "SELECT wait_event FROM pg_stat_activity WHERE application_name = '$name' AND state = 'active' AND query LIKE 'SELECT count(*)%'")
+    w=$(q -c "SELECT wait_event FROM pg_stat_activity WHERE application_name = 'cancel_$name' AND state = 'active' AND query LIKE 'SELECT count(*)%'")
     if [ "$w" = "Extension" ]; then return 0; fi
     kill -0 "$bg_pid" 2>/dev/null || { cat "$TEST_TMP/$name.out" >&2; fail "$name: the scan ended before it could be stalled"; }
     sleep 0.02
@@ -129,8 +136,9 @@ start_scan b cancel_slow "SELECT 1"
 stall
 sleep 0.5
 kill -0 "$bg_pid" 2>/dev/null || fail "(b) the scan ended although the broker is stalled"
-n=$(q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'b' AND state = 'active' AND pg_cancel_backend(pid)")
-[ "$n" = "1" ] || fail "(b) pg_cancel_backend found $n sessions"
+bpid=$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'cancel_b' AND state = 'active'")
+[ -n "$bpid" ] || fail "(b) the scanning session is not active"
+[ "$(q -c "SELECT pg_cancel_backend($bpid)")" = "t" ] || fail "(b) pg_cancel_backend($bpid) failed"
 t0=$(now_ms)
 ms=$(wait_bg "$t0")
 resume
