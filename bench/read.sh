@@ -32,8 +32,9 @@
 #   BENCH_PGPORT    PostgreSQL port (default 55832)
 #   SKIP_BUILD=1    do not build and install (use what $PG_BIN's pkglibdir has)
 #   KEEP=1          leave Kafka and PostgreSQL running at the end (prints how to connect)
-#   BENCH_PROFILE=1 after the timings, sample the backend of one serial decode query with perf
-#                   (perf record -g; report in .tmp/bench/perf-decode.txt), if perf works here
+#   BENCH_PROFILE=1 after the timings: sample the wait event of one serial decode query (where its wall
+#                   time goes), and profile the backend with perf (perf record -g) during two serial
+#                   decode queries over the nostall table (where the CPU goes; .tmp/bench/perf-decode.txt)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -271,22 +272,46 @@ echo "(wall ms: fresh process each, connect + plan + scan; stmt ms: psql \\timin
 # ---- optional profile ------------------------------------------------------------------------
 if [ "${BENCH_PROFILE:-}" = "1" ]; then
   if perf stat -e instructions true >/dev/null 2>&1; then
-    log "profiling one serial decode query with perf (report in $work/perf-decode.txt)"
-    # one session (found by its application_name) sleeps until perf is attached, then runs the query
-    PGAPPNAME=kafka_fdw_bench_profile "${PSQL[@]}" -At -c "SELECT pg_sleep(2)" -c "$SERIAL" -c "$Q_DECODE" -c "$Q_DECODE" >/dev/null &
+    # where the wall time of the serial decode query goes: sample its session's wait event
+    PGAPPNAME=kafka_fdw_bench_waits "${PSQL[@]}" -At -c "$SERIAL" -c "$Q_DECODE" >/dev/null &
+    qpid=$!
+    while kill -0 "$qpid" 2>/dev/null; do
+      "${PSQL[@]}" -At -c "SELECT coalesce(wait_event, 'on CPU') FROM pg_stat_activity WHERE application_name = 'kafka_fdw_bench_waits' AND state = 'active'"
+      sleep 0.02
+    done > "$work/waits.txt"
+    wait "$qpid" || true
+    echo
+    echo "== serial decode query: its session's wait event, sampled every ~30 ms (Extension = waiting for librdkafka)"
+    sort "$work/waits.txt" | uniq -c | sort -rn | sed 's/^/   /'
+    echo "   in order: $(uniq -c "$work/waits.txt" | awk '{ printf "%s x%d, ", $2, $1 }' | sed 's/, $//')"
+
+    # where the CPU goes, without the stall's idle time: the nostall table
+    NOSTALL_Q="${Q_DECODE/FROM $TOPIC /FROM ${TOPIC}_nostall }"
+    log "profiling two serial decode queries over ${TOPIC}_nostall with perf (report in $work/perf-decode.txt)"
+    # one session (found by its application_name) sleeps until perf is attached, then runs the queries
+    PGAPPNAME=kafka_fdw_bench_profile "${PSQL[@]}" -At -c "SELECT pg_sleep(2)" -c "$SERIAL" -c "$NOSTALL_Q" -c "$NOSTALL_Q" >/dev/null &
     qpid=$!
     bpid=""
     for _ in $(seq 1 50); do
       bpid=$("${PSQL[@]}" -At -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'kafka_fdw_bench_profile'")
       [ -n "$bpid" ] && break; sleep 0.1
     done
-    perf record -g -F 999 -p "$bpid" -o "$work/perf-decode.data" 2>/dev/null &
+    perf record -g -F 999 -p "$bpid" -o "$work/perf-decode.data" >/dev/null 2>&1 &
     ppid=$!
     wait "$qpid"
-    kill -INT "$ppid" 2>/dev/null; wait "$ppid" 2>/dev/null || true
-    perf report -i "$work/perf-decode.data" --no-children --stdio 2>/dev/null | head -120 > "$work/perf-decode.txt"
-    perf report -i "$work/perf-decode.data" --no-children --stdio --sort dso 2>/dev/null | grep -v '^#' | head -15
-    perf report -i "$work/perf-decode.data" --no-children --stdio -g none --sort symbol 2>/dev/null | grep -v '^#' | head -30
+    # perf record -p ends when the backend exits (psql is done); TERM in case it did not
+    sleep 0.5; kill -TERM "$ppid" 2>/dev/null || true; wait "$ppid" 2>/dev/null || true
+    {
+      echo "== share of samples by thread"
+      perf report -i "$work/perf-decode.data" --no-children --stdio -g none --sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' | head -5
+      echo "== top symbols (self)"
+      perf report -i "$work/perf-decode.data" --no-children --stdio -g none --sort comm,dso,symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
+      echo "== call graph of the backend thread"
+      perf report -i "$work/perf-decode.data" --children --stdio -g caller,0.5 --comm postgres --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -150
+    } > "$work/perf-decode.txt"
+    echo
+    echo "== perf profile of the backend during 2 serial decode queries over ${TOPIC}_nostall (full report: $work/perf-decode.txt)"
+    sed -n '1,40p' "$work/perf-decode.txt"
   else
     log "perf does not work here; BENCH_PROFILE skipped"
   fi
