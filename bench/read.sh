@@ -283,7 +283,7 @@ if [ "${BENCH_PROFILE:-}" = "1" ]; then
     echo
     echo "== serial decode query: its session's wait event, sampled every ~30 ms (Extension = waiting for librdkafka)"
     sort "$work/waits.txt" | uniq -c | sort -rn | sed 's/^/   /'
-    echo "   in order: $(uniq -c "$work/waits.txt" | awk '{ printf "%s x%d, ", $2, $1 }' | sed 's/, $//')"
+    echo "   in order: $(uniq -c "$work/waits.txt" | awk '{ n = $1; $1 = ""; printf "%s x%d, ", substr($0, 2), n }' | sed 's/, $//')"
 
     # where the CPU goes, without the stall's idle time: the nostall table
     NOSTALL_Q="${Q_DECODE/FROM $TOPIC /FROM ${TOPIC}_nostall }"
@@ -303,11 +303,11 @@ if [ "${BENCH_PROFILE:-}" = "1" ]; then
     sleep 0.5; kill -TERM "$ppid" 2>/dev/null || true; wait "$ppid" 2>/dev/null || true
     {
       echo "== share of samples by thread"
-      perf report -i "$work/perf-decode.data" --no-children --stdio -g none --sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' | head -5
+      perf report -i "$work/perf-decode.data" --no-children --stdio -g none --sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' | head -5 || true
       echo "== top symbols (self)"
-      perf report -i "$work/perf-decode.data" --no-children --stdio -g none --sort comm,dso,symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
+      perf report -i "$work/perf-decode.data" --no-children --stdio -g none --sort comm,dso,symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30 || true
       echo "== call graph of the backend thread"
-      perf report -i "$work/perf-decode.data" --children --stdio -g caller,0.5 --comm postgres --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -150
+      perf report -i "$work/perf-decode.data" --children --stdio -g caller,0.5 --comm postgres --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -150 || true
     } > "$work/perf-decode.txt"
     echo
     echo "== perf profile of the backend during 2 serial decode queries over ${TOPIC}_nostall (full report: $work/perf-decode.txt)"
