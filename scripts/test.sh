@@ -189,7 +189,7 @@ if [ "${#scripted_sel[@]}" -gt 0 ]; then
     rm -rf "$scratch"; mkdir -p "$scratch"
     t0=$(now)
     trc=0
-    run_child trc "$logdir/t-$name.log" env KAFKA_BROKERS="$KAFKA_BROKERS" KAFKA_PORT="$KAFKA_PORT" \
+    run_child trc "$logdir/t-$name.log" env KAFKA_BROKERS="$KAFKA_BROKERS" KAFKA_PORT="$KAFKA_PORT" KAFKA_HOME="$KAFKA_HOME" \
         PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" PG_LOG="${PG_LOG:-}" \
         REPO="$REPO" TEST_TMP="$scratch" \
         KAFKA_SH="$REPO/scripts/kafka.sh" PG_SH="$REPO/scripts/pg.sh" PG_ENV="$PG_HOME/env" \
