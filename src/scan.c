@@ -57,6 +57,8 @@
 #define KAFKA_MAX_SHARED_RANGES 1024
 /* Smallest offset slice of one partition handed to a parallel worker */
 #define KAFKA_MIN_SLICE 50000
+/* First wait (ms) on an empty queue before waking the fetchers; it doubles */
+#define KAFKA_KICK_FIRST_MS 10
 /* Messages per 8 kB page, to size a topic for parallel planning */
 #define KAFKA_MSGS_PER_PAGE 50
 
@@ -782,6 +784,23 @@ fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
 	return true;
 }
 
+/*
+ * Wake the fetchers of the ranges being read.  librdkafka 2.0.2 stops
+ * fetching a partition while the scan's queue holds queued.min.messages and
+ * looks again only when its broker thread wakes, up to a second later: a
+ * scan that decodes slower than Kafka delivers would sit idle most of the
+ * time.  A seek to the next offset wanted wakes the broker thread at once;
+ * it drops nothing we need (the queue is empty when we call this, and a
+ * message we already had would be skipped by its offset).
+ */
+static void
+kick_fetchers(KafkaScanState *st)
+{
+	for (int i = 0; i < st->nactive; i++)
+		if (!st->active[i].done)
+			rd_kafka_seek(st->rkt, st->active[i].r.partition, st->active[i].next, 0);
+}
+
 /* The active range a message belongs to, or NULL */
 static inline ActiveRange *
 find_active(KafkaScanState *st, int32 partition)
@@ -814,7 +833,9 @@ static TupleTableSlot *
 next_message(KafkaScanState *st, TupleTableSlot *slot)
 {
 	ErrorContextCallback errcb;
-	TimestampTz last_progress;
+	TimestampTz wait_start;
+	long		kick_interval;
+	long		next_kick;
 
 	ExecClearTuple(slot);
 	MemoryContextReset(st->rowcxt);
@@ -823,7 +844,6 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 	errcb.arg = st;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-	last_progress = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -882,9 +902,13 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 		/* take the next batch; wait on the event pipe while the queue is empty */
 		st->batch_i = 0;
 		st->batch_n = 0;
+		wait_start = 0;
+		kick_interval = KAFKA_KICK_FIRST_MS;
+		next_kick = kick_interval;
 		for (;;)
 		{
 			ssize_t		n;
+			long		waited;
 
 			CHECK_FOR_INTERRUPTS();
 			n = rd_kafka_consume_batch_queue(st->h->queue, 0, st->batch, st->batch_size);
@@ -895,7 +919,16 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 				break;
 			}
 			kafkaServeLogs(st->h->rk);
-			if (TimestampDifferenceExceeds(last_progress, GetCurrentTimestamp(), st->opts->timeout_ms))
+			if (wait_start == 0)
+				wait_start = GetCurrentTimestamp();
+			waited = (long) ((GetCurrentTimestamp() - wait_start) / 1000);
+			if (waited >= next_kick)
+			{
+				kick_fetchers(st);
+				kick_interval = Min(kick_interval * 2, 1000);
+				next_kick = waited + kick_interval;
+			}
+			if (waited >= st->opts->timeout_ms)
 			{
 				error_context_stack = errcb.previous;
 				ereport(ERROR,
@@ -904,7 +937,7 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 								st->opts->topic, st->active[0].r.partition, st->opts->timeout_ms, st->active[0].next),
 						 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
 			}
-			kafkaWaitHandleEvent(st->h, 100);
+			kafkaWaitHandleEvent(st->h, Max(1, Min(100, next_kick - waited)));
 		}
 	}
 	error_context_stack = errcb.previous;
