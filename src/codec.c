@@ -57,6 +57,34 @@ kafkaDecoderNeedsValue(KafkaDecoder *dec)
 }
 
 /*
+ * Parse [-]digits (at most 18 of them, so no overflow is possible) into *v.
+ * Anything else, including longer numbers, is left to the input function.
+ */
+static inline bool
+parse_int64(const char *s, size_t len, int64 *v)
+{
+	const char *end = s + len;
+	bool		neg = false;
+	int64		r = 0;
+
+	if (s < end && *s == '-')
+	{
+		neg = true;
+		s++;
+	}
+	if (s >= end || end - s > 18)
+		return false;
+	for (; s < end; s++)
+	{
+		if (*s < '0' || *s > '9')
+			return false;
+		r = r * 10 + (*s - '0');
+	}
+	*v = neg ? -r : r;
+	return true;
+}
+
+/*
  * Convert the text form of a value to the column's type.  str need not be
  * NUL-terminated.  text and bytea avoid the input function where they can.
  */
@@ -71,6 +99,28 @@ kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, cha
 	*ok = true;
 	if (col->typid == TEXTOID)
 		return PointerGetDatum(cstring_to_text_with_len(str, len));
+	if (col->typid == INT4OID || col->typid == INT8OID || col->typid == INT2OID)
+	{
+		int64		v;
+
+		/* plain decimal integers without the input function; others fall through */
+		if (parse_int64(str, len, &v))
+		{
+			if (col->typid == INT8OID)
+				return Int64GetDatum(v);
+			if (col->typid == INT4OID && v >= PG_INT32_MIN && v <= PG_INT32_MAX)
+				return Int32GetDatum((int32) v);
+			if (col->typid == INT2OID && v >= PG_INT16_MIN && v <= PG_INT16_MAX)
+				return Int16GetDatum((int16) v);
+		}
+	}
+	else if (col->typid == BOOLOID)
+	{
+		if (len == 4 && memcmp(str, "true", 4) == 0)
+			return BoolGetDatum(true);
+		if (len == 5 && memcmp(str, "false", 5) == 0)
+			return BoolGetDatum(false);
+	}
 	if (col->typid == BYTEAOID)
 	{
 

@@ -560,9 +560,7 @@ json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
 static inline bool
 key_matches(KafkaColumn *col, const char *k, size_t kl)
 {
-	const char *n = col->json_name;
-
-	return n[0] == k[0] && strncmp(n, k, kl) == 0 && n[kl] == '\0';
+	return col->json_name_len == kl && memcmp(col->json_name, k, kl) == 0;
 }
 
 /* Convert one JSON value at s->p into column col */

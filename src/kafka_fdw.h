@@ -73,6 +73,7 @@ typedef struct KafkaColumn
 	AttrNumber	attnum;			/* 1-based attribute number */
 	char	   *name;			/* column name */
 	char	   *json_name;		/* key in a JSON object (json option) */
+	size_t		json_name_len;	/* its length */
 	KafkaColumnKind kind;		/* role of the column */
 	Oid			typid;			/* column type */
 	int32		typmod;			/* column typmod */

@@ -759,6 +759,9 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 		}
 	}
 	opts->nvalue_columns = value_index;
+	for (int i = 0; i < opts->ncolumns; i++)
+		if (opts->columns[i].json_name)
+			opts->columns[i].json_name_len = strlen(opts->columns[i].json_name);
 
 	if (close_rel)
 		table_close(rel, AccessShareLock);
