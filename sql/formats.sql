@@ -49,3 +49,17 @@ CREATE FOREIGN TABLE fmt_ts3 (tz timestamptz OPTIONS (timestamp 'true'), v text)
   SERVER kafka OPTIONS (topic 'fmt_raw', format 'text');
 SELECT count(*) FROM fmt_ts2 a JOIN fmt_ts3 b USING (v)
  WHERE to_timestamp(a.ms / 1000.0) = b.tz AND a.ms > 1700000000000;
+-- messages are UTF-8: a database in another encoding gets the text converted
+SELECT kafka_create_topic('kafka', 'fmt_latin', 1);
+\! printf '%s\n' 'café|{"name":"crème brûlée","n":1}' | kcat -b "$KAFKA_BROKERS" -P -t fmt_latin -p 0 -K '|'
+CREATE DATABASE kafka_fdw_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c kafka_fdw_latin1
+SET client_encoding = 'UTF8';
+CREATE EXTENSION kafka_fdw;
+\getenv brokers KAFKA_BROKERS
+CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers :'brokers');
+CREATE FOREIGN TABLE fmt_latin (k text OPTIONS (key 'true'), name text, n int)
+  SERVER kafka OPTIONS (topic 'fmt_latin', format 'json');
+SELECT k, name, length(name), convert_to(name, 'LATIN1') FROM fmt_latin;
+\c contrib_regression
+DROP DATABASE kafka_fdw_latin1;

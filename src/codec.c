@@ -147,6 +147,33 @@ kafkaBytea(const void *data, size_t len)
 	return PointerGetDatum(b);
 }
 
+/*
+ * Message text is UTF-8 (what kafka_fdw writes, and what Kafka clients
+ * write): check it, and convert it when the database encoding differs.
+ * A character the database encoding cannot hold is an ERROR (a data
+ * exception, which on_error 'skip' and 'junk' handle).
+ */
+bool
+kafkaToServerText(const char **data, size_t *len, char **reason)
+{
+	char	   *conv;
+
+	if (!pg_verify_mbstr(PG_UTF8, *data, *len, true))
+	{
+		*reason = pstrdup("invalid byte sequence for encoding \"UTF8\"");
+		return false;
+	}
+	if (GetDatabaseEncoding() == PG_UTF8 || GetDatabaseEncoding() == PG_SQL_ASCII)
+		return true;
+	conv = pg_any_to_server(*data, *len, PG_UTF8);
+	if (conv != *data)
+	{
+		*data = conv;
+		*len = strlen(conv);
+	}
+	return true;
+}
+
 /* The whole message value into the one value column */
 static bool
 decode_whole(KafkaDecoder *dec, const char *data, size_t len, Datum *values, bool *nulls, char **reason)
@@ -162,11 +189,8 @@ decode_whole(KafkaDecoder *dec, const char *data, size_t len, Datum *values, boo
 		nulls[col->attnum - 1] = false;
 		return true;
 	}
-	if (!pg_verifymbstr(data, len, true))
-	{
-		*reason = psprintf("invalid byte sequence for encoding \"%s\"", GetDatabaseEncodingName());
+	if (!kafkaToServerText(&data, &len, reason))
 		return false;
-	}
 	values[col->attnum - 1] = kafkaColumnFromText(col, data, len, &ok, reason);
 	nulls[col->attnum - 1] = false;
 	return ok;
@@ -193,11 +217,8 @@ kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 		case KAFKA_FORMAT_CSV:
 			if (data == NULL)
 				return true;	/* tombstone: all value columns NULL */
-			if (!pg_verifymbstr(data, len, true))
-			{
-				*reason = psprintf("invalid byte sequence for encoding \"%s\"", GetDatabaseEncodingName());
+			if (!kafkaToServerText(&data, &len, reason))
 				return false;
-			}
 			if (dec->opts->format == KAFKA_FORMAT_JSON)
 				return kafkaDecodeJson(dec, data, len, values, nulls, reason);
 			return kafkaDecodeCsv(dec, data, len, values, nulls, reason);

@@ -231,6 +231,7 @@ extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
 extern bool kafkaDecoderNeedsValue(KafkaDecoder *dec);
 extern Datum kafkaBytea(const void *data, size_t len);
+extern bool kafkaToServerText(const char **data, size_t *len, char **reason);
 extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
 extern bool kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 							Datum *values, bool *nulls, char **reason);

@@ -630,6 +630,8 @@ key_datum(rd_kafka_message_t *m, KafkaColumn *col, bool *isnull)
 {
 	bool		ok;
 	char	   *err = NULL;
+	const char *key;
+	size_t		len;
 
 	if (m->key == NULL)
 	{
@@ -639,12 +641,14 @@ key_datum(rd_kafka_message_t *m, KafkaColumn *col, bool *isnull)
 	*isnull = false;
 	if (col->typid == BYTEAOID)
 		return kafkaBytea(m->key, m->key_len);
-	if (!pg_verifymbstr(m->key, m->key_len, true))
+	key = m->key;
+	len = m->key_len;
+	if (!kafkaToServerText(&key, &len, &err))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("message key is not valid in encoding \"%s\"", GetDatabaseEncodingName()),
+				 errmsg("message key is not valid UTF-8"),
 				 errhint("Use a bytea key column for binary keys.")));
-	return kafkaColumnFromText(col, m->key, m->key_len, &ok, &err);
+	return kafkaColumnFromText(col, key, len, &ok, &err);
 }
 
 /* Is this error one a bad message causes (so skip/junk may swallow it)? */
