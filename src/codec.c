@@ -21,6 +21,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 /*
  * Create a decoder for the value columns in needed (a set of attnums; an
@@ -134,6 +135,34 @@ kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, cha
 	d = InputFunctionCall(&col->in_func, cstr, col->in_ioparam, col->typmod);
 	pfree(cstr);
 	return d;
+}
+
+/* Milliseconds since 1970 of a timestamp, rounded down (Kafka's unit) */
+int64
+kafkaTimestampToMs(Timestamp ts)
+{
+	return (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) +
+		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+}
+
+/*
+ * The datum of a partition, offset or timestamp (ms since 1970) for a
+ * metadata column of any of the types option.c accepts for it.
+ */
+Datum
+kafkaMetaDatum(KafkaColumn *col, int64 v)
+{
+	if (col->kind == KAFKA_COL_TIMESTAMP && col->typid != INT8OID)
+		return TimestampTzGetDatum((v - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000) * 1000);
+	switch (col->typid)
+	{
+		case INT2OID:
+			return Int16GetDatum((int16) v);
+		case INT4OID:
+			return Int32GetDatum((int32) v);
+		default:
+			return Int64GetDatum(v);
+	}
 }
 
 /* A bytea datum holding exactly these bytes */

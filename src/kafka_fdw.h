@@ -27,6 +27,7 @@
 #include "foreign/foreign.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
+#include "datatype/timestamp.h"
 #include "utils/rel.h"
 
 #define KAFKA_FDW_NAME "kafka_fdw"
@@ -231,6 +232,8 @@ extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
 extern bool kafkaDecoderNeedsValue(KafkaDecoder *dec);
 extern Datum kafkaBytea(const void *data, size_t len);
+extern int64 kafkaTimestampToMs(Timestamp ts);
+extern Datum kafkaMetaDatum(KafkaColumn *col, int64 v);
 extern bool kafkaToServerText(const char **data, size_t *len, char **reason);
 extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
 extern bool kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,

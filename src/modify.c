@@ -48,7 +48,6 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#define UNIX_TO_PG_EPOCH_MS ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000)
 
 /* Longest single wait, so that cancel and statement_timeout act promptly */
 #define KAFKA_SLICE_MS 100
@@ -355,7 +354,7 @@ row_timestamp(KafkaColumn *col, Datum d)
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg("message timestamp cannot be infinite")));
 		/* floor division: microseconds before 2000 are negative */
-		ms = (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) + UNIX_TO_PG_EPOCH_MS;
+		ms = kafkaTimestampToMs(ts);
 	}
 	/* librdkafka takes 0 as "now", and Kafka has no timestamps before 1970 */
 	if (ms <= 0)
@@ -734,6 +733,16 @@ kafkaGetForeignModifyBatchSize(ResultRelInfo *rinfo)
 	return Max(1, o->insert_batch_size);
 }
 
+/* Fail fast: a delivery failure reported already ends the statement */
+static void
+check_failures(KafkaModifyState *st)
+{
+	kafkaServeLogs(st->h->rk);
+	if (st->failed > 0)
+		finish_statement(st);
+	CHECK_FOR_INTERRUPTS();
+}
+
 static TupleTableSlot **
 kafkaExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **slots,
 							TupleTableSlot **planSlots, int *numSlots)
@@ -744,11 +753,7 @@ kafkaExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot
 	(void) planSlots;
 	for (int i = 0; i < *numSlots; i++)
 		produce_row(st, slots[i], false);
-	/* fail fast: a failure reported already ends the statement */
-	kafkaServeLogs(st->h->rk);
-	if (st->failed > 0)
-		finish_statement(st);
-	CHECK_FOR_INTERRUPTS();
+	check_failures(st);
 	return slots;
 }
 
@@ -768,26 +773,17 @@ fill_returning(KafkaModifyState *st, TupleTableSlot *slot)
 	memcpy(nulls, slot->tts_isnull, sizeof(bool) * desc->natts);
 	if (o->partition_attnum)
 	{
-		Oid			t = o->columns[o->partition_attnum - 1].typid;
-
-		values[o->partition_attnum - 1] = t == INT8OID ? Int64GetDatum(st->ret_partition) :
-			t == INT2OID ? Int16GetDatum(st->ret_partition) : Int32GetDatum(st->ret_partition);
+		values[o->partition_attnum - 1] = kafkaMetaDatum(&o->columns[o->partition_attnum - 1], st->ret_partition);
 		nulls[o->partition_attnum - 1] = false;
 	}
 	if (o->offset_attnum)
 	{
-		Oid			t = o->columns[o->offset_attnum - 1].typid;
-
-		values[o->offset_attnum - 1] = t == INT4OID ? Int32GetDatum((int32) st->ret_offset) :
-			Int64GetDatum(st->ret_offset);
+		values[o->offset_attnum - 1] = kafkaMetaDatum(&o->columns[o->offset_attnum - 1], st->ret_offset);
 		nulls[o->offset_attnum - 1] = false;
 	}
 	if (o->timestamp_attnum && nulls[o->timestamp_attnum - 1] && st->ret_timestamp >= 0)
 	{
-		Oid			t = o->columns[o->timestamp_attnum - 1].typid;
-
-		values[o->timestamp_attnum - 1] = t == INT8OID ? Int64GetDatum(st->ret_timestamp) :
-			TimestampTzGetDatum((st->ret_timestamp - UNIX_TO_PG_EPOCH_MS) * 1000);
+		values[o->timestamp_attnum - 1] = kafkaMetaDatum(&o->columns[o->timestamp_attnum - 1], st->ret_timestamp);
 		nulls[o->timestamp_attnum - 1] = false;
 	}
 	tuple = heap_form_tuple(desc, values, nulls);
@@ -815,12 +811,7 @@ kafkaExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slo
 		fill_returning(st, slot);
 	}
 	else if (st->rows % KAFKA_POLL_EVERY == 0)
-	{
-		kafkaServeLogs(st->h->rk);
-		if (st->failed > 0)
-			finish_statement(st);
-		CHECK_FOR_INTERRUPTS();
-	}
+		check_failures(st);
 	return slot;
 }
 

@@ -32,8 +32,6 @@
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
 
-/* Milliseconds between 1970-01-01 and 2000-01-01 */
-#define UNIX_TO_PG_EPOCH_MS ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000)
 
 /* Is node a Var of our relation with the given attnum (through relabels)? */
 static bool
@@ -202,8 +200,8 @@ datum_int64(Datum d, Oid type)
 
 				if (TIMESTAMP_NOT_FINITE(ts))
 					return TIMESTAMP_IS_NOBEGIN(ts) ? PG_INT64_MIN : PG_INT64_MAX;
-				/* floor division: the bound stays conservative */
-				return (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) + UNIX_TO_PG_EPOCH_MS;
+				/* rounded down: the bound stays conservative */
+				return kafkaTimestampToMs(ts);
 			}
 	}
 	elog(ERROR, "unexpected type %u in kafka_fdw pushdown", type);

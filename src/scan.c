@@ -51,7 +51,6 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#define UNIX_TO_PG_EPOCH_MS ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000)
 
 /* Most ranges a parallel scan shares */
 #define KAFKA_MAX_SHARED_RANGES 1024
@@ -759,30 +758,23 @@ fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
 
 	if (o->partition_attnum)
 	{
-		KafkaColumn *c = &o->columns[o->partition_attnum - 1];
-
-		values[c->attnum - 1] = c->typid == INT8OID ? Int64GetDatum(m->partition) :
-			c->typid == INT2OID ? Int16GetDatum(m->partition) : Int32GetDatum(m->partition);
-		nulls[c->attnum - 1] = false;
+		values[o->partition_attnum - 1] = kafkaMetaDatum(&o->columns[o->partition_attnum - 1], m->partition);
+		nulls[o->partition_attnum - 1] = false;
 	}
 	if (o->offset_attnum)
 	{
-		KafkaColumn *c = &o->columns[o->offset_attnum - 1];
-
-		values[c->attnum - 1] = c->typid == INT4OID ? Int32GetDatum((int32) m->offset) : Int64GetDatum(m->offset);
-		nulls[c->attnum - 1] = false;
+		values[o->offset_attnum - 1] = kafkaMetaDatum(&o->columns[o->offset_attnum - 1], m->offset);
+		nulls[o->offset_attnum - 1] = false;
 	}
 	if (st->need_ts)
 	{
-		KafkaColumn *c = &o->columns[o->timestamp_attnum - 1];
 		rd_kafka_timestamp_type_t tstype;
 		int64		ms = rd_kafka_message_timestamp(m, &tstype);
 
 		if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
 		{
-			values[c->attnum - 1] = c->typid == INT8OID ? Int64GetDatum(ms) :
-				TimestampTzGetDatum((ms - UNIX_TO_PG_EPOCH_MS) * 1000);
-			nulls[c->attnum - 1] = false;
+			values[o->timestamp_attnum - 1] = kafkaMetaDatum(&o->columns[o->timestamp_attnum - 1], ms);
+			nulls[o->timestamp_attnum - 1] = false;
 		}
 	}
 	return true;
