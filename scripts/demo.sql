@@ -22,6 +22,11 @@ CREATE FOREIGN TABLE page_views (
 -- Page views arrive from the web site (here: kcat, the Kafka command-line client).
 \! printf '%s\n' '{"sessionId":"676fc8983gu563","viewType":"propertyView","propertyId":7879,"loyaltyId":6764532,"origin":"promotion"}' '{"sessionId":"a1","viewType":"propertyView","propertyId":1001,"loyaltyId":538,"origin":"search"}' '{"sessionId":"a1","viewType":"search","propertyId":1002,"loyaltyId":538,"origin":"search"}' '{"sessionId":"b7","viewType":"propertyView","propertyId":1001,"loyaltyId":17,"origin":"newsletter"}' '{"sessionId":"c3","viewType":"propertyView","propertyId":1003,"loyaltyId":538,"origin":"promotion"}' | kcat -b "$KAFKA_BROKERS" -P -t page_views
 
+-- ... and from SQL: INSERT produces a message, confirmed by the broker before it returns.
+INSERT INTO page_views (session_id, view_type, property_id, loyalty_id, origin)
+VALUES ('d9', 'propertyView', 1003, 17, 'search'), ('e2', 'propertyView', 1001, 538, 'newsletter')
+RETURNING part, offs, session_id;
+
 SELECT part, offs, session_id, view_type, property_id, loyalty_id, origin
   FROM page_views ORDER BY part, offs;
 
