@@ -28,7 +28,8 @@ SELECT part, offs, ts, k, h, id, name, price, ok, tags, doc, raw, at, f, pair, d
 
 -- RETURNING waits for each row's acknowledgement and returns what Kafka assigned
 INSERT INTO w_json (part, id) VALUES (1, 4), (0, 5), (1, 6) RETURNING part, offs, ts IS NOT NULL AS has_ts, id;
-INSERT INTO w_json (part, ts, id) VALUES (0, '2030-01-01 00:00:00+00', 7) RETURNING part, offs, ts, id;
+-- (a past timestamp: Kafka 4 refuses timestamps more than an hour ahead by default)
+INSERT INTO w_json (part, ts, id) VALUES (0, '2021-06-01 00:00:00+00', 7) RETURNING part, offs, ts, id;
 
 -- the partition column must name a partition of the topic; NULL lets the partitioner choose
 INSERT INTO w_json (part, id) VALUES (2, 8);
