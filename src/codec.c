@@ -51,12 +51,6 @@ kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed)
 	return dec;
 }
 
-bool
-kafkaDecoderNeedsValue(KafkaDecoder *dec)
-{
-	return dec->nneeded > 0;
-}
-
 /*
  * Parse [-]digits (at most 18 of them, so no overflow is possible) into *v.
  * Anything else, including longer numbers, is left to the input function.

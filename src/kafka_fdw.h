@@ -179,7 +179,6 @@ typedef struct KafkaHandle
 extern KafkaOptions *kafkaGetServerOptions(Oid serverid);
 extern KafkaOptions *kafkaGetOptions(Oid foreigntableid, Relation rel);
 extern const char *kafkaFormatName(KafkaFormat format);
-extern void kafkaApplyRdkafkaProps(rd_kafka_conf_t *conf, List *props);
 
 /* in connection.c */
 extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);
@@ -230,7 +229,6 @@ typedef struct KafkaDecoder
 extern KafkaDecoder *kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed);
 extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
-extern bool kafkaDecoderNeedsValue(KafkaDecoder *dec);
 extern Datum kafkaBytea(const void *data, size_t len);
 extern int64 kafkaTimestampToMs(Timestamp ts);
 extern Datum kafkaMetaDatum(KafkaColumn *col, int64 v);

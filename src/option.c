@@ -781,22 +781,3 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 
 	return opts;
 }
-
-/* Apply pass-through properties to a librdkafka configuration */
-void
-kafkaApplyRdkafkaProps(rd_kafka_conf_t *conf, List *props)
-{
-	ListCell   *lc;
-	char		errstr[512];
-
-	foreach(lc, props)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (rd_kafka_conf_set(conf, def->defname, defGetString(def), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-					 errmsg("invalid librdkafka property \"%s\"", def->defname),
-					 errdetail("%s", errstr)));
-	}
-}
