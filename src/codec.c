@@ -143,8 +143,8 @@ kafkaTimestampToMs(Timestamp ts)
  * The datum of a partition, offset or timestamp (ms since 1970) for a
  * metadata column of any of the types option.c accepts for it.
  */
-Datum
-kafkaMetaDatum(KafkaColumn *col, int64 v)
+static Datum
+meta_datum(KafkaColumn *col, int64 v)
 {
 	if (col->kind == KAFKA_COL_TIMESTAMP && col->typid != INT8OID)
 		return TimestampTzGetDatum((v - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000) * 1000);
@@ -156,6 +156,30 @@ kafkaMetaDatum(KafkaColumn *col, int64 v)
 			return Int32GetDatum((int32) v);
 		default:
 			return Int64GetDatum(v);
+	}
+}
+
+/*
+ * Fill the partition and offset columns, and the timestamp column unless
+ * ts_ms is negative (not known, or not to be set).
+ */
+void
+kafkaSetMetaColumns(KafkaOptions *o, Datum *values, bool *nulls, int32 partition, int64 offset, int64 ts_ms)
+{
+	if (o->partition_attnum)
+	{
+		values[o->partition_attnum - 1] = meta_datum(&o->columns[o->partition_attnum - 1], partition);
+		nulls[o->partition_attnum - 1] = false;
+	}
+	if (o->offset_attnum)
+	{
+		values[o->offset_attnum - 1] = meta_datum(&o->columns[o->offset_attnum - 1], offset);
+		nulls[o->offset_attnum - 1] = false;
+	}
+	if (o->timestamp_attnum && ts_ms >= 0)
+	{
+		values[o->timestamp_attnum - 1] = meta_datum(&o->columns[o->timestamp_attnum - 1], ts_ms);
+		nulls[o->timestamp_attnum - 1] = false;
 	}
 }
 

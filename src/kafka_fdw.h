@@ -231,7 +231,8 @@ extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
 extern Datum kafkaBytea(const void *data, size_t len);
 extern int64 kafkaTimestampToMs(Timestamp ts);
-extern Datum kafkaMetaDatum(KafkaColumn *col, int64 v);
+extern void kafkaSetMetaColumns(KafkaOptions *o, Datum *values, bool *nulls,
+								int32 partition, int64 offset, int64 ts_ms);
 extern bool kafkaToServerText(const char **data, size_t *len, char **reason);
 extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
 extern bool kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,

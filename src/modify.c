@@ -511,27 +511,18 @@ produce_row(KafkaModifyState *st, TupleTableSlot *slot, bool direct)
 			rh = rd_kafka_headers_new(nhdrs);
 			for (int i = 0; i < nhdrs; i++)
 				rd_kafka_header_add(rh, hdrs[i].name, -1, hdrs[i].value, hdrs[i].value ? hdrs[i].len : 0);
-			err = rd_kafka_producev(st->h->rk,
-									RD_KAFKA_V_RKT(st->rkt),
-									RD_KAFKA_V_PARTITION(partition),
-									RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-									RD_KAFKA_V_VALUE((void *) payload, plen),
-									RD_KAFKA_V_KEY(key, klen),
-									RD_KAFKA_V_TIMESTAMP(ts),
-									RD_KAFKA_V_HEADERS(rh),
-									RD_KAFKA_V_OPAQUE(ticket),
-									RD_KAFKA_V_END);
 		}
-		else
-			err = rd_kafka_producev(st->h->rk,
-									RD_KAFKA_V_RKT(st->rkt),
-									RD_KAFKA_V_PARTITION(partition),
-									RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-									RD_KAFKA_V_VALUE((void *) payload, plen),
-									RD_KAFKA_V_KEY(key, klen),
-									RD_KAFKA_V_TIMESTAMP(ts),
-									RD_KAFKA_V_OPAQUE(ticket),
-									RD_KAFKA_V_END);
+		/* NULL headers: none */
+		err = rd_kafka_producev(st->h->rk,
+								RD_KAFKA_V_RKT(st->rkt),
+								RD_KAFKA_V_PARTITION(partition),
+								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_VALUE((void *) payload, plen),
+								RD_KAFKA_V_KEY(key, klen),
+								RD_KAFKA_V_TIMESTAMP(ts),
+								RD_KAFKA_V_HEADERS(rh),
+								RD_KAFKA_V_OPAQUE(ticket),
+								RD_KAFKA_V_END);
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
 			break;
 		if (rh)
@@ -771,21 +762,9 @@ fill_returning(KafkaModifyState *st, TupleTableSlot *slot)
 	slot_getallattrs(slot);
 	memcpy(values, slot->tts_values, sizeof(Datum) * desc->natts);
 	memcpy(nulls, slot->tts_isnull, sizeof(bool) * desc->natts);
-	if (o->partition_attnum)
-	{
-		values[o->partition_attnum - 1] = kafkaMetaDatum(&o->columns[o->partition_attnum - 1], st->ret_partition);
-		nulls[o->partition_attnum - 1] = false;
-	}
-	if (o->offset_attnum)
-	{
-		values[o->offset_attnum - 1] = kafkaMetaDatum(&o->columns[o->offset_attnum - 1], st->ret_offset);
-		nulls[o->offset_attnum - 1] = false;
-	}
-	if (o->timestamp_attnum && nulls[o->timestamp_attnum - 1] && st->ret_timestamp >= 0)
-	{
-		values[o->timestamp_attnum - 1] = kafkaMetaDatum(&o->columns[o->timestamp_attnum - 1], st->ret_timestamp);
-		nulls[o->timestamp_attnum - 1] = false;
-	}
+	/* a timestamp given on input stays */
+	kafkaSetMetaColumns(o, values, nulls, st->ret_partition, st->ret_offset,
+						o->timestamp_attnum && nulls[o->timestamp_attnum - 1] ? st->ret_timestamp : -1);
 	tuple = heap_form_tuple(desc, values, nulls);
 	ExecForceStoreHeapTuple(tuple, slot, true);
 }

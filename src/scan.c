@@ -756,26 +756,12 @@ fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
 		}
 	}
 
-	if (o->partition_attnum)
 	{
-		values[o->partition_attnum - 1] = kafkaMetaDatum(&o->columns[o->partition_attnum - 1], m->partition);
-		nulls[o->partition_attnum - 1] = false;
-	}
-	if (o->offset_attnum)
-	{
-		values[o->offset_attnum - 1] = kafkaMetaDatum(&o->columns[o->offset_attnum - 1], m->offset);
-		nulls[o->offset_attnum - 1] = false;
-	}
-	if (st->need_ts)
-	{
-		rd_kafka_timestamp_type_t tstype;
-		int64		ms = rd_kafka_message_timestamp(m, &tstype);
+		rd_kafka_timestamp_type_t tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+		int64		ms = st->need_ts ? rd_kafka_message_timestamp(m, &tstype) : -1;
 
-		if (tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
-		{
-			values[o->timestamp_attnum - 1] = kafkaMetaDatum(&o->columns[o->timestamp_attnum - 1], ms);
-			nulls[o->timestamp_attnum - 1] = false;
-		}
+		kafkaSetMetaColumns(o, values, nulls, m->partition, m->offset,
+							tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? ms : -1);
 	}
 	return true;
 }
