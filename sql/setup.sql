@@ -5,11 +5,7 @@ CREATE EXTENSION kafka_fdw;
 SELECT fdwname, fdwhandler::regproc, fdwvalidator::regproc FROM pg_foreign_data_wrapper;
 \getenv brokers KAFKA_BROKERS
 CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers :'brokers');
--- the broker answers: create a topic and see it with its partitions
-SELECT kafka_create_topic('kafka', 'setup_topic', 3);
-SELECT topic, partition, low, high FROM kafka_topics('kafka') WHERE topic = 'setup_topic';
--- a server whose broker does not answer fails within timeout_ms, with a hint
--- (the detail, librdkafka's own words, varies: show the error code, message and hint)
+-- errors as code, message and hint (the detail, librdkafka's own words, varies)
 CREATE FUNCTION show_error(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE st text; msg text; hint text;
 BEGIN
@@ -17,8 +13,17 @@ BEGIN
   RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg || E'\nHINT: ' || hint;
+  RETURN st || ': ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
 END $$;
+-- the broker answers: create a topic and see it with its partitions
+SELECT kafka_create_topic('kafka', 'setup_topic', 3);
+SELECT topic, partition, low, high FROM kafka_topics('kafka') WHERE topic = 'setup_topic';
+-- creating it again is a clear error; deleting it makes it go (and stay) away
+SELECT show_error($$SELECT kafka_create_topic('kafka', 'setup_topic', 3)$$);
+SELECT kafka_delete_topic('kafka', 'setup_topic');
+SELECT count(*) FROM kafka_topics('kafka') WHERE topic = 'setup_topic';
+SELECT show_error($$SELECT kafka_delete_topic('kafka', 'setup_topic')$$);
+-- a server whose broker does not answer fails within timeout_ms, with a hint
 CREATE SERVER nowhere FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '127.0.0.1:1', timeout_ms '1500');
 SELECT show_error($$SELECT * FROM kafka_topics('nowhere')$$);
 CREATE FOREIGN TABLE nowhere_t (v text) SERVER nowhere OPTIONS (topic 'x', format 'text');

@@ -202,7 +202,7 @@ kafka_delete_topic(PG_FUNCTION_ARGS)
 	}
 	rd_kafka_event_destroy(ev);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		kafkaReportError(err, psprintf("could not delete topic \"%s\"", topic), topic);
+		kafkaReportError(err, psprintf("could not delete topic \"%s\"", topic), NULL);
 	wait_topic_visible(kafkaGetMeta(opts), topic, 0, opts->timeout_ms, true);
 	PG_RETURN_VOID();
 }
