@@ -524,9 +524,9 @@ kafkaWaitHandleEvent(KafkaHandle *h, long timeout_ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* Milliseconds of a monotonic clock */
-static int64
-now_ms(void)
+/* Milliseconds of a monotonic clock, for bounding waits */
+int64
+kafkaNowMs(void)
 {
 	struct timespec ts;
 
@@ -546,7 +546,7 @@ kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms)
 	rd_kafka_topic_t *rkt = topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
-	int64		deadline = now_ms() + timeout_ms;
+	int64		deadline = kafkaNowMs() + timeout_ms;
 	const char *what = topic ? psprintf("read metadata of topic \"%s\"", topic) : "list topics";
 
 	last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -569,7 +569,7 @@ kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms)
 				break;
 		}
 		kafkaServeLogs(rk);
-		if (now_ms() >= deadline)
+		if (kafkaNowMs() >= deadline)
 			break;
 		CHECK_FOR_INTERRUPTS();
 		if (err != RD_KAFKA_RESP_ERR__TIMED_OUT)
@@ -627,7 +627,7 @@ void
 kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
 					 int timeout_ms, int64 *low, int64 *high)
 {
-	int64		deadline = now_ms() + timeout_ms;
+	int64		deadline = kafkaNowMs() + timeout_ms;
 	rd_kafka_resp_err_t err;
 
 	last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -644,7 +644,7 @@ kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
 			return;
 		}
 		kafkaServeLogs(rk);
-		if (now_ms() >= deadline ||
+		if (kafkaNowMs() >= deadline ||
 			(err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT &&
 			 err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
 			 err != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION))
@@ -661,7 +661,7 @@ kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
 int64
 kafkaOffsetForTime(rd_kafka_t *rk, const char *topic, int32 partition, int64 ts_ms, int timeout_ms)
 {
-	int64		deadline = now_ms() + timeout_ms;
+	int64		deadline = kafkaNowMs() + timeout_ms;
 	rd_kafka_resp_err_t err;
 
 	for (;;)
@@ -678,7 +678,7 @@ kafkaOffsetForTime(rd_kafka_t *rk, const char *topic, int32 partition, int64 ts_
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
 			return off;			/* -1 (OFFSET_END) if no such message */
 		kafkaServeLogs(rk);
-		if (now_ms() >= deadline ||
+		if (kafkaNowMs() >= deadline ||
 			(err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT &&
 			 err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE))
 			break;

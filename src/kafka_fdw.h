@@ -187,6 +187,7 @@ extern rd_kafka_t *kafkaGetMeta(KafkaOptions *opts);
 extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts);
 extern void kafkaHandleFailed(KafkaHandle *h);
 extern void kafkaServeLogs(rd_kafka_t *rk);
+extern int64 kafkaNowMs(void);
 extern void kafkaDrainQueue(KafkaHandle *h);
 extern void kafkaWaitHandleEvent(KafkaHandle *h, long timeout_ms);
 extern const struct rd_kafka_metadata *kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms);

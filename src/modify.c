@@ -112,16 +112,6 @@ typedef struct KafkaModifyState
 static dlist_head active_states = DLIST_STATIC_INIT(active_states);
 static uintptr_t last_state_id = 0;
 
-/* Milliseconds of a monotonic clock */
-static int64
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * librdkafka's delivery report callback of writer handles.  Runs inside
  * rd_kafka_poll()/rd_kafka_flush() on the backend thread; touches nothing
@@ -242,7 +232,7 @@ static void
 finish_statement(KafkaModifyState *st)
 {
 	KafkaOptions *o = st->opts;
-	int64		deadline = now_ms() + o->timeout_ms + 5000;
+	int64		deadline = kafkaNowMs() + o->timeout_ms + 5000;
 
 	for (;;)
 	{
@@ -251,7 +241,7 @@ finish_statement(KafkaModifyState *st)
 		kafkaServeLogs(st->h->rk);
 		if (outstanding(st) <= 0)
 			break;
-		left = deadline - now_ms();
+		left = deadline - kafkaNowMs();
 		if (left <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
@@ -289,7 +279,7 @@ finish_statement(KafkaModifyState *st)
 static void
 wait_row(KafkaModifyState *st)
 {
-	int64		deadline = now_ms() + st->opts->timeout_ms + 5000;
+	int64		deadline = kafkaNowMs() + st->opts->timeout_ms + 5000;
 
 	while (!st->wait_done)
 	{
@@ -298,7 +288,7 @@ wait_row(KafkaModifyState *st)
 		if (st->wait_done || outstanding(st) <= 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
-		if (now_ms() > deadline)
+		if (kafkaNowMs() > deadline)
 			finish_statement(st);	/* raises the timeout error */
 	}
 	if (st->failed > 0)

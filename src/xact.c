@@ -60,15 +60,6 @@ static int64 *sub_start = NULL; /* by nesting level; -1: began before we knew */
 static int	sub_size = 0;
 static bool doomed = false;
 
-static int64
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A copy of a librdkafka error's text, and its flags; destroys it */
 typedef struct TxnError
 {
@@ -97,7 +88,7 @@ take_error(rd_kafka_error_t *error, TxnError *out)
 static void
 abort_one(EnlistedTxn *e)
 {
-	int64		deadline = now_ms() + e->timeout_ms;
+	int64		deadline = kafkaNowMs() + e->timeout_ms;
 	TxnError	te;
 
 	for (;;)
@@ -107,7 +98,7 @@ abort_one(EnlistedTxn *e)
 		if (error == NULL)
 			return;
 		take_error(error, &te);
-		if (!te.retriable || now_ms() >= deadline)
+		if (!te.retriable || kafkaNowMs() >= deadline)
 			break;
 	}
 	ereport(WARNING,
@@ -141,7 +132,7 @@ abort_all(void)
 static void
 commit_one(EnlistedTxn *e)
 {
-	int64		deadline = now_ms() + e->timeout_ms;
+	int64		deadline = kafkaNowMs() + e->timeout_ms;
 	TxnError	te;
 
 	for (;;)
@@ -152,7 +143,7 @@ commit_one(EnlistedTxn *e)
 			return;
 		take_error(error, &te);
 		kafkaServeLogs(e->h->rk);
-		if (!te.retriable || te.abortable || now_ms() >= deadline)
+		if (!te.retriable || te.abortable || kafkaNowMs() >= deadline)
 			break;
 	}
 	if (te.retriable && !te.abortable)
@@ -277,7 +268,7 @@ exit_callback(int code, Datum arg)
 static void
 init_transactions(KafkaHandle *h, KafkaOptions *opts)
 {
-	int64		deadline = now_ms() + opts->timeout_ms;
+	int64		deadline = kafkaNowMs() + opts->timeout_ms;
 	TxnError	te;
 
 	for (;;)
@@ -291,7 +282,7 @@ init_transactions(KafkaHandle *h, KafkaOptions *opts)
 		}
 		take_error(error, &te);
 		kafkaServeLogs(h->rk);
-		if (!te.retriable || now_ms() >= deadline)
+		if (!te.retriable || kafkaNowMs() >= deadline)
 			break;
 		CHECK_FOR_INTERRUPTS();
 	}
