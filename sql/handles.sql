@@ -40,3 +40,5 @@ RESET kafka_fdw.max_handles;
 RESET enable_hashjoin;
 RESET enable_mergejoin;
 SELECT count(*) FROM handles_t x JOIN handles_t y ON x.id <= y.id;
+DROP FOREIGN TABLE handles_t, handles_a, handles_b;
+SELECT kafka_delete_topic('kafka', 'handles_t');

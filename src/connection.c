@@ -321,8 +321,8 @@ retirable(CachedHandle *ch)
 
 /*
  * Take an idle handle out of the cache and destroy it on a helper thread.
- * Returns its tracking entry, or NULL if no thread could be started (then
- * the handle stays cached).
+ * Returns its tracking entry.  If no thread can be started, the handle
+ * stays cached and the ERROR says why.
  */
 static RetiringHandle *
 retire(CachedHandle *ch)
@@ -333,7 +333,9 @@ retire(CachedHandle *ch)
 	int			rc;
 
 	if (r == NULL)
-		return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
 	r->rk = ch->h.rk;
 	r->queue = ch->h.queue;
 	r->event_fd[0] = ch->h.event_fd[0];
@@ -356,7 +358,10 @@ retire(CachedHandle *ch)
 	{
 		retiring = list_delete_ptr(retiring, r);
 		free(r);
-		return NULL;
+		errno = rc;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start a thread to destroy an idle Kafka client handle: %m")));
 	}
 	handle_cache = list_delete_ptr(handle_cache, ch);
 	if (ch->h.txn_id)
@@ -418,16 +423,15 @@ make_room(void)
 				(ch->invalid == victim->invalid && ch->last_used < victim->last_used))
 				victim = ch;
 		}
-		if (victim)
-			kafkaServeLogs(victim->h.rk);
-		r = victim ? retire(victim) : NULL;
-		if (r == NULL)
+		if (victim == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("too many Kafka client handles in this session"),
-					 errdetail("The session holds %d librdkafka handles, %d of them in use by the current query or transaction, and %d more are still being destroyed; kafka_fdw.max_handles is %d.",
+					 errdetail("The session holds %d librdkafka handles, %d of them busy (used by the current query or transaction, or with messages outstanding), and %d more are still being destroyed; kafka_fdw.max_handles is %d.",
 							   list_length(handle_cache), nbusy, list_length(retiring), kafka_max_handles),
 					 errhint("Read fewer Kafka servers, user mappings or tables with their own librdkafka properties in one transaction, or ask a superuser to raise \"kafka_fdw.max_handles\".")));
+		kafkaServeLogs(victim->h.rk);
+		r = retire(victim);
 		wait_retired(r, KAFKA_RETIRE_WAIT_MS);
 	}
 }
