@@ -10,13 +10,21 @@
  *		  acks=all, delivery reports served on the backend by rd_kafka_poll,
  *		  and, for transactional tables, a transactional.id per session.
  *
- *		  A handle is never destroyed once used: librdkafka 2.0.2 (Debian 12)
- *		  can hang forever in rd_kafka_destroy() after a consumer fetched
- *		  (a leaked partition reference, librdkafka issue #4674), and no
- *		  timeout or cancel can end that wait.  Since the cache key is the
- *		  whole configuration, a changed server or user mapping simply makes
- *		  a new handle; the old one idles until the backend exits, when the
- *		  operating system reclaims it (producers are flushed first).
+ *		  Since the cache key is the whole configuration, a changed server or
+ *		  user mapping simply makes a new handle and the old one idles.  Each
+ *		  handle costs about 8 threads and 18 file descriptors, so a backend
+ *		  keeps at most kafka_fdw.max_handles of them (a superuser setting).
+ *		  When a new one is needed at the cap, idle handles are retired,
+ *		  least recently used first: destroyed on a helper thread while the
+ *		  backend waits a bounded time.  Never on the backend thread:
+ *		  librdkafka 2.0.2 (Debian 12) can hang forever in rd_kafka_destroy()
+ *		  after a consumer fetched (a leaked partition reference, librdkafka
+ *		  issue #4674), and no timeout or cancel can end that wait.  A destroy
+ *		  that does not finish in time leaves a "zombie" that still counts
+ *		  against the cap until it finishes; if nothing idle is left to
+ *		  retire, the new handle is refused with an ERROR.  At backend exit
+ *		  the operating system reclaims what is left (producers are flushed
+ *		  first).
  *
  * Invariants:
  *	- Handles are created lazily, never in the postmaster.
@@ -25,12 +33,23 @@
  *	  and the callbacks only copy into static buffers.
  *	- No blocking librdkafka call lasts longer than KAFKA_SLICE_MS; between
  *	  slices we CHECK_FOR_INTERRUPTS, so cancel and statement_timeout work.
+ *	- A handle in use (a scan started on it, a statement or a Kafka
+ *	  transaction writing through it) is never retired.  Metadata and admin
+ *	  handles are handed out as bare rd_kafka_t pointers that callers use
+ *	  at once and never keep across another request for a handle.
+ *	- The retiring helper thread runs librdkafka only (queue and handle
+ *	  destroy, close()), with every signal blocked; it never calls
+ *	  PostgreSQL.  Only handles with nothing left to serve (rd_kafka_outq_len
+ *	  0: no message, delivery report or callback pending) are retired, so
+ *	  the destroy has no application callback to run.
  *
  *-------------------------------------------------------------------------
  */
 #include "kafka_fdw.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "access/xlog.h"
@@ -81,11 +100,32 @@ typedef struct CachedHandle
 	char	   *confkey;		/* kind + serialized configuration */
 	HandleKind	kind;
 	bool		invalid;		/* failed: never handed out again */
+	uint64		last_used;		/* use_clock when last handed out (LRU) */
 	KafkaHandle h;
 } CachedHandle;
 
 static List *handle_cache = NIL;	/* of CachedHandle *, in TopMemoryContext */
 static bool callbacks_registered = false;
+static uint64 use_clock = 0;
+
+/*
+ * A handle being destroyed on a helper thread.  malloc'd: the helper reads
+ * it; only the backend frees it, after joining the thread.
+ */
+typedef struct RetiringHandle
+{
+	pthread_t	thread;
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *queue;
+	int			event_fd[2];
+	int64		started_ms;		/* kafkaNowMs() when retired */
+	int			done;			/* set by the helper (__atomic) when finished */
+} RetiringHandle;
+
+static List *retiring = NIL;	/* of RetiringHandle *, in TopMemoryContext */
+
+/* How long the backend waits for one retired handle's destroy to finish */
+#define KAFKA_RETIRE_WAIT_MS 5000
 
 /* Errors seen by error_cb during the last poll (copied, never ereported there) */
 static rd_kafka_resp_err_t last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -218,6 +258,184 @@ destroy_unused(CachedHandle *ch)
 	pfree(ch);
 }
 
+/* ---------------------------------------------------------------------
+ * The cap on handles per backend (kafka_fdw.max_handles)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Body of the helper thread that destroys a retired handle.  librdkafka and
+ * libc only: no PostgreSQL function may run on this thread.
+ */
+static void *
+retire_thread(void *arg)
+{
+	RetiringHandle *r = arg;
+
+	if (r->queue)
+		rd_kafka_queue_destroy(r->queue);
+	/* simple (partition) consumers have no group to leave */
+	rd_kafka_destroy_flags(r->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	if (r->event_fd[0] >= 0)
+		close(r->event_fd[0]);
+	if (r->event_fd[1] >= 0)
+		close(r->event_fd[1]);
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Join the helper threads that finished and forget their handles */
+static void
+reap_retired(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, retiring)
+	{
+		RetiringHandle *r = lfirst(lc);
+
+		if (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE))
+			continue;
+		/* done is its last store: the join returns at once */
+		(void) pthread_join(r->thread, NULL);
+		elog(DEBUG1, "kafka_fdw: retired a librdkafka handle in " INT64_FORMAT " ms",
+			 kafkaNowMs() - r->started_ms);
+		free(r);
+		retiring = foreach_delete_current(retiring, lc);
+	}
+}
+
+/*
+ * Could this handle be retired now?  Not while a scan, a statement or a
+ * Kafka transaction uses it; a producer only with nothing left to deliver
+ * or report, so that destroying it runs no callback of ours.
+ */
+static bool
+retirable(CachedHandle *ch)
+{
+	if (ch->h.in_use)
+		return false;
+	rd_kafka_poll(ch->h.rk, 0);	/* serve what is already there */
+	return rd_kafka_outq_len(ch->h.rk) == 0;
+}
+
+/*
+ * Take an idle handle out of the cache and destroy it on a helper thread.
+ * Returns its tracking entry.  If no thread can be started, the handle
+ * stays cached and the ERROR says why.
+ */
+static RetiringHandle *
+retire(CachedHandle *ch)
+{
+	RetiringHandle *r = malloc(sizeof(RetiringHandle));
+	sigset_t	all,
+				old;
+	int			rc;
+
+	if (r == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	r->rk = ch->h.rk;
+	r->queue = ch->h.queue;
+	r->event_fd[0] = ch->h.event_fd[0];
+	r->event_fd[1] = ch->h.event_fd[1];
+	r->started_ms = kafkaNowMs();
+	r->done = 0;
+	/* reserve the list cell first: nothing can fail after the thread runs */
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		retiring = lappend(retiring, r);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	/* the helper inherits a mask blocking every signal: handlers are ours */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&r->thread, NULL, retire_thread, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+	{
+		retiring = list_delete_ptr(retiring, r);
+		free(r);
+		errno = rc;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start a thread to destroy an idle Kafka client handle: %m")));
+	}
+	handle_cache = list_delete_ptr(handle_cache, ch);
+	if (ch->h.txn_id)
+		pfree((char *) ch->h.txn_id);
+	pfree(ch->confkey);
+	pfree(ch);
+	return r;
+}
+
+/* Wait, interruptibly, until r's destroy finished or timeout_ms passed */
+static void
+wait_retired(RetiringHandle *r, int timeout_ms)
+{
+	int64		deadline = kafkaNowMs() + timeout_ms;
+
+	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) && kafkaNowMs() < deadline)
+	{
+		int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   5, PG_WAIT_EXTENSION);
+
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Make room for one more handle under kafka_fdw.max_handles: retire idle
+ * handles (failed ones first, then the least recently used) until the
+ * handles cached plus those still being destroyed are fewer than the cap.
+ * Each retired handle gets KAFKA_RETIRE_WAIT_MS to be destroyed; one that
+ * takes longer keeps counting until it finishes.  Raises an ERROR when
+ * nothing idle is left to retire.
+ */
+static void
+make_room(void)
+{
+	for (;;)
+	{
+		ListCell   *lc;
+		CachedHandle *victim = NULL;
+		RetiringHandle *r;
+		int			nbusy = 0;
+
+		reap_retired();
+		if (list_length(handle_cache) + list_length(retiring) < kafka_max_handles)
+			return;
+		foreach(lc, handle_cache)
+		{
+			CachedHandle *ch = lfirst(lc);
+
+			if (!retirable(ch))
+			{
+				nbusy++;
+				continue;
+			}
+			if (victim == NULL ||
+				(ch->invalid && !victim->invalid) ||
+				(ch->invalid == victim->invalid && ch->last_used < victim->last_used))
+				victim = ch;
+		}
+		if (victim == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many Kafka client handles in this session"),
+					 errdetail("The session holds %d librdkafka handles, %d of them busy (used by the current query or transaction, or with messages outstanding), and %d more are still being destroyed; kafka_fdw.max_handles is %d.",
+							   list_length(handle_cache), nbusy, list_length(retiring), kafka_max_handles),
+					 errhint("Read fewer Kafka servers, user mappings or tables with their own librdkafka properties in one transaction, or ask a superuser to raise \"kafka_fdw.max_handles\".")));
+		kafkaServeLogs(victim->h.rk);
+		r = retire(victim);
+		wait_retired(r, KAFKA_RETIRE_WAIT_MS);
+	}
+}
+
 /*
  * Backend exit: give producers a bounded time to deliver what they hold;
  * handles are not destroyed (see the file header), the process ends them.
@@ -345,9 +563,13 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 		/* a consumer busy with another scan of this query cannot be shared */
 		if (!ch->invalid && strcmp(ch->confkey, key) == 0 &&
 			!(kind == HANDLE_CONSUMER && ch->h.in_use))
+		{
+			ch->last_used = ++use_clock;
 			return ch;
+		}
 	}
 
+	make_room();
 	conf = rd_kafka_conf_new();
 	foreach(lc, conflist)
 	{
@@ -366,6 +588,7 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 
 	ch = MemoryContextAllocZero(TopMemoryContext, sizeof(CachedHandle));
 	ch->kind = kind;
+	ch->last_used = ++use_clock;
 	ch->h.event_fd[0] = ch->h.event_fd[1] = -1;
 	ch->h.txn_id = txn_id;
 	ch->h.rk = rd_kafka_new(IS_PRODUCER_KIND(kind) ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
@@ -470,8 +693,8 @@ kafkaGetWriter(KafkaOptions *opts)
 
 /*
  * A handle that must not be used again (fatal error, a Kafka transaction in
- * an unknown state): a new one is made on next use; this one idles until
- * the backend exits (see the file header).
+ * an unknown state): a new one is made on next use; this one idles until it
+ * is retired, first among the idle ones, or the backend exits.
  */
 void
 kafkaHandleFailed(KafkaHandle *h)

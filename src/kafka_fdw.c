@@ -13,15 +13,34 @@
 #include "kafka_fdw.h"
 
 #include "foreign/fdwapi.h"
+#include "utils/guc.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+/* kafka_fdw.max_handles: librdkafka handles one backend may keep */
+int			kafka_max_handles = 16;
+
+/*
+ * Register the GUCs.  Runs when the library is first loaded: at server
+ * start if preloaded, otherwise in the first backend that uses kafka_fdw.
+ */
 void
 _PG_init(void)
 {
-	/* GUCs and background workers register here as they are added */
+	/*
+	 * PGC_SUSET: each handle costs threads and file descriptors of the
+	 * machine, so only a superuser may let a session keep more.
+	 */
+	DefineCustomIntVariable("kafka_fdw.max_handles",
+							"Maximum number of librdkafka client handles a session keeps.",
+							"Each handle has about 8 threads and 18 file descriptors; idle ones are destroyed, least recently used first, to stay within the limit.",
+							&kafka_max_handles,
+							16, 2, 1000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("kafka_fdw");
 }
 
 PG_FUNCTION_INFO_V1(kafka_fdw_handler);

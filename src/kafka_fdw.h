@@ -175,6 +175,9 @@ typedef struct KafkaHandle
 	const char *txn_id;			/* transactional writer: its transactional.id */
 } KafkaHandle;
 
+/* in kafka_fdw.c */
+extern int	kafka_max_handles;
+
 /* in option.c */
 extern KafkaOptions *kafkaGetServerOptions(Oid serverid);
 extern KafkaOptions *kafkaGetOptions(Oid foreigntableid, Relation rel);

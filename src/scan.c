@@ -277,8 +277,10 @@ release_scan(KafkaScanState *st)
 		/* what was fetched but not read must not outlive the scan */
 		kafkaDrainQueue(st->h);
 	}
+	/* the idle handle may be retired (connection.c): forget it */
 	if (st->h)
 		st->h->in_use = false;
+	st->h = NULL;
 }
 
 static void

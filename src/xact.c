@@ -23,6 +23,14 @@
  *	  WARNING, and the handle is rebuilt, so that init_transactions with the
  *	  same transactional.id fences the old producer and aborts what it
  *	  left open.
+ *	- COMMIT says only what is known: the messages of a Kafka transaction
+ *	  are called invisible only if Kafka acknowledged its abort, or if
+ *	  kafka_fdw never asked Kafka to commit it.  A commit that timed out or
+ *	  failed otherwise has an unknown outcome (the request may have reached
+ *	  the broker); its producer is never reused, so the next write's
+ *	  init_transactions makes the coordinator finish it first.
+ *	- A COMMIT waits at most the table's timeout_ms per Kafka transaction,
+ *	  an abort after an abortable commit error included.
  *	- A savepoint rolled back after messages were produced inside it dooms
  *	  the transaction: Kafka cannot take back part of a transaction, so
  *	  COMMIT fails instead of publishing messages of rolled-back work.
@@ -49,6 +57,7 @@ typedef struct EnlistedTxn
 {
 	KafkaHandle *h;
 	int			timeout_ms;		/* table's timeout_ms: bound of commit/abort */
+	bool		commit_requested;	/* commit_transaction was called */
 } EnlistedTxn;
 
 static List *enlisted = NIL;	/* of EnlistedTxn *, in TopTransactionContext */
@@ -81,30 +90,57 @@ take_error(rd_kafka_error_t *error, TxnError *out)
 	rd_kafka_error_destroy(error);
 }
 
+/* The next slice of a wait that ends at deadline: at most KAFKA_TXN_SLICE_MS */
+static int
+slice_until(int64 deadline)
+{
+	int64		left = deadline - kafkaNowMs();
+
+	return (int) Max(1, Min(KAFKA_TXN_SLICE_MS, left));
+}
+
+/*
+ * Abort the Kafka transaction of h, in slices until deadline.  Returns
+ * whether Kafka acknowledged the abort; *te gets the last error if not.
+ */
+static bool
+abort_until(KafkaHandle *h, int64 deadline, TxnError *te)
+{
+	for (;;)
+	{
+		rd_kafka_error_t *error = rd_kafka_abort_transaction(h->rk, slice_until(deadline));
+
+		if (error == NULL)
+			return true;
+		take_error(error, te);
+		kafkaServeLogs(h->rk);
+		if (!te->retriable || kafkaNowMs() >= deadline)
+			return false;
+	}
+}
+
 /*
  * Abort the Kafka transaction of one handle.  Called from the abort path:
- * never raises an ERROR.
+ * never raises an ERROR.  A transaction whose commit was requested is not
+ * aborted (librdkafka refuses while the commit runs); its outcome is
+ * unknown, which commit_one has reported.
  */
 static void
 abort_one(EnlistedTxn *e)
 {
-	int64		deadline = kafkaNowMs() + e->timeout_ms;
 	TxnError	te;
 
-	for (;;)
+	if (e->commit_requested)
 	{
-		rd_kafka_error_t *error = rd_kafka_abort_transaction(e->h->rk, KAFKA_TXN_SLICE_MS);
-
-		if (error == NULL)
-			return;
-		take_error(error, &te);
-		if (!te.retriable || kafkaNowMs() >= deadline)
-			break;
+		kafkaHandleFailed(e->h);
+		return;
 	}
+	if (abort_until(e->h, kafkaNowMs() + e->timeout_ms, &te))
+		return;
 	ereport(WARNING,
 			(errcode(kafkaErrcode(te.code)),
 			 errmsg("could not abort Kafka transaction of transactional.id \"%s\": %s", e->h->txn_id, te.msg),
-			 errdetail("Its messages stay invisible to read_committed consumers; the broker aborts it after transaction.timeout.ms, or when this session writes again.")));
+			 errdetail("kafka_fdw never asked Kafka to commit this transaction, so its messages do not become visible to read_committed consumers, but those consumers do not read past them until the broker aborts it: when the next transactional write of this session through the same server and settings starts a new producer with the same transactional.id, or after transaction.timeout.ms.")));
 	kafkaHandleFailed(e->h);
 }
 
@@ -125,19 +161,27 @@ abort_all(void)
 }
 
 /*
- * Commit one Kafka transaction, resuming after slices until timeout_ms.
+ * Commit one Kafka transaction, resuming after slices; the whole wait,
+ * including an abort after an abortable error, stays within timeout_ms.
  * Not interruptible: a cancelled commit would leave its outcome unknown.
- * Raises an ERROR (the PostgreSQL transaction then aborts) on failure.
+ * On failure, takes the transaction off the list (the abort callback must
+ * not touch it) and raises an ERROR (the PostgreSQL transaction then
+ * aborts) that says only what is known: its messages are invisible only if
+ * Kafka acknowledged an abort.  ncommitted: Kafka transactions of this
+ * PostgreSQL transaction committed before this one.
  */
 static void
-commit_one(EnlistedTxn *e)
+commit_one(EnlistedTxn *e, int ncommitted)
 {
 	int64		deadline = kafkaNowMs() + e->timeout_ms;
 	TxnError	te;
+	TxnError	ate;
+	const char *before;
 
+	e->commit_requested = true;
 	for (;;)
 	{
-		rd_kafka_error_t *error = rd_kafka_commit_transaction(e->h->rk, KAFKA_TXN_SLICE_MS);
+		rd_kafka_error_t *error = rd_kafka_commit_transaction(e->h->rk, slice_until(deadline));
 
 		if (error == NULL)
 			return;
@@ -146,22 +190,47 @@ commit_one(EnlistedTxn *e)
 		if (!te.retriable || te.abortable || kafkaNowMs() >= deadline)
 			break;
 	}
-	if (te.retriable && !te.abortable)
+	enlisted = list_delete_ptr(enlisted, e);
+	e->h->in_use = false;
+	before = ncommitted == 0 ? "" :
+		psprintf(" %d other Kafka transaction%s of this PostgreSQL transaction committed before.",
+				 ncommitted, ncommitted == 1 ? "" : "s");
+
+	/* librdkafka refused to commit and wants an abort: try, within the rest */
+	if (te.abortable)
 	{
-		/* timed out: the commit may still complete in the background */
+		if (abort_until(e->h, Max(deadline, kafkaNowMs() + 100), &ate))
+			ereport(ERROR,
+					(errcode(kafkaErrcode(te.code)),
+					 errmsg("could not commit Kafka transaction: %s", te.msg),
+					 errdetail("The PostgreSQL transaction is rolled back, and Kafka acknowledged the abort of the Kafka transaction: none of its messages become visible to read_committed consumers.%s", before)));
 		kafkaHandleFailed(e->h);
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-				 errmsg("could not commit Kafka transaction within %d ms: %s", e->timeout_ms, te.msg),
-				 errdetail("The PostgreSQL transaction is rolled back; whether Kafka committed its messages is unknown."),
-				 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
+				(errcode(kafkaErrcode(te.code)),
+				 errmsg("could not commit Kafka transaction: %s", te.msg),
+				 errdetail("The PostgreSQL transaction is rolled back. Kafka did not acknowledge the abort of the Kafka transaction within %d ms (%s): its outcome in Kafka is unknown.%s",
+						   e->timeout_ms, ate.msg, before),
+				 errhint("The next transactional write of this session through the same server and settings uses a new producer with the same transactional.id, which makes Kafka finish the old transaction first.")));
 	}
-	if (te.fatal)
-		kafkaHandleFailed(e->h);
+
+	/*
+	 * Timed out, or failed otherwise: the commit request may have reached
+	 * the broker (even a stalled one reads it later from its socket), and
+	 * may still complete.  The producer is not reused: the next write
+	 * initializes a new one with the same transactional.id, which makes the
+	 * coordinator finish the old transaction first.
+	 */
+	kafkaHandleFailed(e->h);
+	if (te.retriable)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not commit Kafka transaction within %d ms", e->timeout_ms),
+				 errdetail("The PostgreSQL transaction is rolled back, but the outcome of the Kafka transaction is unknown: if the commit request reached the broker, its messages become visible to read_committed consumers.%s", before),
+				 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
 	ereport(ERROR,
 			(errcode(kafkaErrcode(te.code)),
 			 errmsg("could not commit Kafka transaction: %s", te.msg),
-			 errdetail("The PostgreSQL transaction is rolled back, and so is the Kafka transaction: none of its messages become visible to read_committed consumers.")));
+			 errdetail("The PostgreSQL transaction is rolled back, but the outcome of the Kafka transaction is unknown: if Kafka committed it, its messages become visible to read_committed consumers.%s", before)));
 }
 
 static void
@@ -189,13 +258,17 @@ xact_callback(XactEvent event, void *arg)
 						 errmsg("cannot commit a transaction that rolled back to a savepoint after writing to a transactional Kafka table"),
 						 errdetail("Messages already sent in a Kafka transaction cannot be taken back one by one; the whole transaction is rolled back."),
 						 errhint("Roll back the whole transaction and retry it, or write to transactional kafka_fdw tables outside of savepoints that may roll back.")));
-			while (enlisted != NIL)
 			{
-				EnlistedTxn *e = linitial(enlisted);
+				int			ncommitted = 0;
 
-				commit_one(e);
-				enlisted = list_delete_first(enlisted);
-				e->h->in_use = false;
+				while (enlisted != NIL)
+				{
+					EnlistedTxn *e = linitial(enlisted);
+
+					commit_one(e, ncommitted++);
+					enlisted = list_delete_first(enlisted);
+					e->h->in_use = false;
+				}
 			}
 			break;
 		case XACT_EVENT_PRE_PREPARE:
@@ -339,6 +412,7 @@ kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts)
 	e = palloc(sizeof(EnlistedTxn));
 	e->h = h;
 	e->timeout_ms = opts->timeout_ms;
+	e->commit_requested = false;
 	enlisted = lappend(enlisted, e);
 	MemoryContextSwitchTo(old);
 	h->in_use = true;
