@@ -49,17 +49,6 @@
 
 #define KAFKA_SLICE_MS 100
 
-typedef enum HandleKind
-{
-	HANDLE_CONSUMER,			/* fetches messages for scans */
-	HANDLE_PRODUCER,			/* produces messages, runs admin requests */
-	HANDLE_META,				/* metadata, watermarks, offsets for times */
-	HANDLE_WRITER,				/* INSERT: idempotent producer, acks=all */
-	HANDLE_TXN_WRITER			/* INSERT into a transactional table */
-} HandleKind;
-
-#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER)
-
 /*
  * transactional.id numbers handed out in this backend, by configuration key:
  * a handle rebuilt for the same configuration reuses its id, so that its
@@ -81,6 +70,7 @@ typedef struct CachedHandle
 	char	   *confkey;		/* kind + serialized configuration */
 	HandleKind	kind;
 	bool		invalid;		/* failed: never handed out again */
+	KafkaSecrets *secrets;		/* cut out of its logs and errors */
 	KafkaHandle h;
 } CachedHandle;
 
@@ -98,24 +88,33 @@ static char log_ring[LOG_RING][512];
 static int	log_ring_level[LOG_RING];
 static int	log_ring_n = 0;
 
+/*
+ * The callbacks run on the backend thread inside rd_kafka_poll (log.queue);
+ * the handle's opaque is its CachedHandle, whose secrets are cut out of
+ * the text before anything keeps it.
+ */
 static void
 log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	(void) rk;
+	CachedHandle *ch = rd_kafka_opaque(rk);
+
 	if (log_ring_n >= LOG_RING)
 		return;
 	snprintf(log_ring[log_ring_n], sizeof(log_ring[0]), "%s: %s", fac, buf);
+	kafkaRedact(log_ring[log_ring_n], sizeof(log_ring[0]), ch ? ch->secrets : NULL);
 	log_ring_level[log_ring_n++] = level;
 }
 
 static void
 error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+	CachedHandle *ch = opaque;
+
 	(void) rk;
-	(void) opaque;
 	last_error = (rd_kafka_resp_err_t) err;
 	last_error_fatal = (err == RD_KAFKA_RESP_ERR__FATAL);
 	strlcpy(last_error_str, reason, sizeof(last_error_str));
+	kafkaRedact(last_error_str, sizeof(last_error_str), ch ? ch->secrets : NULL);
 }
 
 /*
@@ -200,6 +199,15 @@ kafkaDrainQueue(KafkaHandle *h)
 		rd_kafka_event_destroy(ev);
 }
 
+static void
+free_secrets(KafkaSecrets *s)
+{
+	for (int i = 0; i < s->n; i++)
+		pfree(s->values[i]);
+	pfree(s->values);
+	pfree(s);
+}
+
 /* Destroy a handle that was never used (its set-up failed) */
 static void
 destroy_unused(CachedHandle *ch)
@@ -214,6 +222,7 @@ destroy_unused(CachedHandle *ch)
 		close(ch->h.event_fd[1]);
 	if (ch->h.txn_id)
 		pfree((char *) ch->h.txn_id);
+	free_secrets(ch->secrets);
 	pfree(ch->confkey);
 	pfree(ch);
 }
@@ -239,72 +248,6 @@ exit_callback(int code, Datum arg)
 	handle_cache = NIL;
 }
 
-static void
-set_conf(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-	char		errstr[512];
-
-	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-	{
-		rd_kafka_conf_destroy(conf);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid librdkafka property \"%s\" = \"%s\"", name, value),
-				 errdetail("%s", errstr)));
-	}
-}
-
-/* The configuration a handle of this kind gets, as a list of name=value */
-static List *
-handle_config(KafkaOptions *opts, HandleKind kind)
-{
-	List	   *conf = NIL;
-	ListCell   *lc;
-
-#define ADD(n, v) conf = lappend(conf, makeDefElem((n), (Node *) makeString(pstrdup(v)), -1))
-	ADD("bootstrap.servers", opts->brokers);
-	ADD("client.id", "kafka_fdw");
-	/* defaults the user may override */
-	if (kind == HANDLE_CONSUMER)
-		ADD("fetch.wait.max.ms", "10");
-	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
-	{
-		/*
-		 * Throughput: a statement produces everything before it waits, so
-		 * let librdkafka fill large batches; a short linger bounds the
-		 * latency of small statements.
-		 */
-		ADD("linger.ms", "5");
-		ADD("batch.num.messages", "10000");
-		ADD("batch.size", "4000000");
-		ADD("queue.buffering.max.messages", "500000");
-		/* a missing topic is an error, not a new topic */
-		ADD("allow.auto.create.topics", "false");
-		if (kind == HANDLE_TXN_WRITER)
-			ADD("transaction.timeout.ms", psprintf("%d", Max(60000, opts->timeout_ms)));
-	}
-	foreach(lc, opts->rdkafka_props)
-		conf = lappend(conf, lfirst(lc));
-	ADD("log.queue", "true");
-	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
-	{
-		/* no silent loss, no duplicates; librdkafka fails what it cannot deliver in time */
-		ADD("acks", "all");
-		ADD("enable.idempotence", "true");
-		ADD("message.timeout.ms", psprintf("%d", opts->timeout_ms));
-	}
-	if (kind == HANDLE_CONSUMER || kind == HANDLE_META)
-	{
-		ADD("enable.partition.eof", "true");
-		/* never jump over messages that retention deleted during a scan */
-		ADD("auto.offset.reset", "error");
-		ADD("enable.auto.commit", "false");
-		ADD("isolation.level", opts->read_committed ? "read_committed" : "read_uncommitted");
-	}
-#undef ADD
-	return conf;
-}
-
 static char *
 config_key(List *conf, HandleKind kind)
 {
@@ -325,7 +268,7 @@ config_key(List *conf, HandleKind kind)
 static CachedHandle *
 get_handle(KafkaOptions *opts, HandleKind kind)
 {
-	List	   *conflist = handle_config(opts, kind);
+	List	   *conflist = kafkaHandleConfig(opts, kind);
 	char	   *key = config_key(conflist, kind);
 	ListCell   *lc;
 	CachedHandle *ch;
@@ -348,13 +291,7 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 			return ch;
 	}
 
-	conf = rd_kafka_conf_new();
-	foreach(lc, conflist)
-	{
-		DefElem    *d = lfirst(lc);
-
-		set_conf(conf, d->defname, defGetString(d));
-	}
+	conf = kafkaNewConf(conflist);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
@@ -362,19 +299,23 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	if (kind == HANDLE_TXN_WRITER)
 		txn_id = transactional_id(key);
 	if (txn_id)
-		set_conf(conf, "transactional.id", txn_id);
+		kafkaConfSet(conf, "transactional.id", txn_id);
 
 	ch = MemoryContextAllocZero(TopMemoryContext, sizeof(CachedHandle));
 	ch->kind = kind;
 	ch->h.event_fd[0] = ch->h.event_fd[1] = -1;
 	ch->h.txn_id = txn_id;
+	ch->secrets = kafkaSecretsOf(conflist, TopMemoryContext);
+	rd_kafka_conf_set_opaque(conf, ch);
 	ch->h.rk = rd_kafka_new(IS_PRODUCER_KIND(kind) ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
 							conf, errstr, sizeof(errstr));
 	if (ch->h.rk == NULL)
 	{
 		rd_kafka_conf_destroy(conf);
+		kafkaRedact(errstr, sizeof(errstr), ch->secrets);
 		if (txn_id)
 			pfree(txn_id);
+		free_secrets(ch->secrets);
 		pfree(ch);
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
