@@ -81,6 +81,15 @@ ALTER SERVER sec_s OPTIONS (ADD "sasl.kerberos.principal" 'x; id > pwned.txt; #'
 ALTER SERVER sec_s OPTIONS (ADD "sasl.kerberos.service.name" 'kafka$(id)');
 ALTER SERVER sec_s OPTIONS (ADD "sasl.kerberos.keytab" '/tmp/a b.keytab');
 ALTER SERVER sec_s OPTIONS (ADD "sasl.kerberos.principal" 'kafka/host.example.com@EXAMPLE.COM');
+-- a kinit command a superuser wrote: when used, every property it refers to must be shell-safe
+CREATE SERVER sec_k FOREIGN DATA WRAPPER kafka_fdw
+  OPTIONS (brokers :'brokers', "sasl.kerberos.kinit.cmd" 'kinit -k %{sasl.username}');
+GRANT USAGE ON FOREIGN SERVER sec_k TO kafka_sec;
+SET ROLE kafka_sec;
+CREATE USER MAPPING FOR CURRENT_USER SERVER sec_k OPTIONS ("sasl.username" 'u; id > pwned.txt');
+SELECT show_error($$SELECT * FROM kafka_topics('sec_k')$$);
+RESET ROLE;
+DROP SERVER sec_k CASCADE;
 -- but not what kafka_fdw manages, nor secrets outside user mappings
 ALTER SERVER sec_s OPTIONS (ADD "topic.acks" '0');
 ALTER SERVER sec_s OPTIONS (ADD "internal.termination.signal" '10');

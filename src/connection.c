@@ -2,8 +2,10 @@
  *
  * connection.c
  *		  librdkafka handles for kafka_fdw: a per-backend cache keyed by the
- *		  complete configuration (server, user mapping, table properties),
- *		  librdkafka log and error routing to the backend thread,
+ *		  complete configuration (server, user mapping, table properties;
+ *		  built and checked by kafkaHandleConfig in rdkafka_conf.c),
+ *		  librdkafka log and error routing to the backend thread, with the
+ *		  handle's secrets cut out,
  *		  interruptible waits, metadata and watermark requests in short
  *		  slices, and error translation.
  *		  Writers (INSERT) get their own producer handles: idempotent, with
@@ -22,7 +24,7 @@
  *	- Handles are created lazily, never in the postmaster.
  *	- librdkafka's own threads never call into PostgreSQL: log.queue routes
  *	  logs to the main queue, served here by rd_kafka_poll on our thread,
- *	  and the callbacks only copy into static buffers.
+ *	  and the callbacks only copy into static buffers (redacting secrets).
  *	- No blocking librdkafka call lasts longer than KAFKA_SLICE_MS; between
  *	  slices we CHECK_FOR_INTERRUPTS, so cancel and statement_timeout work.
  *

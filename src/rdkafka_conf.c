@@ -277,6 +277,8 @@ check_shell_safe(const char *name, const char *value)
 			  strchr("._/@:+-", *c) != NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 kafkaIsSecretProp(name) ?
+					 errmsg("invalid value for librdkafka property \"%s\"", name) :
 					 errmsg("invalid value for librdkafka property \"%s\": \"%s\"", name, value),
 					 errdetail("librdkafka pastes this property into the kinit command line it runs through the shell."),
 					 errhint("Use only letters, digits and the characters . _ / @ : + -.")));
@@ -429,19 +431,21 @@ static void
 check_kinit_cmd(List *conflist)
 {
 	const char *cmd = conf_value(conflist, "sasl.kerberos.kinit.cmd", NULL);
-	char		defcmd[1024];
+	static char defcmd[1024];	/* librdkafka's default, asked once */
+	static bool have_defcmd = false;
 
-	if (cmd == NULL)
+	if (!have_defcmd)
 	{
 		rd_kafka_conf_t *conf = rd_kafka_conf_new();
 		size_t		size = sizeof(defcmd);
 
-		if (rd_kafka_conf_get(conf, "sasl.kerberos.kinit.cmd", defcmd, &size) == RD_KAFKA_CONF_OK)
-			cmd = defcmd;
+		if (rd_kafka_conf_get(conf, "sasl.kerberos.kinit.cmd", defcmd, &size) != RD_KAFKA_CONF_OK)
+			defcmd[0] = '\0';
 		rd_kafka_conf_destroy(conf);
+		have_defcmd = true;
 	}
 	if (cmd == NULL)
-		return;
+		cmd = defcmd;
 	for (const char *s = strstr(cmd, "%{"); s; s = strstr(s + 2, "%{"))
 	{
 		const char *end = strchr(s + 2, '}');
