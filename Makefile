@@ -1,6 +1,6 @@
 # kafka_fdw: PostgreSQL foreign data wrapper and stream bridge for Apache Kafka (PGXS build)
 MODULE_big = kafka_fdw
-OBJS = src/kafka_fdw.o src/option.o src/connection.o src/pushdown.o src/scan.o \
+OBJS = src/kafka_fdw.o src/option.o src/rdkafka_conf.o src/connection.o src/pushdown.o src/scan.o \
        src/codec.o src/codec_json.o src/codec_csv.o src/admin.o \
        src/modify.o src/encode.o src/xact.o
 
@@ -8,7 +8,7 @@ EXTENSION = kafka_fdw
 DATA = kafka_fdw--1.0.sql
 PGFILEDESC = "kafka_fdw - foreign data wrapper for Apache Kafka"
 
-REGRESS ?= setup options read formats bad_messages write handles
+REGRESS ?= setup options read formats bad_messages write security handles
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)

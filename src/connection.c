@@ -2,8 +2,10 @@
  *
  * connection.c
  *		  librdkafka handles for kafka_fdw: a per-backend cache keyed by the
- *		  complete configuration (server, user mapping, table properties),
- *		  librdkafka log and error routing to the backend thread,
+ *		  complete configuration (server, user mapping, table properties;
+ *		  built and checked by kafkaHandleConfig in rdkafka_conf.c),
+ *		  librdkafka log and error routing to the backend thread, with the
+ *		  handle's secrets cut out,
  *		  interruptible waits, metadata and watermark requests in short
  *		  slices, and error translation.
  *		  Writers (INSERT) get their own producer handles: idempotent, with
@@ -30,7 +32,7 @@
  *	- Handles are created lazily, never in the postmaster.
  *	- librdkafka's own threads never call into PostgreSQL: log.queue routes
  *	  logs to the main queue, served here by rd_kafka_poll on our thread,
- *	  and the callbacks only copy into static buffers.
+ *	  and the callbacks only copy into static buffers (redacting secrets).
  *	- No blocking librdkafka call lasts longer than KAFKA_SLICE_MS; between
  *	  slices we CHECK_FOR_INTERRUPTS, so cancel and statement_timeout work.
  *	- A handle in use (a scan started on it, a statement or a Kafka
@@ -68,17 +70,6 @@
 
 #define KAFKA_SLICE_MS 100
 
-typedef enum HandleKind
-{
-	HANDLE_CONSUMER,			/* fetches messages for scans */
-	HANDLE_PRODUCER,			/* produces messages, runs admin requests */
-	HANDLE_META,				/* metadata, watermarks, offsets for times */
-	HANDLE_WRITER,				/* INSERT: idempotent producer, acks=all */
-	HANDLE_TXN_WRITER			/* INSERT into a transactional table */
-} HandleKind;
-
-#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER)
-
 /*
  * transactional.id numbers handed out in this backend, by configuration key:
  * a handle rebuilt for the same configuration reuses its id, so that its
@@ -101,6 +92,7 @@ typedef struct CachedHandle
 	HandleKind	kind;
 	bool		invalid;		/* failed: never handed out again */
 	uint64		last_used;		/* use_clock when last handed out (LRU) */
+	KafkaSecrets *secrets;		/* cut out of its logs and errors */
 	KafkaHandle h;
 } CachedHandle;
 
@@ -120,6 +112,7 @@ typedef struct RetiringHandle
 	int			event_fd[2];
 	int64		started_ms;		/* kafkaNowMs() when retired */
 	int			done;			/* set by the helper (__atomic) when finished */
+	struct CachedHandle *owner; /* the cache entry, freed once done (opaque) */
 } RetiringHandle;
 
 static List *retiring = NIL;	/* of RetiringHandle *, in TopMemoryContext */
@@ -138,24 +131,33 @@ static char log_ring[LOG_RING][512];
 static int	log_ring_level[LOG_RING];
 static int	log_ring_n = 0;
 
+/*
+ * The callbacks run on the backend thread inside rd_kafka_poll (log.queue);
+ * the handle's opaque is its CachedHandle, whose secrets are cut out of
+ * the text before anything keeps it.
+ */
 static void
 log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	(void) rk;
+	CachedHandle *ch = rd_kafka_opaque(rk);
+
 	if (log_ring_n >= LOG_RING)
 		return;
 	snprintf(log_ring[log_ring_n], sizeof(log_ring[0]), "%s: %s", fac, buf);
+	kafkaRedact(log_ring[log_ring_n], sizeof(log_ring[0]), ch ? ch->secrets : NULL);
 	log_ring_level[log_ring_n++] = level;
 }
 
 static void
 error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+	CachedHandle *ch = opaque;
+
 	(void) rk;
-	(void) opaque;
 	last_error = (rd_kafka_resp_err_t) err;
 	last_error_fatal = (err == RD_KAFKA_RESP_ERR__FATAL);
 	strlcpy(last_error_str, reason, sizeof(last_error_str));
+	kafkaRedact(last_error_str, sizeof(last_error_str), ch ? ch->secrets : NULL);
 }
 
 /*
@@ -240,6 +242,15 @@ kafkaDrainQueue(KafkaHandle *h)
 		rd_kafka_event_destroy(ev);
 }
 
+static void
+free_secrets(KafkaSecrets *s)
+{
+	for (int i = 0; i < s->n; i++)
+		pfree(s->values[i]);
+	pfree(s->values);
+	pfree(s);
+}
+
 /* Destroy a handle that was never used (its set-up failed) */
 static void
 destroy_unused(CachedHandle *ch)
@@ -254,6 +265,7 @@ destroy_unused(CachedHandle *ch)
 		close(ch->h.event_fd[1]);
 	if (ch->h.txn_id)
 		pfree((char *) ch->h.txn_id);
+	free_secrets(ch->secrets);
 	pfree(ch->confkey);
 	pfree(ch);
 }
@@ -298,6 +310,11 @@ reap_retired(void)
 			continue;
 		/* done is its last store: the join returns at once */
 		(void) pthread_join(r->thread, NULL);
+		if (r->owner->h.txn_id)
+			pfree((char *) r->owner->h.txn_id);
+		free_secrets(r->owner->secrets);
+		pfree(r->owner->confkey);
+		pfree(r->owner);
 		elog(DEBUG1, "kafka_fdw: retired a librdkafka handle in " INT64_FORMAT " ms",
 			 kafkaNowMs() - r->started_ms);
 		free(r);
@@ -363,11 +380,12 @@ retire(CachedHandle *ch)
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("could not start a thread to destroy an idle Kafka client handle: %m")));
 	}
+	/*
+	 * The handle's opaque is ch (its log and error callbacks read ch->secrets),
+	 * so ch lives until the destroy finished: reap_retired frees it.
+	 */
 	handle_cache = list_delete_ptr(handle_cache, ch);
-	if (ch->h.txn_id)
-		pfree((char *) ch->h.txn_id);
-	pfree(ch->confkey);
-	pfree(ch);
+	r->owner = ch;
 	return r;
 }
 
@@ -457,72 +475,6 @@ exit_callback(int code, Datum arg)
 	handle_cache = NIL;
 }
 
-static void
-set_conf(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-	char		errstr[512];
-
-	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-	{
-		rd_kafka_conf_destroy(conf);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid librdkafka property \"%s\" = \"%s\"", name, value),
-				 errdetail("%s", errstr)));
-	}
-}
-
-/* The configuration a handle of this kind gets, as a list of name=value */
-static List *
-handle_config(KafkaOptions *opts, HandleKind kind)
-{
-	List	   *conf = NIL;
-	ListCell   *lc;
-
-#define ADD(n, v) conf = lappend(conf, makeDefElem((n), (Node *) makeString(pstrdup(v)), -1))
-	ADD("bootstrap.servers", opts->brokers);
-	ADD("client.id", "kafka_fdw");
-	/* defaults the user may override */
-	if (kind == HANDLE_CONSUMER)
-		ADD("fetch.wait.max.ms", "10");
-	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
-	{
-		/*
-		 * Throughput: a statement produces everything before it waits, so
-		 * let librdkafka fill large batches; a short linger bounds the
-		 * latency of small statements.
-		 */
-		ADD("linger.ms", "5");
-		ADD("batch.num.messages", "10000");
-		ADD("batch.size", "4000000");
-		ADD("queue.buffering.max.messages", "500000");
-		/* a missing topic is an error, not a new topic */
-		ADD("allow.auto.create.topics", "false");
-		if (kind == HANDLE_TXN_WRITER)
-			ADD("transaction.timeout.ms", psprintf("%d", Max(60000, opts->timeout_ms)));
-	}
-	foreach(lc, opts->rdkafka_props)
-		conf = lappend(conf, lfirst(lc));
-	ADD("log.queue", "true");
-	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
-	{
-		/* no silent loss, no duplicates; librdkafka fails what it cannot deliver in time */
-		ADD("acks", "all");
-		ADD("enable.idempotence", "true");
-		ADD("message.timeout.ms", psprintf("%d", opts->timeout_ms));
-	}
-	if (kind == HANDLE_CONSUMER || kind == HANDLE_META)
-	{
-		ADD("enable.partition.eof", "true");
-		/* never jump over messages that retention deleted during a scan */
-		ADD("auto.offset.reset", "error");
-		ADD("enable.auto.commit", "false");
-		ADD("isolation.level", opts->read_committed ? "read_committed" : "read_uncommitted");
-	}
-#undef ADD
-	return conf;
-}
-
 static char *
 config_key(List *conf, HandleKind kind)
 {
@@ -543,7 +495,7 @@ config_key(List *conf, HandleKind kind)
 static CachedHandle *
 get_handle(KafkaOptions *opts, HandleKind kind)
 {
-	List	   *conflist = handle_config(opts, kind);
+	List	   *conflist = kafkaHandleConfig(opts, kind);
 	char	   *key = config_key(conflist, kind);
 	ListCell   *lc;
 	CachedHandle *ch;
@@ -570,13 +522,7 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	}
 
 	make_room();
-	conf = rd_kafka_conf_new();
-	foreach(lc, conflist)
-	{
-		DefElem    *d = lfirst(lc);
-
-		set_conf(conf, d->defname, defGetString(d));
-	}
+	conf = kafkaNewConf(conflist);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
@@ -584,20 +530,24 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	if (kind == HANDLE_TXN_WRITER)
 		txn_id = transactional_id(key);
 	if (txn_id)
-		set_conf(conf, "transactional.id", txn_id);
+		kafkaConfSet(conf, "transactional.id", txn_id);
 
 	ch = MemoryContextAllocZero(TopMemoryContext, sizeof(CachedHandle));
 	ch->kind = kind;
 	ch->last_used = ++use_clock;
 	ch->h.event_fd[0] = ch->h.event_fd[1] = -1;
 	ch->h.txn_id = txn_id;
+	ch->secrets = kafkaSecretsOf(conflist, TopMemoryContext);
+	rd_kafka_conf_set_opaque(conf, ch);
 	ch->h.rk = rd_kafka_new(IS_PRODUCER_KIND(kind) ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
 							conf, errstr, sizeof(errstr));
 	if (ch->h.rk == NULL)
 	{
 		rd_kafka_conf_destroy(conf);
+		kafkaRedact(errstr, sizeof(errstr), ch->secrets);
 		if (txn_id)
 			pfree(txn_id);
+		free_secrets(ch->secrets);
 		pfree(ch);
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),

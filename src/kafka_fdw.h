@@ -86,11 +86,32 @@ typedef struct KafkaColumn
 	char		category;		/* type category (TYPCATEGORY_*) */
 } KafkaColumn;
 
+/* Where a librdkafka property of a KafkaOptions comes from */
+typedef enum KafkaPropSource
+{
+	KAFKA_PROP_SERVER,			/* server options */
+	KAFKA_PROP_TABLE,			/* foreign table options */
+	KAFKA_PROP_MAPPING			/* the user mapping that applies (own or PUBLIC) */
+} KafkaPropSource;
+
+/* One librdkafka property as the catalogs give it */
+typedef struct KafkaProp
+{
+	char	   *name;			/* property name, as written */
+	char	   *value;			/* its value */
+	KafkaPropSource source;		/* the catalog it comes from */
+	bool		trusted;		/* written by a superuser: the server or table
+								 * is owned by one, or the mapping is for one */
+} KafkaProp;
+
 /* All options of a foreign table, merged: server -> table -> column */
 typedef struct KafkaOptions
 {
 	Oid			serverid;		/* foreign server */
 	Oid			userid;			/* user whose mapping applies (InvalidOid: none) */
+	char	   *server_name;	/* for messages */
+	char	   *table_name;		/* for messages; NULL for server-level use */
+	bool		password_required;	/* user mapping option (default true) */
 	char	   *brokers;		/* bootstrap servers */
 	char	   *topic;			/* topic name */
 	KafkaFormat format;			/* message format */
@@ -106,7 +127,8 @@ typedef struct KafkaOptions
 	char	   *csv_null;		/* csv null string */
 	bool		read_committed; /* isolation.level for scans */
 	bool		transactional;	/* writes go into a Kafka transaction */
-	List	   *rdkafka_props;	/* DefElems passed to librdkafka */
+	List	   *rdkafka_props;	/* KafkaProp *s passed to librdkafka; a later
+								 * source replaces an earlier one */
 	/* columns */
 	int			ncolumns;		/* tuple descriptor natts */
 	KafkaColumn *columns;		/* indexed by attnum - 1 */
@@ -163,6 +185,25 @@ typedef struct KafkaScanBounds
 	int			noff_set;		/* their number; -1 if no IN list */
 } KafkaScanBounds;
 
+/* The kinds of librdkafka handle kafka_fdw makes */
+typedef enum HandleKind
+{
+	HANDLE_CONSUMER,			/* fetches messages for scans */
+	HANDLE_PRODUCER,			/* produces messages, runs admin requests */
+	HANDLE_META,				/* metadata, watermarks, offsets for times */
+	HANDLE_WRITER,				/* INSERT: idempotent producer, acks=all */
+	HANDLE_TXN_WRITER			/* INSERT into a transactional table */
+} HandleKind;
+
+#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER)
+
+/* Strings to cut out of librdkafka's messages of one handle */
+typedef struct KafkaSecrets
+{
+	int			n;
+	char	  **values;			/* longest first */
+} KafkaSecrets;
+
 /* A cached librdkafka handle */
 typedef struct KafkaHandle
 {
@@ -182,6 +223,16 @@ extern int	kafka_max_handles;
 extern KafkaOptions *kafkaGetServerOptions(Oid serverid);
 extern KafkaOptions *kafkaGetOptions(Oid foreigntableid, Relation rel);
 extern const char *kafkaFormatName(KafkaFormat format);
+
+/* in rdkafka_conf.c */
+extern void kafkaValidateRdkafkaProp(const char *name, const char *value, KafkaPropSource source,
+									 const char *unknown_hint);
+extern bool kafkaIsSecretProp(const char *name);
+extern List *kafkaHandleConfig(KafkaOptions *opts, HandleKind kind);
+extern rd_kafka_conf_t *kafkaNewConf(List *conflist);
+extern void kafkaConfSet(rd_kafka_conf_t *conf, const char *name, const char *value);
+extern KafkaSecrets *kafkaSecretsOf(List *conflist, MemoryContext cxt);
+extern void kafkaRedact(char *buf, size_t size, const KafkaSecrets *secrets);
 
 /* in connection.c */
 extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);

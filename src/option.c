@@ -2,16 +2,14 @@
  *
  * option.c
  *		  The option model of kafka_fdw: one table of valid options with the
- *		  catalogs they belong to, the validator, librdkafka pass-through
- *		  rules, and merging server -> user mapping -> table -> column options
- *		  into one KafkaOptions.
+ *		  catalogs they belong to, the validator, and merging server -> user
+ *		  mapping -> table -> column options into one KafkaOptions.
  *
  * Invariants:
  *	- Any option that is not a kafka_fdw option must be a librdkafka
- *	  configuration property; rd_kafka_conf_set() on a scratch conf decides.
- *	- Secrets (passwords, private keys) are accepted in user mappings only.
- *	- Properties that make librdkafka read files, load libraries or run
- *	  commands can be set by superusers only.
+ *	  configuration property; rdkafka_conf.c decides who may set it.
+ *	- Every librdkafka property keeps where it came from and whether a
+ *	  superuser wrote it, for the checks when a handle is built.
  *	- Table options override server options.
  *
  *-------------------------------------------------------------------------
@@ -21,6 +19,7 @@
 #include "access/htup_details.h"
 #include "access/reloptions.h"
 #include "access/table.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
@@ -82,56 +81,9 @@ static const KafkaOptionDef option_defs[] = {
 	{"junk", OPT_COLUMN, OT_BOOL, 0, 0},
 	{"junk_error", OPT_COLUMN, OT_BOOL, 0, 0},
 	{"json", OPT_COLUMN, OT_STRING, 0, 0},
+	{"password_required", OPT_MAPPING, OT_BOOL, 0, 0},
 	{NULL, 0, 0, 0, 0}
 };
-
-/* librdkafka properties that hold secrets: user mappings only */
-static const char *const secret_props[] = {
-	"sasl.password", "ssl.key.password", "ssl.keystore.password", "ssl.key.pem",
-	"ssl_key", "sasl.oauthbearer.client.secret", "sasl.oauthbearer.config", NULL
-};
-
-/* librdkafka properties kafka_fdw sets itself */
-static const char *const reserved_props[] = {
-	"bootstrap.servers", "metadata.broker.list", "log.queue", "enable.partition.eof",
-	"isolation.level", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset",
-	"transactional.id", "acks", "request.required.acks", "enable.idempotence",
-	"message.timeout.ms", "delivery.timeout.ms", NULL
-};
-
-static bool
-in_list(const char *name, const char *const *list)
-{
-	for (; *list; list++)
-		if (strcmp(name, *list) == 0)
-			return true;
-	return false;
-}
-
-/*
- * Properties that read files, load libraries or run commands.  A non-superuser
- * could otherwise read any file the server can, or run code as the server.
- */
-static bool
-is_unsafe_prop(const char *name)
-{
-	size_t		len = strlen(name);
-	static const char *const suffixes[] = {".location", ".keytab", ".cmd", "_location", NULL};
-	static const char *const exact[] = {
-		"plugin.library.paths", "ssl.providers", "ssl.engine.id", "ssl_engine_id",
-		"ssl.ca.certificate.stores", "sasl.kerberos.kinit.cmd", "sasl.kerberos.keytab",
-		NULL
-	};
-
-	for (const char *const *s = suffixes; *s; s++)
-	{
-		size_t		sl = strlen(*s);
-
-		if (len >= sl && strcmp(name + len - sl, *s) == 0)
-			return true;
-	}
-	return in_list(name, exact);
-}
 
 static const KafkaOptionDef *
 find_option(const char *name)
@@ -258,70 +210,12 @@ bool_value(DefElem *def)
 	return b;
 }
 
-/*
- * Check one librdkafka pass-through property: it must exist, its value must
- * be valid, secrets go to user mappings, unsafe ones need a superuser.
- */
-static void
-validate_rdkafka_prop(DefElem *def, int where)
+/* The source of librdkafka properties in a catalog */
+static KafkaPropSource
+prop_source(int where)
 {
-	rd_kafka_conf_t *conf;
-	char		errstr[512];
-	rd_kafka_conf_res_t res;
-	char	   *value = defGetString(def);
-
-	if (in_list(def->defname, reserved_props))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-				 errmsg("librdkafka property \"%s\" is managed by kafka_fdw", def->defname),
-				 strcmp(def->defname, "bootstrap.servers") == 0 ||
-				 strcmp(def->defname, "metadata.broker.list") == 0 ?
-				 errhint("Use the server option \"brokers\".") :
-				 strcmp(def->defname, "isolation.level") == 0 ?
-				 errhint("Use the option \"isolation_level\".") :
-				 strcmp(def->defname, "transactional.id") == 0 ?
-				 errhint("Use the option \"transactional\"; kafka_fdw chooses a transactional.id per session.") :
-				 strstr(def->defname, "timeout") != NULL ?
-				 errhint("Use the option \"timeout_ms\".") :
-				 strstr(def->defname, "acks") != NULL || strcmp(def->defname, "enable.idempotence") == 0 ?
-				 errhint("kafka_fdw always writes with acks=all and idempotence, so that no acknowledged row is lost or duplicated.") : 0));
-
-	/* before librdkafka sees the value: setting some of these acts at once */
-	if (is_unsafe_prop(def->defname) && !superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to set librdkafka property \"%s\"", def->defname),
-				 errdetail("The property makes librdkafka read files, load libraries or run commands on the database server."),
-				 errhint("Ask a superuser to set it.")));
-
-	/* plugin.library.paths would dlopen() right here: checked when used */
-	if (strcmp(def->defname, "plugin.library.paths") == 0)
-		return;
-
-	conf = rd_kafka_conf_new();
-	res = rd_kafka_conf_set(conf, def->defname, value, errstr, sizeof(errstr));
-	rd_kafka_conf_destroy(conf);
-	if (res == RD_KAFKA_CONF_UNKNOWN)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-				 errmsg("invalid option \"%s\"", def->defname),
-				 where == OPT_MAPPING ?
-				 errhint("A user mapping takes librdkafka properties only, such as sasl.username and sasl.password.") :
-				 errhint("Valid %s options are: %s; or a librdkafka configuration property.",
-						 catalog_name(where), valid_options_list(where))));
-	if (res != RD_KAFKA_CONF_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for librdkafka property \"%s\": \"%s\"", def->defname, value),
-				 errdetail("%s", errstr)));
-
-	if (where != OPT_MAPPING && in_list(def->defname, secret_props))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-				 errmsg("librdkafka property \"%s\" holds a secret and is not allowed in %s options",
-						def->defname, catalog_name(where)),
-				 errhint("Put secrets in a user mapping: CREATE USER MAPPING FOR ... SERVER ... OPTIONS (\"%s\" '...').",
-						 def->defname)));
+	return where == OPT_SERVER ? KAFKA_PROP_SERVER :
+		where == OPT_TABLE ? KAFKA_PROP_TABLE : KAFKA_PROP_MAPPING;
 }
 
 PG_FUNCTION_INFO_V1(kafka_fdw_validator);
@@ -368,7 +262,11 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 		{
 			if (where == OPT_SERVER || where == OPT_TABLE || where == OPT_MAPPING)
 			{
-				validate_rdkafka_prop(def, where);
+				kafkaValidateRdkafkaProp(def->defname, defGetString(def), prop_source(where),
+										 where == OPT_MAPPING ?
+										 "A user mapping takes password_required and librdkafka properties, such as sasl.username and sasl.password." :
+										 psprintf("Valid %s options are: %s; or a librdkafka configuration property.",
+												  catalog_name(where), valid_options_list(where)));
 				continue;
 			}
 			ereport(ERROR,
@@ -389,8 +287,15 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("option \"%s\" is not valid for a %s", def->defname, catalog_name(where)),
 					 where == OPT_MAPPING ?
-					 errhint("A user mapping takes librdkafka properties only, such as sasl.username and sasl.password.") :
+					 errhint("A user mapping takes password_required and librdkafka properties, such as sasl.username and sasl.password.") :
 					 errhint("Valid %s options are: %s.", catalog_name(where), valid_options_list(where))));
+
+		/* as in postgres_fdw: only a superuser may waive the password */
+		if (strcmp(d->name, "password_required") == 0 && !bool_value(def) && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("password_required=false is superuser-only"),
+					 errhint("User mappings with the password_required option set to false may only be created or modified by the superuser.")));
 
 		switch (d->type)
 		{
@@ -489,21 +394,26 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Options of the user mapping of userid (or PUBLIC) for a server; NIL if none */
+/*
+ * Options of the user mapping of userid (or PUBLIC) for a server; NIL if
+ * none.  *umuser: the role the mapping is for (InvalidOid for PUBLIC).
+ */
 static List *
-user_mapping_options(Oid userid, Oid serverid)
+user_mapping_options(Oid userid, Oid serverid, Oid *umuser)
 {
 	HeapTuple	tp;
 	Datum		datum;
 	bool		isnull;
 	List	   *result = NIL;
 
+	*umuser = InvalidOid;
 	tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid), ObjectIdGetDatum(serverid));
 	if (!HeapTupleIsValid(tp))
 		tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
 							 ObjectIdGetDatum(serverid));
 	if (!HeapTupleIsValid(tp))
 		return NIL;
+	*umuser = ((Form_pg_user_mapping) GETSTRUCT(tp))->umuser;
 	datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp, Anum_pg_user_mapping_umoptions, &isnull);
 	if (!isnull)
 		result = untransformRelOptions(datum);
@@ -511,28 +421,36 @@ user_mapping_options(Oid userid, Oid serverid)
 	return result;
 }
 
-/* Set or replace a pass-through property in a list (later sources override) */
+/*
+ * Set or replace a pass-through property in a list (later sources
+ * override), remembering where it came from.
+ */
 static List *
-set_prop(List *props, DefElem *def)
+set_prop(List *props, DefElem *def, KafkaPropSource source, bool trusted)
 {
+	KafkaProp  *kp = palloc(sizeof(KafkaProp));
 	ListCell   *lc;
 
+	kp->name = def->defname;
+	kp->value = defGetString(def);
+	kp->source = source;
+	kp->trusted = trusted;
 	foreach(lc, props)
 	{
-		DefElem    *old = (DefElem *) lfirst(lc);
+		KafkaProp  *old = (KafkaProp *) lfirst(lc);
 
-		if (strcmp(old->defname, def->defname) == 0)
+		if (strcmp(old->name, kp->name) == 0)
 		{
-			lfirst(lc) = def;
+			lfirst(lc) = kp;
 			return props;
 		}
 	}
-	return lappend(props, def);
+	return lappend(props, kp);
 }
 
 /* Apply one level (server or table) of options to opts */
 static void
-apply_level(KafkaOptions *opts, List *options)
+apply_level(KafkaOptions *opts, List *options, KafkaPropSource source, bool trusted)
 {
 	ListCell   *lc;
 
@@ -543,7 +461,7 @@ apply_level(KafkaOptions *opts, List *options)
 		const char *name = def->defname;
 
 		if (d == NULL)
-			opts->rdkafka_props = set_prop(opts->rdkafka_props, def);
+			opts->rdkafka_props = set_prop(opts->rdkafka_props, def, source, trusted);
 		else if (strcmp(name, "brokers") == 0)
 			opts->brokers = defGetString(def);
 		else if (strcmp(name, "topic") == 0)
@@ -583,6 +501,20 @@ apply_level(KafkaOptions *opts, List *options)
 	}
 }
 
+/* The owner of a relation */
+static Oid
+table_owner(Oid relid)
+{
+	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+	return owner;
+}
+
 /* Check that a metadata column has a type we can fill */
 static void
 check_column_type(KafkaColumn *col, const char *role, const Oid *types, int ntypes, const char *hint)
@@ -605,8 +537,12 @@ kafkaGetServerOptions(Oid serverid)
 	KafkaOptions *opts = palloc0(sizeof(KafkaOptions));
 	ForeignServer *server = GetForeignServer(serverid);
 	ListCell   *lc;
+	Oid			umuser;
+	List	   *umoptions;
 
 	opts->serverid = server->serverid;
+	opts->server_name = server->servername;
+	opts->password_required = true;
 	opts->userid = GetUserId();
 	opts->format = KAFKA_FORMAT_JSON;
 	opts->batch_size = 10000;
@@ -618,9 +554,18 @@ kafkaGetServerOptions(Oid serverid)
 	opts->csv_null = "";
 	opts->read_committed = true;
 
-	apply_level(opts, server->options);
-	foreach(lc, user_mapping_options(opts->userid, server->serverid))
-		opts->rdkafka_props = set_prop(opts->rdkafka_props, (DefElem *) lfirst(lc));
+	apply_level(opts, server->options, KAFKA_PROP_SERVER, superuser_arg(server->owner));
+	umoptions = user_mapping_options(opts->userid, server->serverid, &umuser);
+	foreach(lc, umoptions)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "password_required") == 0)
+			opts->password_required = bool_value(def);
+		else
+			opts->rdkafka_props = set_prop(opts->rdkafka_props, def, KAFKA_PROP_MAPPING,
+										   OidIsValid(umuser) && superuser_arg(umuser));
+	}
 	return opts;
 }
 
@@ -638,7 +583,8 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 	bool		close_rel = false;
 	int			value_index = 0;
 
-	apply_level(opts, table->options);
+	opts->table_name = get_rel_name(foreigntableid);
+	apply_level(opts, table->options, KAFKA_PROP_TABLE, superuser_arg(table_owner(foreigntableid)));
 	/* as in COPY, the escape character defaults to the quote character */
 	if (!opts->csv_escape_set)
 		opts->csv_escape = opts->csv_quote;
