@@ -233,44 +233,6 @@ parse_on_error(const char *s, KafkaOnError *e)
 }
 
 /*
- * An integer option: an optional sign and decimal digits, nothing else (no
- * spaces, units or exponents: strtol alone would take ' 100'), in range.
- */
-static int
-int_value(DefElem *def, const KafkaOptionDef *d)
-{
-	char	   *s = defGetString(def);
-	char	   *end;
-	long		v;
-	bool		digits = isdigit((unsigned char) s[0]) ||
-		((s[0] == '-' || s[0] == '+') && isdigit((unsigned char) s[1]));
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (!digits || errno != 0 || end == s || *end != '\0' || v < INT_MIN || v > INT_MAX ||
-		(d->max > 0 && (v < d->min || v > d->max)))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
-				 d->max > 0 ? errhint("Valid values are integers from %d to %d.", d->min, d->max)
-				 : errhint("The value must be an integer.")));
-	return (int) v;
-}
-
-static bool
-bool_value(DefElem *def)
-{
-	bool		b;
-
-	if (!parse_bool(defGetString(def), &b))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for boolean option \"%s\": \"%s\"",
-						def->defname, defGetString(def))));
-	return b;
-}
-
-/*
  * Check the brokers option before librdkafka sees it (librdkafka skips what
  * it cannot parse and retries forever): a comma-separated list of at most
  * KAFKA_MAX_BROKERS entries [protocol://]host[:port], host a name, an IPv4
@@ -423,6 +385,70 @@ check_csv(char delimiter, char quote, char escape, const char *null)
 				 errhint("Set the foreign table option \"null\" to a string without the quote character.")));
 }
 
+/* The CSV options of a foreign table (all table-level) with their defaults */
+static void
+check_table_csv(List *options)
+{
+	char		delimiter = ',';
+	char		quote = '"';
+	char		escape = 0;
+	const char *null = "";
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "delimiter") == 0)
+			delimiter = defGetString(def)[0];
+		else if (strcmp(def->defname, "quote") == 0)
+			quote = defGetString(def)[0];
+		else if (strcmp(def->defname, "escape") == 0)
+			escape = defGetString(def)[0];
+		else if (strcmp(def->defname, "null") == 0)
+			null = defGetString(def);
+	}
+	check_csv(delimiter, quote, escape ? escape : quote, null);
+}
+
+/*
+ * An integer option: an optional sign and decimal digits, nothing else (no
+ * spaces, units or exponents: strtol alone would take ' 100'), in range.
+ */
+static int
+int_value(DefElem *def, const KafkaOptionDef *d)
+{
+	char	   *s = defGetString(def);
+	char	   *end;
+	long		v;
+	bool		digits = isdigit((unsigned char) s[0]) ||
+		((s[0] == '-' || s[0] == '+') && isdigit((unsigned char) s[1]));
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!digits || errno != 0 || end == s || *end != '\0' || v < INT_MIN || v > INT_MAX ||
+		(d->max > 0 && (v < d->min || v > d->max)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
+				 d->max > 0 ? errhint("Valid values are integers from %d to %d.", d->min, d->max)
+				 : errhint("The value must be an integer.")));
+	return (int) v;
+}
+
+static bool
+bool_value(DefElem *def)
+{
+	bool		b;
+
+	if (!parse_bool(defGetString(def), &b))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for boolean option \"%s\": \"%s\"",
+						def->defname, defGetString(def))));
+	return b;
+}
+
 /*
  * Check one librdkafka pass-through property: it must exist, its value must
  * be valid, secrets go to user mappings, unsafe ones need a superuser.
@@ -487,32 +513,6 @@ validate_rdkafka_prop(DefElem *def, int where)
 						def->defname, catalog_name(where)),
 				 errhint("Put secrets in a user mapping: CREATE USER MAPPING FOR ... SERVER ... OPTIONS (\"%s\" '...').",
 						 def->defname)));
-}
-
-/* The CSV options of a foreign table (all table-level) with their defaults */
-static void
-check_table_csv(List *options)
-{
-	char		delimiter = ',';
-	char		quote = '"';
-	char		escape = 0;
-	const char *null = "";
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "delimiter") == 0)
-			delimiter = defGetString(def)[0];
-		else if (strcmp(def->defname, "quote") == 0)
-			quote = defGetString(def)[0];
-		else if (strcmp(def->defname, "escape") == 0)
-			escape = defGetString(def)[0];
-		else if (strcmp(def->defname, "null") == 0)
-			null = defGetString(def);
-	}
-	check_csv(delimiter, quote, escape ? escape : quote, null);
 }
 
 PG_FUNCTION_INFO_V1(kafka_fdw_validator);
