@@ -63,4 +63,66 @@ CREATE SERVER s_super FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'a:1', "ss
 DROP SERVER s_user, s_super;
 REVOKE USAGE ON FOREIGN DATA WRAPPER kafka_fdw FROM kafka_user;
 DROP ROLE kafka_user;
+-- integer options are digits with an optional sign: no blanks, units or exponents
+ALTER SERVER s1 OPTIONS (ADD timeout_ms ' 100');
+ALTER SERVER s1 OPTIONS (ADD timeout_ms '100 ');
+ALTER SERVER s1 OPTIONS (ADD timeout_ms '100ms');
+ALTER SERVER s1 OPTIONS (ADD timeout_ms '1e3');
+ALTER SERVER s1 OPTIONS (ADD timeout_ms '');
+CREATE FOREIGN TABLE t6 (v text) SERVER s1 OPTIONS (topic 'x', num_partitions '99999999999');
+ALTER SERVER s1 OPTIONS (ADD timeout_ms '+1500');
+ALTER SERVER s1 OPTIONS (DROP timeout_ms);
+-- brokers: host:port entries separated by commas, at most 100 of them and 4096 bytes
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '');
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'a:1,,b:2');
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'a:1,');
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'a b:1');
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'a:99999');
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'a:port');
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'a:');
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '::1:9092');
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'http://a:1');
+SELECT string_agg('b' || g, ',') AS many_brokers FROM generate_series(1, 300) g \gset
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers :'many_brokers');
+SELECT string_agg(repeat('h', 100) || g || ':9092', ',') AS long_brokers FROM generate_series(1, 50) g \gset
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers :'long_brokers');
+-- ... valid lists: names, IPv4, bracketed IPv6, protocol prefixes, blanks after commas, no port
+CREATE SERVER s2 FOREIGN DATA WRAPPER kafka_fdw
+  OPTIONS (brokers 'k1.example:9092, 10.0.0.2:9093,[::1]:9094,SSL://k4:9095,k5,[fe80::1]');
+SELECT string_agg('b' || g || ':9092', ',') AS hundred_brokers FROM generate_series(1, 100) g \gset
+ALTER SERVER s2 OPTIONS (SET brokers :'hundred_brokers');
+DROP SERVER s2;
+-- CSV: delimiter, quote and escape must keep a record unambiguous (COPY's rules)
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'csv', delimiter '"');
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'csv', quote ',');
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'csv', delimiter ';', escape ';');
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'csv', delimiter '|', quote '|', escape '\');
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'csv', delimiter E'\n');
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'csv', quote E'\r');
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'csv', null 'a,b');
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'csv', null '"');
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'csv', null E'x\ny');
+-- quote and escape may be the same (the default); a valid table, then ALTERs that would break it
+CREATE FOREIGN TABLE t7 (a text, b text) SERVER s1
+  OPTIONS (topic 'x', format 'csv', delimiter ';', quote '''', escape '''', null 'NULL');
+ALTER FOREIGN TABLE t7 OPTIONS (SET delimiter '''');
+ALTER FOREIGN TABLE t7 OPTIONS (DROP quote, DROP escape, SET delimiter '"');
+-- a catalog entry written before these checks is refused when the table is used
+UPDATE pg_foreign_table SET ftoptions = ARRAY['topic=x', 'format=csv', 'delimiter=;', 'escape=;']
+ WHERE ftrelid = 't7'::regclass;
+SELECT * FROM t7;
+DROP FOREIGN TABLE t7;
+-- two columns with the same role: column options are checked one column at a time,
+-- so the table is refused when it is used (read or written)
+CREATE FOREIGN TABLE t8 (p1 int OPTIONS (partition 'true'), p2 int OPTIONS (partition 'true'), v text)
+  SERVER s1 OPTIONS (topic 'x');
+SELECT * FROM t8;
+INSERT INTO t8 (v) VALUES ('x');
+CREATE FOREIGN TABLE t9 (k1 text OPTIONS (key 'true'), v text, k2 text OPTIONS (key 'true'))
+  SERVER s1 OPTIONS (topic 'x');
+INSERT INTO t9 (v) VALUES ('x');
+CREATE FOREIGN TABLE t10 (h1 jsonb OPTIONS (headers 'true'), o1 bigint OPTIONS (offset 'true'),
+                          o2 bigint OPTIONS (offset 'true'), v text) SERVER s1 OPTIONS (topic 'x');
+SELECT count(*) FROM t10;
+DROP FOREIGN TABLE t8, t9, t10;
 DROP SERVER s1 CASCADE;

@@ -43,8 +43,13 @@
 typedef enum OptType
 {
 	OT_STRING, OT_INT, OT_BOOL, OT_FORMAT, OT_ON_ERROR, OT_CHAR, OT_ISOLATION,
+	OT_BROKERS,					/* host:port list */
 	OT_IGNORED_INT				/* accepted for adjust/kafka_fdw compatibility */
 } OptType;
+
+/* Bounds of the brokers option: a few bootstrap addresses are enough */
+#define KAFKA_MAX_BROKERS		100
+#define KAFKA_MAX_BROKERS_LEN	4096
 
 typedef struct KafkaOptionDef
 {
@@ -56,7 +61,7 @@ typedef struct KafkaOptionDef
 } KafkaOptionDef;
 
 static const KafkaOptionDef option_defs[] = {
-	{"brokers", OPT_SERVER, OT_STRING, 0, 0},
+	{"brokers", OPT_SERVER, OT_BROKERS, 0, 0},
 	{"topic", OPT_TABLE, OT_STRING, 0, 0},
 	{"format", OPT_SERVER | OPT_TABLE, OT_FORMAT, 0, 0},
 	{"batch_size", OPT_SERVER | OPT_TABLE, OT_INT, 1, 1000000},
@@ -179,16 +184,202 @@ parse_on_error(const char *s, KafkaOnError *e)
 	return true;
 }
 
+/*
+ * Check the brokers option before librdkafka sees it (librdkafka skips what
+ * it cannot parse and retries forever): a comma-separated list of at most
+ * KAFKA_MAX_BROKERS entries [protocol://]host[:port], host a name, an IPv4
+ * address or a bracketed IPv6 address, port 1-65535.
+ */
+static void
+check_brokers(const char *value)
+{
+	size_t		len = strlen(value);
+	int			n = 0;
+	const char *p = value;
+	static const char *const hint =
+		"List bootstrap brokers as host:port separated by commas, for example '10.0.0.1:9092,10.0.0.2:9092'; an IPv6 address goes in brackets: '[::1]:9092'.";
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"brokers\" must not be empty"),
+				 errhint("%s", hint)));
+	if (len > KAFKA_MAX_BROKERS_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"brokers\" is %zu bytes long, the limit is %d", len, KAFKA_MAX_BROKERS_LEN),
+				 errhint("A few bootstrap brokers are enough: the client learns the others from the cluster.")));
+	for (;;)
+	{
+		const char *comma = strchr(p, ',');
+		size_t		elen = comma ? (size_t) (comma - p) : strlen(p);
+		char	   *entry;
+		char	   *e;
+		char	   *host;
+		char	   *port = NULL;
+		bool		ok = true;
+
+		/* surrounding blanks are tolerated, as librdkafka does */
+		while (elen > 0 && (*p == ' ' || *p == '\t'))
+			p++, elen--;
+		while (elen > 0 && (p[elen - 1] == ' ' || p[elen - 1] == '\t'))
+			elen--;
+		if (elen == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("option \"brokers\" has an empty entry: \"%s\"", value),
+					 errhint("%s", hint)));
+		if (++n > KAFKA_MAX_BROKERS)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("option \"brokers\" lists more than %d addresses", KAFKA_MAX_BROKERS),
+					 errhint("A few bootstrap brokers are enough: the client learns the others from the cluster.")));
+
+		entry = pnstrdup(p, elen);
+		host = entry;
+		if ((e = strstr(entry, "://")) != NULL)
+		{
+			*e = '\0';
+			if (pg_strcasecmp(entry, "plaintext") != 0 && pg_strcasecmp(entry, "ssl") != 0 &&
+				pg_strcasecmp(entry, "sasl_plaintext") != 0 && pg_strcasecmp(entry, "sasl_ssl") != 0)
+				ok = false;
+			host = e + 3;
+		}
+		if (*host == '[')
+		{
+			/* [IPv6]:port */
+			e = strchr(host, ']');
+			if (e == NULL || e == host + 1 || strspn(host + 1, "0123456789abcdefABCDEF:.") != (size_t) (e - host - 1))
+				ok = false;
+			else if (e[1] == ':')
+				port = e + 2;
+			else if (e[1] != '\0')
+				ok = false;
+		}
+		else
+		{
+			e = strchr(host, ':');
+			if (e)
+			{
+				*e = '\0';
+				port = e + 1;
+			}
+			if (*host == '\0' || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != strlen(host))
+				ok = false;
+		}
+		if (ok && port != NULL)
+		{
+			char	   *pend;
+			long		pv;
+
+			errno = 0;
+			pv = strtol(port, &pend, 10);
+			if (!isdigit((unsigned char) port[0]) || *pend != '\0' || errno != 0 || pv < 1 || pv > 65535)
+				ok = false;
+		}
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid broker address \"%s\" in option \"brokers\"", pnstrdup(p, elen)),
+					 errhint("%s", hint)));
+		pfree(entry);
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+}
+
+/*
+ * The CSV characters must leave a record unambiguous, as COPY requires: the
+ * delimiter differs from the quote (and here also from the escape), none of
+ * them is a line break, and the null string contains neither the delimiter
+ * nor the quote nor a line break.  Checked by the validator and again when a
+ * table is used (its catalog entry may predate the check).
+ */
+static void
+check_csv(char delimiter, char quote, char escape, const char *null)
+{
+	const char *bad = NULL;
+
+	if (delimiter == '\n' || delimiter == '\r')
+		bad = "delimiter";
+	else if (quote == '\n' || quote == '\r')
+		bad = "quote";
+	else if (escape == '\n' || escape == '\r')
+		bad = "escape";
+	if (bad)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("CSV %s cannot be newline or carriage return", bad)));
+	if (delimiter == quote)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("CSV delimiter and quote must be different"),
+				 errhint("Set the foreign table option \"delimiter\" or \"quote\" to another character.")));
+	if (delimiter == escape)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("CSV delimiter and escape must be different"),
+				 errhint("Set the foreign table option \"delimiter\" or \"escape\" to another character.")));
+	if (strchr(null, '\n') || strchr(null, '\r'))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("CSV null string cannot contain newline or carriage return")));
+	if (strchr(null, delimiter))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("CSV delimiter must not appear in the null string"),
+				 errhint("Set the foreign table option \"null\" to a string without the delimiter.")));
+	if (strchr(null, quote))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("CSV quote character must not appear in the null string"),
+				 errhint("Set the foreign table option \"null\" to a string without the quote character.")));
+}
+
+/* The CSV options of a foreign table (all table-level) with their defaults */
+static void
+check_table_csv(List *options)
+{
+	char		delimiter = ',';
+	char		quote = '"';
+	char		escape = 0;
+	const char *null = "";
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "delimiter") == 0)
+			delimiter = defGetString(def)[0];
+		else if (strcmp(def->defname, "quote") == 0)
+			quote = defGetString(def)[0];
+		else if (strcmp(def->defname, "escape") == 0)
+			escape = defGetString(def)[0];
+		else if (strcmp(def->defname, "null") == 0)
+			null = defGetString(def);
+	}
+	check_csv(delimiter, quote, escape ? escape : quote, null);
+}
+
+/*
+ * An integer option: an optional sign and decimal digits, nothing else (no
+ * spaces, units or exponents: strtol alone would take ' 100'), in range.
+ */
 static int
 int_value(DefElem *def, const KafkaOptionDef *d)
 {
 	char	   *s = defGetString(def);
 	char	   *end;
 	long		v;
+	bool		digits = isdigit((unsigned char) s[0]) ||
+		((s[0] == '-' || s[0] == '+') && isdigit((unsigned char) s[1]));
 
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || (d->max > 0 && (v < d->min || v > d->max)))
+	if (!digits || errno != 0 || end == s || *end != '\0' || v < INT_MIN || v > INT_MAX ||
+		(d->max > 0 && (v < d->min || v > d->max)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
@@ -299,6 +490,9 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 
 		switch (d->type)
 		{
+			case OT_BROKERS:
+				check_brokers(defGetString(def));
+				break;
 			case OT_STRING:
 				if (defGetString(def)[0] == '\0' && strcmp(d->name, "null") != 0)
 					ereport(ERROR,
@@ -389,6 +583,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 					 errmsg("option \"topic\" is required for a kafka_fdw foreign table"),
 					 errhint("Add OPTIONS (topic 'name') to the foreign table.")));
+		check_table_csv(options);
 	}
 
 	PG_RETURN_VOID();
@@ -529,6 +724,23 @@ check_column_type(KafkaColumn *col, const char *role, const Oid *types, int ntyp
 }
 
 /*
+ * Record col as the table's column of a metadata role; a second column with
+ * the same role is an error (column options are validated one column at a
+ * time, so this is the first place that sees the whole table).
+ */
+static void
+set_role_column(KafkaOptions *opts, AttrNumber *slot, KafkaColumn *col, const char *role, Oid relid)
+{
+	if (*slot != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("foreign table \"%s\" has two %s columns: \"%s\" and \"%s\"",
+						get_rel_name(relid), role, opts->columns[*slot - 1].name, col->name),
+				 errhint("Remove the option with ALTER FOREIGN TABLE ... ALTER COLUMN ... OPTIONS (DROP %s).", role)));
+	*slot = col->attnum;
+}
+
+/*
  * Options of a server and the current user's mapping, with defaults.
  */
 KafkaOptions *
@@ -588,6 +800,8 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 	/* as in COPY, the escape character defaults to the quote character */
 	if (!opts->csv_escape_set)
 		opts->csv_escape = opts->csv_quote;
+	if (opts->format == KAFKA_FORMAT_CSV)
+		check_csv(opts->csv_delimiter, opts->csv_quote, opts->csv_escape, opts->csv_null);
 
 	if (rel == NULL)
 	{
@@ -655,7 +869,7 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 					static const Oid t[] = {INT2OID, INT4OID, INT8OID};
 
 					check_column_type(col, "partition", t, 3, "Use int or bigint.");
-					opts->partition_attnum = col->attnum;
+					set_role_column(opts, &opts->partition_attnum, col, "partition", foreigntableid);
 					break;
 				}
 			case KAFKA_COL_OFFSET:
@@ -663,7 +877,7 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 					static const Oid t[] = {INT8OID, INT4OID};
 
 					check_column_type(col, "offset", t, 2, "Use bigint.");
-					opts->offset_attnum = col->attnum;
+					set_role_column(opts, &opts->offset_attnum, col, "offset", foreigntableid);
 					break;
 				}
 			case KAFKA_COL_TIMESTAMP:
@@ -672,18 +886,18 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 
 					check_column_type(col, "timestamp", t, 3,
 									  "Use timestamptz, timestamp or bigint (milliseconds since the epoch).");
-					opts->timestamp_attnum = col->attnum;
+					set_role_column(opts, &opts->timestamp_attnum, col, "timestamp", foreigntableid);
 					break;
 				}
 			case KAFKA_COL_KEY:
-				opts->key_attnum = col->attnum;
+				set_role_column(opts, &opts->key_attnum, col, "key", foreigntableid);
 				break;
 			case KAFKA_COL_HEADERS:
 				{
 					static const Oid t[] = {JSONBOID, JSONOID};
 
 					check_column_type(col, "headers", t, 2, "Use jsonb or json.");
-					opts->headers_attnum = col->attnum;
+					set_role_column(opts, &opts->headers_attnum, col, "headers", foreigntableid);
 					break;
 				}
 			case KAFKA_COL_JUNK:
@@ -691,7 +905,7 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 					static const Oid t[] = {TEXTOID, BYTEAOID, VARCHAROID};
 
 					check_column_type(col, "junk", t, 3, "Use text or bytea.");
-					opts->junk_attnum = col->attnum;
+					set_role_column(opts, &opts->junk_attnum, col, "junk", foreigntableid);
 					break;
 				}
 			case KAFKA_COL_JUNK_ERROR:
@@ -699,7 +913,7 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 					static const Oid t[] = {TEXTOID, VARCHAROID};
 
 					check_column_type(col, "junk_error", t, 2, "Use text.");
-					opts->junk_error_attnum = col->attnum;
+					set_role_column(opts, &opts->junk_error_attnum, col, "junk_error", foreigntableid);
 					break;
 				}
 		}

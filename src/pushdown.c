@@ -115,6 +115,23 @@ strategy_kind(int role, int strategy)
 }
 
 /*
+ * A context to deparse clauses on baserel for EXPLAIN.  The relation's Vars
+ * carry its index in the query's range table, which need not be 1 (joins,
+ * self-joins, subqueries, CTEs): deparse against the whole range table, as
+ * EXPLAIN does, naming only this relation.
+ */
+static List *
+deparse_context(PlannerInfo *root, RelOptInfo *baserel)
+{
+	PlannedStmt *pstmt = makeNode(PlannedStmt);
+
+	pstmt->rtable = root->parse->rtable;
+	return deparse_context_for_plan_tree(pstmt,
+										 select_rtable_names_for_explain(pstmt->rtable,
+																		 bms_make_singleton(baserel->relid)));
+}
+
+/*
  * Find the clauses we can push down.  kinds gets a KafkaQualKind per clause,
  * exprs the value expression to evaluate at scan start, texts the clause as
  * SQL for EXPLAIN.
@@ -124,8 +141,7 @@ kafkaExtractQuals(PlannerInfo *root, RelOptInfo *baserel, KafkaOptions *opts,
 				  List *clauses, List **kinds, List **exprs, List **texts)
 {
 	ListCell   *lc;
-	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
-	List	   *dpcontext = deparse_context_for(get_rel_name(rte->relid), rte->relid);
+	List	   *dpcontext = NIL;
 
 	*kinds = NIL;
 	*exprs = NIL;
@@ -177,6 +193,8 @@ kafkaExtractQuals(PlannerInfo *root, RelOptInfo *baserel, KafkaOptions *opts,
 			continue;
 		*kinds = lappend_int(*kinds, kind);
 		*exprs = lappend(*exprs, value);
+		if (dpcontext == NIL)
+			dpcontext = deparse_context(root, baserel);
 		*texts = lappend(*texts, makeString(deparse_expression((Node *) clause, dpcontext, false, false)));
 	}
 }

@@ -44,6 +44,7 @@
 #include "storage/condition_variable.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
+#include "utils/dsa.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -52,8 +53,6 @@
 #include "utils/wait_event.h"
 
 
-/* Most ranges a parallel scan shares */
-#define KAFKA_MAX_SHARED_RANGES 1024
 /* Smallest offset slice of one partition handed to a parallel worker */
 #define KAFKA_MIN_SLICE 50000
 /* First wait (ms) on an empty queue before waking the fetchers; it doubles */
@@ -70,7 +69,19 @@ typedef struct KafkaPlanState
 	Bitmapset  *attrs;			/* attnums the query needs */
 } KafkaPlanState;
 
-/* Shared state of a parallel scan, in DSM */
+/* One range of a parallel scan, in the query's DSA */
+typedef struct KafkaSharedRange
+{
+	KafkaRange	r;
+	pg_atomic_uint64 read;		/* messages read from it, for EXPLAIN ANALYZE */
+} KafkaSharedRange;
+
+/*
+ * Shared state of a parallel scan, in DSM.  Its size is fixed when the plan
+ * starts, but the ranges are known only when the first participant starts
+ * the scan (parameters, watermarks, the partitions of the topic then): that
+ * participant allocates exactly as many as it planned in the query's DSA.
+ */
 typedef struct KafkaParallelState
 {
 	slock_t		mutex;
@@ -78,8 +89,7 @@ typedef struct KafkaParallelState
 	ConditionVariable cv;		/* signalled when phase becomes 2 */
 	int			nranges;
 	int			next;			/* next range to claim */
-	KafkaRange	ranges[KAFKA_MAX_SHARED_RANGES];
-	pg_atomic_uint64 read[KAFKA_MAX_SHARED_RANGES]; /* messages read per range */
+	dsa_pointer ranges;			/* KafkaSharedRange[nranges], or InvalidDsaPointer */
 	pg_atomic_uint64 skipped;
 } KafkaParallelState;
 
@@ -127,6 +137,8 @@ typedef struct KafkaScanState
 	MemoryContext rowcxt;		/* per message, reset before each */
 	MemoryContext scancxt;		/* scan state: ranges, counters */
 	KafkaParallelState *pstate;
+	dsa_area   *area;			/* parallel: the query's DSA */
+	KafkaSharedRange *shared;	/* parallel: the ranges, mapped here */
 	MemoryContextCallback cleanup;
 
 	/* error context */
@@ -389,8 +401,8 @@ retire_done(KafkaScanState *st)
 				st->finished = lappend(st->finished, f);
 				MemoryContextSwitchTo(old);
 			}
-			if (st->pstate && a->shared_index >= 0)
-				pg_atomic_add_fetch_u64(&st->pstate->read[a->shared_index], a->read);
+			if (st->shared && a->shared_index >= 0)
+				pg_atomic_add_fetch_u64(&st->shared[a->shared_index].read, a->read);
 		}
 		else
 			st->active[j++] = *a;
@@ -440,7 +452,7 @@ claim_range(KafkaScanState *st)
 	SpinLockRelease(&ps->mutex);
 	if (idx < 0)
 		return false;
-	start_range(st, &ps->ranges[idx], idx);
+	start_range(st, &st->shared[idx].r, idx);
 	return true;
 }
 
@@ -508,6 +520,19 @@ start_serial(KafkaScanState *st, List *ranges)
 	}
 }
 
+/*
+ * The query's DSA, where a parallel scan keeps its ranges.  The executor
+ * installs it while a participant runs the plan; we remember it for
+ * EXPLAIN ANALYZE at shutdown, when it is no longer installed.
+ */
+static dsa_area *
+shared_area(KafkaScanState *st)
+{
+	if (st->area == NULL)
+		elog(ERROR, "kafka_fdw: parallel scan without a query DSA area");
+	return st->area;
+}
+
 /* Plan the ranges (evaluating pushed-down values) and start reading */
 static void
 start_scan(ForeignScanState *node)
@@ -534,18 +559,32 @@ start_scan(ForeignScanState *node)
 		if (plan_it)
 		{
 			ListCell   *lc;
-			int			i = 0;
+			int			n;
+			dsa_pointer dp = InvalidDsaPointer;
 
 			kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &st->bounds);
 			st->have_bounds = true;
 			ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &st->bounds);
 			ranges = slice_ranges(ranges, max_parallel_workers_per_gather + 1);
-			if (list_length(ranges) > KAFKA_MAX_SHARED_RANGES)
-				ranges = list_truncate(ranges, KAFKA_MAX_SHARED_RANGES);	/* cannot happen: slices merge */
-			foreach(lc, ranges)
-				ps->ranges[i++] = *(KafkaRange *) lfirst(lc);
+			n = list_length(ranges);
+			if (n > 0)
+			{
+				KafkaSharedRange *sr;
+				int			i = 0;
+
+				dp = dsa_allocate_extended(shared_area(st), sizeof(KafkaSharedRange) * (Size) n,
+										   DSA_ALLOC_HUGE);
+				sr = dsa_get_address(st->area, dp);
+				foreach(lc, ranges)
+				{
+					sr[i].r = *(KafkaRange *) lfirst(lc);
+					pg_atomic_init_u64(&sr[i].read, 0);
+					i++;
+				}
+			}
 			SpinLockAcquire(&ps->mutex);
-			ps->nranges = i;
+			ps->ranges = dp;
+			ps->nranges = n;
 			ps->phase = 2;
 			SpinLockRelease(&ps->mutex);
 			ConditionVariableBroadcast(&ps->cv);
@@ -565,6 +604,9 @@ start_scan(ForeignScanState *node)
 			}
 			ConditionVariableCancelSleep();
 		}
+		/* phase 2 is final until a rescan: ranges and nranges stay as they are */
+		st->shared = DsaPointerIsValid(ps->ranges) ?
+			dsa_get_address(shared_area(st), ps->ranges) : NULL;
 		st->maxactive = 1;
 		st->active = palloc0(sizeof(ActiveRange) * 1);
 		(void) claim_range(st);
@@ -955,6 +997,7 @@ kafkaReScanForeignScan(ForeignScanState *node)
 
 	release_scan(st);
 	st->started = false;
+	st->shared = NULL;			/* ReInitializeDSM frees them */
 	st->pending = NIL;
 	st->finished = NIL;
 	st->skipped = 0;
@@ -1198,9 +1241,8 @@ init_pstate(KafkaParallelState *ps)
 	ps->phase = 0;
 	ps->nranges = 0;
 	ps->next = 0;
+	ps->ranges = InvalidDsaPointer;
 	ConditionVariableInit(&ps->cv);
-	for (int i = 0; i < KAFKA_MAX_SHARED_RANGES; i++)
-		pg_atomic_init_u64(&ps->read[i], 0);
 	pg_atomic_init_u64(&ps->skipped, 0);
 }
 
@@ -1212,14 +1254,21 @@ kafkaInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, voi
 	(void) pcxt;
 	init_pstate((KafkaParallelState *) coordinate);
 	st->pstate = coordinate;
+	st->area = node->ss.ps.state->es_query_dsa;
 }
 
+/* A rescan: the ranges are planned again (parameters may have changed) */
 static void
 kafkaReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
 {
-	(void) node;
+	KafkaScanState *st = node->fdw_state;
+	KafkaParallelState *ps = coordinate;
+
 	(void) pcxt;
-	init_pstate((KafkaParallelState *) coordinate);
+	if (DsaPointerIsValid(ps->ranges))
+		dsa_free(shared_area(st), ps->ranges);
+	st->shared = NULL;
+	init_pstate(ps);
 }
 
 static void
@@ -1229,6 +1278,7 @@ kafkaInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc, void *coo
 
 	(void) toc;
 	st->pstate = coordinate;
+	st->area = node->ss.ps.state->es_query_dsa;
 }
 
 /* Before DSM goes away: collect what all participants read, for EXPLAIN */
@@ -1241,13 +1291,18 @@ kafkaShutdownForeignScan(ForeignScanState *node)
 	if (ps == NULL || IsParallelWorker())
 		return;
 	st->finished = NIL;
-	for (int i = 0; i < ps->nranges; i++)
+	if (ps->phase == 2 && DsaPointerIsValid(ps->ranges))
 	{
-		ActiveRange *a = palloc0(sizeof(ActiveRange));
+		KafkaSharedRange *sr = dsa_get_address(shared_area(st), ps->ranges);
 
-		a->r = ps->ranges[i];
-		a->read = pg_atomic_read_u64(&ps->read[i]);
-		st->finished = lappend(st->finished, a);
+		for (int i = 0; i < ps->nranges; i++)
+		{
+			ActiveRange *a = palloc0(sizeof(ActiveRange));
+
+			a->r = sr[i].r;
+			a->read = pg_atomic_read_u64(&sr[i].read);
+			st->finished = lappend(st->finished, a);
+		}
 	}
 	st->skipped += pg_atomic_read_u64(&ps->skipped);
 	if (st->skipped > 0)
