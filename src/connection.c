@@ -165,6 +165,28 @@ kafkaErrcode(rd_kafka_resp_err_t err)
 }
 
 /*
+ * Fail at once when the broker refused our credentials.  librdkafka treats a
+ * failed SASL authentication like any broken connection and retries it
+ * forever, so a wrong password would otherwise surface only as a timeout
+ * after timeout_ms, with the reason hidden in a detail line.  Waiting longer
+ * cannot help: the same credentials are refused again.  Call after serving
+ * the handle's errors (kafkaServeLogs) in a wait loop that reset last_error,
+ * when AUTH_FAILED().
+ */
+#define AUTH_FAILED() (last_error == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+
+static void
+pg_attribute_noreturn()
+report_auth_failure(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+			 errmsg("could not %s: Kafka authentication failed", what),
+			 errdetail("librdkafka reported: %s", last_error_str),
+			 errhint("Check \"security.protocol\" and \"sasl.mechanisms\" in the server options, and \"sasl.username\" and \"sasl.password\" in the user mapping.")));
+}
+
+/*
  * The one place librdkafka errors become PostgreSQL errors.
  */
 void
@@ -569,6 +591,8 @@ kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms)
 				break;
 		}
 		kafkaServeLogs(rk);
+		if (AUTH_FAILED())
+			report_auth_failure(what);
 		if (kafkaNowMs() >= deadline)
 			break;
 		CHECK_FOR_INTERRUPTS();
@@ -644,6 +668,8 @@ kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
 			return;
 		}
 		kafkaServeLogs(rk);
+		if (AUTH_FAILED())
+			report_auth_failure(psprintf("read watermarks of topic \"%s\" partition %d", topic, partition));
 		if (kafkaNowMs() >= deadline ||
 			(err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT &&
 			 err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
@@ -664,6 +690,7 @@ kafkaOffsetForTime(rd_kafka_t *rk, const char *topic, int32 partition, int64 ts_
 	int64		deadline = kafkaNowMs() + timeout_ms;
 	rd_kafka_resp_err_t err;
 
+	last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
 	for (;;)
 	{
 		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -678,6 +705,8 @@ kafkaOffsetForTime(rd_kafka_t *rk, const char *topic, int32 partition, int64 ts_
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
 			return off;			/* -1 (OFFSET_END) if no such message */
 		kafkaServeLogs(rk);
+		if (AUTH_FAILED())
+			report_auth_failure(psprintf("look up offsets by timestamp in topic \"%s\" partition %d", topic, partition));
 		if (kafkaNowMs() >= deadline ||
 			(err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT &&
 			 err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE))
