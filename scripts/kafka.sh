@@ -19,7 +19,8 @@
 # passwords for the PLAIN user (in the listeners' JAAS configuration) and the SCRAM-SHA-256 user
 # (created by the broker's own storage tool, kafka.tools.StorageTool format --add-scram).
 # $KAFKA_HOME/secure.env (mode 600) exports for tests: KAFKA_SASL_PORT, KAFKA_SSL_PORT,
-# KAFKA_SASL_SSL_PORT, KAFKA_PLAIN_USER/_PASSWORD, KAFKA_SCRAM_USER/_PASSWORD, KAFKA_CA (PEM file).
+# KAFKA_SASL_SSL_PORT, KAFKA_PLAIN_USER/_PASSWORD, KAFKA_SCRAM_USER/_PASSWORD, KAFKA_CA (PEM file),
+# KAFKA_BROKER_VERSION.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -114,10 +115,11 @@ ready() {
   [ -f "$KAFKA_HOME/secure.env" ] || return 0
   # shellcheck disable=SC1091
   . "$KAFKA_HOME/secure.env"
-  kcat_secure "$KAFKA_SASL_PORT" SASL_PLAINTEXT SCRAM-SHA-256 "$KAFKA_SCRAM_USER" "$KAFKA_SCRAM_PASSWORD" &&
+  # PLAIN, not SCRAM: librdkafka before 2.6.1 (kcat's too) fails SCRAM against Kafka 4.x brokers
+  # (it repeats the client nonce, which 4.x rejects as invalid credentials)
   kcat_secure "$KAFKA_SASL_PORT" SASL_PLAINTEXT PLAIN "$KAFKA_PLAIN_USER" "$KAFKA_PLAIN_PASSWORD" &&
   kcat_secure "$KAFKA_SSL_PORT" SSL &&
-  kcat_secure "$KAFKA_SASL_SSL_PORT" SASL_SSL SCRAM-SHA-256 "$KAFKA_SCRAM_USER" "$KAFKA_SCRAM_PASSWORD"
+  kcat_secure "$KAFKA_SASL_SSL_PORT" SASL_SSL PLAIN "$KAFKA_PLAIN_USER" "$KAFKA_PLAIN_PASSWORD"
 }
 
 # Fresh secrets for the secured listeners: CA, broker certificate in a PKCS12 keystore, passwords,
@@ -160,6 +162,7 @@ export KAFKA_PLAIN_PASSWORD=$plain_pass
 export KAFKA_SCRAM_USER=bob
 export KAFKA_SCRAM_PASSWORD=$scram_pass
 export KAFKA_CA=$secdir/ca.pem
+export KAFKA_BROKER_VERSION=$KAFKA_VERSION
 E
 }
 
@@ -212,8 +215,8 @@ P
       -cp "$cp" $opts -Dkafka.logs.dir="$KAFKA_HOME/logs" \
       kafka.Kafka "$KAFKA_HOME/server.properties" > "$KAFKA_HOME/logs/stdout.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
-  local i
-  for i in $(seq 1 240); do
+  local deadline=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     if ready; then
       echo "kafka.sh: Kafka $KAFKA_VERSION ready on 127.0.0.1:$KAFKA_PORT (pid $(cat "$pidfile"))"
       if [ "$KAFKA_SECURE" = 1 ]; then
