@@ -193,7 +193,7 @@ report_connect_refused(const char *what)
 			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 			 errmsg("could not %s: Kafka authentication failed", what),
 			 errdetail("librdkafka reported: %s", last_error_str),
-			 errhint("Check \"security.protocol\" and \"sasl.mechanisms\" in the server options, and \"sasl.username\" and \"sasl.password\" in the user mapping.")));
+			 errhint("Check \"security.protocol\" and \"sasl.mechanisms\" in the server options, and the credentials (such as \"sasl.username\" and \"sasl.password\") in the user mapping.")));
 }
 
 /*
