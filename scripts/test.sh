@@ -130,6 +130,9 @@ if kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 2 >/dev/null 2>&1; then
   echo "test.sh: a foreign Kafka already answers on 127.0.0.1:$KAFKA_PORT; stop it first" >&2; exit 1
 fi
 "$REPO/scripts/kafka.sh" start
+# the secured listeners' ports, users, passwords and CA (exported), for test/t/secure.sh
+# shellcheck disable=SC1091
+source "$KAFKA_HOME/secure.env"
 # sql/write.sql checks that PREPARE TRANSACTION works, or is refused with our error
 export PG_EXTRA_CONF="${PG_EXTRA_CONF:+$PG_EXTRA_CONF
 }max_prepared_transactions = 10"

@@ -207,6 +207,38 @@ kafkaErrcode(rd_kafka_resp_err_t err)
 }
 
 /*
+ * Fail at once when the broker refused our credentials or its certificate
+ * could not be verified.  librdkafka treats both like any broken connection
+ * and retries forever, so a wrong password or CA would otherwise surface only
+ * as a timeout after timeout_ms, with the reason hidden in a detail line.
+ * Waiting longer cannot help: the next attempt is refused the same way.
+ * Other TLS errors (a handshake cut short by a restarting broker) may pass,
+ * so only a failed verification counts; OpenSSL names it so in the reason.
+ * Call after serving the handle's errors (kafkaServeLogs) in a wait loop that
+ * reset last_error, when CONNECT_REFUSED().
+ */
+#define CONNECT_REFUSED() \
+	(last_error == RD_KAFKA_RESP_ERR__AUTHENTICATION || \
+	 (last_error == RD_KAFKA_RESP_ERR__SSL && strstr(last_error_str, "certificate verify failed") != NULL))
+
+static void
+pg_attribute_noreturn()
+report_connect_refused(const char *what)
+{
+	if (last_error == RD_KAFKA_RESP_ERR__SSL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not %s: the TLS certificate of the Kafka broker could not be verified", what),
+				 errdetail("librdkafka reported: %s", last_error_str),
+				 errhint("Give the certificate of the CA that signed the broker's certificate in \"ssl.ca.pem\", and name the brokers by a host name or address the certificate was issued for.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+			 errmsg("could not %s: Kafka authentication failed", what),
+			 errdetail("librdkafka reported: %s", last_error_str),
+			 errhint("Check \"security.protocol\" and \"sasl.mechanisms\" in the server options, and the credentials (such as \"sasl.username\" and \"sasl.password\") in the user mapping.")));
+}
+
+/*
  * The one place librdkafka errors become PostgreSQL errors.
  */
 void
@@ -742,6 +774,8 @@ kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms)
 				break;
 		}
 		kafkaServeLogs(rk);
+		if (CONNECT_REFUSED())
+			report_connect_refused(what);
 		if (kafkaNowMs() >= deadline)
 			break;
 		CHECK_FOR_INTERRUPTS();
@@ -817,6 +851,8 @@ kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
 			return;
 		}
 		kafkaServeLogs(rk);
+		if (CONNECT_REFUSED())
+			report_connect_refused(psprintf("read watermarks of topic \"%s\" partition %d", topic, partition));
 		if (kafkaNowMs() >= deadline ||
 			(err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT &&
 			 err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
@@ -837,6 +873,7 @@ kafkaOffsetForTime(rd_kafka_t *rk, const char *topic, int32 partition, int64 ts_
 	int64		deadline = kafkaNowMs() + timeout_ms;
 	rd_kafka_resp_err_t err;
 
+	last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
 	for (;;)
 	{
 		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -851,6 +888,8 @@ kafkaOffsetForTime(rd_kafka_t *rk, const char *topic, int32 partition, int64 ts_
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
 			return off;			/* -1 (OFFSET_END) if no such message */
 		kafkaServeLogs(rk);
+		if (CONNECT_REFUSED())
+			report_connect_refused(psprintf("look up offsets by timestamp in topic \"%s\" partition %d", topic, partition));
 		if (kafkaNowMs() >= deadline ||
 			(err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT &&
 			 err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE))
