@@ -66,14 +66,19 @@ typedef struct HeaderRef
  * (08), transaction state (25, e.g. a read-only transaction), transaction
  * rollback (40: deadlock, serialization), insufficient resources (53: out
  * of memory, disk full), operator intervention (57: cancel, statement
- * timeout, shutdown), system errors (58), configuration (F0), internal
- * errors (XX, also elog(ERROR)), and lock_timeout (55P03).
+ * timeout, shutdown), system errors (58), configuration (F0), data or
+ * index corruption (XX001, XX002), and lock_timeout (55P03).  A plain
+ * internal error (XX000) counts as the message's: input functions of
+ * extensions report bad input with elog(ERROR) (hstore: "Unexpected end
+ * of string").
  */
 bool
 kafkaErrorIsMessageFault(int sqlerrcode)
 {
 	if (sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 		return false;
+	if (sqlerrcode == ERRCODE_INTERNAL_ERROR)
+		return true;
 	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
 	{
 		case ERRCODE_CONNECTION_EXCEPTION:
