@@ -130,3 +130,5 @@ CREATE FOREIGN TABLE dec_hdrb (v text, hb jsonb OPTIONS (headers 'true'))
 SELECT v, hj FROM dec_hdr;
 SELECT v, hb FROM dec_hdrb;
 SELECT j.hj::jsonb = b.hb AS agree FROM dec_hdr j, dec_hdrb b;
+-- a whole-row reference decodes every column
+SELECT d FROM dec_dup d WHERE offs IN (0, 2) ORDER BY offs;
