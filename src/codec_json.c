@@ -20,6 +20,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/typcache.h"
 
 typedef struct JsonScanner
@@ -563,29 +564,62 @@ key_matches(KafkaColumn *col, const char *k, size_t kl)
 	return col->json_name_len == kl && memcmp(col->json_name, k, kl) == 0;
 }
 
-/* Convert one JSON value at s->p into column col */
-static bool
-decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, Datum *value, bool *isnull)
+/*
+ * Where the value of a needed column is in the message: its extent and, for
+ * a string, its content, so that converting it scans nothing again.
+ */
+typedef struct JsonValueRef
 {
-	const char *st = s->p;
+	const char *start;			/* first byte of the value; NULL: key absent */
+	const char *end;			/* one past its last byte */
+	const char *str;			/* string: content between the quotes */
+	size_t		len;			/* its length */
+	bool		escaped;		/* string: it has escapes */
+} JsonValueRef;
+
+/* Scan (and structurally check) the value at s->p, recording where it is */
+static bool
+scan_value_ref(JsonScanner *s, JsonValueRef *v)
+{
+	v->start = s->p;
+	v->escaped = false;
+	if (*s->p == '"')
+	{
+		if (!scan_string(s, &v->str, &v->len, &v->escaped))
+			return false;
+	}
+	else if (*s->p == '{' || *s->p == '[')
+	{
+		if (!skip_container(s, 0))
+			return false;
+	}
+	else if (!scan_literal(s))
+		return false;
+	v->end = s->p;
+	return true;
+}
+
+/* Convert one JSON value, scanned into v, into column col */
+static bool
+decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, JsonValueRef *v, Datum *value, bool *isnull)
+{
+	const char *st = v->start;
 	bool		ok;
 	char	   *reason = NULL;
 
 	*isnull = false;
-	if (*s->p == '"')
+	s->p = v->end;				/* errors point after the value */
+	if (*st == '"')
 	{
-		const char *str;
-		size_t		len;
-		bool		esc;
+		const char *str = v->str;
+		size_t		len = v->len;
 
-		if (!scan_string(s, &str, &len, &esc))
-			return false;
 		if (col->typid == JSONOID || col->typid == JSONBOID)
 		{
-			*value = kafkaColumnFromText(col, st, s->p - st, &ok, &reason);
+			*value = kafkaColumnFromText(col, st, v->end - st, &ok, &reason);
 			return true;
 		}
-		if (esc)
+		if (v->escaped)
 		{
 			if (!unescape(str, len, &dec->buf, &s->err))
 				return false;
@@ -595,43 +629,57 @@ decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, Datum *value, 
 		*value = kafkaColumnFromText(col, str, len, &ok, &reason);
 		return true;
 	}
-	if (*s->p == '{' || *s->p == '[')
+	if (*st == '{' || *st == '[')
 	{
-		bool		structured = (*s->p == '[' && OidIsValid(get_element_type(col->typid))) ||
-			(*s->p == '{' && col->category == TYPCATEGORY_COMPOSITE);
+		bool		structured = (*st == '[' && OidIsValid(get_element_type(col->typid))) ||
+			(*st == '{' && col->category == TYPCATEGORY_COMPOSITE);
 
 		if (structured)
 		{
 			resetStringInfo(&dec->buf2);
+			s->p = st;
 			if (!json_to_pg_literal(s, col->typid, &dec->buf2, 0))
 				return false;
 			*value = kafkaColumnFromText(col, dec->buf2.data, dec->buf2.len, &ok, &reason);
 			return true;
 		}
-		if (!skip_container(s, 0))
-			return false;
-		*value = kafkaColumnFromText(col, st, s->p - st, &ok, &reason);
+		*value = kafkaColumnFromText(col, st, v->end - st, &ok, &reason);
 		return true;
 	}
-	if (!scan_literal(s))
-		return false;
-	if (!valid_literal(st, s->p - st))
+	if (!valid_literal(st, v->end - st))
 		return fail(s, "invalid JSON literal");
-	if (s->p - st == 4 && memcmp(st, "null", 4) == 0)
+	if (v->end - st == 4 && memcmp(st, "null", 4) == 0)
 	{
 		*isnull = true;
 		return true;
 	}
-	*value = kafkaColumnFromText(col, st, s->p - st, &ok, &reason);
+	*value = kafkaColumnFromText(col, st, v->end - st, &ok, &reason);
 	return true;
 }
 
+/*
+ * Decode a JSON object message.  A first pass checks the whole object and
+ * notes where the value of each needed column is; a key that appears twice
+ * counts with its last value (as in jsonb), so only then are the values
+ * converted, each once.
+ */
 bool
 kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 				Datum *values, bool *nulls, char **reason)
 {
 	JsonScanner s = {data, data + len, NULL};
 	bool		first = true;
+	JsonValueRef *refs = dec->json_values;
+
+	if (refs == NULL)
+	{
+		/* the decoder's own context: calls run in a per-message one */
+		refs = MemoryContextAlloc(GetMemoryChunkContext(dec),
+								  sizeof(JsonValueRef) * Max(dec->nneeded, 1));
+		dec->json_values = refs;
+	}
+	for (int i = 0; i < dec->nneeded; i++)
+		refs[i].start = NULL;
 
 	skip_ws(&s);
 	if (s.p >= s.end || *s.p != '{')
@@ -645,7 +693,6 @@ kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 		const char *k;
 		size_t		kl;
 		bool		esc;
-		KafkaColumn *col;
 
 		skip_ws(&s);
 		if (s.p < s.end && *s.p == '}' && first)
@@ -681,25 +728,25 @@ kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 			break;
 		}
 		{
-			const char *vstart = s.p;
-			const char *vend = NULL;
-			bool		ok = true;
+			int			matched = -1;
 
-			/* several columns may map to one key: decode the value for each */
-			for (int i = 0; ok && kl > 0 && i < dec->nneeded; i++)
+			/* several columns may map to one key: each notes the value */
+			for (int i = 0; kl > 0 && i < dec->nneeded; i++)
 			{
-				col = dec->needed[i];
-				if (!key_matches(col, k, kl))
+				if (!key_matches(dec->needed[i], k, kl))
 					continue;
-				s.p = vstart;
-				ok = decode_field(dec, &s, col, &values[col->attnum - 1], &nulls[col->attnum - 1]);
-				vend = s.p;
+				if (matched < 0)
+				{
+					if (!scan_value_ref(&s, &refs[i]))
+						break;
+					matched = i;
+				}
+				else
+					refs[i] = refs[matched];
 			}
-			if (!ok)
+			if (s.err)
 				break;
-			if (vend)
-				s.p = vend;
-			else if (!skip_value(&s, 1))
+			if (matched < 0 && !skip_value(&s, 1))
 				break;
 		}
 		first = false;
@@ -722,6 +769,13 @@ kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 		skip_ws(&s);
 		if (s.p != s.end)
 			fail(&s, "unexpected data after the JSON object");
+	}
+	for (int i = 0; s.err == NULL && i < dec->nneeded; i++)
+	{
+		KafkaColumn *col = dec->needed[i];
+
+		if (refs[i].start != NULL)
+			(void) decode_field(dec, &s, col, &refs[i], &values[col->attnum - 1], &nulls[col->attnum - 1]);
 	}
 	if (s.err)
 	{

@@ -279,6 +279,8 @@ typedef struct KafkaDecoder
 	KafkaColumn **by_index;		/* value_index -> column if needed, else NULL */
 	StringInfoData buf;			/* scratch for unescaping */
 	StringInfoData buf2;		/* scratch for nested conversion */
+	void	   *json_values;	/* codec_json.c: where each needed column's
+								 * value is in the message being decoded */
 } KafkaDecoder;
 
 extern KafkaDecoder *kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed);
@@ -294,6 +296,34 @@ extern bool kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 							Datum *values, bool *nulls, char **reason);
 extern bool kafkaDecodeCsv(KafkaDecoder *dec, const char *data, size_t len,
 						   Datum *values, bool *nulls, char **reason);
+
+/* in message.c */
+
+/* Turning messages into rows of one table: what to fill, and how */
+typedef struct KafkaRowReader
+{
+	KafkaOptions *opts;
+	KafkaDecoder *dec;			/* the value columns to decode */
+	bool		need_key;		/* fill the key column */
+	bool		need_headers;	/* fill the headers column */
+	bool		need_ts;		/* fill the timestamp column */
+	bool		use_subxact;	/* skip/junk: decode in a subtransaction */
+} KafkaRowReader;
+
+/* What became of a message */
+typedef enum KafkaRowResult
+{
+	KAFKA_ROW_OK,				/* decoded */
+	KAFKA_ROW_JUNK,				/* bad: value columns NULL, junk columns set */
+	KAFKA_ROW_SKIP				/* bad, on_error 'skip': no row */
+} KafkaRowResult;
+
+extern KafkaRowReader *kafkaRowReaderCreate(KafkaOptions *opts, Bitmapset *attrs);
+extern KafkaRowResult kafkaMessageToRow(KafkaRowReader *r, const rd_kafka_message_t *m,
+										Datum *values, bool *nulls);
+extern bool kafkaRowNeedsSubxact(KafkaOptions *opts, Bitmapset *attrs);
+extern bool kafkaErrorIsMessageFault(int sqlerrcode);
+extern void kafkaHeadersToJson(rd_kafka_headers_t *hdrs, StringInfo buf);
 
 /* in encode.c */
 

@@ -106,16 +106,13 @@ typedef struct ActiveRange
 typedef struct KafkaScanState
 {
 	KafkaOptions *opts;
-	KafkaDecoder *dec;
+	KafkaRowReader *reader;		/* message to row */
 	List	   *qual_kinds;
 	List	   *qual_exprs;		/* ExprStates of the pushed-down values */
 	List	   *qual_texts;
 	KafkaScanBounds bounds;		/* the pushed-down values, once evaluated */
 	bool		have_bounds;
 	Bitmapset  *attrs;			/* attnums the query needs */
-	bool		need_key;
-	bool		need_headers;
-	bool		need_ts;
 
 	KafkaHandle *h;
 	rd_kafka_topic_t *rkt;
@@ -319,10 +316,7 @@ static void
 init_reader(KafkaScanState *st, int limit)
 {
 	st->cur_partition = -1;
-	st->dec = kafkaDecoderCreate(st->opts, st->attrs);
-	st->need_key = st->opts->key_attnum && bms_is_member(st->opts->key_attnum, st->attrs);
-	st->need_headers = st->opts->headers_attnum && bms_is_member(st->opts->headers_attnum, st->attrs);
-	st->need_ts = st->opts->timestamp_attnum && bms_is_member(st->opts->timestamp_attnum, st->attrs);
+	st->reader = kafkaRowReaderCreate(st->opts, st->attrs);
 	st->batch_size = st->opts->batch_size;
 	if (limit > 0 && limit < st->batch_size)
 		st->batch_size = Max(limit, 1);
@@ -622,190 +616,17 @@ start_scan(ForeignScanState *node)
 	MemoryContextSwitchTo(old);
 }
 
-/* Build a jsonb object of the message headers */
-static Datum
-headers_datum(rd_kafka_message_t *m, KafkaColumn *col)
-{
-	rd_kafka_headers_t *hdrs;
-	StringInfoData buf;
-	const char *name;
-	const void *val;
-	size_t		size;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-	{
-		for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
-		{
-			if (i > 0)
-				appendStringInfoChar(&buf, ',');
-			escape_json(&buf, pg_verifymbstr(name, strlen(name), true) ? name : "?");
-			appendStringInfoChar(&buf, ':');
-			if (val == NULL)
-				appendStringInfoString(&buf, "null");
-			else if (pg_verifymbstr(val, size, true) && memchr(val, '\0', size) == NULL)
-			{
-				char	   *s = pnstrdup(val, size);
-
-				escape_json(&buf, s);
-			}
-			else
-			{
-				/* binary header: hex, as bytea prints it */
-				char	   *hex = palloc(size * 2 + 3);
-
-				hex[0] = '\\';
-				hex[1] = 'x';
-				hex_encode(val, size, hex + 2);
-				hex[size * 2 + 2] = '\0';
-				escape_json(&buf, hex);
-			}
-		}
-	}
-	appendStringInfoChar(&buf, '}');
-	return InputFunctionCall(&col->in_func, buf.data, col->in_ioparam, col->typmod);
-}
-
-/* The key into the key column */
-static Datum
-key_datum(rd_kafka_message_t *m, KafkaColumn *col, bool *isnull)
-{
-	bool		ok;
-	char	   *err = NULL;
-	const char *key;
-	size_t		len;
-
-	if (m->key == NULL)
-	{
-		*isnull = true;
-		return (Datum) 0;
-	}
-	*isnull = false;
-	if (col->typid == BYTEAOID)
-		return kafkaBytea(m->key, m->key_len);
-	key = m->key;
-	len = m->key_len;
-	if (!kafkaToServerText(&key, &len, &err))
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("message key is not valid UTF-8"),
-				 errhint("Use a bytea key column for binary keys.")));
-	return kafkaColumnFromText(col, key, len, &ok, &err);
-}
-
-/* Is this error one a bad message causes (so skip/junk may swallow it)? */
-static bool
-is_data_error(int sqlerrcode)
-{
-	return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
-		sqlerrcode == ERRCODE_INVALID_TEXT_REPRESENTATION ||
-		sqlerrcode == ERRCODE_DATATYPE_MISMATCH ||
-		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
-}
-
 /*
- * Decode the value, key and headers of a message: what a bad message can
- * break.  Returns false with *reason for a malformed value.
- */
-static bool
-decode_content(KafkaScanState *st, rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
-{
-	KafkaOptions *o = st->opts;
-
-	if (!kafkaDecodeValue(st->dec, m->payload, m->len, values, nulls, reason))
-		return false;
-	if (st->need_key)
-		values[o->key_attnum - 1] = key_datum(m, &o->columns[o->key_attnum - 1], &nulls[o->key_attnum - 1]);
-	if (st->need_headers)
-	{
-		values[o->headers_attnum - 1] = headers_datum(m, &o->columns[o->headers_attnum - 1]);
-		nulls[o->headers_attnum - 1] = false;
-	}
-	return true;
-}
-
-/*
- * Decode one message into the slot, applying the on_error policy.  Returns
- * false if the message is skipped.
+ * Decode one message into the slot (message.c applies the on_error
+ * policy).  Returns false if the message is skipped.
  */
 static bool
 fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
 {
-	KafkaOptions *o = st->opts;
-	Datum	   *values = slot->tts_values;
-	bool	   *nulls = slot->tts_isnull;
-	char	   *reason = NULL;
-	bool		ok;
-
-	memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
-
-	if (o->on_error == KAFKA_ON_ERROR_FAIL)
+	if (kafkaMessageToRow(st->reader, m, slot->tts_values, slot->tts_isnull) == KAFKA_ROW_SKIP)
 	{
-		ok = decode_content(st, m, values, nulls, &reason);
-		if (!ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("malformed %s message in topic \"%s\" partition %d offset " INT64_FORMAT ": %s",
-							kafkaFormatName(o->format), o->topic, m->partition, m->offset, reason),
-					 errhint("Set the foreign table option on_error to 'skip' or 'junk' to read past bad messages.")));
-	}
-	else
-	{
-		MemoryContext cxt = CurrentMemoryContext;
-
-		PG_TRY();
-		{
-			ok = decode_content(st, m, values, nulls, &reason);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			if (!is_data_error(edata->sqlerrcode))
-				PG_RE_THROW();
-			FlushErrorState();
-			reason = edata->message;
-			ok = false;
-		}
-		PG_END_TRY();
-
-		if (!ok)
-		{
-			if (o->on_error == KAFKA_ON_ERROR_SKIP)
-			{
-				st->skipped++;
-				return false;
-			}
-			memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
-			if (o->junk_attnum)
-			{
-				KafkaColumn *jc = &o->columns[o->junk_attnum - 1];
-
-				if (m->payload && (jc->typid == BYTEAOID || pg_verifymbstr(m->payload, m->len, true)))
-				{
-					values[o->junk_attnum - 1] = jc->typid == BYTEAOID ?
-						kafkaBytea(m->payload, m->len) :
-						PointerGetDatum(cstring_to_text_with_len(m->payload, m->len));
-					nulls[o->junk_attnum - 1] = false;
-				}
-			}
-			if (o->junk_error_attnum)
-			{
-				values[o->junk_error_attnum - 1] = CStringGetTextDatum(reason ? reason : "unknown error");
-				nulls[o->junk_error_attnum - 1] = false;
-			}
-		}
-	}
-
-	{
-		rd_kafka_timestamp_type_t tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-		int64		ms = st->need_ts ? rd_kafka_message_timestamp(m, &tstype) : -1;
-
-		kafkaSetMetaColumns(o, values, nulls, m->partition, m->offset,
-							tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? ms : -1);
+		st->skipped++;
+		return false;
 	}
 	return true;
 }
@@ -1217,13 +1038,30 @@ kafkaAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func, BlockNu
 
 /* ---- parallel ---- */
 
+/*
+ * Parallel workers cannot start subtransactions: a scan whose bad messages
+ * are skipped or junked in subtransactions (a needed column may run
+ * user-defined code, see message.c) stays in the leader.
+ */
 static bool
 kafkaIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte)
 {
+	KafkaOptions *opts = kafkaGetOptions(rte->relid, NULL);
+	Bitmapset  *offsets = NULL;
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+	int			x = -1;
+
 	(void) root;
-	(void) rel;
-	(void) rte;
-	return true;
+	if (opts->on_error == KAFKA_ON_ERROR_FAIL)
+		return true;
+	pull_varattnos((Node *) rel->reltarget->exprs, rel->relid, &offsets);
+	foreach(lc, rel->baserestrictinfo)
+		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, rel->relid, &offsets);
+	while ((x = bms_next_member(offsets, x)) >= 0)
+		if (x + FirstLowInvalidHeapAttributeNumber >= 0)	/* no system columns */
+			attrs = bms_add_member(attrs, x + FirstLowInvalidHeapAttributeNumber);
+	return !kafkaRowNeedsSubxact(opts, attrs);
 }
 
 static Size

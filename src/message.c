@@ -1,0 +1,530 @@
+/*-------------------------------------------------------------------------
+ *
+ * message.c
+ *		  One Kafka message to one row: the value (through the codecs), the
+ *		  key, the headers, the partition, offset and timestamp columns, and
+ *		  the on_error policy (fail, skip, junk) for a message that cannot be
+ *		  decoded.  Needs no executor state: a scan and a background worker
+ *		  call it alike (kafkaRowReaderCreate, then kafkaMessageToRow).
+ *
+ * What a bad message is: any error raised while converting its value, key
+ * or headers, except errors the message cannot have caused (see
+ * kafkaErrorIsMessageFault): cancellation, shortage of memory or other
+ * resources, transaction state, system and internal errors.  Those always
+ * abort the query.
+ *
+ * Recovering from an error safely: a type input function may run
+ * user-defined code (a domain's CHECK, an extension's input function) or
+ * hold a resource when it fails (a lock, a buffer pin, a tuple descriptor
+ * reference of a composite type).  Catching such an error with PG_TRY
+ * alone leaves that behind (leak warnings, a backend deadlocked on its own
+ * lock), so when the policy is skip or junk and a column to decode may run
+ * such code, each message is decoded in an internal subtransaction, as
+ * PL/pgSQL does for an exception block.  Built-in types whose input
+ * functions hold nothing (numbers, text, json, timestamps, arrays and
+ * ranges of those, ...) are decoded under a plain PG_TRY: the clean path
+ * pays nothing.  Policy fail needs neither: the error aborts the query.
+ *
+ * Invariants:
+ *	- Parallel mode forbids subtransactions: a scan that needs them is not
+ *	  parallel safe (kafkaRowNeedsSubxact).  If the query runs in parallel
+ *	  mode anyway (a Gather elsewhere in the plan), a bad message whose
+ *	  decoding may have run user-defined code fails the query (with a
+ *	  context line saying why) rather than being skipped unsafely.
+ *	- When the junk or junk_error column is needed, every column that can
+ *	  make a message bad is decoded, so "WHERE junk_error IS NOT NULL" finds
+ *	  the messages "SELECT *" would junk.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "access/parallel.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+/* One header while the headers object is built */
+typedef struct HeaderRef
+{
+	const char *name;
+	const void *value;
+	size_t		size;
+	size_t		index;			/* position in the message */
+	bool		keep;			/* false: a later header has the same name */
+} HeaderRef;
+
+/*
+ * Is this error one a bad message can cause (so skip and junk may swallow
+ * it)?  Everything is, except what comes from the environment: connection
+ * (08), transaction state (25, e.g. a read-only transaction), transaction
+ * rollback (40: deadlock, serialization), insufficient resources (53: out
+ * of memory, disk full), operator intervention (57: cancel, statement
+ * timeout, shutdown), system errors (58), configuration (F0), data or
+ * index corruption (XX001, XX002), and lock_timeout (55P03).  A plain
+ * internal error (XX000) counts as the message's: input functions of
+ * extensions report bad input with elog(ERROR) (hstore: "Unexpected end
+ * of string").
+ */
+bool
+kafkaErrorIsMessageFault(int sqlerrcode)
+{
+	if (sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+		return false;
+	if (sqlerrcode == ERRCODE_INTERNAL_ERROR)
+		return true;
+	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
+	{
+		case ERRCODE_CONNECTION_EXCEPTION:
+		case ERRCODE_INVALID_TRANSACTION_STATE:
+		case ERRCODE_TRANSACTION_ROLLBACK:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_OPERATOR_INTERVENTION:
+		case ERRCODE_SYSTEM_ERROR:
+		case ERRCODE_CONFIG_FILE_ERROR:
+		case ERRCODE_INTERNAL_ERROR:
+			return false;
+		default:
+			return true;
+	}
+}
+
+/*
+ * Does the input function of this type hold nothing across an error and run
+ * no user-defined code?  Built-in base types, their arrays and built-in
+ * ranges, except the reg* types (catalog lookups).  Domains, composites,
+ * enums, and every type of an extension or a user (OID beyond the
+ * bootstrap catalog) may run user code or hold a resource.
+ */
+static bool
+type_input_is_plain(Oid typid)
+{
+	Oid			elem;
+	char		typtype;
+
+	if (typid >= FirstGenbkiObjectId)
+		return false;
+	elem = get_element_type(typid);
+	if (OidIsValid(elem))
+		return type_input_is_plain(elem);
+	switch (typid)
+	{
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGTYPEOID:
+		case REGROLEOID:
+		case REGNAMESPACEOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+			return false;
+		default:
+			break;
+	}
+	typtype = get_typtype(typid);
+	return typtype == TYPTYPE_BASE || typtype == TYPTYPE_RANGE || typtype == TYPTYPE_MULTIRANGE;
+}
+
+/*
+ * The columns to fill for a query that needs attrs (attnums; 0 is a
+ * whole-row reference): all of them for a whole-row reference, and when
+ * the junk or junk_error column is needed (whether a message is bad
+ * depends on every column that decodes something).
+ */
+static Bitmapset *
+columns_to_fill(KafkaOptions *o, Bitmapset *attrs)
+{
+	Bitmapset  *set = bms_copy(attrs);
+
+	if (bms_is_member(0, attrs) ||
+		(o->junk_attnum && bms_is_member(o->junk_attnum, attrs)) ||
+		(o->junk_error_attnum && bms_is_member(o->junk_error_attnum, attrs)))
+	{
+		for (int i = 0; i < o->ncolumns; i++)
+			if (!o->columns[i].dropped)
+				set = bms_add_member(set, o->columns[i].attnum);
+	}
+	return set;
+}
+
+/* Does decoding this column set need a subtransaction under skip or junk? */
+static bool
+needs_subxact(KafkaOptions *o, Bitmapset *fill)
+{
+	if (o->on_error == KAFKA_ON_ERROR_FAIL)
+		return false;
+	for (int i = 0; i < o->ncolumns; i++)
+	{
+		KafkaColumn *col = &o->columns[i];
+
+		if (col->dropped || !bms_is_member(col->attnum, fill))
+			continue;
+		if ((col->kind == KAFKA_COL_VALUE || col->kind == KAFKA_COL_KEY) &&
+			!type_input_is_plain(col->typid))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Will reading these columns (attnums) of a table decode messages in
+ * subtransactions?  Such a scan must not run in a parallel worker.
+ */
+bool
+kafkaRowNeedsSubxact(KafkaOptions *opts, Bitmapset *attrs)
+{
+	return needs_subxact(opts, columns_to_fill(opts, attrs));
+}
+
+/*
+ * A reader that fills the columns in attrs (attnums; 0 is a whole-row
+ * reference) from messages of a table with these options.  It lives in the
+ * current memory context.
+ */
+KafkaRowReader *
+kafkaRowReaderCreate(KafkaOptions *opts, Bitmapset *attrs)
+{
+	KafkaRowReader *r = palloc0(sizeof(KafkaRowReader));
+	Bitmapset  *fill = columns_to_fill(opts, attrs);
+
+	r->opts = opts;
+	r->dec = kafkaDecoderCreate(opts, fill);
+	r->need_key = opts->key_attnum && bms_is_member(opts->key_attnum, fill);
+	r->need_headers = opts->headers_attnum && bms_is_member(opts->headers_attnum, fill);
+	r->need_ts = opts->timestamp_attnum && bms_is_member(opts->timestamp_attnum, fill);
+	r->use_subxact = needs_subxact(opts, fill);
+	return r;
+}
+
+/*
+ * Header text (a name or a value) as a JSON string: valid UTF-8 without NUL
+ * as text (in the server encoding), anything else as \x hex, as bytea
+ * prints it.
+ */
+static void
+append_header_text(StringInfo buf, const char *data, size_t len)
+{
+	if (memchr(data, '\0', len) == NULL && pg_verify_mbstr(PG_UTF8, data, len, true))
+	{
+		const char *s = data;
+		size_t		l = len;
+		char	   *why = NULL;
+
+		if (kafkaToServerText(&s, &l, &why))
+		{
+			escape_json(buf, pnstrdup(s, l));
+			return;
+		}
+	}
+	{
+		char	   *hex = palloc(len * 2 + 3);
+
+		hex[0] = '\\';
+		hex[1] = 'x';
+		hex_encode(data, len, hex + 2);
+		hex[len * 2 + 2] = '\0';
+		escape_json(buf, hex);
+	}
+}
+
+/* qsort: by name, then by position */
+static int
+header_cmp(const void *a, const void *b)
+{
+	const HeaderRef *x = *(HeaderRef *const *) a;
+	const HeaderRef *y = *(HeaderRef *const *) b;
+	int			c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : (x->index > y->index ? 1 : 0);
+}
+
+/*
+ * Append the headers (hdrs may be NULL: none) to buf as a JSON object
+ * {name: value}, in message order, one key per name: a repeated name keeps
+ * its last value (as jsonb does, so json and jsonb columns agree).  Values
+ * that are not valid text, and names that are not valid UTF-8, are \x hex;
+ * a null value is null.
+ */
+void
+kafkaHeadersToJson(rd_kafka_headers_t *hdrs, StringInfo buf)
+{
+	size_t		n = hdrs ? rd_kafka_header_cnt(hdrs) : 0;
+	HeaderRef  *h = NULL;
+	bool		first = true;
+
+	appendStringInfoChar(buf, '{');
+	if (n > 0)
+	{
+		size_t		got = 0;
+
+		h = palloc(sizeof(HeaderRef) * n);
+		while (got < n &&
+			   rd_kafka_header_get_all(hdrs, got, &h[got].name, &h[got].value, &h[got].size) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		{
+			h[got].index = got;
+			h[got].keep = true;
+			got++;
+		}
+		n = got;
+	}
+	if (n > 1)
+	{
+		HeaderRef **sorted = palloc(sizeof(HeaderRef *) * n);
+
+		for (size_t i = 0; i < n; i++)
+			sorted[i] = &h[i];
+		qsort(sorted, n, sizeof(HeaderRef *), header_cmp);
+		for (size_t i = 0; i + 1 < n; i++)
+			if (strcmp(sorted[i]->name, sorted[i + 1]->name) == 0)
+				sorted[i]->keep = false;
+		pfree(sorted);
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		if (!h[i].keep)
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		append_header_text(buf, h[i].name, strlen(h[i].name));
+		appendStringInfoChar(buf, ':');
+		if (h[i].value == NULL)
+			appendStringInfoString(buf, "null");
+		else
+			append_header_text(buf, h[i].value, h[i].size);
+	}
+	appendStringInfoChar(buf, '}');
+	if (h)
+		pfree(h);
+}
+
+/* The headers of a message into the headers column (json or jsonb) */
+static Datum
+headers_datum(const rd_kafka_message_t *m, KafkaColumn *col)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		hdrs = NULL;
+	kafkaHeadersToJson(hdrs, &buf);
+	return InputFunctionCall(&col->in_func, buf.data, col->in_ioparam, col->typmod);
+}
+
+/* The key into the key column */
+static Datum
+key_datum(const rd_kafka_message_t *m, KafkaColumn *col, bool *isnull)
+{
+	bool		ok;
+	char	   *err = NULL;
+	const char *key;
+	size_t		len;
+
+	if (m->key == NULL)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	*isnull = false;
+	if (col->typid == BYTEAOID)
+		return kafkaBytea(m->key, m->key_len);
+	key = m->key;
+	len = m->key_len;
+	if (!kafkaToServerText(&key, &len, &err))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("message key is not valid UTF-8"),
+				 errhint("Use a bytea key column for binary keys.")));
+	return kafkaColumnFromText(col, key, len, &ok, &err);
+}
+
+/*
+ * Decode the value, key and headers of a message: what a bad message can
+ * break.  Returns false with *reason for a malformed value; a conversion
+ * error is an ERROR.
+ */
+static bool
+decode_content(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
+{
+	KafkaOptions *o = r->opts;
+
+	if (!kafkaDecodeValue(r->dec, m->payload, m->len, values, nulls, reason))
+		return false;
+	if (r->need_key)
+		values[o->key_attnum - 1] = key_datum(m, &o->columns[o->key_attnum - 1], &nulls[o->key_attnum - 1]);
+	if (r->need_headers)
+	{
+		values[o->headers_attnum - 1] = headers_datum(m, &o->columns[o->headers_attnum - 1]);
+		nulls[o->headers_attnum - 1] = false;
+	}
+	return true;
+}
+
+/*
+ * Decode under PG_TRY alone: only for columns whose input functions hold
+ * nothing across an error (!use_subxact), so flushing the error is safe.
+ * Errors that are not the message's fault are rethrown.
+ */
+static bool
+decode_caught(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = false;
+
+	PG_TRY();
+	{
+		ok = decode_content(r, m, values, nulls, reason);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		*reason = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Decode in an internal subtransaction, so that an error raised by
+ * user-defined code releases what that code held (locks, buffer pins,
+ * tuple descriptor references) when it is rolled back.  The pattern of
+ * PL/pgSQL's exception blocks: values are built in the caller's memory
+ * context, which survives the subtransaction.
+ */
+static bool
+decode_in_subxact(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		ok = decode_content(r, m, values, nulls, reason);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
+			ReThrowError(edata);
+		*reason = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+static void
+parallel_mode_context(void *arg)
+{
+	(void) arg;
+	errcontext("on_error cannot apply: the query runs in parallel mode, where a message "
+			   "whose columns may run user-defined code cannot be decoded in a subtransaction");
+}
+
+/*
+ * Fill values/nulls (indexed by attnum - 1, as many as the table has
+ * columns) from message m, applying the on_error policy.  Returns
+ * KAFKA_ROW_SKIP if the message is to be skipped (on_error 'skip'),
+ * KAFKA_ROW_JUNK if it was bad and its row carries the junk columns.
+ */
+KafkaRowResult
+kafkaMessageToRow(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls)
+{
+	KafkaOptions *o = r->opts;
+	char	   *reason = NULL;
+	bool		ok;
+	KafkaRowResult res = KAFKA_ROW_OK;
+
+	memset(nulls, true, sizeof(bool) * o->ncolumns);
+
+	if (o->on_error == KAFKA_ON_ERROR_FAIL)
+		ok = decode_content(r, m, values, nulls, &reason);
+	else if (!r->use_subxact)
+		ok = decode_caught(r, m, values, nulls, &reason);
+	else if (!IsInParallelMode())
+		ok = decode_in_subxact(r, m, values, nulls, &reason);
+	else
+	{
+		ErrorContextCallback errcb;
+
+		errcb.callback = parallel_mode_context;
+		errcb.arg = NULL;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
+		/* a malformed message (false, *reason) is still skipped or junked */
+		ok = decode_content(r, m, values, nulls, &reason);
+		error_context_stack = errcb.previous;
+	}
+
+	if (!ok)
+	{
+		if (o->on_error == KAFKA_ON_ERROR_FAIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("malformed %s message in topic \"%s\" partition %d offset " INT64_FORMAT ": %s",
+							kafkaFormatName(o->format), o->topic, m->partition, m->offset, reason),
+					 errhint("Set the foreign table option on_error to 'skip' or 'junk' to read past bad messages.")));
+		if (o->on_error == KAFKA_ON_ERROR_SKIP)
+			return KAFKA_ROW_SKIP;
+		memset(nulls, true, sizeof(bool) * o->ncolumns);
+		if (o->junk_attnum)
+		{
+			KafkaColumn *jc = &o->columns[o->junk_attnum - 1];
+
+			if (m->payload && (jc->typid == BYTEAOID || pg_verifymbstr(m->payload, m->len, true)))
+			{
+				values[o->junk_attnum - 1] = jc->typid == BYTEAOID ?
+					kafkaBytea(m->payload, m->len) :
+					PointerGetDatum(cstring_to_text_with_len(m->payload, m->len));
+				nulls[o->junk_attnum - 1] = false;
+			}
+		}
+		if (o->junk_error_attnum)
+		{
+			values[o->junk_error_attnum - 1] = CStringGetTextDatum(reason ? reason : "unknown error");
+			nulls[o->junk_error_attnum - 1] = false;
+		}
+		res = KAFKA_ROW_JUNK;
+	}
+
+	{
+		rd_kafka_timestamp_type_t tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+		int64		ms = r->need_ts ? rd_kafka_message_timestamp(m, &tstype) : -1;
+
+		kafkaSetMetaColumns(o, values, nulls, m->partition, m->offset,
+							tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? ms : -1);
+	}
+	return res;
+}
