@@ -6,11 +6,13 @@
  *		  built and checked by kafkaHandleConfig in rdkafka_conf.c),
  *		  librdkafka log and error routing to the backend thread, with the
  *		  handle's secrets cut out,
- *		  interruptible waits, metadata and watermark requests in short
- *		  slices, and error translation.
- *		  Writers (INSERT) get their own producer handles: idempotent, with
- *		  acks=all, delivery reports served on the backend by rd_kafka_poll,
- *		  and, for transactional tables, a transactional.id per session.
+ *		  the one helper for bounded, interruptible waits (kafkaWaitUntil),
+ *		  metadata and watermark requests in short slices, and error
+ *		  translation.
+ *		  Writers get their own producer handles: idempotent, with acks=all,
+ *		  delivery reports served on the backend by rd_kafka_poll (the
+ *		  callback is the caller's: producer.c's), and, for transactional
+ *		  tables, a transactional.id per session, or one the caller chose.
  *
  *		  Since the cache key is the whole configuration, a changed server or
  *		  user mapping simply makes a new handle and the old one idles.  Each

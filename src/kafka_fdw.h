@@ -213,7 +213,8 @@ typedef struct KafkaHandle
 	bool		in_use;			/* a scan has partitions started on it, or a
 								 * write or Kafka transaction uses it */
 	bool		pinned;			/* its holder keeps it busy (a Kafka transaction
-								 * of its own spanning several producers) */
+								 * of its own spanning several producers): set
+								 * with in_use, cleared by the holder */
 	bool		txn_ready;		/* transactional writer: init_transactions done */
 	const char *txn_id;			/* transactional writer: its transactional.id */
 } KafkaHandle;

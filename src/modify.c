@@ -81,7 +81,6 @@ row_partition(KafkaModifyState *st, KafkaColumn *col, Datum d)
 {
 	int64		p = col->typid == INT8OID ? DatumGetInt64(d) :
 		col->typid == INT2OID ? DatumGetInt16(d) : DatumGetInt32(d);
-
 	int			nparts = kafkaProducerPartitions(st->p);
 
 	if (p < 0 || p >= nparts)
