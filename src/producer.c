@@ -21,6 +21,16 @@
  * with), so the wait is bounded.  kafkaProducerWaitMessage waits for one
  * message (RETURNING: its partition and offset).
  *
+ * Use outside the executor (the emitter: a Kafka transaction of its own):
+ *		h = kafkaProducerHandle(opts, txn_id);	-- transactional.id of its choice
+ *		h->pinned = h->in_use = true;			-- kept busy across producers
+ *		if (!h->txn_ready) kafkaTxnInit(h, timeout_ms);
+ *		rd_kafka_begin_transaction(h->rk);
+ *		p = kafkaProducerBegin(h, topic, timeout_ms, KAFKA_PRODUCE_TXN, cxt);
+ *		kafkaProducerSend(p, NULL or kafkaProducerTopic(p, other), ...);
+ *		kafkaProducerWait(p); kafkaProducerCheck(p); kafkaProducerEnd(p);
+ *		commit (in slices of kafkaSliceMs), or abort; then h->pinned = false.
+ *
  * Invariants:
  *	- delivery_report never calls PostgreSQL: it finds the producer in a
  *	  static list by id and counts.  Reports of producers that are gone (an
