@@ -35,6 +35,26 @@ server_options(Name servername)
 	return kafkaGetServerOptions(server->serverid);
 }
 
+/* Waiting for an admin result in rounds of kafkaWaitUntil */
+typedef struct AdminWait
+{
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *q;		/* where the result arrives */
+	rd_kafka_event_t *ev;		/* the result, once it came */
+} AdminWait;
+
+static KafkaWaitStep
+admin_step(void *arg, int slice_ms)
+{
+	AdminWait  *w = arg;
+
+	w->ev = rd_kafka_queue_poll(w->q, slice_ms);
+	if (w->ev != NULL)
+		return KAFKA_WAIT_DONE;
+	kafkaServeLogs(w->rk);
+	return KAFKA_WAIT_AGAIN;
+}
+
 /*
  * Run an admin request whose result arrives on q; returns the result event
  * (caller destroys it).  Interruptible: q is destroyed on error.
@@ -42,22 +62,16 @@ server_options(Name servername)
 static rd_kafka_event_t *
 wait_admin_result(rd_kafka_t *rk, rd_kafka_queue_t *q, int timeout_ms, const char *what)
 {
-	rd_kafka_event_t *volatile ev = NULL;
-	volatile long waited = 0;
+	AdminWait	w = {rk, q, NULL};
 
 	PG_TRY();
 	{
-		while ((ev = rd_kafka_queue_poll(q, 100)) == NULL)
-		{
-			kafkaServeLogs(rk);
-			CHECK_FOR_INTERRUPTS();
-			waited += 100;
-			if (waited > timeout_ms + 1000)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-						 errmsg("%s: no answer from Kafka within %d ms", what, timeout_ms),
-						 errhint("Check the server option \"brokers\" and that Kafka is running.")));
-		}
+		/* the request carries timeout_ms itself: a margin for its answer */
+		if (!kafkaWaitUntil(kafkaNowMs() + timeout_ms + 1000, KAFKA_SLICE_MS, NULL, admin_step, &w))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("%s: no answer from Kafka within %d ms", what, timeout_ms),
+					 errhint("Check the server option \"brokers\" and that Kafka is running.")));
 	}
 	PG_CATCH();
 	{
@@ -66,45 +80,55 @@ wait_admin_result(rd_kafka_t *rk, rd_kafka_queue_t *q, int timeout_ms, const cha
 	}
 	PG_END_TRY();
 	rd_kafka_queue_destroy(q);
-	return ev;
+	return w.ev;
+}
+
+/* Waiting for a topic to show in (or vanish from) metadata */
+typedef struct TopicWait
+{
+	rd_kafka_t *rk;
+	const char *topic;
+	int			partitions;		/* expected partition count, with leaders */
+	bool		gone;			/* wait for the topic to be gone instead */
+} TopicWait;
+
+static KafkaWaitStep
+topic_step(void *arg, int slice_ms)
+{
+	TopicWait  *w = arg;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(w->rk, w->topic, NULL);
+	const struct rd_kafka_metadata *md;
+	bool		ok = false;
+
+	(void) slice_ms;
+	/* the request gets 200 ms; between requests the wait sleeps 50 ms */
+	if (rd_kafka_metadata(w->rk, 0, rkt, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		const struct rd_kafka_metadata_topic *t = &md->topics[0];
+
+		if (w->gone)
+			ok = t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+		else if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt == w->partitions)
+		{
+			ok = true;
+			for (int i = 0; i < t->partition_cnt; i++)
+				if (t->partitions[i].leader < 0)
+					ok = false;
+		}
+		rd_kafka_metadata_destroy(md);
+	}
+	rd_kafka_topic_destroy(rkt);
+	return ok ? KAFKA_WAIT_DONE : KAFKA_WAIT_SLEEP;
 }
 
 /* Wait until the topic's metadata shows the expected partition count */
 static void
 wait_topic_visible(rd_kafka_t *rk, const char *topic, int partitions, int timeout_ms, bool gone)
 {
-	long		waited = 0;
+	TopicWait	w = {rk, topic, partitions, gone};
 
-	for (;;)
-	{
-		rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-		const struct rd_kafka_metadata *md;
-		bool		ok = false;
-
-		if (rd_kafka_metadata(rk, 0, rkt, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR)
-		{
-			const struct rd_kafka_metadata_topic *t = &md->topics[0];
-
-			if (gone)
-				ok = t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-			else if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt == partitions)
-			{
-				ok = true;
-				for (int i = 0; i < t->partition_cnt; i++)
-					if (t->partitions[i].leader < 0)
-						ok = false;
-			}
-			rd_kafka_metadata_destroy(md);
-		}
-		rd_kafka_topic_destroy(rkt);
-		if (ok)
-			return;
-		CHECK_FOR_INTERRUPTS();
-		waited += 200;
-		if (waited > timeout_ms)
-			return;				/* the request itself succeeded; metadata will follow */
-		pg_usleep(50000);
-	}
+	/* at the deadline: the request itself succeeded; metadata will follow */
+	(void) kafkaWaitUntil(kafkaNowMs() + timeout_ms, 50, NULL, topic_step, &w);
 }
 
 /*

@@ -6,11 +6,13 @@
  *		  built and checked by kafkaHandleConfig in rdkafka_conf.c),
  *		  librdkafka log and error routing to the backend thread, with the
  *		  handle's secrets cut out,
- *		  interruptible waits, metadata and watermark requests in short
- *		  slices, and error translation.
- *		  Writers (INSERT) get their own producer handles: idempotent, with
- *		  acks=all, delivery reports served on the backend by rd_kafka_poll,
- *		  and, for transactional tables, a transactional.id per session.
+ *		  the one helper for bounded, interruptible waits (kafkaWaitUntil),
+ *		  metadata and watermark requests in short slices, and error
+ *		  translation.
+ *		  Writers get their own producer handles: idempotent, with acks=all,
+ *		  delivery reports served on the backend by rd_kafka_poll (the
+ *		  callback is the caller's: producer.c's), and, for transactional
+ *		  tables, a transactional.id per session, or one the caller chose.
  *
  *		  Since the cache key is the whole configuration, a changed server or
  *		  user mapping simply makes a new handle and the old one idles.  Each
@@ -67,8 +69,6 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/wait_event.h"
-
-#define KAFKA_SLICE_MS 100
 
 /*
  * transactional.id numbers handed out in this backend, by configuration key:
@@ -421,21 +421,22 @@ retire(CachedHandle *ch)
 	return r;
 }
 
+/* One round of wait_retired: has the helper thread finished? */
+static KafkaWaitStep
+retired_step(void *arg, int slice_ms)
+{
+	RetiringHandle *r = arg;
+
+	(void) slice_ms;
+	return __atomic_load_n(&r->done, __ATOMIC_ACQUIRE) ? KAFKA_WAIT_DONE : KAFKA_WAIT_SLEEP;
+}
+
 /* Wait, interruptibly, until r's destroy finished or timeout_ms passed */
 static void
 wait_retired(RetiringHandle *r, int timeout_ms)
 {
-	int64		deadline = kafkaNowMs() + timeout_ms;
-
-	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) && kafkaNowMs() < deadline)
-	{
-		int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								   5, PG_WAIT_EXTENSION);
-
-		if (rc & WL_LATCH_SET)
-			ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
+	/* on the latch in 5 ms slices: the thread cannot signal us */
+	(void) kafkaWaitUntil(kafkaNowMs() + timeout_ms, 5, NULL, retired_step, r);
 }
 
 /*
@@ -524,8 +525,13 @@ config_key(List *conf, HandleKind kind)
 	return buf.data;
 }
 
+/*
+ * The cached handle of this kind for these options, or a new one.
+ * Writers: dr_cb is their delivery report callback; a transactional
+ * writer's transactional.id is txn_id, or the session's one if NULL.
+ */
 static CachedHandle *
-get_handle(KafkaOptions *opts, HandleKind kind)
+get_handle(KafkaOptions *opts, HandleKind kind, const char *txn_id_wanted, KafkaDeliveryFn dr_cb)
 {
 	List	   *conflist = kafkaHandleConfig(opts, kind);
 	char	   *key = config_key(conflist, kind);
@@ -534,6 +540,10 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	rd_kafka_conf_t *conf;
 	char		errstr[512];
 	char	   *txn_id = NULL;
+
+	/* a chosen transactional.id makes a handle of its own */
+	if (kind == HANDLE_TXN_WRITER && txn_id_wanted)
+		key = psprintf("%s\x1ftransactional.id=%s", key, txn_id_wanted);
 
 	if (!callbacks_registered)
 	{
@@ -557,10 +567,11 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	conf = kafkaNewConf(conflist);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
-	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
-		rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport);
+	if ((kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER) && dr_cb)
+		rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
 	if (kind == HANDLE_TXN_WRITER)
-		txn_id = transactional_id(key);
+		txn_id = txn_id_wanted ? MemoryContextStrdup(TopMemoryContext, txn_id_wanted)
+			: transactional_id(key);
 	if (txn_id)
 		kafkaConfSet(conf, "transactional.id", txn_id);
 
@@ -655,20 +666,23 @@ transactional_id(const char *confkey)
 }
 
 /*
- * The producer handle for INSERTs into a table with these options: a
- * transactional one if the table is transactional.  Rebuilt if librdkafka
- * reported a fatal error on it (an idempotent producer cannot recover).
+ * The producer handle for writes with these options, its delivery reports
+ * going to dr_cb (producer.c's): a transactional one if the table is
+ * transactional (the session's transactional.id), or if txn_id is given
+ * (that transactional.id: a producer whose Kafka transactions its caller
+ * runs, such as the emitter's).  Rebuilt if librdkafka reported a fatal
+ * error on it (an idempotent producer cannot recover).
  */
 KafkaHandle *
-kafkaGetWriter(KafkaOptions *opts)
+kafkaGetWriter(KafkaOptions *opts, const char *txn_id, KafkaDeliveryFn dr_cb)
 {
-	HandleKind	kind = opts->transactional ? HANDLE_TXN_WRITER : HANDLE_WRITER;
-	CachedHandle *ch = get_handle(opts, kind);
+	HandleKind	kind = opts->transactional || txn_id ? HANDLE_TXN_WRITER : HANDLE_WRITER;
+	CachedHandle *ch = get_handle(opts, kind, txn_id, dr_cb);
 
 	if (!ch->h.in_use && rd_kafka_fatal_error(ch->h.rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
 	{
 		ch->invalid = true;
-		ch = get_handle(opts, kind);
+		ch = get_handle(opts, kind, txn_id, dr_cb);
 	}
 	return &ch->h;
 }
@@ -689,7 +703,7 @@ kafkaHandleFailed(KafkaHandle *h)
 KafkaHandle *
 kafkaGetConsumer(KafkaOptions *opts)
 {
-	return &get_handle(opts, HANDLE_CONSUMER)->h;
+	return &get_handle(opts, HANDLE_CONSUMER, NULL, NULL)->h;
 }
 
 /*
@@ -700,13 +714,13 @@ kafkaGetConsumer(KafkaOptions *opts)
 rd_kafka_t *
 kafkaGetMeta(KafkaOptions *opts)
 {
-	return get_handle(opts, HANDLE_META)->h.rk;
+	return get_handle(opts, HANDLE_META, NULL, NULL)->h.rk;
 }
 
 rd_kafka_t *
 kafkaGetProducer(KafkaOptions *opts)
 {
-	return get_handle(opts, HANDLE_PRODUCER)->h.rk;
+	return get_handle(opts, HANDLE_PRODUCER, NULL, NULL)->h.rk;
 }
 
 /*
@@ -729,6 +743,59 @@ kafkaWaitHandleEvent(KafkaHandle *h, long timeout_ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/*
+ * The next slice of a wait that ends at deadline_ms: at most max_slice_ms,
+ * at least 1 ms.
+ */
+int
+kafkaSliceMs(int64 deadline_ms, int max_slice_ms)
+{
+	int64		left = deadline_ms - kafkaNowMs();
+
+	return (int) Max(1, Min(max_slice_ms, left));
+}
+
+/*
+ * The one bounded, interruptible wait of kafka_fdw: call step until it
+ * says KAFKA_WAIT_DONE (returns true) or deadline_ms passes (returns false;
+ * the caller raises its own error).  step runs at least once.  Each round
+ * gets a slice of at most max_slice_ms, cut at the deadline: a step that
+ * blocks in librdkafka (KAFKA_WAIT_AGAIN) blocks at most that long; after
+ * KAFKA_WAIT_SLEEP the slice is spent waiting on the latch and, if h is
+ * given, h's event pipe (librdkafka writes to it when a report or event
+ * arrives).  Interrupts are served after every round that is not the
+ * last, so cancel and statement_timeout act within a slice.
+ */
+bool
+kafkaWaitUntil(int64 deadline_ms, int max_slice_ms, KafkaHandle *h, KafkaWaitFn step, void *arg)
+{
+	for (;;)
+	{
+		KafkaWaitStep r = step(arg, kafkaSliceMs(deadline_ms, max_slice_ms));
+
+		if (r == KAFKA_WAIT_DONE)
+			return true;
+		if (kafkaNowMs() >= deadline_ms)
+			return false;
+		if (r == KAFKA_WAIT_SLEEP)
+		{
+			int			slice = kafkaSliceMs(deadline_ms, max_slice_ms);
+
+			if (h)
+				kafkaWaitHandleEvent(h, slice);
+			else
+			{
+				int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+										   slice, PG_WAIT_EXTENSION);
+
+				if (rc & WL_LATCH_SET)
+					ResetLatch(MyLatch);
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* Milliseconds of a monotonic clock, for bounding waits */
 int64
 kafkaNowMs(void)
@@ -737,6 +804,47 @@ kafkaNowMs(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A metadata request in rounds of kafkaWaitUntil */
+typedef struct MetadataWait
+{
+	rd_kafka_t *rk;
+	const char *topic;			/* NULL: all topics */
+	rd_kafka_topic_t *rkt;		/* its handle */
+	const struct rd_kafka_metadata *md; /* the answer, once it came */
+	rd_kafka_resp_err_t err;	/* else why not */
+	const char *what;			/* for the error on refused credentials */
+} MetadataWait;
+
+static KafkaWaitStep
+metadata_step(void *arg, int slice_ms)
+{
+	MetadataWait *w = arg;
+
+	w->err = rd_kafka_metadata(w->rk, w->topic == NULL, w->rkt, &w->md, slice_ms);
+	if (w->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		rd_kafka_resp_err_t terr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+		if (w->topic)
+			terr = w->md->topic_cnt == 1 ? w->md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+		if (terr == RD_KAFKA_RESP_ERR_NO_ERROR)
+			return KAFKA_WAIT_DONE;
+		rd_kafka_metadata_destroy(w->md);
+		w->md = NULL;
+		w->err = terr;
+		/* a new topic may need a moment for its leaders to be elected */
+		if (terr != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)
+			return KAFKA_WAIT_DONE;
+	}
+	else
+		w->md = NULL;
+	kafkaServeLogs(w->rk);
+	if (CONNECT_REFUSED())
+		report_connect_refused(w->what);
+	/* a request that timed out waited already; other errors come at once */
+	return w->err == RD_KAFKA_RESP_ERR__TIMED_OUT ? KAFKA_WAIT_AGAIN : KAFKA_WAIT_SLEEP;
 }
 
 /*
@@ -748,44 +856,30 @@ kafkaNowMs(void)
 const struct rd_kafka_metadata *
 kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms)
 {
-	rd_kafka_topic_t *rkt = topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
-	int64		deadline = kafkaNowMs() + timeout_ms;
+	MetadataWait w;
 	const char *what = topic ? psprintf("read metadata of topic \"%s\"", topic) : "list topics";
 
+	w.rk = rk;
+	w.topic = topic;
+	w.rkt = topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
+	w.md = NULL;
+	w.err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+	w.what = what;
 	last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
-	for (;;)
+	PG_TRY();
 	{
-		err = rd_kafka_metadata(rk, topic == NULL, rkt, &md, KAFKA_SLICE_MS);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-		{
-			rd_kafka_resp_err_t terr = RD_KAFKA_RESP_ERR_NO_ERROR;
-
-			if (topic)
-				terr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-			if (terr == RD_KAFKA_RESP_ERR_NO_ERROR)
-				break;
-			rd_kafka_metadata_destroy(md);
-			md = NULL;
-			err = terr;
-			/* a new topic may need a moment for its leaders to be elected */
-			if (terr != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)
-				break;
-		}
-		kafkaServeLogs(rk);
-		if (CONNECT_REFUSED())
-			report_connect_refused(what);
-		if (kafkaNowMs() >= deadline)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		if (err != RD_KAFKA_RESP_ERR__TIMED_OUT)
-			pg_usleep(KAFKA_SLICE_MS * 1000L);
+		(void) kafkaWaitUntil(kafkaNowMs() + timeout_ms, KAFKA_SLICE_MS, NULL, metadata_step, &w);
 	}
-	if (rkt)
-		rd_kafka_topic_destroy(rkt);
-	if (md == NULL)
+	PG_FINALLY();
 	{
+		if (w.rkt)
+			rd_kafka_topic_destroy(w.rkt);
+	}
+	PG_END_TRY();
+	if (w.md == NULL)
+	{
+		rd_kafka_resp_err_t err = w.err;
+
 		if (err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
 			err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
 			ereport(ERROR,
@@ -796,7 +890,7 @@ kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms)
 					 errhint("Check the server option \"brokers\" and that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
 		kafkaReportError(err, psprintf("could not %s", what), topic);
 	}
-	return md;
+	return w.md;
 }
 
 /*
@@ -826,6 +920,43 @@ kafkaTopicPartitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32 **
 	return n;
 }
 
+/* A watermark or offsets-for-times request in rounds of kafkaWaitUntil */
+typedef struct OffsetsWait
+{
+	rd_kafka_t *rk;
+	const char *topic;
+	int32		partition;
+	int64		ts_ms;			/* offsets for times: the timestamp */
+	int64		low;			/* the answer: watermarks, or the offset */
+	int64		high;
+	rd_kafka_resp_err_t err;	/* else why not */
+	const char *what;			/* for the error on refused credentials */
+} OffsetsWait;
+
+static KafkaWaitStep
+watermarks_step(void *arg, int slice_ms)
+{
+	OffsetsWait *w = arg;
+	int64_t		lo,
+				hi;
+
+	w->err = rd_kafka_query_watermark_offsets(w->rk, w->topic, w->partition, &lo, &hi, slice_ms);
+	if (w->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		w->low = lo;
+		w->high = hi;
+		return KAFKA_WAIT_DONE;
+	}
+	kafkaServeLogs(w->rk);
+	if (CONNECT_REFUSED())
+		report_connect_refused(w->what);
+	if (w->err != RD_KAFKA_RESP_ERR__TIMED_OUT && w->err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+		w->err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+		w->err != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION)
+		return KAFKA_WAIT_DONE;	/* not worth asking again */
+	return KAFKA_WAIT_AGAIN;
+}
+
 /*
  * Low and high watermark of a partition, asked in short slices.  With
  * isolation.level=read_committed, high is the last stable offset.
@@ -834,33 +965,41 @@ void
 kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
 					 int timeout_ms, int64 *low, int64 *high)
 {
-	int64		deadline = kafkaNowMs() + timeout_ms;
-	rd_kafka_resp_err_t err;
+	OffsetsWait w = {rk, topic, partition, 0, 0, 0, RD_KAFKA_RESP_ERR__TIMED_OUT,
+		psprintf("read watermarks of topic \"%s\" partition %d", topic, partition)};
 
 	last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
-	for (;;)
+	(void) kafkaWaitUntil(kafkaNowMs() + timeout_ms, KAFKA_SLICE_MS * 5, NULL, watermarks_step, &w);
+	if (w.err == RD_KAFKA_RESP_ERR_NO_ERROR)
 	{
-		int64_t		lo,
-					hi;
-
-		err = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, KAFKA_SLICE_MS * 5);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-		{
-			*low = lo;
-			*high = hi;
-			return;
-		}
-		kafkaServeLogs(rk);
-		if (CONNECT_REFUSED())
-			report_connect_refused(psprintf("read watermarks of topic \"%s\" partition %d", topic, partition));
-		if (kafkaNowMs() >= deadline ||
-			(err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT &&
-			 err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
-			 err != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION))
-			break;
-		CHECK_FOR_INTERRUPTS();
+		*low = w.low;
+		*high = w.high;
+		return;
 	}
-	kafkaReportError(err, psprintf("could not read watermarks of topic \"%s\" partition %d", topic, partition), topic);
+	kafkaReportError(w.err, psprintf("could not read watermarks of topic \"%s\" partition %d", topic, partition), topic);
+}
+
+static KafkaWaitStep
+offset_for_time_step(void *arg, int slice_ms)
+{
+	OffsetsWait *w = arg;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(l, w->topic, w->partition)->offset = w->ts_ms;
+	w->err = rd_kafka_offsets_for_times(w->rk, l, slice_ms);
+	if (w->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		w->err = l->elems[0].err;
+	w->low = l->elems[0].offset;
+	rd_kafka_topic_partition_list_destroy(l);
+	if (w->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		return KAFKA_WAIT_DONE;
+	kafkaServeLogs(w->rk);
+	if (CONNECT_REFUSED())
+		report_connect_refused(w->what);
+	if (w->err != RD_KAFKA_RESP_ERR__TIMED_OUT && w->err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+		w->err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)
+		return KAFKA_WAIT_DONE;	/* not worth asking again */
+	return KAFKA_WAIT_AGAIN;
 }
 
 /*
@@ -870,31 +1009,12 @@ kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
 int64
 kafkaOffsetForTime(rd_kafka_t *rk, const char *topic, int32 partition, int64 ts_ms, int timeout_ms)
 {
-	int64		deadline = kafkaNowMs() + timeout_ms;
-	rd_kafka_resp_err_t err;
+	OffsetsWait w = {rk, topic, partition, ts_ms, 0, 0, RD_KAFKA_RESP_ERR__TIMED_OUT,
+		psprintf("look up offsets by timestamp in topic \"%s\" partition %d", topic, partition)};
 
 	last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
-	for (;;)
-	{
-		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-		int64		off;
-
-		rd_kafka_topic_partition_list_add(l, topic, partition)->offset = ts_ms;
-		err = rd_kafka_offsets_for_times(rk, l, KAFKA_SLICE_MS * 5);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-			err = l->elems[0].err;
-		off = l->elems[0].offset;
-		rd_kafka_topic_partition_list_destroy(l);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-			return off;			/* -1 (OFFSET_END) if no such message */
-		kafkaServeLogs(rk);
-		if (CONNECT_REFUSED())
-			report_connect_refused(psprintf("look up offsets by timestamp in topic \"%s\" partition %d", topic, partition));
-		if (kafkaNowMs() >= deadline ||
-			(err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT &&
-			 err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE))
-			break;
-		CHECK_FOR_INTERRUPTS();
-	}
-	kafkaReportError(err, psprintf("could not look up offsets by timestamp in topic \"%s\" partition %d", topic, partition), topic);
+	(void) kafkaWaitUntil(kafkaNowMs() + timeout_ms, KAFKA_SLICE_MS * 5, NULL, offset_for_time_step, &w);
+	if (w.err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		return w.low;			/* -1 (OFFSET_END) if no such message */
+	kafkaReportError(w.err, psprintf("could not look up offsets by timestamp in topic \"%s\" partition %d", topic, partition), topic);
 }

@@ -212,6 +212,9 @@ typedef struct KafkaHandle
 	int			event_fd[2];	/* pipe librdkafka writes to when queue fills */
 	bool		in_use;			/* a scan has partitions started on it, or a
 								 * write or Kafka transaction uses it */
+	bool		pinned;			/* its holder keeps it busy (a Kafka transaction
+								 * of its own spanning several producers): set
+								 * with in_use, cleared by the holder */
 	bool		txn_ready;		/* transactional writer: init_transactions done */
 	const char *txn_id;			/* transactional writer: its transactional.id */
 } KafkaHandle;
@@ -235,15 +238,37 @@ extern KafkaSecrets *kafkaSecretsOf(List *conflist, MemoryContext cxt);
 extern void kafkaRedact(char *buf, size_t size, const KafkaSecrets *secrets);
 
 /* in connection.c */
+
+/* Longest single wait, so that cancel and statement_timeout act promptly */
+#define KAFKA_SLICE_MS 100
+
+/* What one round of kafkaWaitUntil found */
+typedef enum KafkaWaitStep
+{
+	KAFKA_WAIT_DONE,			/* the wait is over */
+	KAFKA_WAIT_AGAIN,			/* not yet; the round waited itself (a blocking
+								 * librdkafka call of at most slice_ms): go on */
+	KAFKA_WAIT_SLEEP			/* not yet; wait a slice before the next round */
+} KafkaWaitStep;
+
+/* librdkafka's delivery report callback of a writer handle */
+typedef void (*KafkaDeliveryFn) (rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/* One round of a wait; slice_ms: how long a blocking call in it may take */
+typedef KafkaWaitStep (*KafkaWaitFn) (void *arg, int slice_ms);
+
 extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetProducer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetMeta(KafkaOptions *opts);
-extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts);
+extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts, const char *txn_id, KafkaDeliveryFn dr_cb);
 extern void kafkaHandleFailed(KafkaHandle *h);
 extern void kafkaServeLogs(rd_kafka_t *rk);
 extern int64 kafkaNowMs(void);
 extern void kafkaDrainQueue(KafkaHandle *h);
 extern void kafkaWaitHandleEvent(KafkaHandle *h, long timeout_ms);
+extern int	kafkaSliceMs(int64 deadline_ms, int max_slice_ms);
+extern bool kafkaWaitUntil(int64 deadline_ms, int max_slice_ms, KafkaHandle *h,
+						   KafkaWaitFn step, void *arg);
 extern const struct rd_kafka_metadata *kafkaMetadata(rd_kafka_t *rk, const char *topic, int timeout_ms);
 extern int	kafkaTopicPartitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32 **partitions);
 extern void kafkaQueryWatermarks(rd_kafka_t *rk, const char *topic, int32 partition,
@@ -356,11 +381,42 @@ extern bool kafkaEncodeValue(KafkaEncoder *enc, Datum *values, bool *nulls,
 extern void kafkaEncodeKey(KafkaEncoder *enc, Datum value, const char **data, size_t *len);
 extern int	kafkaEncodeHeaders(KafkaEncoder *enc, Datum value, KafkaHeader **headers);
 
+/* in producer.c */
+
+/* The transaction the messages of a producer belong to */
+typedef enum KafkaProduceMode
+{
+	KAFKA_PRODUCE_PLAIN,		/* none: what is outstanding when the producer
+								 * ends early is purged */
+	KAFKA_PRODUCE_XACT,			/* the Kafka transaction of the PostgreSQL
+								 * transaction (kafkaXactEnlist) */
+	KAFKA_PRODUCE_TXN			/* a Kafka transaction the caller began on the
+								 * handle and ends itself */
+} KafkaProduceMode;
+
+/* One statement's worth of messages on one writer handle (opaque) */
+typedef struct KafkaProducer KafkaProducer;
+
+extern KafkaHandle *kafkaProducerHandle(KafkaOptions *opts, const char *txn_id);
+extern KafkaProducer *kafkaProducerBegin(KafkaHandle *h, const char *topic, int timeout_ms,
+										 KafkaProduceMode mode, MemoryContext cxt);
+extern rd_kafka_topic_t *kafkaProducerTopic(KafkaProducer *p, const char *topic);
+extern int64 kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
+							   const char *key, size_t klen, const char *value, size_t vlen,
+							   const KafkaHeader *hdrs, int nhdrs, int64 ts_ms, bool wait);
+extern void kafkaProducerPoll(KafkaProducer *p);
+extern void kafkaProducerWaitMessage(KafkaProducer *p, int32 *partition, int64 *offset, int64 *ts_ms);
+extern void kafkaProducerWait(KafkaProducer *p);
+extern void kafkaProducerCheck(KafkaProducer *p);
+extern void kafkaProducerEnd(KafkaProducer *p);
+extern int	kafkaProducerPartitions(KafkaProducer *p);
+extern int64 kafkaProducerCount(KafkaProducer *p);
+
 /* in modify.c */
 extern void kafkaSetModifyRoutines(FdwRoutine *routine);
-extern void kafkaDeliveryReport(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* in xact.c */
+extern void kafkaTxnInit(KafkaHandle *h, int timeout_ms);
 extern void kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts);
 extern void kafkaXactProduced(int64 n);
 extern bool kafkaXactHolds(KafkaHandle *h);

@@ -90,13 +90,16 @@ take_error(rd_kafka_error_t *error, TxnError *out)
 	rd_kafka_error_destroy(error);
 }
 
-/* The next slice of a wait that ends at deadline: at most KAFKA_TXN_SLICE_MS */
+/*
+ * The next slice of a wait that ends at deadline: at most KAFKA_TXN_SLICE_MS.
+ * Commit and abort loop on their own instead of kafkaWaitUntil: they must
+ * not be interrupted (a cancelled commit would leave its outcome unknown;
+ * the abort runs in the abort path).
+ */
 static int
 slice_until(int64 deadline)
 {
-	int64		left = deadline - kafkaNowMs();
-
-	return (int) Max(1, Min(KAFKA_TXN_SLICE_MS, left));
+	return kafkaSliceMs(deadline, KAFKA_TXN_SLICE_MS);
 }
 
 /*
@@ -337,34 +340,54 @@ exit_callback(int code, Datum arg)
 	abort_all();
 }
 
-/* init_transactions in slices, resumable, until timeout_ms */
-static void
-init_transactions(KafkaHandle *h, KafkaOptions *opts)
+/* init_transactions in rounds of kafkaWaitUntil */
+typedef struct InitWait
 {
-	int64		deadline = kafkaNowMs() + opts->timeout_ms;
-	TxnError	te;
+	KafkaHandle *h;
+	TxnError	te;				/* the last error */
+} InitWait;
 
-	for (;;)
+static KafkaWaitStep
+init_step(void *arg, int slice_ms)
+{
+	InitWait   *w = arg;
+	rd_kafka_error_t *error = rd_kafka_init_transactions(w->h->rk, slice_ms);
+
+	if (error == NULL)
 	{
-		rd_kafka_error_t *error = rd_kafka_init_transactions(h->rk, KAFKA_TXN_SLICE_MS);
-
-		if (error == NULL)
-		{
-			h->txn_ready = true;
-			return;
-		}
-		take_error(error, &te);
-		kafkaServeLogs(h->rk);
-		if (!te.retriable || kafkaNowMs() >= deadline)
-			break;
-		CHECK_FOR_INTERRUPTS();
+		w->te.code = RD_KAFKA_RESP_ERR_NO_ERROR;
+		return KAFKA_WAIT_DONE;
 	}
-	if (te.fatal || !te.retriable)
+	take_error(error, &w->te);
+	kafkaServeLogs(w->h->rk);
+	return w->te.retriable ? KAFKA_WAIT_AGAIN : KAFKA_WAIT_DONE;
+}
+
+/*
+ * init_transactions on a transactional producer, in slices, resumable,
+ * interruptibly, until timeout_ms: fences an older producer with the same
+ * transactional.id and aborts what it left open.  Also for producers whose
+ * Kafka transactions their caller runs (the emitter).
+ */
+void
+kafkaTxnInit(KafkaHandle *h, int timeout_ms)
+{
+	InitWait	w;
+
+	w.h = h;
+	w.te.code = RD_KAFKA_RESP_ERR_NO_ERROR;
+	if (kafkaWaitUntil(kafkaNowMs() + timeout_ms, KAFKA_TXN_SLICE_MS, NULL, init_step, &w) &&
+		w.te.code == RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		h->txn_ready = true;
+		return;
+	}
+	if (w.te.fatal || !w.te.retriable)
 		kafkaHandleFailed(h);
 	ereport(ERROR,
-			(errcode(te.retriable ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION : kafkaErrcode(te.code)),
-			 errmsg("could not initialize Kafka transactions for transactional.id \"%s\": %s", h->txn_id, te.msg),
-			 te.retriable ?
+			(errcode(w.te.retriable ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION : kafkaErrcode(w.te.code)),
+			 errmsg("could not initialize Kafka transactions for transactional.id \"%s\": %s", h->txn_id, w.te.msg),
+			 w.te.retriable ?
 			 errhint("Check that Kafka is running and has a transaction coordinator; the wait is bounded by the option \"timeout_ms\".") : 0));
 }
 
@@ -395,7 +418,7 @@ kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts)
 		return;
 
 	if (!h->txn_ready)
-		init_transactions(h, opts);
+		kafkaTxnInit(h, opts->timeout_ms);
 	error = rd_kafka_begin_transaction(h->rk);
 	if (error != NULL)
 	{

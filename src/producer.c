@@ -1,0 +1,680 @@
+/*-------------------------------------------------------------------------
+ *
+ * producer.c
+ *		  The producer pipeline: hands messages to librdkafka, tracks every
+ *		  message's delivery report, waits for them, and says how many
+ *		  failed and why.  Used by INSERT and COPY (modify.c) and by
+ *		  anything else that writes (the table-change emitter), with no
+ *		  executor state: a "producer" is one statement's worth of messages
+ *		  on one writer handle.
+ *
+ * How a statement knows every message reached Kafka: each message carries
+ * an opaque ticket (producer id, message number).  librdkafka hands the
+ * broker's acknowledgement or the failure of every message to
+ * delivery_report, which runs inside rd_kafka_poll() on the backend thread
+ * and only counts into the producer's state.  Messages are produced first
+ * (512 at a time with rd_kafka_produce_batch, without waiting for the
+ * broker), then kafkaProducerWait waits, interruptibly, until every message
+ * is acknowledged or failed, and kafkaProducerCheck raises an ERROR that
+ * says how many failed and why.  librdkafka fails a message it could not
+ * deliver within message.timeout.ms (the timeout_ms the handle was made
+ * with), so the wait is bounded.  kafkaProducerWaitMessage waits for one
+ * message (RETURNING: its partition and offset).
+ *
+ * Use outside the executor (the emitter: a Kafka transaction of its own):
+ *		h = kafkaProducerHandle(opts, txn_id);	-- transactional.id of its choice
+ *		h->pinned = h->in_use = true;			-- kept busy across producers
+ *		if (!h->txn_ready) kafkaTxnInit(h, timeout_ms);
+ *		rd_kafka_begin_transaction(h->rk);
+ *		p = kafkaProducerBegin(h, topic, timeout_ms, KAFKA_PRODUCE_TXN, cxt);
+ *		kafkaProducerSend(p, NULL or kafkaProducerTopic(p, other), ...);
+ *		kafkaProducerWait(p); kafkaProducerCheck(p); kafkaProducerEnd(p);
+ *		commit (in slices of kafkaSliceMs), or abort; then h->pinned = false.
+ *
+ * Invariants:
+ *	- delivery_report never calls PostgreSQL: it finds the producer in a
+ *	  static list by id and counts.  Reports of producers that are gone (an
+ *	  earlier statement that failed) find nothing and are ignored.
+ *	- A producer leaves that list when its memory context is reset or
+ *	  deleted, also after an ERROR; if messages were still outstanding then,
+ *	  a producer outside a Kafka transaction purges them from the handle,
+ *	  so that no later statement waits for them.
+ *	- A handle is in_use while a producer, a Kafka transaction of the
+ *	  PostgreSQL transaction (xact.c) or its holder (pinned) uses it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "lib/ilist.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+/* Messages handed to librdkafka in one rd_kafka_produce_batch() call */
+#define KAFKA_PRODUCE_BATCH 512
+
+/*
+ * The opaque of a message: producer id in the high bits, message number in
+ * the low bits.
+ */
+#if SIZEOF_VOID_P >= 8
+#define TICKET_SEQ_BITS 40
+#else
+#define TICKET_SEQ_BITS 20
+#endif
+#define TICKET_SEQ_MASK ((((uintptr_t) 1) << TICKET_SEQ_BITS) - 1)
+#define TICKET_ID_MASK ((((uintptr_t) 1) << (SIZEOF_VOID_P * 8 - TICKET_SEQ_BITS)) - 1)
+
+/* One statement's worth of messages on one writer handle */
+struct KafkaProducer
+{
+	dlist_node	node;			/* in active_producers while registered */
+	uintptr_t	id;				/* tags this producer's messages */
+	bool		registered;		/* in active_producers */
+	KafkaHandle *h;				/* the writer handle */
+	KafkaProduceMode mode;		/* transaction the messages belong to */
+	int			timeout_ms;		/* bound of the waits (message.timeout.ms) */
+	const char *topic;			/* default topic, named in messages */
+	rd_kafka_topic_t *rkt;		/* its topic handle */
+	int			npartitions;	/* partitions of that topic */
+	List	   *topics;			/* rd_kafka_topic_t *s of kafkaProducerTopic */
+	MemoryContext cxt;			/* where the producer lives */
+	MemoryContextCallback cleanup;
+
+	/*
+	 * Messages waiting to be handed over in one rd_kafka_produce_batch()
+	 * call (all to pending_rkt): librdkafka then reads its clocks and takes
+	 * its locks once per call instead of once per message.  Messages with a
+	 * timestamp or headers, which that call cannot carry, messages waited
+	 * for one by one, and messages to another topic go after the pending
+	 * ones, so the order of messages is kept.
+	 */
+	rd_kafka_message_t *pending;	/* [KAFKA_PRODUCE_BATCH] */
+	int			npending;
+	rd_kafka_topic_t *pending_rkt;	/* the topic of the pending messages */
+	MemoryContext pendcxt;		/* their payloads and keys */
+
+	int64		nsent;			/* messages sent (ticket numbers) */
+	int64		produced;		/* messages handed to librdkafka */
+	int64		delivered;		/* acknowledged by the broker */
+	int64		failed;			/* failed */
+	rd_kafka_resp_err_t first_err;	/* why the first one failed */
+	int64		first_failed_seq;	/* its number (1-based) */
+	const char *first_failed_topic; /* its topic (palloc'd in cxt) */
+
+	/* kafkaProducerWaitMessage: the report of the message waited for */
+	uint64		wait_seq;
+	bool		wait_done;
+	int32		ret_partition;
+	int64		ret_offset;
+	int64		ret_timestamp;	/* ms, or -1 */
+};
+
+/* Producers that may still receive delivery reports (usually one) */
+static dlist_head active_producers = DLIST_STATIC_INIT(active_producers);
+static uintptr_t last_producer_id = 0;
+
+/*
+ * librdkafka's delivery report callback of writer handles (given to
+ * connection.c by kafkaProducerHandle).  Runs inside rd_kafka_poll()/
+ * rd_kafka_flush() on the backend thread; touches nothing but the state of
+ * the producer the message belongs to, if it still exists.
+ */
+static void
+delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	uintptr_t	ticket = (uintptr_t) m->_private;
+	uintptr_t	id = ticket >> TICKET_SEQ_BITS;
+	uint64		seq = ticket & TICKET_SEQ_MASK;
+	dlist_iter	iter;
+
+	(void) rk;
+	(void) opaque;
+	dlist_foreach(iter, &active_producers)
+	{
+		KafkaProducer *p = dlist_container(KafkaProducer, node, iter.cur);
+
+		if (p->id != id)
+			continue;
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		{
+			if (p->failed++ == 0)
+			{
+				p->first_err = m->err;
+				p->first_failed_seq = (int64) seq;
+				/* the name is copied later: no palloc here */
+				p->first_failed_topic = NULL;
+				if (m->rkt && m->rkt != p->rkt)
+					p->first_failed_topic = rd_kafka_topic_name(m->rkt);
+			}
+		}
+		else
+			p->delivered++;
+		if (seq == (p->wait_seq & TICKET_SEQ_MASK))
+		{
+			rd_kafka_timestamp_type_t tstype;
+
+			p->wait_done = true;
+			p->ret_partition = m->partition;
+			p->ret_offset = m->offset;
+			p->ret_timestamp = rd_kafka_message_timestamp(m, &tstype);
+			if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
+				p->ret_timestamp = -1;
+		}
+		return;
+	}
+}
+
+/*
+ * The writer handle for these options, its delivery reports routed to this
+ * file.  txn_id: NULL for INSERT's handles (a transactional one, with the
+ * session's transactional.id, if the options say transactional), or the
+ * transactional.id of a transactional producer the caller runs itself.
+ */
+KafkaHandle *
+kafkaProducerHandle(KafkaOptions *opts, const char *txn_id)
+{
+	return kafkaGetWriter(opts, txn_id, delivery_report);
+}
+
+/* ---------------------------------------------------------------------
+ * Errors
+ * ---------------------------------------------------------------------
+ */
+
+static int
+failure_errcode(rd_kafka_resp_err_t err)
+{
+	switch (err)
+	{
+		case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+		case RD_KAFKA_RESP_ERR__TIMED_OUT:
+		case RD_KAFKA_RESP_ERR__TRANSPORT:
+		case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+			return ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
+		default:
+			return kafkaErrcode(err);
+	}
+}
+
+/* A hint for a delivery failure, or NULL */
+static const char *
+failure_hint(rd_kafka_resp_err_t err)
+{
+	switch (failure_errcode(err))
+	{
+		case ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION:
+			return "Check the server option \"brokers\" and that Kafka is running; a message is given up after the option \"timeout_ms\".";
+		case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
+			return "The message is larger than Kafka accepts: see the librdkafka property \"message.max.bytes\" and the topic's max.message.bytes.";
+		case ERRCODE_FDW_TABLE_NOT_FOUND:
+			return "Create the topic, for example with kafka_create_topic(server, topic, partitions).";
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * Raise an ERROR if any message failed: how many, why the first one did,
+ * and what became of the others.
+ */
+void
+kafkaProducerCheck(KafkaProducer *p)
+{
+	const char *hint;
+	const char *topic;
+
+	kafkaServeLogs(p->h->rk);
+	if (p->failed == 0)
+		return;
+	hint = failure_hint(p->first_err);
+	topic = p->first_failed_topic ? p->first_failed_topic : p->topic;
+	ereport(ERROR,
+			(errcode(failure_errcode(p->first_err)),
+			 errmsg("could not write " INT64_FORMAT " of " INT64_FORMAT " messages to Kafka topic \"%s\": %s",
+					p->failed, p->produced, topic, rd_kafka_err2str(p->first_err)),
+			 p->mode == KAFKA_PRODUCE_XACT ?
+			 errdetail("The first failed message is row " INT64_FORMAT ". The Kafka transaction is aborted with the PostgreSQL transaction; none of its messages become visible to read_committed consumers.",
+					   p->first_failed_seq) :
+			 p->mode == KAFKA_PRODUCE_TXN ?
+			 errdetail("The first failed message is message " INT64_FORMAT ". None of the messages of an aborted Kafka transaction become visible to read_committed consumers.",
+					   p->first_failed_seq) :
+			 p->first_err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ?
+			 errdetail("The first failed message is row " INT64_FORMAT ". " INT64_FORMAT " messages of this statement were acknowledged and stay in the topic; a message that timed out may or may not have been written.",
+					   p->first_failed_seq, p->delivered) :
+			 errdetail("The first failed message is row " INT64_FORMAT ". " INT64_FORMAT " messages of this statement were acknowledged and stay in the topic.",
+					   p->first_failed_seq, p->delivered),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* ---------------------------------------------------------------------
+ * Waiting for delivery reports
+ * ---------------------------------------------------------------------
+ */
+
+static inline int64
+outstanding(KafkaProducer *p)
+{
+	return p->produced - p->delivered - p->failed;
+}
+
+/* One round of kafkaProducerWait: serve reports; done when none is outstanding */
+static KafkaWaitStep
+all_reported(void *arg, int slice_ms)
+{
+	KafkaProducer *p = arg;
+
+	(void) slice_ms;
+	kafkaServeLogs(p->h->rk);
+	return outstanding(p) <= 0 ? KAFKA_WAIT_DONE : KAFKA_WAIT_SLEEP;
+}
+
+/*
+ * Wait until every message handed to librdkafka is acknowledged or failed,
+ * on the producer's event pipe and the latch.  Bounded: librdkafka fails
+ * undelivered messages after message.timeout.ms (= timeout_ms); the margin
+ * covers a report in flight.  Does not look at failures.
+ */
+static void
+wait_all(KafkaProducer *p)
+{
+	if (kafkaWaitUntil(kafkaNowMs() + p->timeout_ms + 5000, KAFKA_SLICE_MS, p->h, all_reported, p))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+			 errmsg("no acknowledgement from Kafka for " INT64_FORMAT " of " INT64_FORMAT " messages to topic \"%s\" within %d ms",
+					outstanding(p), p->produced, p->topic, p->timeout_ms),
+			 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
+}
+
+/* Wait for everything, then raise the ERROR that says what failed */
+static void
+finish(KafkaProducer *p)
+{
+	wait_all(p);
+	kafkaProducerCheck(p);
+}
+
+/* The queue of librdkafka is full: serve reports until there is room */
+static void
+wait_for_room(KafkaProducer *p)
+{
+	kafkaServeLogs(p->h->rk);
+	if (p->failed > 0)
+		finish(p);
+	kafkaWaitHandleEvent(p->h, KAFKA_SLICE_MS);
+	kafkaServeLogs(p->h->rk);
+}
+
+/* ---------------------------------------------------------------------
+ * Producing
+ * ---------------------------------------------------------------------
+ */
+
+/* One message refused at once (too large, fatal producer state, ...) */
+static void
+refused(KafkaProducer *p, rd_kafka_resp_err_t err, int64 seq, rd_kafka_topic_t *rkt)
+{
+	if (err == RD_KAFKA_RESP_ERR__FATAL)
+		kafkaHandleFailed(p->h);
+	p->produced++;
+	if (p->failed++ == 0)
+	{
+		p->first_err = err;
+		p->first_failed_seq = seq;
+		p->first_failed_topic = rkt != p->rkt ? rd_kafka_topic_name(rkt) : NULL;
+	}
+}
+
+/*
+ * Hand the pending messages to librdkafka (which copies them).  A full
+ * queue is waited out and the rest retried: after the first message refused
+ * for a full queue, rd_kafka_produce_batch refuses all later ones too, so
+ * the retry keeps the order.  Any other refusal ends the statement.
+ */
+static void
+flush_pending(KafkaProducer *p)
+{
+	int			off = 0;
+	int64		accepted = 0;
+
+	while (off < p->npending)
+	{
+		int			i;
+
+		(void) rd_kafka_produce_batch(p->pending_rkt, RD_KAFKA_PARTITION_UA,
+									  RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION,
+									  &p->pending[off], p->npending - off);
+		for (i = off; i < p->npending; i++)
+		{
+			rd_kafka_resp_err_t err = p->pending[i].err;
+
+			if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				break;
+			if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+				refused(p, err, (int64) ((uintptr_t) p->pending[i]._private & TICKET_SEQ_MASK),
+						p->pending_rkt);
+			else
+			{
+				p->produced++;
+				accepted++;
+			}
+		}
+		off = i;
+		if (p->failed > 0)
+			break;
+		if (off < p->npending)
+			wait_for_room(p);
+	}
+	p->npending = 0;
+	MemoryContextReset(p->pendcxt);
+	if (p->mode == KAFKA_PRODUCE_XACT)
+		kafkaXactProduced(accepted);
+	if (p->failed > 0)
+		finish(p);				/* waits for the rest, then raises */
+}
+
+/* Queue a message for flush_pending, copying what it points to */
+static void
+add_pending(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
+			const char *value, size_t vlen, const char *key, size_t klen, void *ticket)
+{
+	rd_kafka_message_t *m;
+
+	if (p->npending > 0 && p->pending_rkt != rkt)
+		flush_pending(p);		/* one topic per batch call */
+	p->pending_rkt = rkt;
+	m = &p->pending[p->npending++];
+	memset(m, 0, sizeof(*m));
+	m->partition = partition;
+	if (value)
+	{
+		m->payload = MemoryContextAlloc(p->pendcxt, Max(vlen, 1));
+		memcpy(m->payload, value, vlen);
+		m->len = vlen;
+	}
+	if (key)
+	{
+		m->key = MemoryContextAlloc(p->pendcxt, Max(klen, 1));
+		memcpy(m->key, key, klen);
+		m->key_len = klen;
+	}
+	m->_private = ticket;
+	if (p->npending >= KAFKA_PRODUCE_BATCH)
+		flush_pending(p);
+}
+
+/*
+ * Send one message: queue it for the next rd_kafka_produce_batch call, or
+ * hand it to librdkafka at once with producev (a timestamp or headers, or
+ * wait: it is to be waited for with kafkaProducerWaitMessage).  Does not
+ * wait for the broker.  Returns the message's number (1-based).
+ *
+ * rkt: NULL for the producer's topic, or a handle from kafkaProducerTopic.
+ * partition: RD_KAFKA_PARTITION_UA to let the partitioner choose.
+ * key, value: NULL for none (a NULL value is a tombstone); copied.
+ * ts_ms: 0 for the time of sending.
+ */
+int64
+kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
+				  const char *key, size_t klen, const char *value, size_t vlen,
+				  const KafkaHeader *hdrs, int nhdrs, int64 ts_ms, bool wait)
+{
+	uint64		seq = (uint64) ++p->nsent;
+	void	   *ticket = (void *) ((p->id << TICKET_SEQ_BITS) | (uintptr_t) (seq & TICKET_SEQ_MASK));
+
+	Assert(p->registered);
+	if (rkt == NULL)
+		rkt = p->rkt;
+	if (wait)
+	{
+		p->wait_done = false;
+		p->wait_seq = seq;
+	}
+	if (!wait && ts_ms == 0 && nhdrs == 0)
+	{
+		add_pending(p, rkt, partition, value, vlen, key, klen, ticket);
+		return (int64) seq;
+	}
+	if (p->npending > 0)
+		flush_pending(p);		/* keep the order of messages */
+
+	for (;;)
+	{
+		rd_kafka_headers_t *rh = NULL;
+		rd_kafka_resp_err_t err;
+
+		/* from here to producev nothing can ERROR: rh would leak */
+		if (nhdrs > 0)
+		{
+			rh = rd_kafka_headers_new(nhdrs);
+			for (int i = 0; i < nhdrs; i++)
+				rd_kafka_header_add(rh, hdrs[i].name, -1, hdrs[i].value, hdrs[i].value ? hdrs[i].len : 0);
+		}
+		/* NULL headers: none */
+		err = rd_kafka_producev(p->h->rk,
+								RD_KAFKA_V_RKT(rkt),
+								RD_KAFKA_V_PARTITION(partition),
+								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_VALUE((void *) value, vlen),
+								RD_KAFKA_V_KEY(key, klen),
+								RD_KAFKA_V_TIMESTAMP(ts_ms),
+								RD_KAFKA_V_HEADERS(rh),
+								RD_KAFKA_V_OPAQUE(ticket),
+								RD_KAFKA_V_END);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			break;
+		if (rh)
+			rd_kafka_headers_destroy(rh);	/* not taken by librdkafka */
+		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		{
+			wait_for_room(p);
+			continue;
+		}
+		refused(p, err, (int64) seq, rkt);
+		finish(p);				/* waits for the rest, then raises */
+	}
+	p->produced++;
+	if (p->mode == KAFKA_PRODUCE_XACT)
+		kafkaXactProduced(1);
+	return (int64) seq;
+}
+
+/*
+ * Fail fast: serve delivery reports, and raise the ERROR of a failure
+ * reported already (after waiting for the other messages).
+ */
+void
+kafkaProducerPoll(KafkaProducer *p)
+{
+	kafkaServeLogs(p->h->rk);
+	if (p->failed > 0)
+		finish(p);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* One round of kafkaProducerWaitMessage */
+static KafkaWaitStep
+message_reported(void *arg, int slice_ms)
+{
+	KafkaProducer *p = arg;
+
+	(void) slice_ms;
+	(void) rd_kafka_flush(p->h->rk, 20);
+	kafkaServeLogs(p->h->rk);
+	return p->wait_done || outstanding(p) <= 0 ? KAFKA_WAIT_DONE : KAFKA_WAIT_AGAIN;
+}
+
+/*
+ * Wait for the delivery report of the message just sent with wait = true,
+ * and return where Kafka put it (timestamp: ms, or -1).  rd_kafka_flush in
+ * short slices rather than the event pipe: flushing sends at once instead
+ * of lingering, which is what a message-at-a-time statement needs.  A
+ * failure or a timeout raises the statement's ERROR.
+ */
+void
+kafkaProducerWaitMessage(KafkaProducer *p, int32 *partition, int64 *offset, int64 *ts_ms)
+{
+	if (!p->wait_done &&
+		!kafkaWaitUntil(kafkaNowMs() + p->timeout_ms + 5000, KAFKA_SLICE_MS, NULL, message_reported, p))
+		finish(p);				/* raises the timeout error */
+	if (p->failed > 0)
+		finish(p);
+	*partition = p->ret_partition;
+	*offset = p->ret_offset;
+	*ts_ms = p->ret_timestamp;
+}
+
+/*
+ * Hand over what is pending and wait until every message is acknowledged or
+ * failed, within timeout_ms (plus a margin), interruptibly.  Raises an
+ * ERROR on timeout; failures are left to kafkaProducerCheck.
+ */
+void
+kafkaProducerWait(KafkaProducer *p)
+{
+	if (p->npending > 0)
+		flush_pending(p);
+	wait_all(p);
+}
+
+/* ---------------------------------------------------------------------
+ * Set-up and clean-up
+ * ---------------------------------------------------------------------
+ */
+
+/* Mark the handle busy while a producer, a Kafka transaction or its holder uses it */
+static void
+update_in_use(KafkaHandle *h)
+{
+	dlist_iter	iter;
+	bool		busy = h->pinned || kafkaXactHolds(h);
+
+	dlist_foreach(iter, &active_producers)
+		if (dlist_container(KafkaProducer, node, iter.cur)->h == h)
+			busy = true;
+	h->in_use = busy;
+}
+
+/*
+ * Memory context callback of the producer: runs at its normal end and
+ * after an ERROR.  Unregisters it so that later reports of its messages
+ * are ignored; purges what is still outstanding unless a Kafka transaction
+ * (aborted with it) owns it or another producer (a PL/pgSQL exception block
+ * around an INSERT inside an INSERT) still waits for its own messages on
+ * the same handle.
+ */
+static void
+producer_cleanup(void *arg)
+{
+	KafkaProducer *p = arg;
+	dlist_iter	iter;
+	bool		shared = false;
+	ListCell   *lc;
+
+	if (!p->registered)
+		return;
+	dlist_delete(&p->node);
+	p->registered = false;
+	/* purging is for the whole handle: not while another producer uses it */
+	dlist_foreach(iter, &active_producers)
+		if (dlist_container(KafkaProducer, node, iter.cur)->h == p->h)
+			shared = true;
+	if (outstanding(p) > 0 && p->mode == KAFKA_PRODUCE_PLAIN && !shared)
+		rd_kafka_purge(p->h->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	foreach(lc, p->topics)
+		rd_kafka_topic_destroy(lfirst(lc));
+	p->topics = NIL;
+	if (p->rkt)
+		rd_kafka_topic_destroy(p->rkt);
+	p->rkt = NULL;
+	update_in_use(p->h);
+}
+
+/*
+ * Begin a statement's worth of messages on writer handle h (from
+ * kafkaProducerHandle), to topic by default, living in cxt: reset or delete
+ * cxt, or call kafkaProducerEnd, to end it.  timeout_ms bounds the waits;
+ * it must be the timeout_ms the handle was made with (message.timeout.ms).
+ * A missing topic is an error here, not a message timeout later.  mode:
+ * KAFKA_PRODUCE_XACT needs kafkaXactEnlist(h, ...) first, KAFKA_PRODUCE_TXN
+ * a Kafka transaction the caller began on h.
+ */
+KafkaProducer *
+kafkaProducerBegin(KafkaHandle *h, const char *topic, int timeout_ms,
+				   KafkaProduceMode mode, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	KafkaProducer *p = palloc0(sizeof(KafkaProducer));
+	int32	   *parts;
+
+	p->h = h;
+	p->mode = mode;
+	p->timeout_ms = timeout_ms;
+	p->topic = pstrdup(topic);
+	p->cxt = cxt;
+	p->pendcxt = AllocSetContextCreate(cxt, "kafka_fdw produce batch", ALLOCSET_DEFAULT_SIZES);
+	p->pending = palloc(sizeof(rd_kafka_message_t) * KAFKA_PRODUCE_BATCH);
+	p->npartitions = kafkaTopicPartitions(h->rk, topic, timeout_ms, &parts);
+
+	last_producer_id = (last_producer_id + 1) & TICKET_ID_MASK;
+	p->id = last_producer_id;
+	p->cleanup.func = producer_cleanup;
+	p->cleanup.arg = p;
+	MemoryContextRegisterResetCallback(cxt, &p->cleanup);
+	dlist_push_tail(&active_producers, &p->node);
+	p->registered = true;
+	h->in_use = true;
+	p->rkt = rd_kafka_topic_new(h->rk, topic, NULL);
+	if (p->rkt == NULL)
+		kafkaReportError(rd_kafka_last_error(), psprintf("could not open Kafka topic \"%s\"", topic), topic);
+	MemoryContextSwitchTo(old);
+	return p;
+}
+
+/*
+ * A handle for sending to another topic through p, released with p.  The
+ * topic is not checked: a missing one fails its messages (unless the
+ * broker creates topics).
+ */
+rd_kafka_topic_t *
+kafkaProducerTopic(KafkaProducer *p, const char *topic)
+{
+	MemoryContext old;
+	rd_kafka_topic_t *rkt;
+
+	if (strcmp(topic, p->topic) == 0)
+		return p->rkt;
+	rkt = rd_kafka_topic_new(p->h->rk, topic, NULL);
+	if (rkt == NULL)
+		kafkaReportError(rd_kafka_last_error(), psprintf("could not open Kafka topic \"%s\"", topic), topic);
+	old = MemoryContextSwitchTo(p->cxt);
+	p->topics = lappend(p->topics, rkt);
+	MemoryContextSwitchTo(old);
+	return rkt;
+}
+
+/* Partitions of p's topic (when it began) */
+int
+kafkaProducerPartitions(KafkaProducer *p)
+{
+	return p->npartitions;
+}
+
+/* Messages sent through p so far */
+int64
+kafkaProducerCount(KafkaProducer *p)
+{
+	return p->nsent;
+}
+
+/*
+ * End p: stop counting its reports and release its topic handles; purges
+ * what is still outstanding (see producer_cleanup).  After a successful
+ * kafkaProducerWait and kafkaProducerCheck nothing is outstanding.
+ */
+void
+kafkaProducerEnd(KafkaProducer *p)
+{
+	producer_cleanup(p);
+}
