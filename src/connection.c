@@ -493,7 +493,7 @@ config_key(List *conf, HandleKind kind)
 }
 
 static CachedHandle *
-get_handle(KafkaOptions *opts, HandleKind kind)
+get_handle_txn(KafkaOptions *opts, HandleKind kind, const char *emit_txn_id)
 {
 	List	   *conflist = kafkaHandleConfig(opts, kind);
 	char	   *key = config_key(conflist, kind);
@@ -503,6 +503,9 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 	char		errstr[512];
 	char	   *txn_id = NULL;
 
+	/* an emitter's handle is its stream's: the transactional.id is part of the key */
+	if (kind == HANDLE_EMITTER)
+		key = psprintf("%s\x1f%s", key, emit_txn_id);
 	if (!callbacks_registered)
 	{
 		before_shmem_exit(exit_callback, (Datum) 0);
@@ -529,6 +532,8 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 		rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport);
 	if (kind == HANDLE_TXN_WRITER)
 		txn_id = transactional_id(key);
+	if (kind == HANDLE_EMITTER)
+		txn_id = MemoryContextStrdup(TopMemoryContext, emit_txn_id);
 	if (txn_id)
 		kafkaConfSet(conf, "transactional.id", txn_id);
 
@@ -578,6 +583,12 @@ get_handle(KafkaOptions *opts, HandleKind kind)
 		MemoryContextSwitchTo(old);
 	}
 	return ch;
+}
+
+static CachedHandle *
+get_handle(KafkaOptions *opts, HandleKind kind)
+{
+	return get_handle_txn(opts, kind, NULL);
 }
 
 /*
@@ -637,6 +648,27 @@ kafkaGetWriter(KafkaOptions *opts)
 	{
 		ch->invalid = true;
 		ch = get_handle(opts, kind);
+	}
+	return &ch->h;
+}
+
+/*
+ * The transactional producer of an emitter stream, with the stream's own
+ * transactional.id (stable across sessions and restarts, so that its
+ * init_transactions fences the stream's earlier producer, wherever it ran,
+ * and finishes the transaction it left).  No delivery report callback: a
+ * Kafka transaction's commit succeeds only if every message was delivered.
+ * Rebuilt after a fatal error.
+ */
+KafkaHandle *
+kafkaGetEmitter(KafkaOptions *opts, const char *txn_id)
+{
+	CachedHandle *ch = get_handle_txn(opts, HANDLE_EMITTER, txn_id);
+
+	if (!ch->h.in_use && rd_kafka_fatal_error(ch->h.rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		ch->invalid = true;
+		ch = get_handle_txn(opts, HANDLE_EMITTER, txn_id);
 	}
 	return &ch->h;
 }

@@ -40,6 +40,7 @@ _PG_init(void)
 							16, 2, 1000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	kafkaEmitterInit();
 	MarkGUCPrefixReserved("kafka_fdw");
 }
 
