@@ -335,6 +335,21 @@ extern void kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts);
 extern void kafkaXactProduced(int64 n);
 extern bool kafkaXactHolds(KafkaHandle *h);
 
+/* in worker.c */
+extern int	kafka_max_workers;
+extern int	kafka_naptime_ms;
+extern int	kafka_emitter_batch_size;
+extern void kafkaWorkerInit(void);
+extern void kafkaRequireWorkers(void);
+extern void kafkaWakeWorker(Oid dboid);
+extern void kafkaWakeWorkerAtCommit(void);
+
+/* in emitter.c (emitter_stub.c until the emitter lands) */
+extern bool kafkaEmitterHasStreams(void);
+extern int64 kafkaEmitterWork(void);
+
+/* in stream_api.c: SQL-callable only */
+
 /* in admin.c: SQL-callable helpers are declared with PG_FUNCTION_INFO_V1 there */
 
 #endif							/* KAFKA_FDW_H */
