@@ -9,7 +9,7 @@ EXTENSION = kafka_fdw
 DATA = kafka_fdw--1.0.sql kafka_fdw--1.1.sql kafka_fdw--1.0--1.1.sql
 PGFILEDESC = "kafka_fdw - foreign data wrapper for Apache Kafka"
 
-REGRESS ?= setup options read formats bad_messages write security handles
+REGRESS ?= setup options read formats bad_messages write security handles streams
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)
