@@ -1,11 +1,25 @@
 -- emitter: changes of a table captured in the writer's transaction and
 -- published by kafka.flush_stream() (the worker's code), read back from the
--- topic through kafka_fdw foreign tables.  Envelopes are compared with real
+-- topic through kafka_fdw foreign tables.  The streams are paused, so that
+-- the background worker leaves them to kafka.flush_stream().  Envelopes are compared with real
 -- events of Debezium's PostgreSQL connector (test/debezium-reference).
 SET timezone = 'UTC';
+-- Kafka writes a transaction's commit markers after its commit returned:
+-- wait (up to 30 s) until a read_committed scan sees n rows of a query
+CREATE FUNCTION wait_rows(q text, n bigint) RETURNS bool LANGUAGE plpgsql AS $$
+DECLARE c bigint;
+BEGIN
+  FOR i IN 1..300 LOOP
+    EXECUTE 'SELECT count(*) FROM (' || q || ') s' INTO c;
+    IF c >= n THEN RETURN c = n; END IF;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+  RETURN false;
+END $$;
 CREATE TABLE loyalty (loyalty_id bigint PRIMARY KEY, level text NOT NULL, email text, updated_at timestamptz);
 SELECT kafka_create_topic('kafka', 'emit_loyalty', 2);
 SELECT kafka.stream_changes('loyalty', 'kafka', 'emit_loyalty') > 0 AS started;
+SELECT kafka.pause_stream('loyalty');
 CREATE FOREIGN TABLE emit_loyalty_t (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'),
   k jsonb OPTIONS (key 'true'), h jsonb OPTIONS (headers 'true'), v jsonb)
   SERVER kafka OPTIONS (topic 'emit_loyalty', format 'jsonb');
@@ -35,6 +49,7 @@ UPDATE loyalty SET loyalty_id = 10 WHERE loyalty_id = 4;
 SELECT op, count(*) FROM kafka.outbox GROUP BY op ORDER BY op;
 SELECT kafka.flush_stream('loyalty') IS NOT NULL AS flushed;
 SELECT count(*) AS outbox_left FROM kafka.outbox;
+SELECT wait_rows('SELECT * FROM emit_loyalty_t', 9);
 SELECT k, op, before, after, tombstone FROM emit_loyalty_v ORDER BY event_id, offs;
 -- one event_id per change; each message once
 SELECT count(*) AS messages, count(DISTINCT event_id) AS events, count(DISTINCT (part, offs)) AS distinct_messages
@@ -42,6 +57,7 @@ SELECT count(*) AS messages, count(DISTINCT event_id) AS events, count(DISTINCT 
 -- TRUNCATE: op t without key, before and after null
 TRUNCATE loyalty;
 SELECT kafka.flush_stream('loyalty') IS NOT NULL AS flushed;
+SELECT wait_rows('SELECT * FROM emit_loyalty_t', 10);
 SELECT k, op, before, after FROM emit_loyalty_v WHERE op = 't';
 
 -- the value and source fields are Debezium's, in Debezium's order
@@ -73,10 +89,12 @@ ROLLBACK;
 SELECT count(*) AS outbox_back FROM kafka.outbox;
 SELECT kafka.flush_stream('loyalty') IS NOT NULL AS flushed;
 SELECT count(*) AS outbox_left FROM kafka.outbox;
+SELECT wait_rows('SELECT * FROM emit_loyalty_t', 11);
 SELECT count(*) AS copies_of_20 FROM emit_loyalty_v WHERE after->>'loyalty_id' = '20';
 SELECT batch_no, events_sent, last_error FROM kafka.stream WHERE relid = 'loyalty'::regclass;
 -- the progress topic holds the batches, keyed by the stream's uuid
 CREATE FOREIGN TABLE emit_progress_t (k text OPTIONS (key 'true'), v jsonb) SERVER kafka OPTIONS (topic 'kafka_fdw_progress', format 'jsonb');
+SELECT wait_rows($$SELECT * FROM emit_progress_t WHERE k = (SELECT stream_uuid::text FROM kafka.stream WHERE relid = 'loyalty'::regclass)$$, 3);
 SELECT v->>'batch_no' AS batch_no, v->>'count' AS count, v->>'table' AS table
   FROM emit_progress_t WHERE k = (SELECT stream_uuid::text FROM kafka.stream WHERE relid = 'loyalty'::regclass)
  ORDER BY (v->>'batch_no')::int;
@@ -86,10 +104,12 @@ SELECT v->>'batch_no' AS batch_no, v->>'count' AS count, v->>'table' AS table
 CREATE TABLE loyalty_s (loyalty_id bigint PRIMARY KEY, level text NOT NULL, email text, updated_at timestamptz);
 SELECT kafka_create_topic('kafka', 'emit_loyalty_s', 1);
 SELECT kafka.stream_changes('loyalty_s', 'kafka', 'emit_loyalty_s', schemas => true) > 0 AS started;
+SELECT kafka.pause_stream('loyalty_s');
 CREATE FOREIGN TABLE emit_loyalty_s_t (offs bigint OPTIONS (offset 'true'), k jsonb OPTIONS (key 'true'), v jsonb)
   SERVER kafka OPTIONS (topic 'emit_loyalty_s', format 'jsonb');
 INSERT INTO loyalty_s VALUES (96751, 'lat-3', 'user96751@example.com', '2026-11-30 05:13:17.718206+00');
 SELECT kafka.flush_stream('loyalty_s') IS NOT NULL AS flushed;
+SELECT wait_rows('SELECT * FROM emit_loyalty_s_t', 1);
 \set ref_rs `cat test/debezium-reference/r.schemas-enabled.value.json`
 \set ref_ks `cat test/debezium-reference/key.schemas-enabled.json`
 SELECT v->'schema' = replace(:'ref_rs', '"dbzs.public.loyalty.', '"kafka.public.loyalty_s.')::jsonb->'schema' AS value_schema_equal,
@@ -104,12 +124,14 @@ CREATE TABLE emit_types (id int PRIMARY KEY, n numeric(10,2), n_neg numeric(10,2
   t timestamp, d date, tm time, j jsonb, u uuid, b bytea, f float8, s smallint, flag bool, a int[]);
 SELECT kafka_create_topic('kafka', 'emit_types', 1);
 SELECT kafka.stream_changes('emit_types', 'kafka', 'emit_types', schemas => true) > 0 AS started;
+SELECT kafka.pause_stream('emit_types');
 CREATE FOREIGN TABLE emit_types_t (offs bigint OPTIONS (offset 'true'), v jsonb)
   SERVER kafka OPTIONS (topic 'emit_types', format 'jsonb');
 INSERT INTO emit_types VALUES (1, 123.45, -1, 1.5, '2024-01-02 03:04:05.5+02', '2024-01-02 03:04:05', '2024-01-02',
   '01:02:03.25', '{"x": [1, 2]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\x0102ff', 2.5, 7, true, '{1,2}');
 INSERT INTO emit_types (id) VALUES (2);
 SELECT kafka.flush_stream('emit_types') IS NOT NULL AS flushed;
+SELECT wait_rows('SELECT * FROM emit_types_t', 2);
 SELECT jsonb_pretty(v->'payload'->'after') FROM emit_types_t ORDER BY offs;
 SELECT f->>'field' AS field, f->>'type' AS type, f->>'name' AS name, f->'parameters' AS parameters, f->'optional' AS optional
   FROM emit_types_t, jsonb_array_elements(v->'schema'->'fields'->1->'fields') f WHERE offs = 0;
@@ -119,6 +141,7 @@ SELECT f->>'field' AS field, f->>'type' AS type, f->>'name' AS name, f->'paramet
 CREATE TABLE emit_kv (id int PRIMARY KEY, val text);
 SELECT kafka_create_topic('kafka', 'emit_kv', 1);
 SELECT kafka.stream_changes('emit_kv', 'kafka', 'emit_kv', 'upsert') > 0 AS started;
+SELECT kafka.pause_stream('emit_kv');
 CREATE FOREIGN TABLE emit_kv_t (offs bigint OPTIONS (offset 'true'), k text OPTIONS (key 'true'), v text)
   SERVER kafka OPTIONS (topic 'emit_kv', format 'text');
 INSERT INTO emit_kv VALUES (1, 'a'), (2, 'b');
@@ -127,18 +150,21 @@ DELETE FROM emit_kv WHERE id = 2;
 UPDATE emit_kv SET id = 3 WHERE id = 1;
 TRUNCATE emit_kv;
 SELECT kafka.flush_stream('emit_kv') IS NOT NULL AS flushed;
+SELECT wait_rows('SELECT * FROM emit_kv_t', 6);
 SELECT offs, k, v FROM emit_kv_t ORDER BY offs;
 
 -- row: the new row only; no key columns: messages without key
 CREATE TABLE emit_rows (a int, b text);
 SELECT kafka_create_topic('kafka', 'emit_rows', 1);
 SELECT kafka.stream_changes('emit_rows', 'kafka', 'emit_rows', 'row') > 0 AS started;
+SELECT kafka.pause_stream('emit_rows');
 CREATE FOREIGN TABLE emit_rows_t (offs bigint OPTIONS (offset 'true'), k text OPTIONS (key 'true'), v text)
   SERVER kafka OPTIONS (topic 'emit_rows', format 'text');
 INSERT INTO emit_rows SELECT g, 'r' || g FROM generate_series(1, 3) g;
 UPDATE emit_rows SET b = 'x' WHERE a = 2;
 DELETE FROM emit_rows WHERE a = 3;
 SELECT kafka.flush_stream('emit_rows') IS NOT NULL AS flushed;
+SELECT wait_rows('SELECT * FROM emit_rows_t', 5);
 SELECT offs, k, v FROM emit_rows_t ORDER BY offs;
 
 -- capture is only for the triggers kafka.stream_changes made

@@ -47,7 +47,9 @@
  */
 #include "kafka_fdw.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_class.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -65,6 +67,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -867,6 +870,21 @@ publish_batch(StreamInfo *s)
  * ---------------------------------------------------------------------
  */
 
+/* The owner of kafka.stream (the extension owner) */
+static Oid
+emitter_owner(void)
+{
+	Oid			stream = get_relname_relid("stream", get_namespace_oid("kafka", false));
+	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(stream));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "kafka.stream is missing");
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+	return owner;
+}
+
 /*
  * kafka.flush_stream(source regclass, timeout_ms int) RETURNS bigint: publish
  * the committed backlog of the table's stream now, from this backend, in
@@ -881,7 +899,10 @@ kafka_flush_stream(PG_FUNCTION_ARGS)
 	int64		deadline;
 	StreamInfo *s;
 
-	if (!pg_class_ownercheck(relid, GetSessionUserId()) && !superuser_arg(GetSessionUserId()))
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid) ? get_rel_name(relid) : "?");
 	if (timeout_ms <= 0)
@@ -890,6 +911,13 @@ kafka_flush_stream(PG_FUNCTION_ARGS)
 				 errmsg("timeout_ms must be positive")));
 	deadline = kafkaNowMs() + timeout_ms;
 
+	/*
+	 * The emitter's tables are the extension owner's and not readable by
+	 * PUBLIC: publish as that role, as the worker does (its user mapping
+	 * applies), having checked that the caller owns the table.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(emitter_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	s = load_stream(0, relid);
@@ -916,6 +944,7 @@ kafka_flush_stream(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	PG_RETURN_INT64(total);
 }
 

@@ -405,14 +405,21 @@ extern KafkaEnvelope *kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, 
 extern int	kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns,
 								KafkaEnvMessage *out);
 
+/* in worker.c */
+extern int	kafka_max_workers;
+extern int	kafka_naptime_ms;
+extern int	kafka_emitter_batch_size;
+extern void kafkaWorkerInit(void);
+extern void kafkaRequireWorkers(void);
+extern void kafkaWakeWorker(Oid dboid);
+extern void kafkaWakeWorkerAtCommit(void);
+
 /* in emitter.c */
 extern void kafkaEmitterInit(void);
-extern int64 kafkaEmitterWork(void);
 extern bool kafkaEmitterHasStreams(void);
+extern int64 kafkaEmitterWork(void);
 
-/* in worker.c (branch worker) */
-extern int	kafka_emitter_batch_size;
-extern void kafkaWakeWorker(Oid dboid);
+/* in stream_api.c: SQL-callable only */
 
 /* in admin.c: SQL-callable helpers are declared with PG_FUNCTION_INFO_V1 there */
 

@@ -11,7 +11,7 @@
  *		  as row_to_json writes them), inserted in chunks of CAPTURE_CHUNK
  *		  rows by one saved INSERT ... SELECT FROM unnest(...) plan.  A
  *		  TRUNCATE adds one event with op t.  At commit, an XactCallback
- *		  wakes this database's emitter worker (kafkaWakeWorker), so that
+ *		  wakes this database's emitter worker (kafkaWakeWorkerAtCommit), so that
  *		  publishing starts at once instead of at the next poll.
  *
  * Invariants:
@@ -56,38 +56,6 @@ PG_FUNCTION_INFO_V1(kafka_capture);
 
 /* The saved plan of the outbox INSERT (per backend) */
 static SPIPlanPtr insert_plan = NULL;
-
-/* Wake the worker when the current transaction commits */
-static bool wake_armed = false;
-static bool xact_callback_registered = false;
-
-/*
- * At commit of a transaction that captured changes, set the latch of the
- * database's worker; on abort just disarm (nothing was captured).
- */
-static void
-capture_xact_callback(XactEvent event, void *arg)
-{
-	(void) arg;
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			if (wake_armed)
-			{
-				wake_armed = false;
-				kafkaWakeWorker(MyDatabaseId);
-			}
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			wake_armed = false;
-			break;
-		default:
-			break;
-	}
-}
 
 /*
  * The relation the stream feeds from, or InvalidOid if the stream is gone
@@ -294,11 +262,7 @@ kafka_capture(PG_FUNCTION_ARGS)
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(capture_xact_callback, NULL);
-		xact_callback_registered = true;
-	}
-	wake_armed = true;
+	/* at commit, set the latch of this database's worker (worker.c) */
+	kafkaWakeWorkerAtCommit();
 	return PointerGetDatum(NULL);
 }

@@ -16,7 +16,12 @@ count_topic() {
 # report PRODUCED TOPIC FIRST_EVENT_ID: print and check produced, delivered, lost, duplicated
 report() {
   local produced=$1 topic=$2 first=$3 msgs distinct lost dup
-  read -r msgs distinct < <(count_topic "$topic" "$first")
+  # Kafka writes commit markers after the commit returned: wait a little for the last batch
+  for _ in $(seq 1 40); do
+    read -r msgs distinct < <(count_topic "$topic" "$first")
+    [ "$distinct" -ge "$produced" ] && break
+    sleep 0.5
+  done
   lost=$((produced - distinct))
   dup=$((msgs - distinct))
   echo "produced=$produced delivered=$distinct lost=$lost duplicated=$dup (read_committed messages: $msgs)"
