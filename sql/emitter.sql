@@ -16,10 +16,10 @@ BEGIN
   END LOOP;
   RETURN false;
 END $$;
-CREATE TABLE loyalty (loyalty_id bigint PRIMARY KEY, level text NOT NULL, email text, updated_at timestamptz);
+CREATE TABLE emit_src (loyalty_id bigint PRIMARY KEY, level text NOT NULL, email text, updated_at timestamptz);
 SELECT kafka_create_topic('kafka', 'emit_loyalty', 2);
-SELECT kafka.stream_changes('loyalty', 'kafka', 'emit_loyalty') > 0 AS started;
-SELECT kafka.pause_stream('loyalty');
+SELECT kafka.stream_changes('emit_src', 'kafka', 'emit_loyalty') > 0 AS started;
+SELECT kafka.pause_stream('emit_src');
 CREATE FOREIGN TABLE emit_loyalty_t (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'),
   k jsonb OPTIONS (key 'true'), h jsonb OPTIONS (headers 'true'), v jsonb)
   SERVER kafka OPTIONS (topic 'emit_loyalty', format 'jsonb');
@@ -30,33 +30,33 @@ CREATE VIEW emit_loyalty_v AS
     FROM emit_loyalty_t;
 
 -- every op; a rolled-back transaction and a rolled-back savepoint leave nothing
-INSERT INTO loyalty VALUES (1, 'bronze', 'a@example.com', '2024-01-02 03:04:05.5+00'), (2, 'silver', NULL, NULL);
-UPDATE loyalty SET level = 'gold' WHERE loyalty_id = 1;
-DELETE FROM loyalty WHERE loyalty_id = 2;
+INSERT INTO emit_src VALUES (1, 'bronze', 'a@example.com', '2024-01-02 03:04:05.5+00'), (2, 'silver', NULL, NULL);
+UPDATE emit_src SET level = 'gold' WHERE loyalty_id = 1;
+DELETE FROM emit_src WHERE loyalty_id = 2;
 BEGIN;
-INSERT INTO loyalty VALUES (3, 'rolled back', NULL, NULL);
+INSERT INTO emit_src VALUES (3, 'rolled back', NULL, NULL);
 ROLLBACK;
 BEGIN;
-INSERT INTO loyalty VALUES (4, 'kept', NULL, NULL);
+INSERT INTO emit_src VALUES (4, 'kept', NULL, NULL);
 SAVEPOINT s;
-INSERT INTO loyalty VALUES (5, 'rolled back to savepoint', NULL, NULL);
-UPDATE loyalty SET level = 'also rolled back' WHERE loyalty_id = 4;
+INSERT INTO emit_src VALUES (5, 'rolled back to savepoint', NULL, NULL);
+UPDATE emit_src SET level = 'also rolled back' WHERE loyalty_id = 4;
 ROLLBACK TO SAVEPOINT s;
 COMMIT;
 -- a change of key: delete of the old key, its tombstone, create of the new
-UPDATE loyalty SET loyalty_id = 10 WHERE loyalty_id = 4;
+UPDATE emit_src SET loyalty_id = 10 WHERE loyalty_id = 4;
 -- captured, not yet published: the outbox holds 6 events
-SELECT op, count(*) FROM kafka.outbox GROUP BY op ORDER BY op;
-SELECT kafka.flush_stream('loyalty') IS NOT NULL AS flushed;
-SELECT count(*) AS outbox_left FROM kafka.outbox;
+SELECT op, count(*) FROM kafka.outbox WHERE stream_id = (SELECT stream_id FROM kafka.stream WHERE relid = 'emit_src'::regclass) GROUP BY op ORDER BY op;
+SELECT kafka.flush_stream('emit_src') IS NOT NULL AS flushed;
+SELECT count(*) AS outbox_left FROM kafka.outbox WHERE stream_id = (SELECT stream_id FROM kafka.stream WHERE relid = 'emit_src'::regclass);
 SELECT wait_rows('SELECT * FROM emit_loyalty_t', 9);
 SELECT k, op, before, after, tombstone FROM emit_loyalty_v ORDER BY event_id, offs;
 -- one event_id per change; each message once
 SELECT count(*) AS messages, count(DISTINCT event_id) AS events, count(DISTINCT (part, offs)) AS distinct_messages
   FROM emit_loyalty_v;
 -- TRUNCATE: op t without key, before and after null
-TRUNCATE loyalty;
-SELECT kafka.flush_stream('loyalty') IS NOT NULL AS flushed;
+TRUNCATE emit_src;
+SELECT kafka.flush_stream('emit_src') IS NOT NULL AS flushed;
 SELECT wait_rows('SELECT * FROM emit_loyalty_t', 10);
 SELECT k, op, before, after FROM emit_loyalty_v WHERE op = 't';
 
@@ -82,38 +82,38 @@ SELECT (SELECT array_agg(key) FROM jsonb_each(k)) = (SELECT array_agg(key) FROM 
 
 -- a rolled-back flush: Kafka has the batch, PostgreSQL not; the next flush
 -- reads the progress record and sends nothing again (exactly once)
-INSERT INTO loyalty VALUES (20, 'once', NULL, NULL);
+INSERT INTO emit_src VALUES (20, 'once', NULL, NULL);
 BEGIN;
-SELECT kafka.flush_stream('loyalty') AS sent_then_rolled_back;
+SELECT kafka.flush_stream('emit_src') AS sent_then_rolled_back;
 ROLLBACK;
-SELECT count(*) AS outbox_back FROM kafka.outbox;
-SELECT kafka.flush_stream('loyalty') IS NOT NULL AS flushed;
-SELECT count(*) AS outbox_left FROM kafka.outbox;
+SELECT count(*) AS outbox_back FROM kafka.outbox WHERE stream_id = (SELECT stream_id FROM kafka.stream WHERE relid = 'emit_src'::regclass);
+SELECT kafka.flush_stream('emit_src') IS NOT NULL AS flushed;
+SELECT count(*) AS outbox_left FROM kafka.outbox WHERE stream_id = (SELECT stream_id FROM kafka.stream WHERE relid = 'emit_src'::regclass);
 SELECT wait_rows('SELECT * FROM emit_loyalty_t', 11);
 SELECT count(*) AS copies_of_20 FROM emit_loyalty_v WHERE after->>'loyalty_id' = '20';
-SELECT batch_no, events_sent, last_error FROM kafka.stream WHERE relid = 'loyalty'::regclass;
+SELECT batch_no, events_sent, last_error FROM kafka.stream WHERE relid = 'emit_src'::regclass;
 -- the progress topic holds the batches, keyed by the stream's uuid
 CREATE FOREIGN TABLE emit_progress_t (k text OPTIONS (key 'true'), v jsonb) SERVER kafka OPTIONS (topic 'kafka_fdw_progress', format 'jsonb');
-SELECT wait_rows($$SELECT * FROM emit_progress_t WHERE k = (SELECT stream_uuid::text FROM kafka.stream WHERE relid = 'loyalty'::regclass)$$, 3);
+SELECT wait_rows($$SELECT * FROM emit_progress_t WHERE k = (SELECT stream_uuid::text FROM kafka.stream WHERE relid = 'emit_src'::regclass)$$, 3);
 SELECT v->>'batch_no' AS batch_no, v->>'count' AS count, v->>'table' AS table
-  FROM emit_progress_t WHERE k = (SELECT stream_uuid::text FROM kafka.stream WHERE relid = 'loyalty'::regclass)
+  FROM emit_progress_t WHERE k = (SELECT stream_uuid::text FROM kafka.stream WHERE relid = 'emit_src'::regclass)
  ORDER BY (v->>'batch_no')::int;
 
 -- schemas = true: key and value wrapped as Kafka Connect's JsonConverter
 -- does; the schemas equal the reference's but for the logical name and table
-CREATE TABLE loyalty_s (loyalty_id bigint PRIMARY KEY, level text NOT NULL, email text, updated_at timestamptz);
+CREATE TABLE emit_src_s (loyalty_id bigint PRIMARY KEY, level text NOT NULL, email text, updated_at timestamptz);
 SELECT kafka_create_topic('kafka', 'emit_loyalty_s', 1);
-SELECT kafka.stream_changes('loyalty_s', 'kafka', 'emit_loyalty_s', schemas => true) > 0 AS started;
-SELECT kafka.pause_stream('loyalty_s');
+SELECT kafka.stream_changes('emit_src_s', 'kafka', 'emit_loyalty_s', schemas => true) > 0 AS started;
+SELECT kafka.pause_stream('emit_src_s');
 CREATE FOREIGN TABLE emit_loyalty_s_t (offs bigint OPTIONS (offset 'true'), k jsonb OPTIONS (key 'true'), v jsonb)
   SERVER kafka OPTIONS (topic 'emit_loyalty_s', format 'jsonb');
-INSERT INTO loyalty_s VALUES (96751, 'lat-3', 'user96751@example.com', '2026-11-30 05:13:17.718206+00');
-SELECT kafka.flush_stream('loyalty_s') IS NOT NULL AS flushed;
+INSERT INTO emit_src_s VALUES (96751, 'lat-3', 'user96751@example.com', '2026-11-30 05:13:17.718206+00');
+SELECT kafka.flush_stream('emit_src_s') IS NOT NULL AS flushed;
 SELECT wait_rows('SELECT * FROM emit_loyalty_s_t', 1);
 \set ref_rs `cat test/debezium-reference/r.schemas-enabled.value.json`
 \set ref_ks `cat test/debezium-reference/key.schemas-enabled.json`
-SELECT v->'schema' = replace(:'ref_rs', '"dbzs.public.loyalty.', '"kafka.public.loyalty_s.')::jsonb->'schema' AS value_schema_equal,
-       k->'schema' = replace(:'ref_ks', '"dbzs.public.loyalty.', '"kafka.public.loyalty_s.')::jsonb->'schema' AS key_schema_equal,
+SELECT v->'schema' = replace(:'ref_rs', '"dbzs.public.loyalty.', '"kafka.public.emit_src_s.')::jsonb->'schema' AS value_schema_equal,
+       k->'schema' = replace(:'ref_ks', '"dbzs.public.loyalty.', '"kafka.public.emit_src_s.')::jsonb->'schema' AS key_schema_equal,
        k->'payload' AS key_payload,
        v->'payload'->'after' = (:'ref_rs'::jsonb)->'payload'->'after' AS after_equal,
        v->'payload'->>'op' AS op
@@ -174,4 +174,4 @@ SELECT stream_id AS kv_stream FROM kafka.stream WHERE relid = 'emit_kv'::regclas
 CREATE TRIGGER steal AFTER INSERT ON emit_other REFERENCING NEW TABLE AS n
   FOR EACH STATEMENT EXECUTE FUNCTION kafka.capture(:kv_stream);
 SELECT show_error('INSERT INTO emit_other VALUES (1)');
-SELECT count(*) AS outbox_rows FROM kafka.outbox;
+SELECT count(*) AS outbox_rows FROM kafka.outbox WHERE stream_id = :kv_stream;
