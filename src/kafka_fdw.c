@@ -40,6 +40,9 @@ _PG_init(void)
 							16, 2, 1000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	/* the workers' GUCs; shared memory and the launcher when preloaded */
+	kafkaWorkerInit();
+	kafkaEmitterInit();
 	MarkGUCPrefixReserved("kafka_fdw");
 }
 

@@ -192,10 +192,12 @@ typedef enum HandleKind
 	HANDLE_PRODUCER,			/* produces messages, runs admin requests */
 	HANDLE_META,				/* metadata, watermarks, offsets for times */
 	HANDLE_WRITER,				/* INSERT: idempotent producer, acks=all */
-	HANDLE_TXN_WRITER			/* INSERT into a transactional table */
+	HANDLE_TXN_WRITER,			/* INSERT into a transactional table */
+	HANDLE_EMITTER				/* table-change emitter: one transactional
+								 * producer per stream, its own transactional.id */
 } HandleKind;
 
-#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER)
+#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER || (k) == HANDLE_EMITTER)
 
 /* Strings to cut out of librdkafka's messages of one handle */
 typedef struct KafkaSecrets
@@ -261,6 +263,7 @@ extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetProducer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetMeta(KafkaOptions *opts);
 extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts, const char *txn_id, KafkaDeliveryFn dr_cb);
+extern KafkaHandle *kafkaGetEmitter(KafkaOptions *opts, const char *txn_id);
 extern void kafkaHandleFailed(KafkaHandle *h);
 extern void kafkaServeLogs(rd_kafka_t *rk);
 extern int64 kafkaNowMs(void);
@@ -420,6 +423,89 @@ extern void kafkaTxnInit(KafkaHandle *h, int timeout_ms);
 extern void kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts);
 extern void kafkaXactProduced(int64 n);
 extern bool kafkaXactHolds(KafkaHandle *h);
+
+/* in envelope.c */
+
+typedef enum KafkaEnvelopeKind
+{
+	KAFKA_ENV_DEBEZIUM,			/* Debezium's change event */
+	KAFKA_ENV_UPSERT,			/* key -> new row, deletes as tombstones */
+	KAFKA_ENV_ROW				/* the new row only, deletes as tombstones */
+} KafkaEnvelopeKind;
+
+/* One column of a streamed table as an envelope writes it */
+typedef struct KafkaEnvColumn
+{
+	char	   *name;			/* column name (the JSON key) */
+	Oid			typid;			/* its type */
+	int32		typmod;			/* its typmod */
+	bool		notnull;		/* attnotnull: not optional in Connect schemas */
+	int			dbz_type;		/* Debezium representation (envelope.c) */
+} KafkaEnvColumn;
+
+/* How the events of one stream become messages */
+typedef struct KafkaEnvelope
+{
+	KafkaEnvelopeKind kind;
+	bool		schemas;		/* debezium: {"schema","payload"} wrapper */
+	char	   *name;			/* logical server name (source.name, schema names) */
+	char	   *db;				/* database name */
+	char	   *schema;			/* the table's schema */
+	char	   *table;			/* the table's name */
+	int			ncols;			/* live columns, in attribute order */
+	KafkaEnvColumn *cols;
+	int			nkeys;			/* key columns; 0: messages without key */
+	int		   *keys;			/* their indexes into cols, in key order */
+	char	   *key_schema;		/* schemas: Connect schema of the key */
+	char	   *value_schema;	/* schemas: Connect schema of the value */
+} KafkaEnvelope;
+
+/* One captured change (a row of kafka.outbox) */
+typedef struct KafkaChangeEvent
+{
+	int64		event_id;
+	char		op;				/* c, u, d, t, r */
+	const char *before;			/* old row, row_to_json text, or NULL */
+	const char *after;			/* new row, or NULL */
+	uint64		txid;			/* writer's transaction id */
+	int64		lsn;			/* WAL insert position at capture */
+	int64		captured_us;	/* capture time, microseconds since the Unix epoch */
+	const char *snapshot;		/* op r: "true", "last", ...; NULL otherwise */
+} KafkaChangeEvent;
+
+/* One message of an event: key NULL = no key, value NULL = tombstone */
+typedef struct KafkaEnvMessage
+{
+	char	   *key;
+	size_t		key_len;
+	char	   *value;
+	size_t		value_len;
+} KafkaEnvMessage;
+
+/* The most messages one event becomes (a key change: d, tombstone, c) */
+#define KAFKA_ENV_MAX_MESSAGES 3
+
+extern KafkaEnvelopeKind kafkaEnvelopeKind(const char *name);
+extern KafkaEnvelope *kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, bool schemas,
+										  const char *name, const char *dbname, List *key_columns);
+extern int	kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns,
+								KafkaEnvMessage *out);
+
+/* in worker.c */
+extern int	kafka_max_workers;
+extern int	kafka_naptime_ms;
+extern int	kafka_emitter_batch_size;
+extern void kafkaWorkerInit(void);
+extern void kafkaRequireWorkers(void);
+extern void kafkaWakeWorker(Oid dboid);
+extern void kafkaWakeWorkerAtCommit(void);
+
+/* in emitter.c */
+extern void kafkaEmitterInit(void);
+extern bool kafkaEmitterHasStreams(void);
+extern int64 kafkaEmitterWork(void);
+
+/* in stream_api.c: SQL-callable only */
 
 /* in admin.c: SQL-callable helpers are declared with PG_FUNCTION_INFO_V1 there */
 

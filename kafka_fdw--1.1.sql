@@ -1,0 +1,221 @@
+/* kafka_fdw--1.1.sql: install script (1.0 objects, then the 1.1 additions of kafka_fdw--1.0--1.1.sql) */
+
+\echo Use "CREATE EXTENSION kafka_fdw" to load this file. \quit
+
+CREATE FUNCTION kafka_fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION kafka_fdw_validator(text[], oid)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER kafka_fdw
+  HANDLER kafka_fdw_handler
+  VALIDATOR kafka_fdw_validator;
+
+COMMENT ON FOREIGN DATA WRAPPER kafka_fdw IS 'Apache Kafka topics as foreign tables';
+
+CREATE FUNCTION kafka_create_topic(server name, topic text, partitions int DEFAULT 1,
+                                   replication_factor int DEFAULT 1)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka_create_topic(name, text, int, int) IS 'create a Kafka topic through a kafka_fdw server';
+
+CREATE FUNCTION kafka_delete_topic(server name, topic text)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka_delete_topic(name, text) IS 'delete a Kafka topic through a kafka_fdw server';
+
+CREATE FUNCTION kafka_topics(server name,
+                             OUT topic text, OUT partition int, OUT low bigint, OUT high bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka_topics(name) IS 'topics of a kafka_fdw server with their partitions and watermarks';
+
+CREATE FUNCTION kafka_watermarks(foreign_table regclass,
+                                 OUT partition int, OUT low bigint, OUT high bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka_watermarks(regclass) IS 'low and high watermark of each partition of a kafka_fdw foreign table';
+
+REVOKE ALL ON FUNCTION kafka_create_topic(name, text, int, int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION kafka_delete_topic(name, text) FROM PUBLIC;
+
+/* ---- 1.1: streams of table changes (schema kafka); keep equal to kafka_fdw--1.0--1.1.sql ---- */
+CREATE SCHEMA kafka;
+COMMENT ON SCHEMA kafka IS 'kafka_fdw streams: definitions, outbox, API and views';
+GRANT USAGE ON SCHEMA kafka TO PUBLIC;
+
+-- One row per streamed table
+CREATE TABLE kafka.stream (
+  stream_id    serial PRIMARY KEY,
+  stream_uuid  uuid NOT NULL DEFAULT gen_random_uuid(),
+  relid        regclass NOT NULL UNIQUE,
+  server       name NOT NULL,
+  topic        text NOT NULL,
+  envelope     text NOT NULL CHECK (envelope IN ('debezium', 'upsert', 'row')),
+  key_columns  name[],
+  options      jsonb NOT NULL DEFAULT '{}',
+  state        text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'paused')),
+  snapshot_state text NOT NULL DEFAULT 'none' CHECK (snapshot_state IN ('none', 'pending', 'running', 'done')),
+  snapshot_rows_done bigint NOT NULL DEFAULT 0,
+  snapshot_rows_total bigint,
+  batch_no     bigint NOT NULL DEFAULT 0,
+  events_sent  bigint NOT NULL DEFAULT 0,
+  last_sent_at timestamptz,
+  last_error   text,
+  last_error_at timestamptz,
+  created_by   oid NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE kafka.stream IS 'streamed tables (kafka.stream_changes)';
+
+-- Captured changes not yet published, in the writers' transactions
+CREATE TABLE kafka.outbox (
+  event_id     bigserial PRIMARY KEY,
+  stream_id    int NOT NULL,
+  op           "char" NOT NULL,
+  txid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  lsn          pg_lsn NOT NULL DEFAULT pg_current_wal_insert_lsn(),
+  captured_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+  before       json,
+  after        json
+);
+CREATE INDEX outbox_stream_event ON kafka.outbox (stream_id, event_id);
+COMMENT ON TABLE kafka.outbox IS 'changes captured by kafka.capture, deleted once published';
+
+SELECT pg_catalog.pg_extension_config_dump('kafka.stream', '');
+SELECT pg_catalog.pg_extension_config_dump('kafka.stream_stream_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('kafka.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('kafka.outbox_event_id_seq', '');
+
+-- The capture trigger function (statement triggers with transition tables
+-- kafka_new / kafka_old, argument: the stream_id).  It writes kafka.outbox,
+-- which its callers cannot: SECURITY DEFINER.  Not executable by PUBLIC, so
+-- only kafka.stream_changes (as the extension owner) creates triggers with it.
+CREATE FUNCTION kafka.capture()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'kafka_capture'
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION kafka.stream_changes(source regclass, server name, topic text,
+                                     envelope text DEFAULT 'debezium',
+                                     key_columns name[] DEFAULT NULL,
+                                     snapshot boolean DEFAULT false,
+                                     schemas boolean DEFAULT false,
+                                     options jsonb DEFAULT '{}')
+RETURNS int
+AS 'MODULE_PATHNAME', 'kafka_stream_changes'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.stream_changes(regclass, name, text, text, name[], boolean, boolean, jsonb)
+  IS 'stream the changes of a table to a Kafka topic (table owner only); returns the stream_id';
+
+CREATE FUNCTION kafka.stop_stream(source regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'kafka_stop_stream'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.stop_stream(regclass)
+  IS 'stop streaming a table: drops its triggers, its stream and its unpublished changes';
+
+CREATE FUNCTION kafka.pause_stream(source regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'kafka_pause_stream'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.pause_stream(regclass)
+  IS 'stop publishing a stream; changes are still captured';
+
+CREATE FUNCTION kafka.resume_stream(source regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'kafka_resume_stream'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.resume_stream(regclass) IS 'publish a paused stream again';
+
+CREATE FUNCTION kafka.flush_stream(source regclass, timeout_ms int DEFAULT 30000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'kafka_flush_stream'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.flush_stream(regclass, int)
+  IS 'publish the committed backlog of a stream now, from this session; returns the events published';
+
+CREATE FUNCTION kafka.worker_status(OUT kind text, OUT pid int, OUT datid oid, OUT state text,
+                                    OUT started timestamptz, OUT last_loop timestamptz,
+                                    OUT loops bigint, OUT events_sent bigint, OUT restarts int,
+                                    OUT last_error text, OUT last_error_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'kafka_worker_status'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.worker_status()
+  IS 'the kafka_fdw launcher and per-database workers, from shared memory';
+
+-- A dropped table takes its stream and backlog along.
+CREATE FUNCTION kafka.drop_streams_of_dropped_tables()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF to_regclass('kafka.stream') IS NULL OR to_regclass('kafka.outbox') IS NULL THEN
+    RETURN;                             -- the extension itself is being dropped
+  END IF;
+  WITH gone AS (
+    DELETE FROM kafka.stream s
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+       AND d.objid = s.relid::oid
+    RETURNING s.stream_id)
+  DELETE FROM kafka.outbox o USING gone WHERE o.stream_id = gone.stream_id;
+END
+$$;
+CREATE EVENT TRIGGER kafka_drop_streams ON sql_drop
+  EXECUTE FUNCTION kafka.drop_streams_of_dropped_tables();
+
+-- Per stream: state, backlog, progress, errors.  Shows the streams of tables
+-- the caller owns (all for superusers and members of pg_monitor).
+CREATE VIEW kafka.streams WITH (security_barrier) AS
+SELECT s.stream_id,
+       s.relid AS source,
+       s.server,
+       s.topic,
+       s.envelope,
+       s.key_columns,
+       CASE WHEN s.state = 'paused' THEN 'paused'
+            WHEN s.last_error_at IS NOT NULL
+             AND (s.last_sent_at IS NULL OR s.last_error_at > s.last_sent_at) THEN 'failing'
+            ELSE 'running' END AS state,
+       (SELECT count(*) FROM kafka.outbox o WHERE o.stream_id = s.stream_id) AS backlog,
+       now() - (SELECT o.captured_at FROM kafka.outbox o WHERE o.stream_id = s.stream_id
+                ORDER BY o.event_id LIMIT 1) AS backlog_age,
+       s.events_sent,
+       s.last_sent_at,
+       s.batch_no,
+       s.last_error,
+       s.last_error_at,
+       s.snapshot_state,
+       s.snapshot_rows_done,
+       s.snapshot_rows_total,
+       s.created_at
+  FROM kafka.stream s
+ WHERE pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = s.relid), 'USAGE')
+    OR pg_has_role('pg_monitor', 'USAGE');
+COMMENT ON VIEW kafka.streams IS 'streams of the tables you own: state, backlog, events sent, last error, snapshot progress';
+
+-- The launcher and the per-database workers (other databases' workers only
+-- for superusers and members of pg_read_all_stats).
+CREATE VIEW kafka.workers AS
+SELECT w.kind, w.pid, w.datid, d.datname, w.state, w.started, w.last_loop,
+       w.loops, w.events_sent, w.restarts, w.last_error, w.last_error_at
+  FROM kafka.worker_status() w
+  LEFT JOIN pg_database d ON d.oid = w.datid;
+COMMENT ON VIEW kafka.workers IS 'the kafka_fdw background workers and their state';
+
+REVOKE ALL ON ALL TABLES IN SCHEMA kafka FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA kafka FROM PUBLIC;
+GRANT SELECT ON kafka.streams, kafka.workers TO PUBLIC;
+REVOKE ALL ON FUNCTION kafka.capture() FROM PUBLIC;
+REVOKE ALL ON FUNCTION kafka.drop_streams_of_dropped_tables() FROM PUBLIC;

@@ -1,0 +1,1080 @@
+/*-------------------------------------------------------------------------
+ *
+ * emitter.c
+ *		  Publishing of the table-change emitter: committed kafka.outbox rows
+ *		  go to the stream's topic exactly once, in event_id order.
+ *
+ *		  Each stream has its own transactional producer
+ *		  (transactional.id kafka_fdw-<system id>-<database oid>-emit-<stream
+ *		  uuid>).  A batch (at most kafka_fdw.emitter_batch_size events) is
+ *		  one Kafka transaction holding its messages and a progress record
+ *		  (key: stream uuid; value: batch_no and the event_ids as an
+ *		  int8multirange) in the progress topic (compacted, one partition,
+ *		  created on first use).  After Kafka committed, the same PostgreSQL
+ *		  transaction that read the batch deletes its outbox rows and
+ *		  advances kafka.stream.batch_no.
+ *
+ *		  Recovery, whenever a producer is new (first use in this process,
+ *		  after any error) or a PostgreSQL transaction that committed a
+ *		  batch in Kafka rolled back: init_transactions fences any older
+ *		  producer of the stream and finishes its transaction; then the last
+ *		  progress record of the stream is read (read_committed, once the
+ *		  partition's open transactions are decided, from the tail
+ *		  backwards).  If its batch_no is beyond kafka.stream.batch_no, that
+ *		  batch reached Kafka but PostgreSQL did not record it: its outbox
+ *		  rows are deleted and batch_no set.  So a read_committed consumer
+ *		  sees every change exactly once, whatever crashes when.
+ *
+ *		  The worker (worker.c) calls kafkaEmitterWork() outside any
+ *		  transaction; kafka.flush_stream() runs the same batch code in the
+ *		  caller's transaction.  A transaction-level advisory lock per stream
+ *		  serialises them.
+ *
+ * Invariants:
+ *	- Outbox rows are deleted only in the transaction that saw Kafka
+ *	  acknowledge their batch's commit, or by recovery from a progress
+ *	  record that Kafka committed.
+ *	- Events of one stream are sent in event_id order, which is commit
+ *	  order per key (outbox.c); librdkafka's idempotent producer keeps the
+ *	  order within a partition.
+ *	- Every wait for Kafka is bounded by the server's timeout_ms and runs
+ *	  in short slices with CHECK_FOR_INTERRUPTS.
+ *	- A Kafka transaction that failed or whose commit outcome is unknown is
+ *	  never reused: its handle is dropped, and the next producer's
+ *	  init_transactions finishes it before recovery reads the progress.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "access/xlog.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+PG_FUNCTION_INFO_V1(kafka_flush_stream);
+
+#define KAFKA_SLICE_MS 100
+/* first argument of the per-stream advisory lock ("kfdw") */
+#define EMITTER_LOCK_CLASS 0x6b666477
+/* progress records read per step when searching backwards */
+#define PROGRESS_CHUNK 500
+/* retry a failing stream after this long, doubling up to the max */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 10000
+#define DEFAULT_PROGRESS_TOPIC "kafka_fdw_progress"
+
+/* Testing aid (superuser): pause between the Kafka commit and the outbox delete */
+static int	emitter_commit_delay_ms = 0;
+
+/* A stream as kafka.stream describes it */
+typedef struct StreamInfo
+{
+	int32		stream_id;
+	char	   *uuid;
+	Oid			relid;
+	char	   *server;
+	char	   *topic;
+	char	   *envelope;
+	List	   *key_columns;	/* of char * */
+	bool		schemas;
+	char	   *progress_topic;
+	bool		running;
+	int64		batch_no;
+} StreamInfo;
+
+/* What this process knows about a stream it published */
+typedef struct StreamState
+{
+	int32		stream_id;
+	bool		recovered;		/* progress checked with the current producer */
+	bool		touched;		/* committed a Kafka batch in this PostgreSQL xact */
+	int64		retry_at;		/* kafkaNowMs() before which the worker skips it */
+	int			backoff_ms;
+} StreamState;
+
+static List *stream_states = NIL;	/* of StreamState *, in TopMemoryContext */
+static bool xact_cb_registered = false;
+
+static StreamState *
+state_of(int32 stream_id)
+{
+	ListCell   *lc;
+	StreamState *st;
+
+	foreach(lc, stream_states)
+	{
+		st = lfirst(lc);
+		if (st->stream_id == stream_id)
+			return st;
+	}
+	st = MemoryContextAllocZero(TopMemoryContext, sizeof(StreamState));
+	st->stream_id = stream_id;
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		stream_states = lappend(stream_states, st);
+		MemoryContextSwitchTo(old);
+	}
+	return st;
+}
+
+/*
+ * A PostgreSQL transaction that committed batches in Kafka rolled back:
+ * their outbox rows are back, so the progress must be read again before
+ * the next batch (else they would be sent twice).
+ */
+static void
+emitter_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	(void) arg;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	foreach(lc, stream_states)
+	{
+		StreamState *st = lfirst(lc);
+
+		if (st->touched && (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT))
+			st->recovered = false;
+		st->touched = false;
+	}
+}
+
+void
+kafkaEmitterInit(void)
+{
+	DefineCustomIntVariable("kafka_fdw.emitter_commit_delay_ms",
+							"Testing aid: pause after a batch's Kafka commit, before PostgreSQL records it.",
+							NULL,
+							&emitter_commit_delay_ms,
+							0, 0, 600000,
+							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Streams in kafka.stream (SPI; the caller is connected)
+ * ---------------------------------------------------------------------
+ */
+
+static char *
+spi_text(HeapTuple tup, TupleDesc td, int col)
+{
+	char	   *v = SPI_getvalue(tup, td, col);
+
+	return v;
+}
+
+/* Read the stream with this id (or of this table if relid is valid); NULL if none */
+static StreamInfo *
+load_stream(int32 stream_id, Oid relid)
+{
+	Datum		arg;
+	Oid			argtype;
+	StreamInfo *s;
+	HeapTuple	tup;
+	TupleDesc	td;
+	bool		isnull;
+	Datum		keys;
+	int			rc;
+
+	if (OidIsValid(relid))
+	{
+		arg = ObjectIdGetDatum(relid);
+		argtype = OIDOID;
+	}
+	else
+	{
+		arg = Int32GetDatum(stream_id);
+		argtype = INT4OID;
+	}
+	rc = SPI_execute_with_args(psprintf("SELECT stream_id, stream_uuid::text, relid::oid, server::text, topic, envelope, "
+										"key_columns::text[], coalesce((options->>'schemas')::bool, false), "
+										"coalesce(options->>'progress_topic', '%s'), state = 'running', batch_no "
+										"FROM kafka.stream WHERE %s = $1",
+										DEFAULT_PROGRESS_TOPIC,
+										OidIsValid(relid) ? "relid" : "stream_id"),
+							   1, &argtype, &arg, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read kafka.stream");
+	if (SPI_processed == 0)
+		return NULL;
+	tup = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	s = palloc0(sizeof(StreamInfo));
+	s->stream_id = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
+	s->uuid = spi_text(tup, td, 2);
+	s->relid = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+	s->server = spi_text(tup, td, 4);
+	s->topic = spi_text(tup, td, 5);
+	s->envelope = spi_text(tup, td, 6);
+	keys = SPI_getbinval(tup, td, 7, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			if (!nulls[i])
+				s->key_columns = lappend(s->key_columns, TextDatumGetCString(elems[i]));
+	}
+	s->schemas = DatumGetBool(SPI_getbinval(tup, td, 8, &isnull));
+	s->progress_topic = spi_text(tup, td, 9);
+	s->running = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
+	s->batch_no = DatumGetInt64(SPI_getbinval(tup, td, 11, &isnull));
+	return s;
+}
+
+/* Take the stream's advisory lock (transaction level); false if busy and !wait */
+static bool
+lock_stream(int32 stream_id, bool wait)
+{
+	Datum		args[2] = {Int32GetDatum(EMITTER_LOCK_CLASS), Int32GetDatum(stream_id)};
+	Oid			types[2] = {INT4OID, INT4OID};
+	bool		isnull;
+
+	if (SPI_execute_with_args(wait ? "SELECT pg_advisory_xact_lock($1, $2) IS NULL"
+							  : "SELECT pg_try_advisory_xact_lock($1, $2)",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the stream");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Record a failure of the stream (its own transaction is the caller's) */
+static void
+record_error(int32 stream_id, const char *msg)
+{
+	Datum		args[2] = {Int32GetDatum(stream_id), CStringGetTextDatum(msg)};
+	Oid			types[2] = {INT4OID, TEXTOID};
+
+	if (SPI_execute_with_args("UPDATE kafka.stream SET last_error = $2, last_error_at = now() "
+							  "WHERE stream_id = $1", 2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update kafka.stream");
+}
+
+/* ---------------------------------------------------------------------
+ * Kafka transactions
+ * ---------------------------------------------------------------------
+ */
+
+static int
+slice_until(int64 deadline)
+{
+	int64		left = deadline - kafkaNowMs();
+
+	return (int) Max(1, Min(500, left));
+}
+
+/* Raise an ERROR for a failed transactional call; destroys error */
+static void
+txn_error(rd_kafka_error_t *error, const char *what, StreamInfo *s) pg_attribute_noreturn();
+static void
+txn_error(rd_kafka_error_t *error, const char *what, StreamInfo *s)
+{
+	char		msg[512];
+	rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+
+	strlcpy(msg, rd_kafka_error_string(error), sizeof(msg));
+	rd_kafka_error_destroy(error);
+	ereport(ERROR,
+			(errcode(kafkaErrcode(code)),
+			 errmsg("could not %s of the change stream of table \"%s\": %s", what,
+					get_rel_name(s->relid) ? get_rel_name(s->relid) : "?", msg),
+			 kafkaErrcode(code) == ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION ?
+			 errhint("Check that Kafka is running; the changes stay in kafka.outbox and are sent when it is back.") : 0));
+}
+
+/*
+ * init_transactions in slices until deadline.  A retriable failure leaves
+ * the handle usable (init may be called again); others make it fail.
+ */
+static void
+init_transactions(KafkaHandle *h, StreamInfo *s, int timeout_ms)
+{
+	int64		deadline = kafkaNowMs() + timeout_ms;
+
+	for (;;)
+	{
+		rd_kafka_error_t *error = rd_kafka_init_transactions(h->rk, slice_until(deadline));
+
+		kafkaServeLogs(h->rk);
+		if (error == NULL)
+		{
+			h->txn_ready = true;
+			return;
+		}
+		if (!rd_kafka_error_is_retriable(error) || kafkaNowMs() >= deadline)
+		{
+			if (!rd_kafka_error_is_retriable(error))
+				kafkaHandleFailed(h);
+			txn_error(error, "initialize the Kafka producer", s);
+		}
+		rd_kafka_error_destroy(error);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Make the progress topic (one partition, compacted) if it does not exist */
+static void
+ensure_progress_topic(KafkaOptions *opts, const char *topic)
+{
+	rd_kafka_t *rk = kafkaGetMeta(opts);
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+	bool		exists = false;
+	rd_kafka_t *admin;
+	rd_kafka_NewTopic_t *nt;
+	rd_kafka_queue_t *q;
+	rd_kafka_event_t *ev = NULL;
+	char		errstr[256];
+	int64		deadline = kafkaNowMs() + opts->timeout_ms;
+
+	for (;;)
+	{
+		err = rd_kafka_metadata(rk, 0, rkt, &md, KAFKA_SLICE_MS * 5);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		{
+			exists = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+				md->topics[0].partition_cnt > 0;
+			err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+			rd_kafka_metadata_destroy(md);
+			if (exists || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+				err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+				break;
+		}
+		kafkaServeLogs(rk);
+		CHECK_FOR_INTERRUPTS();
+		if (kafkaNowMs() >= deadline)
+		{
+			rd_kafka_topic_destroy(rkt);
+			kafkaReportError(err, psprintf("could not read metadata of the progress topic \"%s\"", topic), NULL);
+		}
+	}
+	rd_kafka_topic_destroy(rkt);
+	if (exists)
+		return;
+
+	admin = kafkaGetProducer(opts);
+	nt = rd_kafka_NewTopic_new(topic, 1, -1, errstr, sizeof(errstr));
+	if (nt == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid progress topic \"%s\": %s", topic, errstr)));
+	rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+	q = rd_kafka_queue_new(admin);
+	rd_kafka_CreateTopics(admin, &nt, 1, NULL, q);
+	rd_kafka_NewTopic_destroy(nt);
+	while (ev == NULL && kafkaNowMs() < deadline)
+	{
+		ev = rd_kafka_queue_poll(q, KAFKA_SLICE_MS);
+		kafkaServeLogs(admin);
+		if (ev == NULL && InterruptPending)
+		{
+			rd_kafka_queue_destroy(q);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	rd_kafka_queue_destroy(q);
+	if (ev == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not create the progress topic \"%s\": no answer from Kafka within %d ms",
+						topic, opts->timeout_ms)));
+	{
+		const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+		size_t		n;
+		const rd_kafka_topic_result_t **tres = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+
+		err = rd_kafka_event_error(ev);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR && tres && n == 1)
+			err = rd_kafka_topic_result_error(tres[0]);
+		rd_kafka_event_destroy(ev);
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+			kafkaReportError(err, psprintf("could not create the progress topic \"%s\"", topic), NULL);
+	}
+	/* wait until its leader is known, so that the first transaction can use it */
+	(void) kafkaMetadata(rk, topic, opts->timeout_ms);
+}
+
+/*
+ * Read offsets [start, end) of the progress partition; *value gets the last
+ * record of the stream among them (or is left alone).  Returns whether one
+ * was found.
+ */
+static bool
+read_progress_chunk(KafkaHandle *h, StreamInfo *s, int64 start, int64 end, int64 deadline,
+					int timeout_ms, char **value)
+{
+	rd_kafka_topic_t *volatile rkt = NULL;
+	size_t		uuid_len = strlen(s->uuid);
+	volatile bool done = false;
+	volatile bool found = false;
+
+	kafkaDrainQueue(h);
+	h->in_use = true;
+	PG_TRY();
+	{
+		rkt = rd_kafka_topic_new(h->rk, s->progress_topic, NULL);
+		if (rd_kafka_consume_start_queue(rkt, 0, start, h->queue) != 0)
+			kafkaReportError(rd_kafka_last_error(), "could not read the progress topic", s->progress_topic);
+		while (!done)
+		{
+			rd_kafka_message_t *m = rd_kafka_consume_queue(h->queue, KAFKA_SLICE_MS);
+
+			kafkaServeLogs(h->rk);
+			if (m == NULL)
+			{
+				if (kafkaNowMs() >= deadline)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+							 errmsg("could not read the progress topic \"%s\" within %d ms",
+									s->progress_topic, timeout_ms)));
+				CHECK_FOR_INTERRUPTS();
+				continue;
+			}
+			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				done = true;
+			else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			{
+				rd_kafka_resp_err_t err = m->err;
+
+				rd_kafka_message_destroy(m);
+				kafkaReportError(err, "could not read the progress topic", s->progress_topic);
+			}
+			else
+			{
+				if (m->offset < end && m->key_len == uuid_len && m->payload &&
+					memcmp(m->key, s->uuid, uuid_len) == 0)
+				{
+					*value = pnstrdup(m->payload, m->len);
+					found = true;
+				}
+				if (m->offset >= end - 1)
+					done = true;
+			}
+			rd_kafka_message_destroy(m);
+		}
+	}
+	PG_FINALLY();
+	{
+		if (rkt)
+		{
+			rd_kafka_consume_stop(rkt, 0);
+			rd_kafka_topic_destroy(rkt);
+			rkt = NULL;
+		}
+		kafkaDrainQueue(h);
+		h->in_use = false;
+	}
+	PG_END_TRY();
+	return found;
+}
+
+/*
+ * The last committed progress record of the stream: batch_no and the
+ * event_ids (int8multirange text).  Returns false if there is none.
+ *
+ * First waits until every transaction open on the progress partition when
+ * we look is decided (last stable offset = high watermark), since a
+ * committed record of ours may lie behind another stream's open
+ * transaction.  Then reads backwards in chunks from that offset.
+ */
+static bool
+read_last_progress(KafkaOptions *opts, StreamInfo *s, int64 *batch_no, char **events)
+{
+	KafkaOptions rc = *opts;
+	KafkaOptions ru = *opts;
+	int64		low,
+				high,
+				lso,
+				dummy;
+	int64		deadline = kafkaNowMs() + opts->timeout_ms;
+	int64		end;
+	bool		found = false;
+	KafkaHandle *h;
+	char	   *value = NULL;
+
+	rc.read_committed = true;
+	ru.read_committed = false;
+	kafkaQueryWatermarks(kafkaGetMeta(&ru), s->progress_topic, 0, opts->timeout_ms, &low, &high);
+	for (;;)
+	{
+		kafkaQueryWatermarks(kafkaGetMeta(&rc), s->progress_topic, 0, opts->timeout_ms, &dummy, &lso);
+		if (lso >= high)
+			break;
+		if (kafkaNowMs() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("the progress topic \"%s\" has a transaction open for more than %d ms",
+							s->progress_topic, opts->timeout_ms),
+					 errdetail("The progress of a stream can only be read once earlier transactions are decided."),
+					 errhint("It is retried; Kafka aborts a transaction after transaction.timeout.ms.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, KAFKA_SLICE_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	h = kafkaGetConsumer(&rc);
+	end = lso;
+	while (!found && end > low)
+	{
+		int64		start = Max(low, end - PROGRESS_CHUNK);
+
+		if (read_progress_chunk(h, s, start, end, deadline, opts->timeout_ms, &value))
+			found = true;
+		end = start;
+	}
+	if (!found)
+		return false;
+	{
+		Datum		arg = CStringGetTextDatum(value);
+		Oid			argtype = TEXTOID;
+		bool		isnull;
+
+		if (SPI_execute_with_args("SELECT ($1::jsonb->>'batch_no')::bigint, $1::jsonb->>'events'",
+								  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not parse a progress record");
+		*batch_no = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*events = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	}
+	return true;
+}
+
+/*
+ * Recovery: a batch that Kafka committed but PostgreSQL did not record is
+ * removed from the outbox now.
+ */
+static void
+recover(KafkaOptions *opts, StreamInfo *s)
+{
+	int64		batch_no;
+	char	   *events;
+
+	if (!read_last_progress(opts, s, &batch_no, &events))
+		return;
+	if (batch_no > s->batch_no)
+	{
+		Datum		args[3] = {Int32GetDatum(s->stream_id), CStringGetTextDatum(events), Int64GetDatum(batch_no)};
+		Oid			types[3] = {INT4OID, TEXTOID, INT8OID};
+		uint64		n;
+
+		if (SPI_execute_with_args("DELETE FROM kafka.outbox WHERE stream_id = $1 AND event_id <@ $2::int8multirange",
+								  3, types, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete from kafka.outbox");
+		n = SPI_processed;
+		if (SPI_execute_with_args("UPDATE kafka.stream SET batch_no = $3, events_sent = events_sent + "
+								  "(SELECT sum(upper(r) - lower(r)) FROM unnest($2::int8multirange) r), "
+								  "last_sent_at = now() WHERE stream_id = $1",
+								  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update kafka.stream");
+		ereport(LOG,
+				(errmsg("kafka_fdw: stream of table \"%s\": batch " INT64_FORMAT " had reached Kafka; removed its " UINT64_FORMAT " events from the outbox",
+						get_rel_name(s->relid) ? get_rel_name(s->relid) : "?", batch_no, n)));
+		s->batch_no = batch_no;
+	}
+}
+
+/* Produce one message, waiting (interruptibly) while librdkafka's queue is full */
+static void
+produce(KafkaHandle *h, const char *topic, const void *key, size_t key_len,
+		const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
+{
+	for (;;)
+	{
+		rd_kafka_resp_err_t err;
+		rd_kafka_headers_t *copy = hdrs ? rd_kafka_headers_copy(hdrs) : NULL;
+
+		err = rd_kafka_producev(h->rk,
+								RD_KAFKA_V_TOPIC(topic),
+								RD_KAFKA_V_KEY(key, key_len),
+								RD_KAFKA_V_VALUE((void *) value, value_len),
+								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_HEADERS(copy),
+								RD_KAFKA_V_END);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			return;
+		if (copy)
+			rd_kafka_headers_destroy(copy);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			kafkaReportError(err, psprintf("could not send a change event to topic \"%s\"", topic), topic);
+		rd_kafka_poll(h->rk, KAFKA_SLICE_MS);
+		kafkaServeLogs(h->rk);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* The int8multirange text of sorted event ids */
+static char *
+ids_multirange(int64 *ids, int n)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	for (int i = 0; i < n;)
+	{
+		int			j = i;
+
+		while (j + 1 < n && ids[j + 1] == ids[j] + 1)
+			j++;
+		if (i > 0)
+			appendStringInfoChar(&b, ',');
+		appendStringInfo(&b, "[" INT64_FORMAT "," INT64_FORMAT ")", ids[i], ids[j] + 1);
+		i = j + 1;
+	}
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+static int64
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Publish one batch of the stream in the current transaction (SPI
+ * connected, stream lock held).  Returns the number of events sent.
+ */
+static int64
+publish_batch(StreamInfo *s)
+{
+	ForeignServer *server = GetForeignServerByName(s->server, false);
+	KafkaOptions *opts = kafkaGetServerOptions(server->serverid);
+	StreamState *st = state_of(s->stream_id);
+	char	   *txn_id = psprintf("kafka_fdw-" UINT64_FORMAT "-%u-emit-%s",
+								  GetSystemIdentifier(), MyDatabaseId, s->uuid);
+	KafkaHandle *h;
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, INT4OID};
+	SPITupleTable *tuptable;
+	uint64		nrows;
+	int64	   *ids;
+	Relation	rel;
+	KafkaEnvelope *env;
+	MemoryContext evcxt;
+	rd_kafka_headers_t *hdrs;
+	volatile bool begun = false;
+	int64		batch_size = kafka_emitter_batch_size > 0 ? kafka_emitter_batch_size : 10000;
+	char	   *events;
+	char	   *dbname = get_database_name(MyDatabaseId);
+
+	h = kafkaGetEmitter(opts, txn_id);
+	if (!h->txn_ready)
+	{
+		st->recovered = false;
+		init_transactions(h, s, opts->timeout_ms);
+	}
+	if (!st->recovered)
+	{
+		ensure_progress_topic(opts, s->progress_topic);
+		recover(opts, s);
+		st->recovered = true;
+	}
+
+	args[0] = Int32GetDatum(s->stream_id);
+	args[1] = Int32GetDatum((int32) batch_size);
+	if (SPI_execute_with_args("SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
+							  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
+							  "FROM kafka.outbox WHERE stream_id = $1 ORDER BY event_id LIMIT $2",
+							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read kafka.outbox");
+	nrows = SPI_processed;
+	tuptable = SPI_tuptable;
+	if (nrows == 0)
+		return 0;
+
+	rel = table_open(s->relid, AccessShareLock);
+	env = kafkaEnvelopeCreate(rel, kafkaEnvelopeKind(s->envelope), s->schemas,
+							  s->server, dbname ? dbname : "?", s->key_columns);
+	table_close(rel, AccessShareLock);
+
+	ids = palloc(sizeof(int64) * nrows);
+	evcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka emitter event", ALLOCSET_DEFAULT_SIZES);
+	hdrs = rd_kafka_headers_new(2);
+	rd_kafka_header_add(hdrs, "kafka_fdw.stream", -1, s->uuid, -1);
+
+	h->in_use = true;
+	PG_TRY();
+	{
+		rd_kafka_error_t *error;
+		int64		deadline;
+		int64		t_ns = now_ns();
+		char	   *progress;
+
+		error = rd_kafka_begin_transaction(h->rk);
+		if (error)
+		{
+			kafkaHandleFailed(h);
+			txn_error(error, "begin a Kafka transaction", s);
+		}
+		begun = true;
+		for (uint64 i = 0; i < nrows; i++)
+		{
+			HeapTuple	tup = tuptable->vals[i];
+			TupleDesc	td = tuptable->tupdesc;
+			bool		isnull;
+			KafkaChangeEvent ev;
+			KafkaEnvMessage msgs[KAFKA_ENV_MAX_MESSAGES];
+			int			nmsg;
+			char		idbuf[32];
+			rd_kafka_headers_t *eh;
+			MemoryContext old = MemoryContextSwitchTo(evcxt);
+			char	   *txid;
+
+			ev.event_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+			ev.op = DatumGetChar(SPI_getbinval(tup, td, 2, &isnull));
+			txid = SPI_getvalue(tup, td, 3);
+			ev.txid = strtou64(txid, NULL, 10);
+			ev.lsn = DatumGetInt64(SPI_getbinval(tup, td, 4, &isnull));
+			ev.captured_us = DatumGetInt64(SPI_getbinval(tup, td, 5, &isnull));
+			ev.before = SPI_getvalue(tup, td, 6);
+			ev.after = SPI_getvalue(tup, td, 7);
+			ev.snapshot = NULL;
+			ids[i] = ev.event_id;
+
+			nmsg = kafkaEnvelopeEncode(env, &ev, t_ns, msgs);
+			snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, ev.event_id);
+			eh = rd_kafka_headers_copy(hdrs);
+			rd_kafka_header_add(eh, "kafka_fdw.event_id", -1, idbuf, -1);
+			for (int m = 0; m < nmsg; m++)
+				produce(h, s->topic, msgs[m].key, msgs[m].key_len, msgs[m].value, msgs[m].value_len, eh);
+			rd_kafka_headers_destroy(eh);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(evcxt);
+			if ((i & 1023) == 0)
+			{
+				kafkaServeLogs(h->rk);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
+
+		/* the progress record, in the same Kafka transaction */
+		events = ids_multirange(ids, (int) nrows);
+		{
+			StringInfoData b;
+
+			initStringInfo(&b);
+			appendStringInfoString(&b, "{\"stream_uuid\":");
+			escape_json(&b, s->uuid);
+			appendStringInfoString(&b, ",\"table\":");
+			escape_json(&b, psprintf("%s.%s", env->schema, env->table));
+			appendStringInfo(&b, ",\"batch_no\":" INT64_FORMAT ",\"events\":", s->batch_no + 1);
+			escape_json(&b, events);
+			appendStringInfo(&b, ",\"count\":" UINT64_FORMAT ",\"committed_at\":", nrows);
+			escape_json(&b, timestamptz_to_str(GetCurrentTimestamp()));
+			appendStringInfoChar(&b, '}');
+			progress = b.data;
+		}
+		produce(h, s->progress_topic, s->uuid, strlen(s->uuid), progress, strlen(progress), NULL);
+
+		/* commit, in slices, within timeout_ms */
+		deadline = kafkaNowMs() + opts->timeout_ms;
+		for (;;)
+		{
+			error = rd_kafka_commit_transaction(h->rk, slice_until(deadline));
+			kafkaServeLogs(h->rk);
+			if (error == NULL)
+				break;
+			if (rd_kafka_error_is_retriable(error) && kafkaNowMs() < deadline)
+			{
+				rd_kafka_error_destroy(error);
+				CHECK_FOR_INTERRUPTS();
+				continue;
+			}
+			txn_error(error, "commit the Kafka transaction", s);
+		}
+		begun = false;
+		h->in_use = false;
+	}
+	PG_CATCH();
+	{
+		/*
+		 * The Kafka transaction failed or its outcome is unknown: never use
+		 * this producer again.  The next one's init_transactions finishes
+		 * it, and recovery reads what reached Kafka.
+		 */
+		if (begun)
+			kafkaHandleFailed(h);
+		h->in_use = false;
+		st->recovered = false;
+		rd_kafka_headers_destroy(hdrs);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rd_kafka_headers_destroy(hdrs);
+	MemoryContextDelete(evcxt);
+
+	if (!xact_cb_registered)
+	{
+		RegisterXactCallback(emitter_xact_callback, NULL);
+		xact_cb_registered = true;
+	}
+	st->touched = true;
+
+	if (emitter_commit_delay_ms > 0)
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, emitter_commit_delay_ms, PG_WAIT_EXTENSION);
+
+	/* PostgreSQL records the batch */
+	{
+		Datum		dargs[3] = {Int32GetDatum(s->stream_id), CStringGetTextDatum(events), Int64GetDatum(s->batch_no + 1)};
+		Oid			dtypes[3] = {INT4OID, TEXTOID, INT8OID};
+		Datum		nargs[1] = {Int64GetDatum((int64) nrows)};
+
+		if (SPI_execute_with_args("DELETE FROM kafka.outbox WHERE stream_id = $1 AND event_id <@ $2::int8multirange",
+								  3, dtypes, dargs, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete from kafka.outbox");
+		if (SPI_processed != nrows)
+			elog(ERROR, "deleted " UINT64_FORMAT " outbox rows of a batch of " UINT64_FORMAT, SPI_processed, nrows);
+		(void) nargs;
+		if (SPI_execute_with_args(psprintf("UPDATE kafka.stream SET batch_no = $3, events_sent = events_sent + " UINT64_FORMAT ", "
+										   "last_sent_at = now(), last_error = NULL, last_error_at = NULL WHERE stream_id = $1", nrows),
+								  3, dtypes, dargs, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update kafka.stream");
+	}
+	s->batch_no++;
+	return (int64) nrows;
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points
+ * ---------------------------------------------------------------------
+ */
+
+/* The owner of kafka.stream (the extension owner) */
+static Oid
+emitter_owner(void)
+{
+	Oid			stream = get_relname_relid("stream", get_namespace_oid("kafka", false));
+	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(stream));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "kafka.stream is missing");
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+	return owner;
+}
+
+/*
+ * kafka.flush_stream(source regclass, timeout_ms int) RETURNS bigint: publish
+ * the committed backlog of the table's stream now, from this backend, in
+ * the caller's transaction.  Returns the number of events sent.
+ */
+Datum
+kafka_flush_stream(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	int32		timeout_ms = PG_GETARG_INT32(1);
+	int64		total = 0;
+	int64		deadline;
+	StreamInfo *s;
+
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid) ? get_rel_name(relid) : "?");
+	if (timeout_ms <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout_ms must be positive")));
+	deadline = kafkaNowMs() + timeout_ms;
+
+	/*
+	 * The emitter's tables are the extension owner's and not readable by
+	 * PUBLIC: publish as that role, as the worker does (its user mapping
+	 * applies), having checked that the caller owns the table.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(emitter_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	s = load_stream(0, relid);
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table \"%s\" has no change stream", get_rel_name(relid) ? get_rel_name(relid) : "?"),
+				 errhint("Start one with kafka.stream_changes().")));
+	(void) lock_stream(s->stream_id, true);
+	s = load_stream(s->stream_id, InvalidOid);	/* as of after the lock */
+	for (;;)
+	{
+		int64		n = publish_batch(s);
+
+		total += n;
+		if (n == 0)
+			break;
+		if (kafkaNowMs() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("could not publish the backlog of table \"%s\" within %d ms",
+							get_rel_name(relid), timeout_ms),
+					 errdetail(INT64_FORMAT " events were sent; the rest stays in kafka.outbox.", total)));
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	PG_RETURN_INT64(total);
+}
+
+/* Is the extension (its schema kafka) installed in this database? */
+static bool
+installed(void)
+{
+	return OidIsValid(get_namespace_oid("kafka", true)) &&
+		OidIsValid(get_relname_relid("stream", get_namespace_oid("kafka", true)));
+}
+
+/*
+ * Inside a transaction: does this database have any stream?  The worker
+ * exits when not.
+ */
+bool
+kafkaEmitterHasStreams(void)
+{
+	bool		result;
+	bool		isnull;
+
+	if (!installed())
+		return false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM kafka.stream)", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read kafka.stream");
+	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return result;
+}
+
+/*
+ * Called by the worker outside any transaction: publish at most one batch
+ * of every running stream of this database, each in its own transaction.
+ * A failing stream gets its error recorded in kafka.stream (last_error,
+ * last_error_at) and is retried after a growing pause (1 to 10 s), while
+ * the other streams carry on: the per-stream catch below is the worker's
+ * error boundary, like the main loop of any background worker.  Returns the
+ * number of events sent (0: nothing to do now).
+ */
+int64
+kafkaEmitterWork(void)
+{
+	List	   *volatile ids = NIL;
+	ListCell   *lc;
+	volatile int64 total = 0;
+	MemoryContext workcxt = AllocSetContextCreate(TopMemoryContext, "kafka emitter work",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(workcxt);
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (installed())
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT stream_id FROM kafka.stream WHERE state = 'running' ORDER BY stream_id",
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read kafka.stream");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			MemoryContext spicxt = MemoryContextSwitchTo(workcxt);
+
+			ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+			MemoryContextSwitchTo(spicxt);
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(workcxt);
+
+	foreach(lc, ids)
+	{
+		int32		stream_id = lfirst_int(lc);
+		StreamState *st = state_of(stream_id);
+
+		if (st->retry_at > kafkaNowMs())
+			continue;
+
+		PG_TRY();
+		{
+			StreamInfo *s;
+
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			s = load_stream(stream_id, InvalidOid);
+			if (s && s->running && lock_stream(stream_id, false))
+			{
+				s = load_stream(stream_id, InvalidOid);
+				total += publish_batch(s);
+				st->backoff_ms = 0;
+				st->retry_at = 0;
+			}
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(workcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			ereport(LOG,
+					(errmsg("kafka_fdw: could not publish stream %d: %s", stream_id, edata->message)));
+			st->recovered = false;
+			st->backoff_ms = st->backoff_ms ? Min(st->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
+			st->retry_at = kafkaNowMs() + st->backoff_ms;
+			/* remember it in kafka.stream, for kafka.streams */
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			if (SPI_connect() == SPI_OK_CONNECT)
+			{
+				record_error(stream_id, edata->message);
+				SPI_finish();
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			MemoryContextSwitchTo(workcxt);
+		}
+		PG_END_TRY();
+	}
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(workcxt);
+	return total;
+}

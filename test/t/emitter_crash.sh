@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The publishing backend is SIGKILLed mid-batch (the postmaster then restarts every backend), and
+# the postmaster itself is stopped with -m immediate and started again:
+#  1. after Kafka committed a batch but before PostgreSQL recorded it (held there with the testing
+#     setting kafka_fdw.emitter_commit_delay_ms): the outbox still has the batch; the next flush
+#     finds it in the progress topic and sends nothing again;
+#  2. while a large batch is being produced (before the Kafka commit): the aborted Kafka
+#     transaction stays invisible to read_committed consumers; the next flush sends it all.
+# Each round prints produced, delivered, lost and duplicated counts (read_committed consumer).
+set -euo pipefail
+# shellcheck source=test/t/emitter_lib.sh
+source "$REPO/test/t/emitter_lib.sh"
+# shellcheck disable=SC1090
+source "$PG_ENV"
+as_pg() { (cd / && runuser -u postgres -- "$@"); }
+# the test cluster runs with synchronous_commit = off, which may lose the last commits in an
+# immediate shutdown (the source rows with their outbox rows): this test's sessions commit durably
+export PGOPTIONS="-c synchronous_commit=on"
+
+psql -c "CREATE EXTENSION IF NOT EXISTS kafka_fdw" \
+     -c "CREATE SERVER IF NOT EXISTS kafka_emit_crash FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$KAFKA_BROKERS')"
+psql -c "SELECT kafka_create_topic('kafka_emit_crash', 'emit_crash', 2)" >/dev/null
+psql -c "CREATE TABLE emit_crash (id int PRIMARY KEY, payload text)"
+psql -c "SELECT kafka.stream_changes('emit_crash', 'kafka_emit_crash', 'emit_crash', 'debezium')" >/dev/null
+# paused: the background worker leaves the stream to kafka.flush_stream (this test kills it)
+psql -c "SELECT kafka.pause_stream('emit_crash')" >/dev/null
+first=$(psql -At -c "SELECT nextval('kafka.outbox_event_id_seq') + 1")
+
+wait_ready() {
+  for _ in $(seq 1 120); do
+    if "$PG_BIN/pg_isready" -q && psql -c "SELECT 1" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  echo "FAIL: PostgreSQL did not come back"; exit 1
+}
+flush_pid() { psql -At -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT kafka.flush_stream(%' AND pid <> pg_backend_pid()"; }
+outbox() { psql -At -c "SELECT count(*) FROM kafka.outbox o JOIN kafka.stream s USING (stream_id) WHERE s.relid = 'emit_crash'::regclass"; }
+
+# --- round 1: SIGKILL between the Kafka commit and the PostgreSQL commit ----------------------
+psql -c "INSERT INTO emit_crash SELECT g, repeat('x', 100) FROM generate_series(1, 3000) g"
+( psql -c "SET kafka_fdw.emitter_commit_delay_ms = 60000" -c "SELECT kafka.flush_stream('emit_crash', 120000)" >/dev/null 2>&1 || true ) &
+bg=$!
+# wait until the batch is committed in Kafka (visible to read_committed)
+for i in $(seq 1 120); do
+  read -r msgs _ < <(count_topic emit_crash "$first")
+  [ "$msgs" -ge 3000 ] && break
+  sleep 0.5
+done
+[ "$msgs" -ge 3000 ] || { echo "FAIL: the batch never reached Kafka ($msgs)"; exit 1; }
+pid=$(flush_pid)
+[ -n "$pid" ] || { echo "FAIL: no flushing backend"; exit 1; }
+kill -KILL "$pid"; echo "round 1: SIGKILLed backend $pid after the Kafka commit"
+wait "$bg" || true
+wait_ready
+left=$(outbox); echo "round 1: outbox after the crash: $left"
+[ "$left" -eq 3000 ] || { echo "FAIL: PostgreSQL should not have recorded the batch ($left)"; exit 1; }
+psql -c "SELECT kafka.flush_stream('emit_crash')" >/dev/null
+[ "$(outbox)" -eq 0 ] || { echo "FAIL: recovery left rows in the outbox"; exit 1; }
+report 3000 emit_crash "$first"
+
+# --- round 2: immediate shutdown while a large batch is produced, then start again ------------
+psql -c "INSERT INTO emit_crash SELECT g, repeat('y', 2000) FROM generate_series(3001, 13000) g"
+( psql -c "SELECT kafka.flush_stream('emit_crash', 120000)" >/dev/null 2>&1 || true ) &
+bg=$!
+for _ in $(seq 1 100); do [ -n "$(flush_pid)" ] && break; sleep 0.05; done
+sleep 0.3
+as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m immediate -w >/dev/null
+wait "$bg" || true
+echo "round 2: postmaster stopped (-m immediate)"
+as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 >/dev/null
+wait_ready
+sleep 1     # let the markers of a transaction committed before the stop be written
+read -r msgs _ < <(count_topic emit_crash "$first")
+echo "round 2: read_committed messages after the restart: $msgs"
+echo "round 2: outbox after the restart: $(outbox)"
+flush_until_empty emit_crash 30
+rows=$(psql -At -c "SELECT count(*) FROM emit_crash")
+[ "$rows" -eq 13000 ] || { echo "FAIL: $rows source rows after the restart"; exit 1; }
+report 13000 emit_crash "$first"
+echo "ok"
