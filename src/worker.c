@@ -186,13 +186,6 @@ kafkaWorkerInit(void)
 {
 	BackgroundWorker bgw;
 
-	DefineCustomIntVariable("kafka_fdw.max_workers",
-							"Maximum number of databases whose changes kafka_fdw streams at once.",
-							"Each database with streams uses one background worker (max_worker_processes must leave room for them and the launcher).",
-							&kafka_max_workers,
-							8, 1, 1000,
-							PGC_POSTMASTER, 0,
-							NULL, NULL, NULL);
 	DefineCustomIntVariable("kafka_fdw.naptime",
 							"Time a kafka_fdw worker sleeps when it has nothing to publish.",
 							"Commits of captured changes wake it at once; the naptime bounds how late it notices other changes (a paused stream resumed elsewhere, DROP EXTENSION).",
@@ -208,9 +201,20 @@ kafkaWorkerInit(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	/*
+	 * A PGC_POSTMASTER setting can only be defined while preloading (a later
+	 * load would be FATAL); without preloading there are no workers.
+	 */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	kafka_preloaded = true;
+	DefineCustomIntVariable("kafka_fdw.max_workers",
+							"Maximum number of databases whose changes kafka_fdw streams at once.",
+							"Each database with streams uses one background worker (max_worker_processes must leave room for them and the launcher).",
+							&kafka_max_workers,
+							8, 1, 1000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = worker_shmem_request;
@@ -429,6 +433,8 @@ static bool
 start_worker(int i, const char *dbname, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker bgw;
+	MemoryContext old;
+	bool		ok;
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -440,7 +446,11 @@ start_worker(int i, const char *dbname, BackgroundWorkerHandle **handle)
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw worker");
 	bgw.bgw_main_arg = Int32GetDatum(i);
 	bgw.bgw_notify_pid = MyProcPid;
-	return RegisterDynamicBackgroundWorker(&bgw, handle);
+	/* the handle outlives the loop's memory context */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&bgw, handle);
+	MemoryContextSwitchTo(old);
+	return ok;
 }
 
 /*
