@@ -105,7 +105,7 @@ if ! diff -u "$TEST_TMP/new.txt" "$TEST_TMP/old.txt"; then fail "1.0 + update di
 echo "ok: 1.0 + update = fresh 1.1 ($n member descriptions compared, incl. functions, columns, constraints, indexes, ACLs, config dump)"
 
 # ---- pg_dump keeps the streams ---------------------------------------------------------------
-q -d upg_old <<'SQL'
+q -d upg_old >/dev/null <<'SQL'
 CREATE TABLE upg_src (id int PRIMARY KEY, v text);
 SELECT kafka.stream_changes('upg_src', 'upg_srv', 'upg_src_cdc', envelope => 'upsert');
 SQL
