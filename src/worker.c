@@ -134,6 +134,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* this process's slot, when it is a per-database worker */
 static int	my_slot = -1;
+static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* wake this database's worker when the transaction commits */
 static bool wake_at_commit = false;
@@ -186,13 +187,6 @@ kafkaWorkerInit(void)
 {
 	BackgroundWorker bgw;
 
-	DefineCustomIntVariable("kafka_fdw.max_workers",
-							"Maximum number of databases whose changes kafka_fdw streams at once.",
-							"Each database with streams uses one background worker (max_worker_processes must leave room for them and the launcher).",
-							&kafka_max_workers,
-							8, 1, 1000,
-							PGC_POSTMASTER, 0,
-							NULL, NULL, NULL);
 	DefineCustomIntVariable("kafka_fdw.naptime",
 							"Time a kafka_fdw worker sleeps when it has nothing to publish.",
 							"Commits of captured changes wake it at once; the naptime bounds how late it notices other changes (a paused stream resumed elsewhere, DROP EXTENSION).",
@@ -208,9 +202,20 @@ kafkaWorkerInit(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	/*
+	 * A PGC_POSTMASTER setting can only be defined while preloading (a later
+	 * load would be FATAL); without preloading there are no workers.
+	 */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	kafka_preloaded = true;
+	DefineCustomIntVariable("kafka_fdw.max_workers",
+							"Maximum number of databases whose changes kafka_fdw streams at once.",
+							"Each database with streams uses one background worker (max_worker_processes must leave room for them and the launcher).",
+							&kafka_max_workers,
+							8, 1, 1000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = worker_shmem_request;
@@ -429,6 +434,8 @@ static bool
 start_worker(int i, const char *dbname, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker bgw;
+	MemoryContext old;
+	bool		ok;
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -440,7 +447,11 @@ start_worker(int i, const char *dbname, BackgroundWorkerHandle **handle)
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw worker");
 	bgw.bgw_main_arg = Int32GetDatum(i);
 	bgw.bgw_notify_pid = MyProcPid;
-	return RegisterDynamicBackgroundWorker(&bgw, handle);
+	/* the handle outlives the loop's memory context */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&bgw, handle);
+	MemoryContextSwitchTo(old);
+	return ok;
 }
 
 /*
@@ -678,6 +689,26 @@ kafka_launcher_main(Datum arg pg_attribute_unused())
  * ---------------------------------------------------------------------------
  */
 
+/*
+ * emit_log_hook of a worker: remember its last ERROR or FATAL (a worker
+ * dies with either) for kafka.workers.  No lock: the error may have been
+ * raised while holding it; a torn read only garbles a message.
+ */
+static void
+worker_log_hook(ErrorData *edata)
+{
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+	if (edata->elevel >= ERROR && my_slot >= 0 && kafka_shared != NULL)
+	{
+		KafkaWorkerSlot *slot = &kafka_shared->slots[my_slot];
+
+		strlcpy(slot->last_error, edata->message ? edata->message : "unknown error",
+				KAFKA_ERROR_LEN);
+		slot->last_error_at = GetCurrentTimestamp();
+	}
+}
+
 static void
 worker_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 {
@@ -798,90 +829,74 @@ kafka_worker_main(Datum arg)
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = worker_log_hook;
 
-	PG_TRY();
+	for (;;)
 	{
-		for (;;)
+		bool		streams;
+		bool		wanted;
+		int64		sent;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
 		{
-			bool		streams;
-			bool		wanted;
-			int64		sent;
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 
-			CHECK_FOR_INTERRUPTS();
-			if (ConfigReloadPending)
-			{
-				ConfigReloadPending = false;
-				ProcessConfigFile(PGC_SIGHUP);
-			}
+		/* wakes from now on are for the check below or a later one */
+		LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
+		slot->wake_pending = false;
+		LWLockRelease(kafka_shared->lock);
 
-			/* wakes from now on are for the check below or a later one */
-			LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
-			slot->wake_pending = false;
-			LWLockRelease(kafka_shared->lock);
+		pgstat_report_activity(STATE_RUNNING, "checking streams");
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		wanted = database_wanted();
+		streams = !wanted && have_streams();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(loop_cxt);
 
-			pgstat_report_activity(STATE_RUNNING, "checking streams");
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			wanted = database_wanted();
-			streams = !wanted && have_streams();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-			MemoryContextSwitchTo(loop_cxt);
-
-			if (wanted)
-			{
-				ereport(LOG,
-						(errmsg("kafka_fdw worker leaves database %u: another session needs it to itself",
-								MyDatabaseId),
-						 errdetail("The launcher starts the worker again in %d s or when a stream of the database changes.",
-								   KAFKA_YIELD_DELAY_MS / 1000)));
-				worker_leave(true);
-				proc_exit(0);
-			}
-			if (!streams)
-			{
-				if (worker_leave(false))
-				{
-					pgstat_report_activity(STATE_IDLE, NULL);
-					proc_exit(0);
-				}
-				continue;		/* a wake arrived: look again */
-			}
-
-			pgstat_report_activity(STATE_RUNNING, "publishing");
-			sent = kafkaEmitterWork();
-
-			LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
-			slot->loops++;
-			slot->events_sent += sent;
-			slot->last_loop = GetCurrentTimestamp();
-			LWLockRelease(kafka_shared->lock);
-
-			MemoryContextReset(loop_cxt);
-			if (sent == 0)
+		if (wanted)
+		{
+			ereport(LOG,
+					(errmsg("kafka_fdw worker leaves database %u: another session needs it to itself",
+							MyDatabaseId),
+					 errdetail("The launcher starts the worker again in %d s or when a stream of the database changes.",
+							   KAFKA_YIELD_DELAY_MS / 1000)));
+			worker_leave(true);
+			proc_exit(0);
+		}
+		if (!streams)
+		{
+			if (worker_leave(false))
 			{
 				pgstat_report_activity(STATE_IDLE, NULL);
-				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 kafka_naptime_ms, PG_WAIT_EXTENSION);
-				ResetLatch(MyLatch);
+				proc_exit(0);
 			}
+			continue;		/* a wake arrived: look again */
+		}
+
+		pgstat_report_activity(STATE_RUNNING, "publishing");
+		sent = kafkaEmitterWork();
+
+		LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
+		slot->loops++;
+		slot->events_sent += sent;
+		slot->last_loop = GetCurrentTimestamp();
+		LWLockRelease(kafka_shared->lock);
+
+		MemoryContextReset(loop_cxt);
+		if (sent == 0)
+		{
+			pgstat_report_activity(STATE_IDLE, NULL);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 kafka_naptime_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
 		}
 	}
-	PG_CATCH();
-	{
-		/* remember why we die (for kafka.workers), then die */
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-		ErrorData  *edata = CopyErrorData();
-
-		MemoryContextSwitchTo(old);
-		LWLockAcquire(kafka_shared->lock, LW_EXCLUSIVE);
-		strlcpy(slot->last_error, edata->message ? edata->message : "unknown error",
-				KAFKA_ERROR_LEN);
-		slot->last_error_at = GetCurrentTimestamp();
-		LWLockRelease(kafka_shared->lock);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
 }
 
 /* ---------------------------------------------------------------------------
