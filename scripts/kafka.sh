@@ -224,11 +224,11 @@ P
       fi
       return 0
     fi
-    if ! running; then echo "kafka.sh: broker exited; last log lines:" >&2; tail -30 "$KAFKA_HOME/logs/stdout.log" "$KAFKA_HOME/logs/server.log" >&2 || true; return 1; fi
+    if ! running; then echo "kafka.sh: broker exited; last log lines:" >&2; tail -n 30 "$KAFKA_HOME/logs/stdout.log" "$KAFKA_HOME/logs/server.log" >&2 || true; return 1; fi
     sleep 0.5
   done
   echo "kafka.sh: broker did not answer within 120 s" >&2
-  tail -30 "$KAFKA_HOME/logs/server.log" >&2 || true
+  tail -n 30 "$KAFKA_HOME/logs/server.log" >&2 || true
   stop; return 1
 }
 

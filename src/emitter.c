@@ -718,6 +718,13 @@ publish_batch(StreamInfo *s)
 							  s->server, dbname ? dbname : "?", s->key_columns);
 	table_close(rel, AccessShareLock);
 
+	/*
+	 * The topic must exist before the Kafka transaction begins: messages for
+	 * a missing topic would wait in librdkafka until timeout_ms (the writer
+	 * never creates topics), holding the transaction open.
+	 */
+	rd_kafka_metadata_destroy(kafkaMetadata(kafkaGetMeta(opts), s->topic, opts->timeout_ms));
+
 	ids = palloc(sizeof(int64) * nrows);
 	evcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka emitter event", ALLOCSET_DEFAULT_SIZES);
 	hdrs = rd_kafka_headers_new(2);
@@ -776,6 +783,26 @@ publish_batch(StreamInfo *s)
 				kafkaServeLogs(h->rk);
 				CHECK_FOR_INTERRUPTS();
 			}
+		}
+
+		/*
+		 * Every change event is acknowledged before the progress record is
+		 * sent: the progress partition, which every stream of the cluster
+		 * shares and whose open transactions hold back the recovery of all
+		 * of them, joins this transaction only for its last moment.
+		 */
+		deadline = kafkaNowMs() + opts->timeout_ms;
+		while (rd_kafka_outq_len(h->rk) > 0)
+		{
+			if (kafkaNowMs() >= deadline)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+						 errmsg("could not publish the changes of table \"%s.%s\" to topic \"%s\": %d messages not acknowledged within %d ms",
+								env->schema, env->table, s->topic, rd_kafka_outq_len(h->rk), opts->timeout_ms),
+						 errhint("Check that the brokers of server \"%s\" are reachable; the stream is retried.", s->server)));
+			(void) rd_kafka_flush(h->rk, slice_until(deadline));
+			kafkaServeLogs(h->rk);
+			CHECK_FOR_INTERRUPTS();
 		}
 
 		/* the progress record, in the same Kafka transaction */
