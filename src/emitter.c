@@ -665,11 +665,28 @@ now_ns(void)
  * Publish one batch of the stream in the current transaction (SPI
  * connected, stream lock held).  Returns the number of events sent.
  */
+/* The owner of a table */
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the table of a change stream (oid %u) does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+	return owner;
+}
+
 static int64
 publish_batch(StreamInfo *s)
 {
 	ForeignServer *server = GetForeignServerByName(s->server, false);
-	KafkaOptions *opts = kafkaGetServerOptions(server->serverid);
+	Oid			table_owner = rel_owner(s->relid);
+	KafkaOptions *opts;
 	StreamState *st = state_of(s->stream_id);
 	char	   *txn_id = psprintf("kafka_fdw-" UINT64_FORMAT "-%u-emit-%s",
 								  GetSystemIdentifier(), MyDatabaseId, s->uuid);
@@ -687,6 +704,20 @@ publish_batch(StreamInfo *s)
 	int64		batch_size = kafka_emitter_batch_size > 0 ? kafka_emitter_batch_size : 10000;
 	char	   *events;
 	char	   *dbname = get_database_name(MyDatabaseId);
+
+	/*
+	 * The stream writes as the table's owner: with the owner's user mapping
+	 * (never the worker's or the extension owner's credentials), and only
+	 * while the owner may still use the server.
+	 */
+	if (pg_foreign_server_aclcheck(server->serverid, table_owner, ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the owner of table \"%s\" has no USAGE privilege on foreign server \"%s\"",
+						get_rel_name(s->relid), s->server),
+				 errhint("GRANT USAGE ON FOREIGN SERVER %s TO the table's owner, or stop the stream.",
+						 quote_identifier(s->server))));
+	opts = kafkaGetServerOptionsFor(server->serverid, table_owner);
 
 	h = kafkaGetEmitter(opts, txn_id);
 	if (!h->txn_ready)

@@ -746,6 +746,17 @@ set_role_column(KafkaOptions *opts, AttrNumber *slot, KafkaColumn *col, const ch
 KafkaOptions *
 kafkaGetServerOptions(Oid serverid)
 {
+	return kafkaGetServerOptionsFor(serverid, GetUserId());
+}
+
+/*
+ * The options of a server with the user mapping of userid: a background
+ * worker publishes a table's changes with the table owner's credentials,
+ * never with those of the role it runs as.
+ */
+KafkaOptions *
+kafkaGetServerOptionsFor(Oid serverid, Oid userid)
+{
 	KafkaOptions *opts = palloc0(sizeof(KafkaOptions));
 	ForeignServer *server = GetForeignServer(serverid);
 	ListCell   *lc;
@@ -755,7 +766,7 @@ kafkaGetServerOptions(Oid serverid)
 	opts->serverid = server->serverid;
 	opts->server_name = server->servername;
 	opts->password_required = true;
-	opts->userid = GetUserId();
+	opts->userid = userid;
 	opts->format = KAFKA_FORMAT_JSON;
 	opts->batch_size = 10000;
 	opts->timeout_ms = 30000;
