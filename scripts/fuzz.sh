@@ -33,6 +33,7 @@ FUZZ_NICE=${FUZZ_NICE:-0}
 out=${FUZZ_OUT:-$REPO/.tmp/fuzz}
 
 make -s -C fuzz PG_CONFIG="$PG_CONFIG" OUT="$out" >/dev/null
+mkdir -p "$out/logs"
 
 run_one() {
   local t=$1 work=$out/run/$1 art=$out/artifacts/$1/ log=$out/logs/$1.log rc=0
