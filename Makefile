@@ -20,3 +20,9 @@ include $(PGXS)
 
 # every object depends on the one internal header (PGXS does not track it)
 $(OBJS): src/kafka_fdw.h
+
+# libFuzzer harnesses of the decoders (fuzz/README.md); separate from the PGXS build
+fuzz:
+	$(MAKE) -C fuzz PG_CONFIG=$(PG_CONFIG)
+
+.PHONY: fuzz
