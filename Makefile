@@ -8,7 +8,7 @@ EXTENSION = kafka_fdw
 DATA = kafka_fdw--1.0.sql
 PGFILEDESC = "kafka_fdw - foreign data wrapper for Apache Kafka"
 
-REGRESS ?= setup options read formats bad_messages write
+REGRESS ?= setup options read formats bad_messages write fuzz_findings
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)

@@ -8,7 +8,8 @@
  *		  conversion to the database encoding.
  *
  * Input: byte 0 picks the database encoding (UTF8, LATIN1, SQL_ASCII),
- * bytes 1-2 the columns the query needs (a bit per column); the rest is
+ * bytes 1-2 the columns the query needs (a bit per column; column 17
+ * is always needed); the rest is
  * the message value.
  *
  *-------------------------------------------------------------------------
@@ -43,6 +44,7 @@ static const struct
 	{"l", NULL, SHIM_DOMAIN_OID},
 	{"m", NULL, INT2OID},
 	{"n", NULL, JSONBARRAYOID},
+	{"o", NULL, SHIM_LEADDROP_OID},	/* its first attribute is dropped */
 };
 #define NCOLS ((int) lengthof(table))
 
@@ -59,7 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 3)
 		return 0;
 	enc = encodings[data[0] % lengthof(encodings)];
-	mask = data[1] | (data[2] << 8);
+	mask = data[1] | (data[2] << 8) | (1u << 16);
 	shim_begin_input(enc);
 	if (sigsetjmp(jb, 0) == 0)
 	{

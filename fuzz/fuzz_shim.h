@@ -26,6 +26,7 @@
 #define SHIM_INNER_OID			900002	/* (x text, <dropped>, y bool) */
 #define SHIM_COMPOSITE_ARR_OID	900003	/* SHIM_COMPOSITE[] */
 #define SHIM_DOMAIN_OID			900004	/* domain over int4[] */
+#define SHIM_LEADDROP_OID		900005	/* (<dropped>, p text, q int4) */
 
 /* The ERROR trap: SHIM_TRY() is true on the first return, false after an ERROR */
 extern sigjmp_buf *shim_error_jmp;

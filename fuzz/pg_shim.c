@@ -690,6 +690,7 @@ shim_attnum_set(uint32 mask, int ncolumns)
 
 static TupleDesc composite_td;	/* SHIM_COMPOSITE_OID */
 static TupleDesc inner_td;		/* SHIM_INNER_OID */
+static TupleDesc leaddrop_td;	/* SHIM_LEADDROP_OID */
 
 static TupleDesc
 make_td(Oid typid, int natts, const char *const *names, const Oid *types)
@@ -725,11 +726,14 @@ init_catalog(void)
 	static const Oid ct[] = {INT4OID, TEXTOID, INT4ARRAYOID, SHIM_INNER_OID};
 	static const char *const in[] = {"x", NULL, "y"};
 	static const Oid it[] = {TEXTOID, INT4OID, BOOLOID};
+	static const char *const ln[] = {NULL, "p", "q"};
+	static const Oid lt[] = {INT4OID, TEXTOID, INT4OID};
 
 	if (composite_td)
 		return;
 	composite_td = make_td(SHIM_COMPOSITE_OID, 4, cn, ct);
 	inner_td = make_td(SHIM_INNER_OID, 3, in, it);
+	leaddrop_td = make_td(SHIM_LEADDROP_OID, 3, ln, lt);
 }
 
 Oid
@@ -763,7 +767,7 @@ getBaseType(Oid typid)
 char
 get_typtype(Oid typid)
 {
-	if (typid == SHIM_COMPOSITE_OID || typid == SHIM_INNER_OID)
+	if (typid == SHIM_COMPOSITE_OID || typid == SHIM_INNER_OID || typid == SHIM_LEADDROP_OID)
 		return TYPTYPE_COMPOSITE;
 	if (typid == SHIM_DOMAIN_OID)
 		return TYPTYPE_DOMAIN;
@@ -781,6 +785,8 @@ lookup_rowtype_tupdesc(Oid type_id, int32 typmod)
 		td = composite_td;
 	else if (type_id == SHIM_INNER_OID)
 		td = inner_td;
+	else if (type_id == SHIM_LEADDROP_OID)
+		td = leaddrop_td;
 	else
 		shim_error("type %u is not composite", type_id);
 	td->tdrefcount++;
@@ -956,6 +962,66 @@ literal_in(const char *s, char open, char close)
 	return PointerGetDatum(cstring_to_text(s));
 }
 
+/*
+ * record_in stand-in with record_in's field rules: one field per attribute
+ * that is not dropped, separated by commas; a field is empty (NULL) or runs
+ * to the next unquoted ',' or ')', with "..." quoting ("" and \ escapes).
+ */
+static Datum
+shim_record_in(const char *s, Oid typid)
+{
+	TupleDesc	td = lookup_rowtype_tupdesc(typid, -1);
+	const char *p = s;
+	bool		needcomma = false;
+
+	td->tdrefcount--;			/* we only read it */
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p++ != '(')
+		shim_error("malformed record literal: \"%s\": missing left parenthesis", s);
+	for (int i = 0; i < td->natts; i++)
+	{
+		bool		inq = false;
+
+		if (TupleDescAttr(td, i)->attisdropped)
+			continue;
+		if (needcomma)
+		{
+			if (*p != ',')
+				shim_error("malformed record literal: \"%s\": too few columns", s);
+			p++;
+		}
+		needcomma = true;
+		while (inq || (*p != ',' && *p != ')'))
+		{
+			if (*p == '\0')
+				shim_error("malformed record literal: \"%s\": unexpected end of input", s);
+			if (*p == '\\')
+			{
+				if (*++p == '\0')
+					shim_error("malformed record literal: \"%s\": unexpected end of input", s);
+			}
+			else if (*p == '"')
+			{
+				if (!inq)
+					inq = true;
+				else if (p[1] == '"')
+					p++;
+				else
+					inq = false;
+			}
+			p++;
+		}
+	}
+	if (*p++ != ')')
+		shim_error("malformed record literal: \"%s\": too many columns", s);
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p)
+		shim_error("malformed record literal: \"%s\": junk after right parenthesis", s);
+	return PointerGetDatum(cstring_to_text(s));
+}
+
 Datum
 InputFunctionCall(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod)
 {
@@ -989,7 +1055,8 @@ InputFunctionCall(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod)
 			return shim_json_in(str);
 		case SHIM_COMPOSITE_OID:
 		case SHIM_INNER_OID:
-			return literal_in(str, '(', ')');
+		case SHIM_LEADDROP_OID:
+			return shim_record_in(str, typid);
 		default:
 			if (OidIsValid(get_element_type(getBaseType(typid))))
 				return literal_in(str, '{', '}');
@@ -1017,15 +1084,24 @@ shim_begin_input(int encoding)
 void
 shim_end_input(bool errored)
 {
+	static int	verbose = -1;
+
+	if (verbose < 0)
+		verbose = getenv("SHIM_VERBOSE") != NULL;
+	if (verbose)
+		fprintf(stderr, "pg_shim: input %s%s\n", errored ? "ended with ERROR: " : "decoded",
+				errored ? shim_last_error : "");
 	/* after an ERROR the backend's resource owner releases the references */
-	if (!errored && (composite_td->tdrefcount != 0 || inner_td->tdrefcount != 0))
+	if (!errored && (composite_td->tdrefcount != 0 || inner_td->tdrefcount != 0 ||
+					 leaddrop_td->tdrefcount != 0))
 	{
-		fprintf(stderr, "pg_shim: TupleDesc reference leak (%d, %d)\n",
-				composite_td->tdrefcount, inner_td->tdrefcount);
+		fprintf(stderr, "pg_shim: TupleDesc reference leak (%d, %d, %d)\n",
+				composite_td->tdrefcount, inner_td->tdrefcount, leaddrop_td->tdrefcount);
 		abort();
 	}
 	composite_td->tdrefcount = 0;
 	inner_td->tdrefcount = 0;
+	leaddrop_td->tdrefcount = 0;
 	while (arena)
 	{
 		ShimChunk  *c = arena;
@@ -1040,7 +1116,7 @@ shim_end_input(bool errored)
 static char
 category_of(Oid typid)
 {
-	if (typid == SHIM_COMPOSITE_OID || typid == SHIM_INNER_OID)
+	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
 		return TYPCATEGORY_COMPOSITE;
 	if (OidIsValid(get_element_type(getBaseType(typid))))
 		return TYPCATEGORY_ARRAY;
