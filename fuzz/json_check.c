@@ -10,6 +10,8 @@
  */
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
 bool		shim_json_valid(const char *s, char *err, int errlen);
 
@@ -27,4 +29,34 @@ shim_json_valid(const char *s, char *err, int errlen)
 	}
 	json_decref(j);
 	return true;
+}
+
+int			shim_json_member_string(const char *doc, size_t len, const char *key,
+									char **out, size_t *outlen);
+
+/*
+ * The differential oracle of fuzz_json: if doc is a JSON object (to
+ * jansson) whose member key is a string, return 1 with a malloc'd copy of
+ * its bytes; 0 if it has no such string member; -1 if jansson rejects doc.
+ */
+int
+shim_json_member_string(const char *doc, size_t len, const char *key, char **out, size_t *outlen)
+{
+	json_error_t e;
+	json_t	   *root = json_loadb(doc, len, 0, &e);
+	json_t	   *m;
+	int			r = 0;
+
+	if (root == NULL)
+		return -1;
+	m = json_is_object(root) ? json_object_get(root, key) : NULL;
+	if (m && json_is_string(m))
+	{
+		*outlen = json_string_length(m);
+		*out = malloc(*outlen + 1);
+		memcpy(*out, json_string_value(m), *outlen);
+		r = 1;
+	}
+	json_decref(root);
+	return r;
 }

@@ -55,7 +55,7 @@ run_one() {
     echo "fuzz/$t ... ok (${execs:-?} execs, ${eps:-?} exec/s, corpus $files files $bytes bytes, ${secs} s)"
   else
     echo "fuzz/$t ... FAILED (exit $rc; artifacts: $(ls "$art" 2>/dev/null | tr '\n' ' '))"
-    grep -E -A40 '^==[0-9]+==ERROR|runtime error|pg_shim:|headers JSON|^SUMMARY' "$log" | head -80 | sed 's/^/    | /'
+    grep -E -A40 '^==[0-9]+==ERROR|runtime error|pg_shim:|^fuzz_[a-z]+:|headers JSON|deadly signal|^SUMMARY' "$log" | head -80 | sed 's/^/    | /'
     return 1
   fi
 }
