@@ -450,6 +450,11 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 							 errmsg("option \"%s\" must be a single one-byte character", def->defname)));
+				/* a message's trailing newline ends the record: it cannot be a CSV character */
+				if (defGetString(def)[0] == '\n' || defGetString(def)[0] == '\r')
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("option \"%s\" cannot be newline or carriage return", def->defname)));
 				break;
 		}
 	}
@@ -475,10 +480,25 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 	if (where == OPT_TABLE)
 	{
 		bool		has_topic = false;
+		char		delimiter = ',',
+					quote = '"';
 
 		foreach(lc, options)
-			if (strcmp(((DefElem *) lfirst(lc))->defname, "topic") == 0)
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+
+			if (strcmp(def->defname, "topic") == 0)
 				has_topic = true;
+			else if (strcmp(def->defname, "delimiter") == 0)
+				delimiter = defGetString(def)[0];
+			else if (strcmp(def->defname, "quote") == 0)
+				quote = defGetString(def)[0];
+		}
+		/* as COPY: a field starting with the delimiter could not tell quoted from empty */
+		if (delimiter == quote)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("options \"delimiter\" and \"quote\" must be different")));
 		if (!has_topic)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
