@@ -6,6 +6,10 @@
  *		  conversion to the database encoding) and kafkaColumnFromText (the
  *		  integer and boolean fast paths, bytea, input functions).
  *
+ * Oracle: for integer and boolean columns, a value the fast path of
+ * kafkaColumnFromText decoded must be what the type's input function (the
+ * shim's strict parsers) gives for the same text.
+ *
  * Input: byte 0 the database encoding, byte 1 the column type (bit 7: a
  * tombstone, the value is NULL); the rest is the message value.
  *
@@ -21,6 +25,34 @@ static const Oid types[] = {TEXTOID, INT2OID, INT4OID, INT8OID, BOOLOID, BYTEAOI
 	JSONOID, JSONBOID, INT4ARRAYOID, SHIM_COMPOSITE_OID};
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The fast path's datum d for text str/len must equal the input function's */
+static void
+check_fast_path(KafkaColumn *col, const char *str, size_t len, Datum d)
+{
+	sigjmp_buf	jb2;
+	sigjmp_buf *outer = shim_error_jmp;
+	char	   *cstr = pnstrdup(str, len);
+	Datum		want;
+
+	if (strlen(cstr) != len)
+		return;					/* not reachable: the text was verified, so no NUL */
+	if (sigsetjmp(jb2, 0) != 0)
+	{
+		fprintf(stderr, "fuzz_text: fast path accepted what the input function of type %u refuses: %s\n",
+				col->typid, shim_last_error);
+		abort();
+	}
+	shim_error_jmp = &jb2;
+	want = InputFunctionCall(&col->in_func, cstr, col->in_ioparam, col->typmod);
+	shim_error_jmp = outer;
+	if (want != d)
+	{
+		fprintf(stderr, "fuzz_text: fast path and input function of type %u differ for \"%s\"\n",
+				col->typid, cstr);
+		abort();
+	}
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -58,6 +90,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{
 			if (msg == NULL && !nulls[1])
 				abort();		/* a tombstone is NULL */
+			if (msg != NULL && (typid == INT2OID || typid == INT4OID || typid == INT8OID || typid == BOOLOID))
+			{
+				const char *t = msg;
+				size_t		tlen = size - 2;
+
+				if (!kafkaToServerText(&t, &tlen, &reason))
+					abort();	/* it succeeded a moment ago */
+				check_fast_path(&o->columns[1], t, tlen, values[1]);
+			}
 		}
 		else if (reason == NULL)
 			abort();
