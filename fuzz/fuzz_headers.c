@@ -5,9 +5,10 @@
  *		  object of the headers column: names and UTF-8 values as JSON
  *		  strings, null values as null, binary values as "\x<hex>".
  *
- * headers_json() below is the body of scan.c's headers_datum() taking the
- * header list and a StringInfo (no message needed); when that code moves
- * into its own function in src/, this harness should call it instead.
+ * The code under test is src/message.c's kafkaHeadersToJson when that file
+ * exists (fuzz/Makefile then defines HAVE_KAFKA_HEADERS_TO_JSON), else
+ * headers_json() below, the body of scan.c's headers_datum() taking the
+ * header list and a StringInfo.
  *
  * Input: byte 0 the database encoding; then headers, each as: name length
  * (1 byte), name, flags (bit 0: null value), value length (2 bytes, little
@@ -33,6 +34,16 @@ static const int encodings[] = {PG_UTF8, PG_LATIN1, PG_SQL_ASCII};
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#ifdef HAVE_KAFKA_HEADERS_TO_JSON
+/*
+ * src/message.c's kafkaHeadersToJson: one key per name (the last value of
+ * a repeated name), names and values that are not valid UTF-8 (or hold a
+ * NUL) as \x hex.
+ */
+#define headers_json kafkaHeadersToJson
+#define NAME_INVALID_AS_HEX true
+#else
+#define NAME_INVALID_AS_HEX false
 /* The headers as a JSON object into buf (scan.c's headers_datum) */
 static void
 headers_json(rd_kafka_headers_t *hdrs, StringInfo buf)
@@ -70,8 +81,27 @@ headers_json(rd_kafka_headers_t *hdrs, StringInfo buf)
 	}
 	appendStringInfoChar(buf, '}');
 }
+#endif
 
-/* What the output must be equal to: the headers as a jansson object */
+/* "\x<hex>" of n bytes, malloc'd and NUL-terminated */
+static char *
+hexstr(const void *p, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	char	   *hex = malloc(n * 2 + 3);
+
+	hex[0] = '\\';
+	hex[1] = 'x';
+	for (size_t k = 0; k < n; k++)
+	{
+		hex[2 + 2 * k] = hx[((const unsigned char *) p)[k] >> 4];
+		hex[3 + 2 * k] = hx[((const unsigned char *) p)[k] & 0xF];
+	}
+	hex[n * 2 + 2] = '\0';
+	return hex;
+}
+
+/* What the output must be equal to: the headers as a jansson object (last name wins) */
 static json_t *
 expected_json(rd_kafka_headers_t *hdrs)
 {
@@ -79,34 +109,31 @@ expected_json(rd_kafka_headers_t *hdrs)
 	const char *name;
 	const void *val;
 	size_t		size;
-	static const char hx[] = "0123456789abcdef";
 
 	for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
 	{
-		const char *key = pg_verify_mbstr(PG_UTF8, name, strlen(name), true) ? name : "?";
+		char	   *key;
 		json_t	   *v;
 
+		if (pg_verify_mbstr(PG_UTF8, name, strlen(name), true))
+			key = strdup(name);
+		else
+			key = NAME_INVALID_AS_HEX ? hexstr(name, strlen(name)) : strdup("?");
 		if (val == NULL)
 			v = json_null();
 		else if (pg_verify_mbstr(PG_UTF8, val, size, true) && memchr(val, '\0', size) == NULL)
 			v = json_stringn(val, size);
 		else
 		{
-			char	   *hex = malloc(size * 2 + 2);
+			char	   *hex = hexstr(val, size);
 
-			hex[0] = '\\';
-			hex[1] = 'x';
-			for (size_t k = 0; k < size; k++)
-			{
-				hex[2 + 2 * k] = hx[((const unsigned char *) val)[k] >> 4];
-				hex[3 + 2 * k] = hx[((const unsigned char *) val)[k] & 0xF];
-			}
-			v = json_stringn(hex, size * 2 + 2);
+			v = json_string(hex);
 			free(hex);
 		}
 		if (v == NULL)
 			abort();
 		json_object_set_new(obj, key, v);
+		free(key);
 	}
 	return obj;
 }

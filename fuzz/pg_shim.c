@@ -36,6 +36,9 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "access/xact.h"
+#include "access/parallel.h"
+#include "utils/resowner.h"
 #include "utils/typcache.h"
 
 /* ---- per-input arena ------------------------------------------------------------------------ */
@@ -684,6 +687,93 @@ shim_attnum_set(uint32 mask, int ncolumns)
 		if (mask & (1u << i))
 			b->words[(i + 1) / BITS_PER_BITMAPWORD] |= (bitmapword) 1 << ((i + 1) % BITS_PER_BITMAPWORD);
 	return b;
+}
+
+Bitmapset *
+bms_copy(const Bitmapset *a)
+{
+	Bitmapset  *b;
+	size_t		sz;
+
+	if (a == NULL)
+		return NULL;
+	sz = offsetof(Bitmapset, words) + a->nwords * sizeof(bitmapword);
+	b = palloc(sz);
+	memcpy(b, a, sz);
+	return b;
+}
+
+Bitmapset *
+bms_add_member(Bitmapset *a, int x)
+{
+	int			w = x / BITS_PER_BITMAPWORD;
+
+	if (x < 0)
+		shim_error("negative bitmapset member not allowed");
+	if (a == NULL || w >= a->nwords)
+	{
+		int			n = w + 1;
+		Bitmapset  *b = palloc0(offsetof(Bitmapset, words) + n * sizeof(bitmapword));
+
+		b->nwords = n;
+		if (a)
+			memcpy(b->words, a->words, a->nwords * sizeof(bitmapword));
+		a = b;
+	}
+	a->words[w] |= (bitmapword) 1 << (x % BITS_PER_BITMAPWORD);
+	return a;
+}
+
+/* ---- link-only stand-ins: src/message.c refers to them, the harnesses never reach them ---- */
+
+ResourceOwner CurrentResourceOwner = NULL;
+
+#define SHIM_UNREACHABLE(name) \
+	do { fprintf(stderr, "pg_shim: %s is not modelled\n", name); abort(); } while (0)
+
+bool
+IsInParallelMode(void)
+{
+	return false;
+}
+
+void
+BeginInternalSubTransaction(const char *name)
+{
+	(void) name;
+	SHIM_UNREACHABLE("BeginInternalSubTransaction");
+}
+
+void
+ReleaseCurrentSubTransaction(void)
+{
+	SHIM_UNREACHABLE("ReleaseCurrentSubTransaction");
+}
+
+void
+RollbackAndReleaseCurrentSubTransaction(void)
+{
+	SHIM_UNREACHABLE("RollbackAndReleaseCurrentSubTransaction");
+}
+
+ErrorData *
+CopyErrorData(void)
+{
+	SHIM_UNREACHABLE("CopyErrorData");
+}
+
+void
+ReThrowError(ErrorData *edata)
+{
+	(void) edata;
+	SHIM_UNREACHABLE("ReThrowError");
+}
+
+const char *
+kafkaFormatName(KafkaFormat format)
+{
+	(void) format;
+	return "?";
 }
 
 /* ---- the fake type catalog ------------------------------------------------------------------ */
