@@ -9,7 +9,7 @@ EXTENSION = kafka_fdw
 DATA = kafka_fdw--1.0.sql kafka_fdw--1.1.sql kafka_fdw--1.0--1.1.sql
 PGFILEDESC = "kafka_fdw - foreign data wrapper for Apache Kafka"
 
-REGRESS ?= setup options read pushdown_joins formats bad_messages decode_errors write security handles streams emitter
+REGRESS ?= setup options read pushdown_joins formats bad_messages decode_errors fuzz_findings write security handles streams emitter
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)
@@ -21,3 +21,9 @@ include $(PGXS)
 
 # every object depends on the one internal header (PGXS does not track it)
 $(OBJS): src/kafka_fdw.h
+
+# libFuzzer harnesses of the decoders (fuzz/README.md); separate from the PGXS build
+fuzz:
+	$(MAKE) -C fuzz PG_CONFIG=$(PG_CONFIG)
+
+.PHONY: fuzz

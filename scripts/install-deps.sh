@@ -8,6 +8,7 @@ PKGS=(
   postgresql-15 postgresql-server-dev-15 postgresql-common postgresql-client-15
   librdkafka-dev libavro-dev libcurl4-openssl-dev libjansson-dev
   kcat openjdk-17-jre-headless maven python3 curl procps
+  clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer + ASan/UBSan runtimes
 )
 
 missing=()

@@ -9,7 +9,9 @@
 #
 # Environment: PGPORT (default 55432), PG_HOME (default $REPO/.tmp/pg),
 #   PG_PRELOAD (shared_preload_libraries, default kafka_fdw; set PG_PRELOAD='' before the .so exists),
-#   PG_BIN (default /usr/lib/postgresql/15/bin), PG_EXTRA_CONF (extra postgresql.conf lines).
+#   PG_BIN (default /usr/lib/postgresql/15/bin), PG_EXTRA_CONF (extra postgresql.conf lines),
+#   PG_ENV_EXTRA (VAR=value words added to the server's environment, e.g. LD_PRELOAD and
+#   ASAN_OPTIONS for scripts/asan.sh; only pg_ctl start and the server get them).
 #
 # After 'start', "$PG_HOME/env" holds `export PGHOST=... PGPORT=... PGUSER=postgres PGDATABASE=postgres`
 # for other scripts to `source`.
@@ -28,6 +30,7 @@ PG_HOME=${PG_HOME:-$repo/.tmp/pg}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_PRELOAD=${PG_PRELOAD-kafka_fdw}
 PG_EXTRA_CONF=${PG_EXTRA_CONF:-}
+read -r -a pg_env_extra <<< "${PG_ENV_EXTRA:-}"
 envfile=$PG_HOME/env
 fallback_base=/tmp/kafka_fdw_pg.$PGPORT
 
@@ -133,7 +136,7 @@ lc_messages = 'C'
 CONF
   if [ -n "$PG_EXTRA_CONF" ]; then printf '%s\n' "$PG_EXTRA_CONF" >> "$data/postgresql.conf"; fi
 
-  if ! as_pg "$PG_BIN/pg_ctl" start -D "$data" -l "$logfile" -w -t 60 >/dev/null 2>&1; then
+  if ! as_pg env "${pg_env_extra[@]+"${pg_env_extra[@]}"}" "$PG_BIN/pg_ctl" start -D "$data" -l "$logfile" -w -t 60 >/dev/null 2>&1; then
     echo "pg.sh: server did not start; server log ($logfile):" >&2
     cat "$logfile" >&2 2>/dev/null || true
     stop_base "$base" >/dev/null 2>&1 || true

@@ -14,6 +14,10 @@
 #   PG_BIN           PostgreSQL bin directory (default /usr/lib/postgresql/15/bin); a private copy of
 #                    the PostgreSQL tree lets two checkouts test side by side without sharing $libdir
 #   T_TIMEOUT        per scripted test timeout in seconds (default 300)
+#   FUZZ_SECONDS     seconds each libFuzzer harness runs (default 60; 0 skips the fuzz phase);
+#                    TESTS="fuzz" or TESTS="fuzz_json ..." selects the harnesses
+#   TEST_PG_HOME, TEST_KAFKA_HOME  where the throwaway cluster and broker live (default .tmp/pg-test,
+#                    .tmp/kafka-test); scripts/asan.sh uses its own
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,14 +25,15 @@ REPO=$(dirname "$here")
 cd "$REPO"
 
 export KAFKA_PORT=${TEST_KAFKA_PORT:-19092}
-export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1)) KAFKA_HOME=$REPO/.tmp/kafka-test
-export PGPORT=${TEST_PGPORT:-55432} PG_HOME=$REPO/.tmp/pg-test
+export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1)) KAFKA_HOME=${TEST_KAFKA_HOME:-$REPO/.tmp/kafka-test}
+export PGPORT=${TEST_PGPORT:-55432} PG_HOME=${TEST_PG_HOME:-$REPO/.tmp/pg-test}
 export PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 export PG_CONFIG=$PG_BIN/pg_config
 [ -n "${KAFKA_VERSION:-}" ] && export KAFKA_VERSION
 BUILD_CFLAGS=${BUILD_CFLAGS:--Wall -Wextra -Werror}
 if [ "${CI:-}" = "true" ] && [[ " $BUILD_CFLAGS " != *" -Werror "* ]]; then BUILD_CFLAGS="$BUILD_CFLAGS -Werror"; fi
 T_TIMEOUT=${T_TIMEOUT:-300}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 logdir=$REPO/.tmp/test-logs
 
 passed=0 failed=0
@@ -86,7 +91,8 @@ trap 'echo "test.sh: interrupted" >&2; exit 130' INT
 trap 'echo "test.sh: terminated" >&2; exit 143' TERM
 
 # ---- which tests -------------------------------------------------------------------------------
-regress_sel="" scripted_sel=() select=0
+regress_sel="" scripted_sel=() fuzz_sel=() select=0
+all_fuzz=(fuzz_json fuzz_csv fuzz_text fuzz_headers)
 all_scripts=()
 for f in test/t/*.sh; do
   [ -e "$f" ] || continue
@@ -96,7 +102,11 @@ if [ -n "${TESTS:-}" ]; then
   select=1
   for name in $TESTS; do
     name=${name%.sql}; name=${name%.sh}; name=${name#sql/}; name=${name#test/t/}
-    if [ -f "test/t/$name.sh" ] && ! [ -f "sql/$name.sql" ]; then
+    if [ "$name" = fuzz ]; then
+      fuzz_sel+=("${all_fuzz[@]}")
+    elif [[ " ${all_fuzz[*]} " == *" $name "* ]]; then
+      fuzz_sel+=("$name")
+    elif [ -f "test/t/$name.sh" ] && ! [ -f "sql/$name.sql" ]; then
       scripted_sel+=("test/t/$name.sh")
     else
       regress_sel="${regress_sel:+$regress_sel }$name"   # unknown names: let pg_regress complain
@@ -104,6 +114,7 @@ if [ -n "${TESTS:-}" ]; then
   done
 else
   scripted_sel=("${all_scripts[@]+"${all_scripts[@]}"}")
+  fuzz_sel=("${all_fuzz[@]}")
 fi
 
 # ---- deps + build ------------------------------------------------------------------------------
@@ -121,7 +132,30 @@ make install PG_CONFIG="$PG_CONFIG" >/dev/null
 echo "installed into $("$PG_CONFIG" --pkglibdir)"
 end_phase
 
+# ---- fuzzing: libFuzzer harnesses of the decoders (no broker or server needed, so before them) ----
+if [ "${#fuzz_sel[@]}" -gt 0 ] && [ "$FUZZ_SECONDS" = 0 ]; then
+  echo; echo "test.sh: FUZZ_SECONDS=0: fuzz phase not run (${fuzz_sel[*]} not counted)"
+elif [ "${#fuzz_sel[@]}" -gt 0 ]; then
+  begin fuzz
+  mkdir -p "$logdir"
+  fuzz_rc=0
+  run_child fuzz_rc "$logdir/fuzz.log" env PG_BIN="$PG_BIN" "$REPO/scripts/fuzz.sh" "$FUZZ_SECONDS" "${fuzz_sel[@]}"
+  cat "$logdir/fuzz.log"
+  fp=$(grep -c '^fuzz/.* \.\.\. ok' "$logdir/fuzz.log" || true)
+  ff=$(grep -c '^fuzz/.* \.\.\. FAILED' "$logdir/fuzz.log" || true)
+  passed=$((passed + fp)); failed=$((failed + ff))
+  while read -r n; do failures+=("fuzz:$n"); done < <(sed -n 's|^fuzz/\([^ ]*\) \.\.\. FAILED.*|\1|p' "$logdir/fuzz.log")
+  if [ "$fuzz_rc" -ne 0 ] && [ "$ff" -eq 0 ]; then
+    failed=$((failed + 1)); failures+=("fuzz:build(exit $fuzz_rc)")
+  fi
+  end_phase
+fi
+
 # ---- services ----------------------------------------------------------------------------------
+if [ "$select" -eq 1 ] && [ -z "$regress_sel" ] && [ "${#scripted_sel[@]}" -eq 0 ]; then
+  all_done=1   # only harnesses were selected: no broker or server needed
+  exit 0
+fi
 begin services
 # Leftovers from an earlier aborted run (found via their pid files) must not survive.
 "$REPO/scripts/pg.sh" stop

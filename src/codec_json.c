@@ -500,13 +500,16 @@ json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
 			ReleaseTupleDesc(td);
 			return fail(s, "expected ',' or '}' in JSON object");
 		}
+		/* record_in skips dropped attributes: no field, and no comma, for them */
 		appendStringInfoChar(out, '(');
+		first = true;
 		for (int i = 0; i < natts; i++)
 		{
 			if (TupleDescAttr(td, i)->attisdropped)
 				continue;
-			if (i > 0)
+			if (!first)
 				appendStringInfoChar(out, ',');
+			first = false;
 			if (vals[i])
 				append_quoted(out, vals[i], lens[i]);
 		}

@@ -576,8 +576,12 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 		bool		has_topic = false;
 
 		foreach(lc, options)
-			if (strcmp(((DefElem *) lfirst(lc))->defname, "topic") == 0)
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+
+			if (strcmp(def->defname, "topic") == 0)
 				has_topic = true;
+		}
 		if (!has_topic)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),

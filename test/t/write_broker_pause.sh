@@ -7,7 +7,7 @@
 set -euo pipefail
 
 psql() { "${PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
-kpid=$(cat "$REPO/.tmp/kafka-test/kafka.pid")
+kpid=$(cat "$KAFKA_HOME/kafka.pid")
 resume() { kill -CONT "$kpid" 2>/dev/null || true; }
 trap resume EXIT
 
