@@ -67,7 +67,7 @@ append_only_error(CmdType op, Relation rel)
 			 errmsg("cannot %s foreign table \"%s\": Kafka topics are append-only",
 					op == CMD_UPDATE ? "update" : "delete from", RelationGetRelationName(rel)),
 			 errdetail("Messages in a Kafka topic cannot be changed or removed one by one; only INSERT is supported."),
-			 errhint("Insert a new message instead. To stream the changes of a table to Kafka, use kafka_fdw's table-change emitter (planned).")));
+			 errhint("Insert a new message instead. To stream the changes of a table to Kafka, use kafka.stream_changes() on that table.")));
 }
 
 /* ---------------------------------------------------------------------
