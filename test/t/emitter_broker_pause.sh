@@ -6,7 +6,7 @@
 set -euo pipefail
 # shellcheck source=test/t/emitter_lib.sh
 source "$REPO/test/t/emitter_lib.sh"
-kpid=$(cat "$REPO/.tmp/kafka-test/kafka.pid")
+kpid=$(cat "$KAFKA_HOME/kafka.pid")
 flusher=""
 cleanup() { kill -CONT "$kpid" 2>/dev/null || true; [ -n "$flusher" ] && kill "$flusher" 2>/dev/null || true; }
 trap cleanup EXIT

@@ -13,6 +13,8 @@ source "$REPO/test/t/emitter_lib.sh"
 # shellcheck disable=SC1090
 source "$PG_ENV"
 as_pg() { (cd / && runuser -u postgres -- "$@"); }
+# the server's extra environment (scripts/asan.sh: LD_PRELOAD of libasan), as scripts/pg.sh starts it
+read -r -a pg_env_extra <<< "${PG_ENV_EXTRA:-}"
 # the test cluster runs with synchronous_commit = off, which may lose the last commits in an
 # immediate shutdown (the source rows with their outbox rows): this test's sessions commit durably
 export PGOPTIONS="-c synchronous_commit=on"
@@ -67,7 +69,7 @@ sleep 0.3
 as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m immediate -w >/dev/null
 wait "$bg" || true
 echo "round 2: postmaster stopped (-m immediate)"
-as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 >/dev/null
+as_pg env "${pg_env_extra[@]+"${pg_env_extra[@]}"}" "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 >/dev/null
 wait_ready
 sleep 1     # let the markers of a transaction committed before the stop be written
 read -r msgs _ < <(count_topic emit_crash "$first")

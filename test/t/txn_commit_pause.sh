@@ -12,7 +12,7 @@ set -euo pipefail
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
-kpid=$(cat "$REPO/.tmp/kafka-test/kafka.pid")
+kpid=$(cat "$KAFKA_HOME/kafka.pid")
 resume() { kill -CONT "$kpid" 2>/dev/null || true; }
 trap resume EXIT
 TIMEOUT_MS=3000

@@ -84,7 +84,8 @@ echo "ok: SIGKILL of worker $a: crash restart, launcher ($l -> new) and both wor
 
 # ---- pg_ctl restart -------------------------------------------------------------------------
 a=$(pid_of wk_a)
-(cd / && runuser -u postgres -- "${B}pg_ctl" restart -D "$PG_DATA" -m fast -w -t 120 -l "$PG_LOG" >/dev/null)
+read -r -a pg_env_extra <<< "${PG_ENV_EXTRA:-}"   # scripts/asan.sh: LD_PRELOAD of libasan
+(cd / && runuser -u postgres -- env "${pg_env_extra[@]+"${pg_env_extra[@]}"}" "${B}pg_ctl" restart -D "$PG_DATA" -m fast -w -t 120 -l "$PG_LOG" >/dev/null)
 wait_for "workers after pg_ctl restart" "$workers_sql" "wk_a,wk_b" 90
 [ "$(pid_of wk_a)" != "$a" ] || fail "the worker of wk_a has its old pid after a restart"
 echo "ok: pg_ctl restart: both workers came back"
