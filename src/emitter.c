@@ -75,8 +75,6 @@
 PG_FUNCTION_INFO_V1(kafka_flush_stream);
 
 #define KAFKA_SLICE_MS 100
-/* first argument of the per-stream advisory lock ("kfdw") */
-#define EMITTER_LOCK_CLASS 0x6b666477
 /* progress records read per step when searching backwards */
 #define PROGRESS_CHUNK 500
 /* retry a failing stream after this long, doubling up to the max */
@@ -257,7 +255,7 @@ load_stream(int32 stream_id, Oid relid)
 static bool
 lock_stream(int32 stream_id, bool wait)
 {
-	Datum		args[2] = {Int32GetDatum(EMITTER_LOCK_CLASS), Int32GetDatum(stream_id)};
+	Datum		args[2] = {Int32GetDatum(KAFKA_EMITTER_LOCK_CLASS), Int32GetDatum(stream_id)};
 	Oid			types[2] = {INT4OID, INT4OID};
 	bool		isnull;
 
@@ -1061,8 +1059,10 @@ kafkaEmitterWork(void)
 			s = load_stream(stream_id, InvalidOid);
 			if (s && s->running && lock_stream(stream_id, false))
 			{
+				/* as of after the lock: paused meanwhile? (pause_stream takes the lock) */
 				s = load_stream(stream_id, InvalidOid);
-				total += publish_batch(s);
+				if (s && s->running)
+					total += publish_batch(s);
 				st->backoff_ms = 0;
 				st->retry_at = 0;
 			}

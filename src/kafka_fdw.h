@@ -541,6 +541,10 @@ extern void kafkaWakeWorker(Oid dboid);
 extern void kafkaWakeWorkerAtCommit(void);
 
 /* in emitter.c */
+
+/* first key of the per-stream transaction advisory lock ("kfdw") */
+#define KAFKA_EMITTER_LOCK_CLASS 0x6b666477
+
 extern void kafkaEmitterInit(void);
 extern bool kafkaEmitterHasStreams(void);
 extern int64 kafkaEmitterWork(void);

@@ -451,6 +451,21 @@ set_stream_state(Oid relid, const char *state, const char *verb)
 
 	(void) check_table(relid, verb);
 	begin_as_owner(&oc);
+
+	/*
+	 * A pause waits for the batch being published (the stream's advisory
+	 * lock, taken before its row lock as the publisher does), so that
+	 * nothing is published once pause_stream returned.
+	 */
+	if (strcmp(state, "paused") == 0)
+	{
+		Oid			ltypes[2] = {INT4OID, OIDOID};
+		Datum		lvalues[2] = {Int32GetDatum(KAFKA_EMITTER_LOCK_CLASS), ObjectIdGetDatum(relid)};
+
+		spi_exec("SELECT pg_catalog.pg_advisory_xact_lock($1, stream_id) FROM kafka.stream "
+				 "WHERE relid = $2::pg_catalog.regclass",
+				 2, ltypes, lvalues, NULL, SPI_OK_SELECT);
+	}
 	values[0] = Int32GetDatum(locked_stream_id(relid));
 	values[1] = CStringGetTextDatum(state);
 	spi_exec("UPDATE kafka.stream SET state = $2 WHERE stream_id = $1",
