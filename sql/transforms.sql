@@ -74,6 +74,9 @@ SELECT count(*) AS leaks FROM tf_cards_raw
 ALTER TABLE tf_cards RENAME COLUMN card TO card_no;
 INSERT INTO tf_cards VALUES (3, 'C', '1234-5678-9012-3456', '000', NULL);
 SELECT show_error($$SELECT kafka.flush_stream('tf_cards')$$);
+-- renamed back, the change goes out; it was captured under the name card_no,
+-- which the table no longer has: left out (columns are published by their
+-- names at publish time)
 ALTER TABLE tf_cards RENAME COLUMN card_no TO card;
 SELECT kafka.flush_stream('tf_cards') AS sent;
 SELECT tf_wait_rows('SELECT * FROM tf_cards_t', 6);
