@@ -64,6 +64,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -74,8 +75,6 @@
 PG_FUNCTION_INFO_V1(kafka_flush_stream);
 
 #define KAFKA_SLICE_MS 100
-/* first argument of the per-stream advisory lock ("kfdw") */
-#define EMITTER_LOCK_CLASS 0x6b666477
 /* progress records read per step when searching backwards */
 #define PROGRESS_CHUNK 500
 /* retry a failing stream after this long, doubling up to the max */
@@ -100,6 +99,7 @@ typedef struct StreamInfo
 	char	   *progress_topic;
 	bool		running;
 	int64		batch_no;
+	Jsonb	   *options;		/* kafka.stream.options (transforms: transform.c) */
 } StreamInfo;
 
 /* What this process knows about a stream it published */
@@ -212,7 +212,7 @@ load_stream(int32 stream_id, Oid relid)
 	}
 	rc = SPI_execute_with_args(psprintf("SELECT stream_id, stream_uuid::text, relid::oid, server::text, topic, envelope, "
 										"key_columns::text[], coalesce((options->>'schemas')::bool, false), "
-										"coalesce(options->>'progress_topic', '%s'), state = 'running', batch_no "
+										"coalesce(options->>'progress_topic', '%s'), state = 'running', batch_no, options::text "
 										"FROM kafka.stream WHERE %s = $1",
 										DEFAULT_PROGRESS_TOPIC,
 										OidIsValid(relid) ? "relid" : "stream_id"),
@@ -247,6 +247,7 @@ load_stream(int32 stream_id, Oid relid)
 	s->progress_topic = spi_text(tup, td, 9);
 	s->running = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
 	s->batch_no = DatumGetInt64(SPI_getbinval(tup, td, 11, &isnull));
+	s->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(spi_text(tup, td, 12))));
 	return s;
 }
 
@@ -254,7 +255,7 @@ load_stream(int32 stream_id, Oid relid)
 static bool
 lock_stream(int32 stream_id, bool wait)
 {
-	Datum		args[2] = {Int32GetDatum(EMITTER_LOCK_CLASS), Int32GetDatum(stream_id)};
+	Datum		args[2] = {Int32GetDatum(KAFKA_EMITTER_LOCK_CLASS), Int32GetDatum(stream_id)};
 	Oid			types[2] = {INT4OID, INT4OID};
 	bool		isnull;
 
@@ -698,6 +699,7 @@ publish_batch(StreamInfo *s)
 	int64	   *ids;
 	Relation	rel;
 	KafkaEnvelope *env;
+	KafkaTransform *tf;
 	MemoryContext evcxt;
 	rd_kafka_headers_t *hdrs;
 	volatile bool begun = false;
@@ -745,8 +747,9 @@ publish_batch(StreamInfo *s)
 		return 0;
 
 	rel = table_open(s->relid, AccessShareLock);
+	tf = kafkaTransformParse(s->options, s->relid, s->key_columns);
 	env = kafkaEnvelopeCreate(rel, kafkaEnvelopeKind(s->envelope), s->schemas,
-							  s->server, dbname ? dbname : "?", s->key_columns);
+							  s->server, dbname ? dbname : "?", s->key_columns, tf);
 	table_close(rel, AccessShareLock);
 
 	/*
@@ -805,7 +808,25 @@ publish_batch(StreamInfo *s)
 			eh = rd_kafka_headers_copy(hdrs);
 			rd_kafka_header_add(eh, "kafka_fdw.event_id", -1, idbuf, -1);
 			for (int m = 0; m < nmsg; m++)
+			{
+				/*
+				 * The transform function sees each message value; a value it
+				 * drops takes the tombstone that follows it along (a dropped
+				 * delete deletes nothing downstream).
+				 */
+				if (tf && tf->function && msgs[m].value)
+				{
+					msgs[m].value = kafkaTransformCall(tf, msgs[m].value);
+					if (msgs[m].value == NULL)
+					{
+						if (m + 1 < nmsg && msgs[m + 1].value == NULL)
+							m++;
+						continue;
+					}
+					msgs[m].value_len = strlen(msgs[m].value);
+				}
 				produce(h, s->topic, msgs[m].key, msgs[m].key_len, msgs[m].value, msgs[m].value_len, eh);
+			}
 			rd_kafka_headers_destroy(eh);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(evcxt);
@@ -1096,8 +1117,10 @@ kafkaEmitterWork(void)
 			s = load_stream(stream_id, InvalidOid);
 			if (s && s->running && lock_stream(stream_id, false))
 			{
+				/* as of after the lock: paused meanwhile? (pause_stream takes the lock) */
 				s = load_stream(stream_id, InvalidOid);
-				total += publish_batch(s);
+				if (s && s->running)
+					total += publish_batch(s);
 				st->backoff_ms = 0;
 				st->retry_at = 0;
 			}

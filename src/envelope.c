@@ -34,6 +34,10 @@
  *	- Columns are written in attribute order of the table as it is when
  *	  the envelope is created; a column missing from a captured row (added
  *	  later) is null, a captured column the table no longer has is left out.
+ *	- The stream's column rules (transform.c) apply to before, after and
+ *	  the key alike: left out columns are not written, masked and hashed
+ *	  ones are strings (Connect type string), so no raw value of theirs is
+ *	  in any message.
  *	- Everything returned is palloc'd in the caller's memory context.
  *
  *-------------------------------------------------------------------------
@@ -298,7 +302,7 @@ value_schema(KafkaEnvelope *env)
  */
 KafkaEnvelope *
 kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, bool schemas, const char *name,
-					const char *dbname, List *key_columns)
+					const char *dbname, List *key_columns, const KafkaTransform *tf)
 {
 	KafkaEnvelope *env = palloc0(sizeof(KafkaEnvelope));
 	TupleDesc	td = RelationGetDescr(rel);
@@ -316,16 +320,26 @@ kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, bool schemas, const ch
 	{
 		Form_pg_attribute a = TupleDescAttr(td, i);
 		KafkaEnvColumn *c;
+		KafkaColumnAction action;
+		int			keep;
 
 		if (a->attisdropped)
+			continue;
+		action = kafkaTransformColumn(tf, NameStr(a->attname), &keep);
+		if (action == KAFKA_COL_DROP)
 			continue;
 		c = &env->cols[n++];
 		c->name = pstrdup(NameStr(a->attname));
 		c->typid = a->atttypid;
 		c->typmod = a->atttypmod;
 		c->notnull = a->attnotnull;
-		c->dbz_type = (int) dbz_type(a->atttypid, a->atttypmod);
+		c->action = action;
+		c->mask_keep = keep;
+		/* a masked or hashed value is a string, whatever the column's type */
+		c->dbz_type = (int) (action == KAFKA_COL_KEEP ? dbz_type(a->atttypid, a->atttypmod) : DBZ_STRING);
 	}
+	env->tf = tf;
+	env->rewrite = kafkaTransformRewritesRows(tf);
 	env->ncols = n;
 	env->keys = palloc(sizeof(int) * Max(list_length(key_columns), 1));
 	foreach(lc, key_columns)
@@ -782,6 +796,43 @@ make_dbz_value(KafkaEnvelope *env, const KafkaChangeEvent *ev, char op,
 	return b.data;
 }
 
+/*
+ * A captured row (row_to_json text) with the stream's column rules applied:
+ * the published columns in attribute order, masked and hashed values as
+ * strings (of the value's text; null stays null).  NULL for NULL.
+ */
+static char *
+rewrite_row(KafkaEnvelope *env, const char *text)
+{
+	Jsonb	   *row = parse_row(text);
+	StringInfoData b;
+
+	if (row == NULL)
+		return NULL;
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	for (int i = 0; i < env->ncols; i++)
+	{
+		KafkaEnvColumn *c = &env->cols[i];
+		JsonbValue *v = row_field(row, c->name);
+
+		if (i > 0)
+			appendStringInfoChar(&b, ',');
+		escape_json(&b, c->name);
+		appendStringInfoChar(&b, ':');
+		if (v == NULL)
+			appendStringInfoString(&b, "null");
+		else if (c->action == KAFKA_COL_MASK)
+			escape_json(&b, kafkaMaskText(value_text(v), c->mask_keep));
+		else if (c->action == KAFKA_COL_HASH)
+			escape_json(&b, kafkaHashText(value_text(v), env->tf->hash_salt));
+		else
+			append_json_value(&b, v);
+	}
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
 static void
 add_msg(KafkaEnvMessage *out, int *n, char *key, char *value)
 {
@@ -802,8 +853,10 @@ int
 kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns,
 					KafkaEnvMessage *out)
 {
-	Jsonb	   *before = parse_row(ev->before);
-	Jsonb	   *after = parse_row(ev->after);
+	const char *before_text = env->rewrite ? rewrite_row(env, ev->before) : ev->before;
+	const char *after_text = env->rewrite ? rewrite_row(env, ev->after) : ev->after;
+	Jsonb	   *before = parse_row(before_text);
+	Jsonb	   *after = parse_row(after_text);
 	char	   *old_key = make_key(env, before);
 	char	   *new_key = make_key(env, after);
 	bool		key_changed = ev->op == 'u' && env->nkeys > 0 && old_key && new_key &&
@@ -848,12 +901,12 @@ kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns
 			{
 				case 'c':
 				case 'r':
-					add_msg(out, &n, new_key, pstrdup(ev->after));
+					add_msg(out, &n, new_key, pstrdup(after_text));
 					break;
 				case 'u':
 					if (key_changed)
 						add_msg(out, &n, old_key, NULL);
-					add_msg(out, &n, new_key, pstrdup(ev->after));
+					add_msg(out, &n, new_key, pstrdup(after_text));
 					break;
 				case 'd':
 					add_msg(out, &n, old_key, NULL);

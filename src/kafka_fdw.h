@@ -28,6 +28,7 @@
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 #include "datatype/timestamp.h"
+#include "utils/jsonb.h"
 #include "utils/rel.h"
 
 #define KAFKA_FDW_NAME "kafka_fdw"
@@ -425,6 +426,40 @@ extern void kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts);
 extern void kafkaXactProduced(int64 n);
 extern bool kafkaXactHolds(KafkaHandle *h);
 
+/* in transform.c */
+
+/* What a stream does with one column before it reaches Kafka */
+typedef enum KafkaColumnAction
+{
+	KAFKA_COL_KEEP,				/* as captured */
+	KAFKA_COL_DROP,				/* left out (include/exclude) */
+	KAFKA_COL_MASK,				/* all but the last N alphanumerics as 'x' */
+	KAFKA_COL_HASH				/* hex SHA-256 of salt || value */
+} KafkaColumnAction;
+
+/* The single message transforms of a stream (keys of kafka.stream.options) */
+typedef struct KafkaTransform
+{
+	char	   *table;			/* the table's name, for messages */
+	List	   *include;		/* of char *: only these columns (NIL: all) */
+	List	   *exclude;		/* of char *: all but these */
+	List	   *mask;			/* of char *: masked columns */
+	List	   *mask_keep;		/* int list, parallel to mask: characters kept */
+	List	   *hash;			/* of char *: hashed columns */
+	char	   *hash_salt;		/* salt of the hashes */
+	char	   *function;		/* transform function, regprocedure text; NULL: none */
+	Oid			fn_oid;			/* its oid */
+	Oid			run_as;			/* the table's owner, who runs it */
+	FmgrInfo   *flinfo;			/* its call info */
+} KafkaTransform;
+
+extern KafkaTransform *kafkaTransformParse(Jsonb *options, Oid relid, List *key_columns);
+extern bool kafkaTransformRewritesRows(const KafkaTransform *tf);
+extern KafkaColumnAction kafkaTransformColumn(const KafkaTransform *tf, const char *column, int *keep);
+extern char *kafkaMaskText(const char *s, int keep);
+extern char *kafkaHashText(const char *s, const char *salt);
+extern char *kafkaTransformCall(KafkaTransform *tf, const char *value);
+
 /* in envelope.c */
 
 typedef enum KafkaEnvelopeKind
@@ -442,6 +477,8 @@ typedef struct KafkaEnvColumn
 	int32		typmod;			/* its typmod */
 	bool		notnull;		/* attnotnull: not optional in Connect schemas */
 	int			dbz_type;		/* Debezium representation (envelope.c) */
+	KafkaColumnAction action;	/* keep, mask or hash (dropped ones are not here) */
+	int			mask_keep;		/* mask: characters kept at the end */
 } KafkaEnvColumn;
 
 /* How the events of one stream become messages */
@@ -459,6 +496,8 @@ typedef struct KafkaEnvelope
 	int		   *keys;			/* their indexes into cols, in key order */
 	char	   *key_schema;		/* schemas: Connect schema of the key */
 	char	   *value_schema;	/* schemas: Connect schema of the value */
+	const KafkaTransform *tf;	/* single message transforms, or NULL */
+	bool		rewrite;		/* rows are rewritten (columns left out, masked, hashed) */
 } KafkaEnvelope;
 
 /* One captured change (a row of kafka.outbox) */
@@ -488,7 +527,8 @@ typedef struct KafkaEnvMessage
 
 extern KafkaEnvelopeKind kafkaEnvelopeKind(const char *name);
 extern KafkaEnvelope *kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, bool schemas,
-										  const char *name, const char *dbname, List *key_columns);
+										  const char *name, const char *dbname, List *key_columns,
+										  const KafkaTransform *tf);
 extern int	kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns,
 								KafkaEnvMessage *out);
 
@@ -502,6 +542,10 @@ extern void kafkaWakeWorker(Oid dboid);
 extern void kafkaWakeWorkerAtCommit(void);
 
 /* in emitter.c */
+
+/* first key of the per-stream transaction advisory lock ("kfdw") */
+#define KAFKA_EMITTER_LOCK_CLASS 0x6b666477
+
 extern void kafkaEmitterInit(void);
 extern bool kafkaEmitterHasStreams(void);
 extern int64 kafkaEmitterWork(void);

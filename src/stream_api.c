@@ -262,6 +262,7 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 	char	   *qname;
 	int32		stream_id;
 	bool		isnull;
+	KafkaTransform *tf;
 	static const char *const required[] = {"source", "server", "topic", "envelope"};
 	int			i;
 
@@ -319,13 +320,20 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 						get_rel_name(relid)),
 				 errhint("Give the table a primary key, or pass key_columns to kafka.stream_changes().")));
 
+	/*
+	 * The single message transforms, checked now (in the caller's
+	 * search_path, which names the transform function); the function is
+	 * stored by its qualified signature.
+	 */
+	tf = PG_ARGISNULL(7) ? NULL : kafkaTransformParse(PG_GETARG_JSONB_P(7), relid, keys);
+
 	qname = qualified_name(relid);
 	begin_as_owner(&oc);
 	{
-		Oid			types[8] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, NAMEARRAYOID, JSONBOID,
-		BOOLOID, OIDOID};
-		Datum		values[8];
-		char		nulls[8] = "        ";
+		Oid			types[9] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, NAMEARRAYOID, JSONBOID,
+		BOOLOID, OIDOID, TEXTOID};
+		Datum		values[9];
+		char		nulls[9] = "         ";
 
 		values[0] = ObjectIdGetDatum(relid);
 		values[1] = CStringGetTextDatum(server->servername);
@@ -341,6 +349,10 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 			values[5] = PG_GETARG_DATUM(7);
 		values[6] = BoolGetDatum(schemas);
 		values[7] = ObjectIdGetDatum(oc.save_userid);
+		if (tf && tf->function)
+			values[8] = CStringGetTextDatum(tf->function);
+		else
+			nulls[8] = 'n';
 
 		spi_exec("SELECT 1 FROM kafka.stream WHERE relid = $1::pg_catalog.regclass",
 				 1, types, values, nulls, SPI_OK_SELECT);
@@ -352,13 +364,15 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 		spi_exec(snapshot ?
 				 "INSERT INTO kafka.stream (relid, server, topic, envelope, key_columns, options, created_by, snapshot_state) "
 				 "VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, "
-				 "coalesce($6, '{}') || pg_catalog.jsonb_build_object('schemas', $7), $8, 'pending') "
+				 "coalesce($6, '{}') || pg_catalog.jsonb_build_object('schemas', $7) || "
+				 "CASE WHEN $9 IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('transform', $9) END, $8, 'pending') "
 				 "RETURNING stream_id" :
 				 "INSERT INTO kafka.stream (relid, server, topic, envelope, key_columns, options, created_by) "
 				 "VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, "
-				 "coalesce($6, '{}') || pg_catalog.jsonb_build_object('schemas', $7), $8) "
+				 "coalesce($6, '{}') || pg_catalog.jsonb_build_object('schemas', $7) || "
+				 "CASE WHEN $9 IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('transform', $9) END, $8) "
 				 "RETURNING stream_id",
-				 8, types, values, nulls, SPI_OK_INSERT_RETURNING);
+				 9, types, values, nulls, SPI_OK_INSERT_RETURNING);
 		stream_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 
@@ -437,6 +451,21 @@ set_stream_state(Oid relid, const char *state, const char *verb)
 
 	(void) check_table(relid, verb);
 	begin_as_owner(&oc);
+
+	/*
+	 * A pause waits for the batch being published (the stream's advisory
+	 * lock, taken before its row lock as the publisher does), so that
+	 * nothing is published once pause_stream returned.
+	 */
+	if (strcmp(state, "paused") == 0)
+	{
+		Oid			ltypes[2] = {INT4OID, OIDOID};
+		Datum		lvalues[2] = {Int32GetDatum(KAFKA_EMITTER_LOCK_CLASS), ObjectIdGetDatum(relid)};
+
+		spi_exec("SELECT pg_catalog.pg_advisory_xact_lock($1, stream_id) FROM kafka.stream "
+				 "WHERE relid = $2::pg_catalog.regclass",
+				 2, ltypes, lvalues, NULL, SPI_OK_SELECT);
+	}
 	values[0] = Int32GetDatum(locked_stream_id(relid));
 	values[1] = CStringGetTextDatum(state);
 	spi_exec("UPDATE kafka.stream SET state = $2 WHERE stream_id = $1",
