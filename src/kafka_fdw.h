@@ -192,12 +192,12 @@ typedef enum HandleKind
 	HANDLE_PRODUCER,			/* produces messages, runs admin requests */
 	HANDLE_META,				/* metadata, watermarks, offsets for times */
 	HANDLE_WRITER,				/* INSERT: idempotent producer, acks=all */
-	HANDLE_TXN_WRITER,			/* INSERT into a transactional table */
-	HANDLE_EMITTER				/* table-change emitter: one transactional
+	HANDLE_TXN_WRITER			/* INSERT into a transactional table, or the
+								 * table-change emitter: one transactional
 								 * producer per stream, its own transactional.id */
 } HandleKind;
 
-#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER || (k) == HANDLE_EMITTER)
+#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER)
 
 /* Strings to cut out of librdkafka's messages of one handle */
 typedef struct KafkaSecrets
@@ -263,7 +263,6 @@ extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetProducer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetMeta(KafkaOptions *opts);
 extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts, const char *txn_id, KafkaDeliveryFn dr_cb);
-extern KafkaHandle *kafkaGetEmitter(KafkaOptions *opts, const char *txn_id);
 extern void kafkaHandleFailed(KafkaHandle *h);
 extern void kafkaServeLogs(rd_kafka_t *rk);
 extern int64 kafkaNowMs(void);

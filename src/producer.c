@@ -23,10 +23,10 @@
  *
  * Use outside the executor (the emitter: a Kafka transaction of its own):
  *		h = kafkaProducerHandle(opts, txn_id);	-- transactional.id of its choice
- *		h->pinned = h->in_use = true;			-- kept busy across producers
  *		if (!h->txn_ready) kafkaTxnInit(h, timeout_ms);
- *		rd_kafka_begin_transaction(h->rk);
+ *		h->pinned = h->in_use = true;			-- kept busy across producers
  *		p = kafkaProducerBegin(h, topic, timeout_ms, KAFKA_PRODUCE_TXN, cxt);
+ *		rd_kafka_begin_transaction(h->rk);		-- after the topic was checked
  *		kafkaProducerSend(p, NULL or kafkaProducerTopic(p, other), ...);
  *		kafkaProducerWait(p); kafkaProducerCheck(p); kafkaProducerEnd(p);
  *		commit (in slices of kafkaSliceMs), or abort; then h->pinned = false.
