@@ -409,6 +409,7 @@ extern int64 kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 pa
 extern void kafkaProducerPoll(KafkaProducer *p);
 extern void kafkaProducerWaitMessage(KafkaProducer *p, int32 *partition, int64 *offset, int64 *ts_ms);
 extern void kafkaProducerWait(KafkaProducer *p);
+extern void kafkaProducerFlush(KafkaProducer *p);
 extern void kafkaProducerCheck(KafkaProducer *p);
 extern void kafkaProducerEnd(KafkaProducer *p);
 extern int	kafkaProducerPartitions(KafkaProducer *p);
