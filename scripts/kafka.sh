@@ -8,7 +8,8 @@
 #
 # Environment: KAFKA_VERSION (default 3.9.1), KAFKA_PORT (default 9092), KAFKA_CONTROLLER_PORT (9093),
 # KAFKA_HOME (state dir, default $REPO/.tmp/kafka), KAFKA_CACHE (jar cache, default ~/.cache/kafka_fdw),
-# KAFKA_SECURE (default 1: also start the secured listeners below; 0: PLAINTEXT only).
+# KAFKA_SECURE (default 1: also start the secured listeners below; 0: PLAINTEXT only),
+# KAFKA_EXTRA_PROPS (lines appended to server.properties, e.g. for benchmarks).
 #
 # Secured listeners (KAFKA_SECURE=1), next to the PLAINTEXT one, for tests of SASL and TLS:
 #   SASL_PLAINTEXT on KAFKA_PORT+2   mechanisms PLAIN and SCRAM-SHA-256
@@ -204,6 +205,7 @@ log.retention.hours=-1
 log.segment.bytes=134217728
 P
   if [ "$KAFKA_SECURE" = 1 ]; then cat "$secdir/broker.properties" >> "$KAFKA_HOME/server.properties"; fi
+  if [ -n "${KAFKA_EXTRA_PROPS:-}" ]; then printf '%s\n' "$KAFKA_EXTRA_PROPS" >> "$KAFKA_HOME/server.properties"; fi
   chmod 600 "$KAFKA_HOME/server.properties"
   local opts; opts=$(java_opts)
   local cp="$libdir/*"

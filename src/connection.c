@@ -545,7 +545,7 @@ get_handle(KafkaOptions *opts, HandleKind kind, const char *txn_id_wanted, Kafka
 	 * A chosen transactional.id makes a handle of its own (an emitter's
 	 * handle is its stream's).
 	 */
-	if ((kind == HANDLE_TXN_WRITER || kind == HANDLE_EMITTER) && txn_id_wanted)
+	if (kind == HANDLE_TXN_WRITER && txn_id_wanted)
 		key = psprintf("%s\x1ftransactional.id=%s", key, txn_id_wanted);
 
 	if (!callbacks_registered)
@@ -575,8 +575,6 @@ get_handle(KafkaOptions *opts, HandleKind kind, const char *txn_id_wanted, Kafka
 	if (kind == HANDLE_TXN_WRITER)
 		txn_id = txn_id_wanted ? MemoryContextStrdup(TopMemoryContext, txn_id_wanted)
 			: transactional_id(key);
-	if (kind == HANDLE_EMITTER)
-		txn_id = MemoryContextStrdup(TopMemoryContext, txn_id_wanted);
 	if (txn_id)
 		kafkaConfSet(conf, "transactional.id", txn_id);
 
@@ -688,27 +686,6 @@ kafkaGetWriter(KafkaOptions *opts, const char *txn_id, KafkaDeliveryFn dr_cb)
 	{
 		ch->invalid = true;
 		ch = get_handle(opts, kind, txn_id, dr_cb);
-	}
-	return &ch->h;
-}
-
-/*
- * The transactional producer of an emitter stream, with the stream's own
- * transactional.id (stable across sessions and restarts, so that its
- * init_transactions fences the stream's earlier producer, wherever it ran,
- * and finishes the transaction it left).  No delivery report callback: a
- * Kafka transaction's commit succeeds only if every message was delivered.
- * Rebuilt after a fatal error.
- */
-KafkaHandle *
-kafkaGetEmitter(KafkaOptions *opts, const char *txn_id)
-{
-	CachedHandle *ch = get_handle(opts, HANDLE_EMITTER, txn_id, NULL);
-
-	if (!ch->h.in_use && rd_kafka_fatal_error(ch->h.rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
-	{
-		ch->invalid = true;
-		ch = get_handle(opts, HANDLE_EMITTER, txn_id, NULL);
 	}
 	return &ch->h;
 }

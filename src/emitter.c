@@ -74,7 +74,6 @@
 
 PG_FUNCTION_INFO_V1(kafka_flush_stream);
 
-#define KAFKA_SLICE_MS 100
 /* progress records read per step when searching backwards */
 #define PROGRESS_CHUNK 500
 /* retry a failing stream after this long, doubling up to the max */
@@ -283,14 +282,6 @@ record_error(int32 stream_id, const char *msg)
  * ---------------------------------------------------------------------
  */
 
-static int
-slice_until(int64 deadline)
-{
-	int64		left = deadline - kafkaNowMs();
-
-	return (int) Max(1, Min(500, left));
-}
-
 /* Raise an ERROR for a failed transactional call; destroys error */
 static void
 txn_error(rd_kafka_error_t *error, const char *what, StreamInfo *s) pg_attribute_noreturn();
@@ -308,36 +299,6 @@ txn_error(rd_kafka_error_t *error, const char *what, StreamInfo *s)
 					get_rel_name(s->relid) ? get_rel_name(s->relid) : "?", msg),
 			 kafkaErrcode(code) == ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION ?
 			 errhint("Check that Kafka is running; the changes stay in kafka.outbox and are sent when it is back.") : 0));
-}
-
-/*
- * init_transactions in slices until deadline.  A retriable failure leaves
- * the handle usable (init may be called again); others make it fail.
- */
-static void
-init_transactions(KafkaHandle *h, StreamInfo *s, int timeout_ms)
-{
-	int64		deadline = kafkaNowMs() + timeout_ms;
-
-	for (;;)
-	{
-		rd_kafka_error_t *error = rd_kafka_init_transactions(h->rk, slice_until(deadline));
-
-		kafkaServeLogs(h->rk);
-		if (error == NULL)
-		{
-			h->txn_ready = true;
-			return;
-		}
-		if (!rd_kafka_error_is_retriable(error) || kafkaNowMs() >= deadline)
-		{
-			if (!rd_kafka_error_is_retriable(error))
-				kafkaHandleFailed(h);
-			txn_error(error, "initialize the Kafka producer", s);
-		}
-		rd_kafka_error_destroy(error);
-		CHECK_FOR_INTERRUPTS();
-	}
 }
 
 /* Make the progress topic (one partition, compacted) if it does not exist */
@@ -585,7 +546,9 @@ recover(KafkaOptions *opts, StreamInfo *s)
 		Oid			types[3] = {INT4OID, TEXTOID, INT8OID};
 		uint64		n;
 
-		if (SPI_execute_with_args("DELETE FROM kafka.outbox WHERE stream_id = $1 AND event_id <@ $2::int8multirange",
+		/* an array of ids, computed once: an index scan, not a per-row parse of the text */
+		if (SPI_execute_with_args("DELETE FROM kafka.outbox WHERE stream_id = $1 AND event_id = ANY "
+								  "(ARRAY(SELECT generate_series(lower(r), upper(r) - 1) FROM unnest($2::int8multirange) r))",
 								  3, types, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete from kafka.outbox");
 		n = SPI_processed;
@@ -598,35 +561,6 @@ recover(KafkaOptions *opts, StreamInfo *s)
 				(errmsg("kafka_fdw: stream of table \"%s\": batch " INT64_FORMAT " had reached Kafka; removed its " UINT64_FORMAT " events from the outbox",
 						get_rel_name(s->relid) ? get_rel_name(s->relid) : "?", batch_no, n)));
 		s->batch_no = batch_no;
-	}
-}
-
-/* Produce one message, waiting (interruptibly) while librdkafka's queue is full */
-static void
-produce(KafkaHandle *h, const char *topic, const void *key, size_t key_len,
-		const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
-{
-	for (;;)
-	{
-		rd_kafka_resp_err_t err;
-		rd_kafka_headers_t *copy = hdrs ? rd_kafka_headers_copy(hdrs) : NULL;
-
-		err = rd_kafka_producev(h->rk,
-								RD_KAFKA_V_TOPIC(topic),
-								RD_KAFKA_V_KEY(key, key_len),
-								RD_KAFKA_V_VALUE((void *) value, value_len),
-								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-								RD_KAFKA_V_HEADERS(copy),
-								RD_KAFKA_V_END);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-			return;
-		if (copy)
-			rd_kafka_headers_destroy(copy);
-		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-			kafkaReportError(err, psprintf("could not send a change event to topic \"%s\"", topic), topic);
-		rd_kafka_poll(h->rk, KAFKA_SLICE_MS);
-		kafkaServeLogs(h->rk);
-		CHECK_FOR_INTERRUPTS();
 	}
 }
 
@@ -663,8 +597,43 @@ now_ns(void)
 }
 
 /*
+ * Commit the Kafka transaction of h, in slices, within timeout_ms.  Not
+ * interruptible: a cancelled commit would leave its outcome unknown, and
+ * the wait is bounded.  A failure raises an ERROR (the caller drops the
+ * producer: the outcome is unknown).
+ */
+static void
+commit_transaction(KafkaHandle *h, StreamInfo *s, int timeout_ms)
+{
+	int64		deadline = kafkaNowMs() + timeout_ms;
+
+	for (;;)
+	{
+		rd_kafka_error_t *error = rd_kafka_commit_transaction(h->rk, kafkaSliceMs(deadline, 500));
+
+		kafkaServeLogs(h->rk);
+		if (error == NULL)
+			return;
+		if (rd_kafka_error_is_retriable(error) && kafkaNowMs() < deadline)
+		{
+			rd_kafka_error_destroy(error);
+			continue;
+		}
+		txn_error(error, "commit the Kafka transaction", s);
+	}
+}
+
+/*
  * Publish one batch of the stream in the current transaction (SPI
  * connected, stream lock held).  Returns the number of events sent.
+ *
+ * The messages go through producer.c, as INSERT's do: the stream's
+ * transactional producer is a writer handle with the stream's
+ * transactional.id, pinned (in_use) from the begin of its Kafka
+ * transaction to its end, so that the handle cap never retires it
+ * mid-transaction.  The producer waits for every delivery report before
+ * the commit, so that a message Kafka refused fails the batch with its
+ * own reason.
  */
 /* The owner of a table */
 static Oid
@@ -701,7 +670,7 @@ publish_batch(StreamInfo *s)
 	KafkaEnvelope *env;
 	KafkaTransform *tf;
 	MemoryContext evcxt;
-	rd_kafka_headers_t *hdrs;
+	MemoryContext batchcxt;
 	volatile bool begun = false;
 	int64		batch_size = kafka_emitter_batch_size > 0 ? kafka_emitter_batch_size : 10000;
 	char	   *events;
@@ -721,11 +690,11 @@ publish_batch(StreamInfo *s)
 						 quote_identifier(s->server))));
 	opts = kafkaGetServerOptionsFor(server->serverid, table_owner);
 
-	h = kafkaGetEmitter(opts, txn_id);
+	h = kafkaProducerHandle(opts, txn_id);
 	if (!h->txn_ready)
 	{
 		st->recovered = false;
-		init_transactions(h, s, opts->timeout_ms);
+		kafkaTxnInit(h, opts->timeout_ms);
 	}
 	if (!st->recovered)
 	{
@@ -752,25 +721,27 @@ publish_batch(StreamInfo *s)
 							  s->server, dbname ? dbname : "?", s->key_columns, tf);
 	table_close(rel, AccessShareLock);
 
-	/*
-	 * The topic must exist before the Kafka transaction begins: messages for
-	 * a missing topic would wait in librdkafka until timeout_ms (the writer
-	 * never creates topics), holding the transaction open.
-	 */
-	rd_kafka_metadata_destroy(kafkaMetadata(kafkaGetMeta(opts), s->topic, opts->timeout_ms));
-
 	ids = palloc(sizeof(int64) * nrows);
-	evcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka emitter event", ALLOCSET_DEFAULT_SIZES);
-	hdrs = rd_kafka_headers_new(2);
-	rd_kafka_header_add(hdrs, "kafka_fdw.stream", -1, s->uuid, -1);
+	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka emitter batch", ALLOCSET_DEFAULT_SIZES);
+	evcxt = AllocSetContextCreate(batchcxt, "kafka emitter event", ALLOCSET_DEFAULT_SIZES);
 
-	h->in_use = true;
+	h->pinned = h->in_use = true;
 	PG_TRY();
 	{
 		rd_kafka_error_t *error;
-		int64		deadline;
 		int64		t_ns = now_ns();
 		char	   *progress;
+		KafkaProducer *p;
+		KafkaHeader hdrs[2];
+		char		idbuf[32];
+
+		/* checks the topic before a Kafka transaction is open */
+		p = kafkaProducerBegin(h, s->topic, opts->timeout_ms, KAFKA_PRODUCE_TXN, batchcxt);
+		hdrs[0].name = "kafka_fdw.stream";
+		hdrs[0].value = s->uuid;
+		hdrs[0].len = strlen(s->uuid);
+		hdrs[1].name = "kafka_fdw.event_id";
+		hdrs[1].value = idbuf;
 
 		error = rd_kafka_begin_transaction(h->rk);
 		if (error)
@@ -787,8 +758,6 @@ publish_batch(StreamInfo *s)
 			KafkaChangeEvent ev;
 			KafkaEnvMessage msgs[KAFKA_ENV_MAX_MESSAGES];
 			int			nmsg;
-			char		idbuf[32];
-			rd_kafka_headers_t *eh;
 			MemoryContext old = MemoryContextSwitchTo(evcxt);
 			char	   *txid;
 
@@ -804,9 +773,7 @@ publish_batch(StreamInfo *s)
 			ids[i] = ev.event_id;
 
 			nmsg = kafkaEnvelopeEncode(env, &ev, t_ns, msgs);
-			snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, ev.event_id);
-			eh = rd_kafka_headers_copy(hdrs);
-			rd_kafka_header_add(eh, "kafka_fdw.event_id", -1, idbuf, -1);
+			hdrs[1].len = snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, ev.event_id);
 			for (int m = 0; m < nmsg; m++)
 			{
 				/*
@@ -825,16 +792,15 @@ publish_batch(StreamInfo *s)
 					}
 					msgs[m].value_len = strlen(msgs[m].value);
 				}
-				produce(h, s->topic, msgs[m].key, msgs[m].key_len, msgs[m].value, msgs[m].value_len, eh);
+				(void) kafkaProducerSend(p, NULL, RD_KAFKA_PARTITION_UA,
+										 msgs[m].key, msgs[m].key_len,
+										 msgs[m].value, msgs[m].value_len,
+										 hdrs, 2, 0, false);
 			}
-			rd_kafka_headers_destroy(eh);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(evcxt);
 			if ((i & 1023) == 0)
-			{
-				kafkaServeLogs(h->rk);
-				CHECK_FOR_INTERRUPTS();
-			}
+				kafkaProducerPoll(p);	/* fail fast; interrupts */
 		}
 
 		/*
@@ -843,19 +809,8 @@ publish_batch(StreamInfo *s)
 		 * shares and whose open transactions hold back the recovery of all
 		 * of them, joins this transaction only for its last moment.
 		 */
-		deadline = kafkaNowMs() + opts->timeout_ms;
-		while (rd_kafka_outq_len(h->rk) > 0)
-		{
-			if (kafkaNowMs() >= deadline)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-						 errmsg("could not publish the changes of table \"%s.%s\" to topic \"%s\": %d messages not acknowledged within %d ms",
-								env->schema, env->table, s->topic, rd_kafka_outq_len(h->rk), opts->timeout_ms),
-						 errhint("Check that the brokers of server \"%s\" are reachable; the stream is retried.", s->server)));
-			(void) rd_kafka_flush(h->rk, slice_until(deadline));
-			kafkaServeLogs(h->rk);
-			CHECK_FOR_INTERRUPTS();
-		}
+		kafkaProducerFlush(p);
+		kafkaProducerCheck(p);
 
 		/* the progress record, in the same Kafka transaction */
 		events = ids_multirange(ids, (int) nrows);
@@ -874,26 +829,16 @@ publish_batch(StreamInfo *s)
 			appendStringInfoChar(&b, '}');
 			progress = b.data;
 		}
-		produce(h, s->progress_topic, s->uuid, strlen(s->uuid), progress, strlen(progress), NULL);
+		(void) kafkaProducerSend(p, kafkaProducerTopic(p, s->progress_topic), RD_KAFKA_PARTITION_UA,
+								 s->uuid, strlen(s->uuid), progress, strlen(progress),
+								 NULL, 0, 0, false);
 
-		/* commit, in slices, within timeout_ms */
-		deadline = kafkaNowMs() + opts->timeout_ms;
-		for (;;)
-		{
-			error = rd_kafka_commit_transaction(h->rk, slice_until(deadline));
-			kafkaServeLogs(h->rk);
-			if (error == NULL)
-				break;
-			if (rd_kafka_error_is_retriable(error) && kafkaNowMs() < deadline)
-			{
-				rd_kafka_error_destroy(error);
-				CHECK_FOR_INTERRUPTS();
-				continue;
-			}
-			txn_error(error, "commit the Kafka transaction", s);
-		}
+		/* every message acknowledged (or the ERROR of the first failure), then commit */
+		kafkaProducerFlush(p);
+		kafkaProducerCheck(p);
+		kafkaProducerEnd(p);
+		commit_transaction(h, s, opts->timeout_ms);
 		begun = false;
-		h->in_use = false;
 	}
 	PG_CATCH();
 	{
@@ -904,14 +849,13 @@ publish_batch(StreamInfo *s)
 		 */
 		if (begun)
 			kafkaHandleFailed(h);
-		h->in_use = false;
+		h->pinned = h->in_use = false;
 		st->recovered = false;
-		rd_kafka_headers_destroy(hdrs);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	rd_kafka_headers_destroy(hdrs);
-	MemoryContextDelete(evcxt);
+	h->pinned = h->in_use = false;
+	MemoryContextDelete(batchcxt);
 
 	if (!xact_cb_registered)
 	{
@@ -925,11 +869,21 @@ publish_batch(StreamInfo *s)
 
 	/* PostgreSQL records the batch */
 	{
-		Datum		dargs[3] = {Int32GetDatum(s->stream_id), CStringGetTextDatum(events), Int64GetDatum(s->batch_no + 1)};
-		Oid			dtypes[3] = {INT4OID, TEXTOID, INT8OID};
+		Datum		dargs[3] = {Int32GetDatum(s->stream_id), (Datum) 0, Int64GetDatum(s->batch_no + 1)};
+		Oid			dtypes[3] = {INT4OID, INT8ARRAYOID, INT8OID};
 		Datum		nargs[1] = {Int64GetDatum((int64) nrows)};
+		Datum	   *idd = palloc(sizeof(Datum) * nrows);
 
-		if (SPI_execute_with_args("DELETE FROM kafka.outbox WHERE stream_id = $1 AND event_id <@ $2::int8multirange",
+		/*
+		 * event_id = ANY (int8[]): an index scan of the batch's rows.  (A
+		 * text cast to int8multirange would be parsed again for every row
+		 * of a sequential scan of the whole outbox, which made draining a
+		 * large backlog quadratic.)
+		 */
+		for (uint64 i = 0; i < nrows; i++)
+			idd[i] = Int64GetDatum(ids[i]);
+		dargs[1] = PointerGetDatum(construct_array(idd, (int) nrows, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("DELETE FROM kafka.outbox WHERE stream_id = $1 AND event_id = ANY ($2)",
 								  3, dtypes, dargs, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete from kafka.outbox");
 		if (SPI_processed != nrows)

@@ -193,12 +193,12 @@ typedef enum HandleKind
 	HANDLE_PRODUCER,			/* produces messages, runs admin requests */
 	HANDLE_META,				/* metadata, watermarks, offsets for times */
 	HANDLE_WRITER,				/* INSERT: idempotent producer, acks=all */
-	HANDLE_TXN_WRITER,			/* INSERT into a transactional table */
-	HANDLE_EMITTER				/* table-change emitter: one transactional
+	HANDLE_TXN_WRITER			/* INSERT into a transactional table, or the
+								 * table-change emitter: one transactional
 								 * producer per stream, its own transactional.id */
 } HandleKind;
 
-#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER || (k) == HANDLE_EMITTER)
+#define IS_PRODUCER_KIND(k) ((k) == HANDLE_PRODUCER || (k) == HANDLE_WRITER || (k) == HANDLE_TXN_WRITER)
 
 /* Strings to cut out of librdkafka's messages of one handle */
 typedef struct KafkaSecrets
@@ -265,7 +265,6 @@ extern KafkaHandle *kafkaGetConsumer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetProducer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetMeta(KafkaOptions *opts);
 extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts, const char *txn_id, KafkaDeliveryFn dr_cb);
-extern KafkaHandle *kafkaGetEmitter(KafkaOptions *opts, const char *txn_id);
 extern void kafkaHandleFailed(KafkaHandle *h);
 extern void kafkaServeLogs(rd_kafka_t *rk);
 extern int64 kafkaNowMs(void);
@@ -412,6 +411,7 @@ extern int64 kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 pa
 extern void kafkaProducerPoll(KafkaProducer *p);
 extern void kafkaProducerWaitMessage(KafkaProducer *p, int32 *partition, int64 *offset, int64 *ts_ms);
 extern void kafkaProducerWait(KafkaProducer *p);
+extern void kafkaProducerFlush(KafkaProducer *p);
 extern void kafkaProducerCheck(KafkaProducer *p);
 extern void kafkaProducerEnd(KafkaProducer *p);
 extern int	kafkaProducerPartitions(KafkaProducer *p);

@@ -23,12 +23,12 @@
  *
  * Use outside the executor (the emitter: a Kafka transaction of its own):
  *		h = kafkaProducerHandle(opts, txn_id);	-- transactional.id of its choice
- *		h->pinned = h->in_use = true;			-- kept busy across producers
  *		if (!h->txn_ready) kafkaTxnInit(h, timeout_ms);
- *		rd_kafka_begin_transaction(h->rk);
+ *		h->pinned = h->in_use = true;			-- kept busy across producers
  *		p = kafkaProducerBegin(h, topic, timeout_ms, KAFKA_PRODUCE_TXN, cxt);
+ *		rd_kafka_begin_transaction(h->rk);		-- after the topic was checked
  *		kafkaProducerSend(p, NULL or kafkaProducerTopic(p, other), ...);
- *		kafkaProducerWait(p); kafkaProducerCheck(p); kafkaProducerEnd(p);
+ *		kafkaProducerFlush(p); kafkaProducerCheck(p); kafkaProducerEnd(p);
  *		commit (in slices of kafkaSliceMs), or abort; then h->pinned = false.
  *
  * Invariants:
@@ -270,21 +270,44 @@ all_reported(void *arg, int slice_ms)
 }
 
 /*
+ * One round of kafkaProducerFlush: rd_kafka_flush sends what lingers at
+ * once and serves the reports; done when none is outstanding.
+ */
+static KafkaWaitStep
+all_flushed(void *arg, int slice_ms)
+{
+	KafkaProducer *p = arg;
+
+	(void) rd_kafka_flush(p->h->rk, Min(slice_ms, 20));
+	kafkaServeLogs(p->h->rk);
+	return outstanding(p) <= 0 ? KAFKA_WAIT_DONE : KAFKA_WAIT_AGAIN;
+}
+
+/*
  * Wait until every message handed to librdkafka is acknowledged or failed,
- * on the producer's event pipe and the latch.  Bounded: librdkafka fails
- * undelivered messages after message.timeout.ms (= timeout_ms); the margin
- * covers a report in flight.  Does not look at failures.
+ * on the producer's event pipe and the latch (flush: in short
+ * rd_kafka_flush calls instead, which do not wait for linger.ms).  Bounded:
+ * librdkafka fails undelivered messages after message.timeout.ms (=
+ * timeout_ms); the margin covers a report in flight.  Does not look at
+ * failures.
  */
 static void
-wait_all(KafkaProducer *p)
+wait_all_how(KafkaProducer *p, bool flush)
 {
-	if (kafkaWaitUntil(kafkaNowMs() + p->timeout_ms + 5000, KAFKA_SLICE_MS, p->h, all_reported, p))
+	if (kafkaWaitUntil(kafkaNowMs() + p->timeout_ms + 5000, KAFKA_SLICE_MS, flush ? NULL : p->h,
+					   flush ? all_flushed : all_reported, p))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 			 errmsg("no acknowledgement from Kafka for " INT64_FORMAT " of " INT64_FORMAT " messages to topic \"%s\" within %d ms",
 					outstanding(p), p->produced, p->topic, p->timeout_ms),
 			 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
+}
+
+static void
+wait_all(KafkaProducer *p)
+{
+	wait_all_how(p, false);
 }
 
 /* Wait for everything, then raise the ERROR that says what failed */
@@ -536,6 +559,20 @@ kafkaProducerWait(KafkaProducer *p)
 	if (p->npending > 0)
 		flush_pending(p);
 	wait_all(p);
+}
+
+/*
+ * kafkaProducerWait without lingering: sends what waits for linger.ms at
+ * once.  For a producer whose caller waits for the whole batch before it
+ * goes on (the emitter, before committing its Kafka transaction), where
+ * lingering only adds latency.
+ */
+void
+kafkaProducerFlush(KafkaProducer *p)
+{
+	if (p->npending > 0)
+		flush_pending(p);
+	wait_all_how(p, true);
 }
 
 /* ---------------------------------------------------------------------

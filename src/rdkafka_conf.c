@@ -558,7 +558,7 @@ kafkaHandleConfig(KafkaOptions *opts, HandleKind kind)
 	/* defaults the user may override */
 	if (kind == HANDLE_CONSUMER)
 		ADD("fetch.wait.max.ms", "10");
-	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER || kind == HANDLE_EMITTER)
+	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
 	{
 		/*
 		 * Throughput: a statement produces everything before it waits, so
@@ -571,7 +571,7 @@ kafkaHandleConfig(KafkaOptions *opts, HandleKind kind)
 		ADD("queue.buffering.max.messages", "500000");
 		/* a missing topic is an error, not a new topic */
 		ADD("allow.auto.create.topics", "false");
-		if (kind == HANDLE_TXN_WRITER || kind == HANDLE_EMITTER)
+		if (kind == HANDLE_TXN_WRITER)
 			ADD("transaction.timeout.ms", psprintf("%d", Max(60000, opts->timeout_ms)));
 	}
 	foreach(lc, opts->rdkafka_props)
@@ -581,7 +581,7 @@ kafkaHandleConfig(KafkaOptions *opts, HandleKind kind)
 		ADD(kp->name, kp->value);
 	}
 	ADD("log.queue", "true");
-	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER || kind == HANDLE_EMITTER)
+	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
 	{
 		/* no silent loss, no duplicates; librdkafka fails what it cannot deliver in time */
 		ADD("acks", "all");

@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the table-change emitter (kafka.stream_changes), in three parts, each with
+# its baseline measured in the same run:
+#
+#   insert   INSERT ... SELECT of ROWS (100k) rows into a table without a stream, with a paused stream
+#            (capture only) and with a running stream (capture; the worker publishes after commit),
+#            REPEAT times, medians and ratios; the same for SMALL_TX single-row INSERT transactions
+#            (pgbench, one client). Goal: with/without <= 1.3x.
+#   drain    DRAIN_ROWS (1M) changes captured while the stream is paused, then resumed: time until the
+#            worker has published them all (kafka.stream.events_sent), for each kafka_fdw.emitter_batch_size
+#            in BATCH_SIZES; vs kcat -P of the very same messages (keys and values dumped from the
+#            stream's topic), with librdkafka's defaults and with acks=all + idempotence.
+#            Goal: emitter rate >= 0.5x kcat's.
+#   latency  pgbench at RATE (1000) single-row UPDATE transactions per second for LAT_SECONDS (30),
+#            each writing clock_timestamp() into the row, the stream running with default settings;
+#            latency = broker append time (the broker runs with log.message.timestamp.type=LogAppendTime,
+#            kcat's %T) - the row's clock_timestamp(); p50/p90/p99/max. Goal: p99 <= 20 ms.
+#
+# Starts its own broker and cluster (scripts/kafka.sh, scripts/pg.sh; kafka_fdw preloaded) and
+# stops them on exit (KEEP=1 leaves them running). Builds and installs with $PG_BIN/pg_config
+# unless SKIP_BUILD=1 (use a private PostgreSQL copy if others share the machine's).
+#
+# Environment: PARTS ("insert drain latency"), ROWS (100000), SMALL_TX (20000), REPEAT (5),
+#   DRAIN_ROWS (1000000), DRAIN_REPEAT (1), BATCH_SIZES ("10000 50000"), RATE (1000),
+#   LAT_SECONDS (30), BENCH_KAFKA_PORT (29392), BENCH_PGPORT (55932), PG_BIN, KAFKA_VERSION.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$here")
+cd "$REPO"
+
+PARTS=${PARTS:-"insert drain latency"}
+ROWS=${ROWS:-100000}
+SMALL_TX=${SMALL_TX:-20000}
+REPEAT=${REPEAT:-5}
+DRAIN_ROWS=${DRAIN_ROWS:-1000000}
+DRAIN_REPEAT=${DRAIN_REPEAT:-1}
+BATCH_SIZES=${BATCH_SIZES:-"10000 50000"}
+RATE=${RATE:-1000}
+LAT_SECONDS=${LAT_SECONDS:-30}
+export KAFKA_PORT=${BENCH_KAFKA_PORT:-29392}
+export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1)) KAFKA_HOME=$REPO/.tmp/kafka-ebench KAFKA_SECURE=0
+export KAFKA_EXTRA_PROPS="log.message.timestamp.type=LogAppendTime"
+export PGPORT=${BENCH_PGPORT:-55932} PG_HOME=$REPO/.tmp/pg-ebench PG_PRELOAD=kafka_fdw
+export PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+export PG_CONFIG=$PG_BIN/pg_config
+export PGOPTIONS="-c client_min_messages=warning"
+work=$REPO/.tmp/ebench
+mkdir -p "$work"
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ "${KEEP:-}" != 1 ]; then
+    "$REPO/scripts/pg.sh" stop >/dev/null 2>&1 || true
+    "$REPO/scripts/kafka.sh" stop >/dev/null 2>&1 || true
+  else
+    echo "bench: KEEP=1: Kafka on 127.0.0.1:$KAFKA_PORT, PostgreSQL: source $PG_HOME/env && $PG_BIN/psql"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ "${SKIP_BUILD:-}" != 1 ]; then
+  echo "bench: build and install into $("$PG_CONFIG" --pkglibdir)"
+  make -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" >/dev/null
+  make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+fi
+
+"$REPO/scripts/pg.sh" stop >/dev/null
+"$REPO/scripts/kafka.sh" stop >/dev/null
+"$REPO/scripts/kafka.sh" start
+"$REPO/scripts/pg.sh" start >/dev/null
+# shellcheck disable=SC1091
+source "$PG_HOME/env"
+BROKERS=127.0.0.1:$KAFKA_PORT
+psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+q() { psql -At -c "$1"; }
+
+q "CREATE EXTENSION kafka_fdw" >/dev/null
+q "CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$BROKERS')" >/dev/null
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t * 1000 }'; }
+
+# a broker that has just started may still refuse to create topics for a moment; a topic that
+# exists already (an attempt that timed out but went through) is fine
+create_topic() {
+  local i out
+  for i in $(seq 1 30); do
+    if out=$(q "SELECT kafka_create_topic('kafka', '$1', 1)" 2>&1) || [[ $out == *"already exists"* ]]; then return 0; fi
+    sleep 1
+  done
+  echo "bench: could not create topic $1: $out" >&2; exit 1
+}
+
+# statement time (ms) of one SQL command in a fresh session, commit included
+timed() { psql -c '\timing on' -c "$1" | awk '/^Time:/ { print $2 }'; }
+
+# wait until the stream of table $1 has sent $2 events in all
+wait_sent() {
+  local t=$1 n=$2 i
+  for i in $(seq 1 60000); do
+    [ "$(q "SELECT events_sent >= $n FROM kafka.stream WHERE relid = '$t'::regclass")" = t ] && return 0
+    sleep 0.02
+  done
+  echo "bench: the stream of $t did not send $n events" >&2
+  q "SELECT * FROM kafka.streams" >&2
+  exit 1
+}
+sent() { q "SELECT events_sent FROM kafka.stream WHERE relid = '$1'::regclass"; }
+
+# a loyalty table: bigint key and four columns
+make_table() {
+  q "DROP TABLE IF EXISTS $1; CREATE TABLE $1 (loyalty_id bigint PRIMARY KEY DEFAULT nextval('bench_ids'),
+       level text NOT NULL, email text, points int NOT NULL, updated_at timestamptz NOT NULL)" >/dev/null
+}
+q "CREATE SEQUENCE bench_ids" >/dev/null
+insert_sql() {  # table, rows
+  echo "INSERT INTO $1 SELECT nextval('bench_ids'), CASE g % 3 WHEN 0 THEN 'bronze' WHEN 1 THEN 'silver' ELSE 'gold' END,
+          'member' || g || '@example.com', g % 5000, '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 second'
+     FROM generate_series(1, $2) g"
+}
+start_stream() {  # table, topic
+  create_topic "$2"
+  q "SELECT kafka.stream_changes('$1', 'kafka', '$2')" >/dev/null
+}
+summary=()
+
+# ---------------------------------------------------------------------------------------------
+# Part 1: INSERT with and without a stream
+# ---------------------------------------------------------------------------------------------
+if [[ " $PARTS " == *" insert "* ]]; then
+  echo; echo "== insert: $ROWS rows by INSERT ... SELECT, $SMALL_TX single-row INSERT transactions"
+  make_table b_plain; make_table b_paused; make_table b_running
+  start_stream b_paused ebench_paused; q "SELECT kafka.pause_stream('b_paused')" >/dev/null
+  start_stream b_running ebench_running
+  # warm-up, untimed: plans, caches, the worker's producer (init_transactions, progress topic)
+  for t in b_plain b_paused b_running; do psql -c "$(insert_sql $t "$ROWS")"; done
+  wait_sent b_running "$ROWS"
+  reset_tables() {
+    psql -c "SELECT kafka.stop_stream('b_paused')" 2>/dev/null >/dev/null
+    q "TRUNCATE b_plain, b_paused" >/dev/null
+    start_stream b_paused ebench_paused; q "SELECT kafka.pause_stream('b_paused')" >/dev/null
+    local before; before=$(sent b_running)
+    q "TRUNCATE b_running" >/dev/null
+    wait_sent b_running $((before + 1))
+    q "VACUUM ANALYZE kafka.outbox" >/dev/null
+    q "VACUUM b_plain, b_paused, b_running" >/dev/null
+  }
+  plain=() paused=() running=() published=()
+  for r in $(seq 1 "$REPEAT"); do
+    reset_tables
+    order="b_plain b_paused b_running"; [ $((r % 2)) -eq 0 ] && order="b_running b_paused b_plain"
+    for t in $order; do
+      before=$(sent b_running 2>/dev/null || echo 0)
+      t0=$(now_ms)
+      ms=$(timed "$(insert_sql $t "$ROWS")")
+      case $t in
+        b_plain) plain+=("$ms") ;;
+        b_paused) paused+=("$ms") ;;
+        b_running)
+          running+=("$ms")
+          wait_sent b_running $((before + ROWS))
+          published+=($(( $(now_ms) - t0 ))) ;;
+      esac
+    done
+    echo "run $r: no stream ${plain[-1]} ms, paused stream ${paused[-1]} ms, running stream ${running[-1]} ms (all published after ${published[-1]} ms)"
+  done
+  mp=$(median "${plain[@]}") mz=$(median "${paused[@]}") mr=$(median "${running[@]}") mpub=$(median "${published[@]}")
+  echo "median of $REPEAT runs, INSERT ... SELECT of $ROWS rows:"
+  echo "  no stream        ${mp} ms"
+  echo "  paused stream    ${mz} ms   ratio $(ratio "$mz" "$mp")"
+  echo "  running stream   ${mr} ms   ratio $(ratio "$mr" "$mp")   (in Kafka after ${mpub} ms: $(rate "$ROWS" "$mpub") changes/s end to end)"
+  summary+=("INSERT ... SELECT $ROWS rows: with/without stream $(ratio "$mz" "$mp")x paused, $(ratio "$mr" "$mp")x running (goal <= 1.3x)")
+
+  # single-row transactions: pgbench, one client
+  echo "INSERT INTO :tbl (level, email, points, updated_at) VALUES ('gold', 'member@example.com', 42, now());" > "$work/small.sql"
+  small() {  # table -> tps
+    "$PG_BIN/pgbench" -n -c 1 -t "$SMALL_TX" -D tbl="$1" -f "$work/small.sql" 2>&1 |
+      awk '/^tps/ { print $3; exit }'
+  }
+  sp=() sz=() sr=()
+  for r in $(seq 1 3); do
+    reset_tables
+    sp+=("$(small b_plain)"); sz+=("$(small b_paused)")
+    before=$(sent b_running); sr+=("$(small b_running)"); wait_sent b_running $((before + SMALL_TX))
+    echo "run $r: tps no stream ${sp[-1]}, paused ${sz[-1]}, running ${sr[-1]}"
+  done
+  tp=$(median "${sp[@]}") tz=$(median "${sz[@]}") tr=$(median "${sr[@]}")
+  echo "median of 3 runs, $SMALL_TX single-row INSERT transactions (1 client):"
+  echo "  no stream ${tp} tps, paused stream ${tz} tps (time ratio $(ratio "$tp" "$tz")), running stream ${tr} tps (time ratio $(ratio "$tp" "$tr"))"
+  summary+=("single-row INSERT transactions: time with/without stream $(ratio "$tp" "$tz")x paused, $(ratio "$tp" "$tr")x running")
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Part 2: draining a backlog vs kcat -P
+# ---------------------------------------------------------------------------------------------
+if [[ " $PARTS " == *" drain "* ]]; then
+  echo; echo "== drain: $DRAIN_ROWS backlogged changes, batch sizes: $BATCH_SIZES"
+  make_table b_drain
+  n=0
+  declare -A drain_ms
+  for bs in $BATCH_SIZES; do
+    q "ALTER SYSTEM SET kafka_fdw.emitter_batch_size = $bs" >/dev/null
+    q "SELECT pg_reload_conf()" >/dev/null
+    times=()
+    for r in $(seq 1 "$DRAIN_REPEAT"); do
+      n=$((n + 1)) topic=ebench_drain_$n
+      psql -c "SELECT kafka.stop_stream('b_drain')" >/dev/null 2>&1 || true
+      q "TRUNCATE b_drain" >/dev/null
+      q "VACUUM kafka.outbox" >/dev/null
+      start_stream b_drain "$topic"
+      q "SELECT kafka.pause_stream('b_drain')" >/dev/null
+      cap=$(timed "$(insert_sql b_drain "$DRAIN_ROWS")")
+      q "VACUUM ANALYZE kafka.outbox" >/dev/null
+      t0=$(now_ms)
+      q "SELECT kafka.resume_stream('b_drain')" >/dev/null
+      wait_sent b_drain "$DRAIN_ROWS"
+      ms=$(( $(now_ms) - t0 ))
+      times+=("$ms")
+      echo "batch size $bs, run $r: captured in $cap ms; drained in $ms ms ($(rate "$DRAIN_ROWS" "$ms") changes/s)"
+      last_topic=$topic
+    done
+    drain_ms[$bs]=$(median "${times[@]}")
+  done
+  q "ALTER SYSTEM RESET kafka_fdw.emitter_batch_size" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+
+  # the same messages with kcat: keys and values of the last drained topic
+  kcat -b "$BROKERS" -C -q -e -t "$last_topic" -X isolation.level=read_committed -f '%k\t%s\n' > "$work/drain.tsv"
+  got=$(wc -l < "$work/drain.tsv")
+  if [ "$got" != "$DRAIN_ROWS" ]; then echo "bench: topic $last_topic has $got messages, expected $DRAIN_ROWS" >&2; exit 1; fi
+  avg=$(( $(wc -c < "$work/drain.tsv") / DRAIN_ROWS ))
+  k=() ks=()
+  for r in 1 2 3; do
+    create_topic ebench_kcat_$r; create_topic ebench_kcat_same_$r
+    t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_$r < "$work/drain.tsv"; k+=($(( $(now_ms) - t0 )))
+    t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_same_$r -X acks=all -X enable.idempotence=true < "$work/drain.tsv"
+    ks+=($(( $(now_ms) - t0 )))
+    echo "kcat run $r: ${k[-1]} ms, with acks=all+idempotence ${ks[-1]} ms"
+  done
+  mk=$(median "${k[@]}") mks=$(median "${ks[@]}")
+  echo "$DRAIN_ROWS messages of ~$avg bytes (key + value):"
+  echo "  kcat -P (librdkafka defaults)      ${mk} ms  $(rate "$DRAIN_ROWS" "$mk") msg/s"
+  echo "  kcat -P (acks=all, idempotence)    ${mks} ms  $(rate "$DRAIN_ROWS" "$mks") msg/s"
+  for bs in $BATCH_SIZES; do
+    d=${drain_ms[$bs]}
+    echo "  emitter, batch size $bs        ${d} ms  $(rate "$DRAIN_ROWS" "$d") changes/s   rate ratio vs kcat $(ratio "$mk" "$d") (vs kcat acks=all $(ratio "$mks" "$d"))"
+    summary+=("drain of $DRAIN_ROWS changes, batch size $bs: $(rate "$DRAIN_ROWS" "$d") changes/s = $(ratio "$mk" "$d")x kcat's rate (goal >= 0.5x)")
+  done
+  rm -f "$work/drain.tsv"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Part 3: change-to-topic latency at a steady rate
+# ---------------------------------------------------------------------------------------------
+if [[ " $PARTS " == *" latency "* ]]; then
+  echo; echo "== latency: $RATE single-row UPDATE transactions/s for $LAT_SECONDS s, default settings"
+  q "DROP TABLE IF EXISTS b_lat; CREATE TABLE b_lat (id int PRIMARY KEY, n bigint NOT NULL, ts timestamptz NOT NULL);
+     INSERT INTO b_lat SELECT g, 0, clock_timestamp() FROM generate_series(1, 10000) g" >/dev/null
+  start_stream b_lat ebench_latency
+  # the producer is up (init_transactions, recovery) before the clock runs
+  q "UPDATE b_lat SET n = n + 1, ts = clock_timestamp() WHERE id = 1" >/dev/null
+  wait_sent b_lat 1
+  q "SHOW kafka_fdw.naptime" | sed 's/^/  kafka_fdw.naptime = /'
+  printf '%s\n' '\set id random(1, 10000)' \
+    'UPDATE b_lat SET n = n + 1, ts = clock_timestamp() WHERE id = :id;' > "$work/lat.sql"
+  "$PG_BIN/pgbench" -n -c 4 -j 2 -R "$RATE" -T "$LAT_SECONDS" -f "$work/lat.sql" > "$work/lat.pgbench" 2>&1
+  grep -E '^(number of transactions actually processed|latency average|rate limit schedule lag|tps)' "$work/lat.pgbench" | sed 's/^/  pgbench: /'
+  total=$(awk '/actually processed/ { split($0, a, ": "); split(a[2], b, "/"); print b[1] }' "$work/lat.pgbench")
+  wait_sent b_lat $((total + 1))
+  kcat -b "$BROKERS" -C -q -e -t ebench_latency -X isolation.level=read_committed -f '%T\t%s\n' > "$work/lat.tsv"
+  python3 - "$work/lat.tsv" <<'PY' | tee "$work/lat.summary"
+import datetime, json, sys
+lat = []
+for line in open(sys.argv[1]):
+    t, _, value = line.rstrip('\n').partition('\t')
+    v = json.loads(value)
+    if not v or not v.get('after'):
+        continue
+    ts = datetime.datetime.fromisoformat(v['after']['ts'])
+    lat.append(int(t) - ts.timestamp() * 1000)
+lat = lat[1:]   # the warm-up change
+lat.sort()
+def p(q): return lat[min(len(lat) - 1, int(q * len(lat)))]
+print(f"  {len(lat)} changes: latency p50 {p(0.5):.1f} ms, p90 {p(0.9):.1f} ms, p99 {p(0.99):.1f} ms, max {lat[-1]:.1f} ms")
+PY
+  summary+=("latency at $RATE changes/s:$(sed 's/^ *[0-9]* changes://' "$work/lat.summary") (goal p99 <= 20 ms)")
+fi
+
+echo; echo "== summary"
+printf '  %s\n' "${summary[@]}"
