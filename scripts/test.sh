@@ -244,5 +244,19 @@ if [ "${#scripted_sel[@]}" -gt 0 ]; then
   end_phase
 fi
 
+# ---- no crash ----------------------------------------------------------------------------------
+# Tests SIGKILL processes on purpose (signal 9); any other signal that ended a server process (a
+# segmentation fault, an abort) is a crash of our code, whichever test it happened under.
+if [ -n "${PG_LOG:-}" ] && [ -f "$PG_LOG" ] && { [ "$run_regress" -eq 1 ] || [ "${#scripted_sel[@]}" -gt 0 ]; }; then
+  crashes=$(grep -E 'was terminated by signal [0-9]+' "$PG_LOG" | grep -vE 'terminated by signal 9([^0-9]|$)' || true)
+  if [ -n "$crashes" ]; then
+    echo "server crashes ... FAILED:"; sed 's/^/    | /' <<<"$crashes"
+    grep -B2 -A20 -E 'was terminated by signal ([0-8]|1[0-9])' "$PG_LOG" | head -80 | sed 's/^/    | /'
+    failed=$((failed + 1)); failures+=("server-crash")
+  else
+    echo "server crashes ... none (ok)"; passed=$((passed + 1))
+  fi
+fi
+
 all_done=1
 # cleanup (EXIT trap) stops the services and prints the summary line.
