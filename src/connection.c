@@ -488,6 +488,35 @@ make_room(void)
 }
 
 /*
+ * The end of a process that made librdkafka handles.  They are not
+ * destroyed (see the file header), so their threads still run when exit()
+ * calls the atexit handlers, among them OpenSSL's cleanup: a broker thread
+ * in a TLS handshake then uses freed OpenSSL state and the process dies of
+ * SIGSEGV, which makes the postmaster restart every session (seen with a
+ * broker certificate that fails verification: the thread retries the
+ * handshake at once).  So once PostgreSQL's own exit work is done (every
+ * on_proc_exit callback ran), our atexit handler, registered after
+ * OpenSSL's and so run before it, ends the process with _exit() and the
+ * same exit code, skipping the atexit handlers of the libraries.
+ */
+static int	proc_exit_code = 0;
+static bool handles_made = false;
+
+static void
+remember_exit_code(int code, Datum arg)
+{
+	(void) arg;
+	proc_exit_code = code;
+}
+
+static void
+exit_without_library_cleanup(void)
+{
+	if (handles_made)
+		_exit(proc_exit_code);
+}
+
+/*
  * Backend exit: give producers a bounded time to deliver what they hold;
  * handles are not destroyed (see the file header), the process ends them.
  */
@@ -587,6 +616,14 @@ get_handle(KafkaOptions *opts, HandleKind kind, const char *txn_id_wanted, Kafka
 	rd_kafka_conf_set_opaque(conf, ch);
 	ch->h.rk = rd_kafka_new(IS_PRODUCER_KIND(kind) ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
 							conf, errstr, sizeof(errstr));
+	if (ch->h.rk != NULL && !handles_made)
+	{
+		/* after rd_kafka_new: OpenSSL registered its atexit handler by now */
+		on_proc_exit(remember_exit_code, (Datum) 0);
+		if (atexit(exit_without_library_cleanup) != 0)
+			elog(WARNING, "kafka_fdw: could not register an exit handler");
+		handles_made = true;
+	}
 	if (ch->h.rk == NULL)
 	{
 		rd_kafka_conf_destroy(conf);

@@ -203,6 +203,18 @@ expect_error "a broker certificate from another CA" "$out" "TLS certificate of t
 [ "$ms" -lt 60000 ] || fail "the certificate error came after $ms ms, i.e. after waiting for timeout_ms (60000)"
 ok "an untrusted broker certificate: error after $ms ms: $(grep ERROR <<< "$out" | head -1)"
 
+# Sessions that end while a broker thread retries its TLS handshake: the process must exit
+# cleanly (exit() once ran OpenSSL's atexit cleanup under that thread, which then died of SIGSEGV
+# in a few percent of such sessions and made the postmaster restart every session).
+crashes_before=$(grep -c 'was terminated by signal 11' "$PG_LOG" || true)
+for j in 1 2 3; do
+  ( for _ in $(seq 1 20); do timeout 180 "$PSQL" -X -q -At -c "SELECT * FROM secure_wrong_ca_t" >/dev/null 2>&1 || true; done ) &
+done
+wait
+crashes_after=$(grep -c 'was terminated by signal 11' "$PG_LOG" || true)
+[ "$crashes_after" = "$crashes_before" ] || fail "$((crashes_after - crashes_before)) of 60 sessions ending after a TLS failure crashed (SIGSEGV)"
+ok "60 sessions ended after a TLS failure, none crashed"
+
 # ---- (5) password_required --------------------------------------------------------------------
 # secure_bob (not a superuser) uses the superuser's SASL server (PLAIN)
 q -c "GRANT USAGE ON FOREIGN SERVER secure_plainmech TO secure_bob" -c "GRANT SELECT, INSERT ON secure_plainmech_t TO secure_bob"
