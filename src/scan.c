@@ -8,9 +8,15 @@
  * How a scan knows it is complete: when it starts, it takes the high
  * watermark of every partition it reads (the last stable offset under
  * read_committed).  A range [start, end) is done when a message with offset
- * >= end - 1 arrives, or a message beyond it, or partition EOF.  Never a
- * timeout: a scan that makes no progress for timeout_ms fails with an ERROR,
- * it never returns a partial result.
+ * >= end - 1 arrives, or a message beyond it, or partition EOF at or beyond
+ * end (EOF before it is an ERROR).  Never a timeout: a scan that makes no
+ * progress for timeout_ms fails with an ERROR, it never returns a partial
+ * result.
+ *
+ * Parallel scans: the first participant plans the ranges into the query's
+ * DSA; each participant claims several at a time (claim_ranges) and reads
+ * them on its own handle like a serial scan, one range per partition at a
+ * time, the others pending.
  *
  * Invariants:
  *	- Every message taken from librdkafka is destroyed on every path: the
