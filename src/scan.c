@@ -1246,6 +1246,8 @@ init_pstate(KafkaParallelState *ps)
 	ps->phase = 0;
 	ps->nranges = 0;
 	ps->next = 0;
+	ps->participants = 1;
+	ps->budget = 0;
 	ps->ranges = InvalidDsaPointer;
 	ConditionVariableInit(&ps->cv);
 	pg_atomic_init_u64(&ps->skipped, 0);
