@@ -100,7 +100,7 @@ typedef struct KafkaParallelState
 	int			nranges;
 	int			next;			/* next range to claim */
 	int			participants;	/* planned participants, for fair claims */
-	int64		budget;			/* messages one participant holds at most */
+	int64		budget;			/* messages one claim takes at most (or one range) */
 	dsa_pointer ranges;			/* KafkaSharedRange[nranges], or InvalidDsaPointer */
 	pg_atomic_uint64 skipped;
 } KafkaParallelState;
