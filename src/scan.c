@@ -8,9 +8,15 @@
  * How a scan knows it is complete: when it starts, it takes the high
  * watermark of every partition it reads (the last stable offset under
  * read_committed).  A range [start, end) is done when a message with offset
- * >= end - 1 arrives, or a message beyond it, or partition EOF.  Never a
- * timeout: a scan that makes no progress for timeout_ms fails with an ERROR,
- * it never returns a partial result.
+ * >= end - 1 arrives, or a message beyond it, or partition EOF at or beyond
+ * end (EOF before it is an ERROR).  Never a timeout: a scan that makes no
+ * progress for timeout_ms fails with an ERROR, it never returns a partial
+ * result.
+ *
+ * Parallel scans: the first participant plans the ranges into the query's
+ * DSA; each participant claims several at a time (claim_ranges) and reads
+ * them on its own handle like a serial scan, one range per partition at a
+ * time, the others pending.
  *
  * Invariants:
  *	- Every message taken from librdkafka is destroyed on every path: the
@@ -55,8 +61,12 @@
 
 /* Smallest offset slice of one partition handed to a parallel worker */
 #define KAFKA_MIN_SLICE 50000
+/* Most ranges a parallel participant reads or holds at once */
+#define KAFKA_MAX_CLAIM 1024
 /* First wait (ms) on an empty queue before waking the fetchers; it doubles */
 #define KAFKA_KICK_FIRST_MS 10
+/* Longest sleep on an empty queue between two looks at it */
+#define KAFKA_BATCH_SLICE_MS 100
 /* Messages per 8 kB page, to size a topic for parallel planning */
 #define KAFKA_MSGS_PER_PAGE 50
 
@@ -89,6 +99,8 @@ typedef struct KafkaParallelState
 	ConditionVariable cv;		/* signalled when phase becomes 2 */
 	int			nranges;
 	int			next;			/* next range to claim */
+	int			participants;	/* planned participants, for fair claims */
+	int64		budget;			/* messages one claim takes at most (or one range) */
 	dsa_pointer ranges;			/* KafkaSharedRange[nranges], or InvalidDsaPointer */
 	pg_atomic_uint64 skipped;
 } KafkaParallelState;
@@ -102,6 +114,13 @@ typedef struct ActiveRange
 	bool		done;
 	int			shared_index;	/* index in the shared array, or -1 */
 } ActiveRange;
+
+/* A range claimed or planned but not started (its partition is busy) */
+typedef struct PendingRange
+{
+	KafkaRange	r;
+	int			shared_index;	/* index in the shared array, or -1 */
+} PendingRange;
 
 typedef struct KafkaScanState
 {
@@ -117,7 +136,7 @@ typedef struct KafkaScanState
 	KafkaHandle *h;
 	rd_kafka_topic_t *rkt;
 	bool		started;		/* ranges planned and partitions started */
-	List	   *pending;		/* serial: ranges not yet started */
+	List	   *pending;		/* PendingRanges not yet started */
 	ActiveRange *active;		/* ranges started on the handle */
 	int			nactive;
 	int			maxactive;
@@ -414,7 +433,23 @@ partition_active(KafkaScanState *st, int32 partition)
 	return false;
 }
 
-/* Serial: start pending ranges whose partition became free */
+/* Queue a range to start once its partition is free */
+static void
+add_pending(KafkaScanState *st, KafkaRange *r, int shared_index)
+{
+	PendingRange *p = MemoryContextAlloc(st->scancxt, sizeof(PendingRange));
+	MemoryContext old = MemoryContextSwitchTo(st->scancxt);
+
+	p->r = *r;
+	p->shared_index = shared_index;
+	st->pending = lappend(st->pending, p);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Start pending ranges whose partition became free, in their order: a
+ * partition's ranges are read one after the other, in offset order.
+ */
 static void
 start_pending(KafkaScanState *st)
 {
@@ -423,39 +458,97 @@ start_pending(KafkaScanState *st)
 
 	foreach(lc, st->pending)
 	{
-		KafkaRange *r = lfirst(lc);
+		PendingRange *p = lfirst(lc);
 
-		if (partition_active(st, r->partition))
+		if (st->nactive >= st->maxactive)
+			break;
+		if (partition_active(st, p->r.partition))
 			continue;
 		st->pending = foreach_delete_current(st->pending, lc);
-		start_range(st, r, -1);
+		start_range(st, &p->r, p->shared_index);
+		pfree(p);
 	}
 	MemoryContextSwitchTo(old);
 }
 
-/* Parallel: claim the next range nobody reads; false if none is left */
+/*
+ * Parallel: once this participant has read all it claimed, claim more
+ * ranges nobody reads; false if none is left.  Ranges are handed out in
+ * their shared order; one claim takes consecutive ranges up to the budget
+ * (a slice's worth of messages), at most a fair share of those left (so
+ * that many small ranges spread over the participants), and at least one.
+ * A slice of a large partition is a budget by itself: it is claimed alone,
+ * and the slices stay balanced among the participants.  The claimed ranges
+ * are started at once on the handle, one per partition, as the serial scan
+ * does; the others wait in st->pending for their partition.
+ */
 static bool
-claim_range(KafkaScanState *st)
+claim_ranges(KafkaScanState *st)
 {
 	KafkaParallelState *ps = st->pstate;
-	int			idx = -1;
+	int			first,
+				n;
 
-	SpinLockAcquire(&ps->mutex);
-	if (ps->next < ps->nranges)
-		idx = ps->next++;
-	SpinLockRelease(&ps->mutex);
-	if (idx < 0)
-		return false;
-	start_range(st, &st->shared[idx].r, idx);
+	Assert(st->nactive == 0 && st->pending == NIL);
+	for (;;)
+	{
+		int			nranges;
+		int			participants;
+		int64		budget;
+		int64		held = 0;
+		bool		won;
+
+		SpinLockAcquire(&ps->mutex);
+		first = ps->next;
+		nranges = ps->nranges;
+		participants = ps->participants;
+		budget = ps->budget;
+		SpinLockRelease(&ps->mutex);
+		if (first >= nranges)
+			return false;
+
+		/*
+		 * Size the claim outside the lock (the shared array does not change
+		 * once planned), then take it if nobody claimed meanwhile.
+		 */
+		{
+			int			left = nranges - first;
+			int			share = Max(1, Min(st->maxactive, (left + participants - 1) / participants));
+
+			n = 0;
+			do
+			{
+				held += st->shared[first + n].r.end - st->shared[first + n].r.start;
+				n++;
+			} while (n < share &&
+					 held + (st->shared[first + n].r.end - st->shared[first + n].r.start) <= budget);
+		}
+		SpinLockAcquire(&ps->mutex);
+		won = (ps->next == first);
+		if (won)
+			ps->next = first + n;
+		SpinLockRelease(&ps->mutex);
+		if (won)
+			break;
+	}
+	for (int i = first; i < first + n; i++)
+		add_pending(st, &st->shared[i].r, i);
+	start_pending(st);
 	return true;
 }
 
-/* Split ranges into slices so that workers can share one large partition */
+/*
+ * Parallel: split ranges into slices so that workers can share one large
+ * partition, and interleave the partitions (the first range of each, then
+ * the second of each, ...) so that one claim of many small ranges spans
+ * many partitions, which one handle reads at once.  A partition's slices
+ * keep their offset order.  *slice is the size of a slice.
+ */
 static List *
-slice_ranges(List *ranges, int participants)
+slice_ranges(List *ranges, int participants, int64 *slice)
 {
 	int64		total = 0;
-	int64		slice;
+	List	   *sliced = NIL;
 	List	   *out = NIL;
 	ListCell   *lc;
 
@@ -465,22 +558,48 @@ slice_ranges(List *ranges, int participants)
 
 		total += r->end - r->start;
 	}
-	slice = Max(KAFKA_MIN_SLICE, total / (participants * 4) + 1);
+	*slice = Max(KAFKA_MIN_SLICE, total / (participants * 4) + 1);
 	foreach(lc, ranges)
 	{
 		KafkaRange *r = lfirst(lc);
 
-		for (int64 s = r->start; s < r->end; s += slice)
+		for (int64 s = r->start; s < r->end; s += *slice)
 		{
 			KafkaRange *n = palloc(sizeof(KafkaRange));
 
 			n->partition = r->partition;
 			n->start = s;
-			n->end = Min(r->end, s + slice);
-			out = lappend(out, n);
+			n->end = Min(r->end, s + *slice);
+			sliced = lappend(sliced, n);
 		}
 	}
-	/* longest first would be better; in offset order keeps fetches sequential */
+
+	/*
+	 * Interleave: the ranges of one partition are consecutive in sliced
+	 * (runs); round k takes the k-th range of every run that has one.
+	 */
+	{
+		int			nsliced = list_length(sliced);
+		int		   *pos = palloc(sizeof(int) * (nsliced + 1));	/* run k: [pos[k], end[k]) */
+		int		   *end = palloc(sizeof(int) * (nsliced + 1));
+		int			nruns = 0;
+		int			taken = 0;
+
+		for (int i = 0; i < nsliced; i++)
+		{
+			if (i == 0 || ((KafkaRange *) list_nth(sliced, i))->partition !=
+				((KafkaRange *) list_nth(sliced, i - 1))->partition)
+				pos[nruns++] = i;
+			end[nruns - 1] = i + 1;
+		}
+		while (taken < nsliced)
+			for (int k = 0; k < nruns; k++)
+				if (pos[k] < end[k])
+				{
+					out = lappend(out, list_nth(sliced, pos[k]++));
+					taken++;
+				}
+	}
 	return out;
 }
 
@@ -508,7 +627,7 @@ start_serial(KafkaScanState *st, List *ranges)
 		KafkaRange *r = lfirst(lc);
 
 		if (partition_active(st, r->partition))
-			st->pending = lappend(st->pending, r);
+			add_pending(st, r, -1);
 		else
 			start_range(st, r, -1);
 	}
@@ -554,12 +673,13 @@ start_scan(ForeignScanState *node)
 		{
 			ListCell   *lc;
 			int			n;
+			int64		slice;
 			dsa_pointer dp = InvalidDsaPointer;
 
 			kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &st->bounds);
 			st->have_bounds = true;
 			ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &st->bounds);
-			ranges = slice_ranges(ranges, max_parallel_workers_per_gather + 1);
+			ranges = slice_ranges(ranges, max_parallel_workers_per_gather + 1, &slice);
 			n = list_length(ranges);
 			if (n > 0)
 			{
@@ -579,6 +699,8 @@ start_scan(ForeignScanState *node)
 			SpinLockAcquire(&ps->mutex);
 			ps->ranges = dp;
 			ps->nranges = n;
+			ps->participants = max_parallel_workers_per_gather + 1;
+			ps->budget = slice;
 			ps->phase = 2;
 			SpinLockRelease(&ps->mutex);
 			ConditionVariableBroadcast(&ps->cv);
@@ -601,9 +723,10 @@ start_scan(ForeignScanState *node)
 		/* phase 2 is final until a rescan: ranges and nranges stay as they are */
 		st->shared = DsaPointerIsValid(ps->ranges) ?
 			dsa_get_address(shared_area(st), ps->ranges) : NULL;
-		st->maxactive = 1;
-		st->active = palloc0(sizeof(ActiveRange) * 1);
-		(void) claim_range(st);
+		st->maxactive = KAFKA_MAX_CLAIM;
+		st->active = palloc0(sizeof(ActiveRange) * st->maxactive);
+		if (st->shared)
+			(void) claim_ranges(st);
 	}
 	else
 	{
@@ -658,6 +781,77 @@ find_active(KafkaScanState *st, int32 partition)
 	return NULL;
 }
 
+/*
+ * Partition EOF for an active range: the fetcher reached the end of the
+ * partition at offset m->offset.  The range is done if that end is at or
+ * beyond the range's end.  An end before it contradicts the watermark the
+ * scan planned with (the partition lost messages, or the EOF is not what
+ * it seems): that is an error, never a shorter result.
+ */
+static void
+eof_reached(KafkaScanState *st, ActiveRange *a, rd_kafka_message_t *m, ErrorContextCallback *errcb)
+{
+	int64		at = m->offset;
+
+	if (at >= a->r.end)
+	{
+		a->done = true;
+		return;
+	}
+	if (at < a->next)
+		return;					/* an end seen before messages we already have */
+	rd_kafka_message_destroy(m);
+	error_context_stack = errcb->previous;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("partition %d of Kafka topic \"%s\" ended at offset " INT64_FORMAT ", before offset " INT64_FORMAT " the scan planned to read up to",
+					a->r.partition, st->opts->topic, at, a->r.end),
+			 errdetail("The partition held offset " INT64_FORMAT " when the scan started.", a->r.end - 1),
+			 errhint("Messages may have been deleted or the partition truncated while it was read; run the query again.")));
+}
+
+/*
+ * One round of the wait for the next batch (kafkaWaitUntil): take what the
+ * queue holds; while it stays empty, wake the fetchers after 10, 20, 40 ...
+ * ms (at most every second) and sleep on the queue's event pipe until the
+ * next wake-up, at most the slice.
+ */
+typedef struct BatchWait
+{
+	KafkaScanState *st;
+	int64		start_ms;		/* when the queue was first found empty */
+	long		kick_interval;	/* ms until the wake-up after next */
+	long		next_kick;		/* ms after start_ms of the next wake-up */
+} BatchWait;
+
+static KafkaWaitStep
+batch_step(void *arg, int slice_ms)
+{
+	BatchWait  *w = arg;
+	KafkaScanState *st = w->st;
+	ssize_t		n;
+	long		waited;
+
+	n = rd_kafka_consume_batch_queue(st->h->queue, 0, st->batch, st->batch_size);
+	if (n > 0)
+	{
+		st->batch_n = (int) n;
+		st->batch_size = st->opts->batch_size;
+		return KAFKA_WAIT_DONE;
+	}
+	kafkaServeLogs(st->h->rk);
+	waited = (long) (kafkaNowMs() - w->start_ms);
+	if (waited >= w->next_kick)
+	{
+		kick_fetchers(st);
+		w->kick_interval = Min(w->kick_interval * 2, 1000);
+		w->next_kick = waited + w->kick_interval;
+	}
+	/* sleep until the next wake-up, within the slice; interrupts are served */
+	kafkaWaitHandleEvent(st->h, Max(1, Min(slice_ms, w->next_kick - waited)));
+	return KAFKA_WAIT_AGAIN;
+}
+
 /* Are there ranges still to read? Starts claimed ones in parallel mode. */
 static bool
 more_to_read(KafkaScanState *st)
@@ -665,11 +859,9 @@ more_to_read(KafkaScanState *st)
 	retire_done(st);
 	if (st->pending != NIL)
 		start_pending(st);
-	if (st->nactive > 0)
-		return true;
-	if (st->pstate)
-		return claim_range(st);
-	return false;
+	if (st->nactive == 0 && st->pending == NIL && st->pstate && st->shared)
+		(void) claim_ranges(st);
+	return st->nactive > 0;
 }
 
 /*
@@ -680,9 +872,6 @@ static TupleTableSlot *
 next_message(KafkaScanState *st, TupleTableSlot *slot)
 {
 	ErrorContextCallback errcb;
-	TimestampTz wait_start;
-	long		kick_interval;
-	long		next_kick;
 
 	ExecClearTuple(slot);
 	MemoryContextReset(st->rowcxt);
@@ -703,7 +892,7 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 			if (a != NULL)
 			{
 				if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-					a->done = true;
+					eof_reached(st, a, m, &errcb);
 				else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
 				{
 					rd_kafka_resp_err_t err = m->err;
@@ -749,33 +938,12 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 		/* take the next batch; wait on the event pipe while the queue is empty */
 		st->batch_i = 0;
 		st->batch_n = 0;
-		wait_start = 0;
-		kick_interval = KAFKA_KICK_FIRST_MS;
-		next_kick = kick_interval;
-		for (;;)
 		{
-			ssize_t		n;
-			long		waited;
+			BatchWait w = {st, 0, KAFKA_KICK_FIRST_MS, KAFKA_KICK_FIRST_MS};
 
-			CHECK_FOR_INTERRUPTS();
-			n = rd_kafka_consume_batch_queue(st->h->queue, 0, st->batch, st->batch_size);
-			if (n > 0)
-			{
-				st->batch_n = (int) n;
-				st->batch_size = st->opts->batch_size;
-				break;
-			}
-			kafkaServeLogs(st->h->rk);
-			if (wait_start == 0)
-				wait_start = GetCurrentTimestamp();
-			waited = (long) ((GetCurrentTimestamp() - wait_start) / 1000);
-			if (waited >= next_kick)
-			{
-				kick_fetchers(st);
-				kick_interval = Min(kick_interval * 2, 1000);
-				next_kick = waited + kick_interval;
-			}
-			if (waited >= st->opts->timeout_ms)
+			w.start_ms = kafkaNowMs();
+			if (!kafkaWaitUntil(w.start_ms + st->opts->timeout_ms, KAFKA_BATCH_SLICE_MS, NULL,
+								batch_step, &w))
 			{
 				error_context_stack = errcb.previous;
 				ereport(ERROR,
@@ -784,7 +952,6 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 								st->opts->topic, st->active[0].r.partition, st->opts->timeout_ms, st->active[0].next),
 						 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
 			}
-			kafkaWaitHandleEvent(st->h, Max(1, Min(100, next_kick - waited)));
 		}
 	}
 	error_context_stack = errcb.previous;
@@ -1079,6 +1246,8 @@ init_pstate(KafkaParallelState *ps)
 	ps->phase = 0;
 	ps->nranges = 0;
 	ps->next = 0;
+	ps->participants = 1;
+	ps->budget = 0;
 	ps->ranges = InvalidDsaPointer;
 	ConditionVariableInit(&ps->cv);
 	pg_atomic_init_u64(&ps->skipped, 0);
