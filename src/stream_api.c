@@ -319,6 +319,23 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 						get_rel_name(relid)),
 				 errhint("Give the table a primary key, or pass key_columns to kafka.stream_changes().")));
 
+	if (snapshot)
+	{
+		int			chunk = 1;	/* the default is valid */
+
+		if (!PG_ARGISNULL(7) && JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(7)))
+		{
+			Jsonb	   *opts = PG_GETARG_JSONB_P(7);
+			const char *name = "snapshot_chunk_size";
+			JsonbValue *v = getKeyJsonValueFromContainer(&opts->root, name, strlen(name), NULL);
+
+			if (v != NULL)
+				chunk = v->type == jbvNumeric ?
+					DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric))) : 0;
+		}
+		kafkaSnapshotCheck(relid, keys, chunk);
+	}
+
 	qname = qualified_name(relid);
 	begin_as_owner(&oc);
 	{
