@@ -741,9 +741,18 @@ publish_batch(StreamInfo *s)
 		tuptable = SPI_tuptable;
 		if (nrows > 0)
 		{
+			/*
+			 * While the snapshot runs, the newest 'r' event is held back: a
+			 * later chunk may find no row, and this one must then carry
+			 * "last".
+			 */
 			snapshot_batch = true;
 			snapshot_last = !snapshot_open(s) && nrows <= (uint64) batch_size;
+			if (snapshot_open(s) && nrows <= (uint64) batch_size)
+				nrows--;
 			nrows = Min(nrows, (uint64) batch_size);
+			if (nrows == 0)
+				return 0;
 		}
 		else if (snapshot_open(s))
 			return 0;
