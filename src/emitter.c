@@ -37,6 +37,9 @@
  *	- Events of one stream are sent in event_id order, which is commit
  *	  order per key (outbox.c); librdkafka's idempotent producer keeps the
  *	  order within a partition.
+ *	- A stream with a snapshot (snapshot.c) sends its 'r' events first:
+ *	  while the snapshot runs, only them (the newest held back, so that the
+ *	  last one can be marked "last"), the changes once it is done.
  *	- Every wait for Kafka is bounded by the server's timeout_ms and runs
  *	  in short slices with CHECK_FOR_INTERRUPTS.
  *	- A Kafka transaction that failed or whose commit outcome is unknown is
