@@ -135,5 +135,6 @@ fail=0
 [ "$(val replay_mismatches)" = 0 ] || { echo "FAIL: the replayed topic differs from the table"; fail=1; }
 [ "$(val progress)" = "$ROWS/$ROWS" ] || { echo "FAIL: progress $(val progress)"; fail=1; }
 [ "$have" -eq "$sent" ] || { echo "FAIL: $have event_ids in the topic, $sent sent"; fail=1; }
+psql -c "SELECT kafka.stop_stream('emit_snap')" >/dev/null    # leave no stream (and no worker) behind
 [ "$fail" = 0 ] && echo "ok"
 exit "$fail"
