@@ -67,6 +67,7 @@ CREATE TABLE kafka.stream (
   snapshot_state text NOT NULL DEFAULT 'none' CHECK (snapshot_state IN ('none', 'pending', 'running', 'done')),
   snapshot_rows_done bigint NOT NULL DEFAULT 0,
   snapshot_rows_total bigint,
+  snapshot_cursor jsonb,                -- the last key the snapshot has read (snapshot.c)
   batch_no     bigint NOT NULL DEFAULT 0,
   events_sent  bigint NOT NULL DEFAULT 0,
   last_sent_at timestamptz,
@@ -90,6 +91,8 @@ CREATE TABLE kafka.outbox (
   -- one index: a second one (event_id alone) would cost the writers ~15% more per captured row
   PRIMARY KEY (stream_id, event_id)
 );
+-- snapshot rows (op r) are published before the changes: find them at once
+CREATE INDEX outbox_stream_snapshot ON kafka.outbox (stream_id, event_id) WHERE op = 'r';
 COMMENT ON TABLE kafka.outbox IS 'changes captured by kafka.capture, deleted once published';
 
 SELECT pg_catalog.pg_extension_config_dump('kafka.stream', '');
@@ -144,6 +147,13 @@ AS 'MODULE_PATHNAME', 'kafka_flush_stream'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION kafka.flush_stream(regclass, int)
   IS 'publish the committed backlog of a stream now, from this session; returns the events published';
+
+CREATE FUNCTION kafka.snapshot_step(source regclass)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'kafka_snapshot_step'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.snapshot_step(regclass)
+  IS 'write the next chunk of the initial snapshot of a stream now; returns its rows, or null when no snapshot is left';
 
 CREATE FUNCTION kafka.worker_status(OUT kind text, OUT pid int, OUT datid oid, OUT state text,
                                     OUT started timestamptz, OUT last_loop timestamptz,

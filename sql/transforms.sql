@@ -34,6 +34,10 @@ SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', option
 SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', options => '{"exclude": "cvv"}')$$);
 SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', options => '{"exclude": ["id"]}')$$);
 SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', options => '{"include": ["card"]}')$$);
+-- options is an allowlist of keys: a misspelt key is an error, not a transform silently left out
+SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', options => '{"masks": {"card": 4}}')$$);
+SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', options => '["mask"]')$$);
+SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', options => '{"progress_topic": "a b"}')$$);
 SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', options => '{"mask": {"id": 4}}')$$);
 SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', options => '{"mask": {"card": -1}}')$$);
 SELECT show_error($$SELECT kafka.stream_changes('tf_cards', 'kafka', 'x', options => '{"mask": {"card": "4"}}')$$);

@@ -37,6 +37,9 @@
  *	- Events of one stream are sent in event_id order, which is commit
  *	  order per key (outbox.c); librdkafka's idempotent producer keeps the
  *	  order within a partition.
+ *	- A stream with a snapshot (snapshot.c) sends its 'r' events first:
+ *	  while the snapshot runs, only them (the newest held back, so that the
+ *	  last one can be marked "last"), the changes once it is done.
  *	- Every wait for Kafka is bounded by the server's timeout_ms and runs
  *	  in short slices with CHECK_FOR_INTERRUPTS.
  *	- A Kafka transaction that failed or whose commit outcome is unknown is
@@ -80,6 +83,8 @@ PG_FUNCTION_INFO_V1(kafka_flush_stream);
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 10000
 #define DEFAULT_PROGRESS_TOPIC "kafka_fdw_progress"
+/* snapshot chunks without rows run in one worker transaction, at most */
+#define SNAPSHOT_EMPTY_CHUNKS 100
 
 /* Testing aid (superuser): pause between the Kafka commit and the outbox delete */
 static int	emitter_commit_delay_ms = 0;
@@ -99,6 +104,7 @@ typedef struct StreamInfo
 	bool		running;
 	int64		batch_no;
 	Jsonb	   *options;		/* kafka.stream.options (transforms: transform.c) */
+	char	   *snapshot_state;	/* none, pending, running, done (snapshot.c) */
 } StreamInfo;
 
 /* What this process knows about a stream it published */
@@ -211,7 +217,8 @@ load_stream(int32 stream_id, Oid relid)
 	}
 	rc = SPI_execute_with_args(psprintf("SELECT stream_id, stream_uuid::text, relid::oid, server::text, topic, envelope, "
 										"key_columns::text[], coalesce((options->>'schemas')::bool, false), "
-										"coalesce(options->>'progress_topic', '%s'), state = 'running', batch_no, options::text "
+										"coalesce(options->>'progress_topic', '%s'), state = 'running', batch_no, options::text, "
+										"snapshot_state "
 										"FROM kafka.stream WHERE %s = $1",
 										DEFAULT_PROGRESS_TOPIC,
 										OidIsValid(relid) ? "relid" : "stream_id"),
@@ -247,6 +254,7 @@ load_stream(int32 stream_id, Oid relid)
 	s->running = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
 	s->batch_no = DatumGetInt64(SPI_getbinval(tup, td, 11, &isnull));
 	s->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(spi_text(tup, td, 12))));
+	s->snapshot_state = spi_text(tup, td, 13);
 	return s;
 }
 
@@ -263,6 +271,20 @@ lock_stream(int32 stream_id, bool wait)
 							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the stream");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* The same, waiting, for snapshot.c (SPI connected) */
+void
+kafkaEmitterLockStream(int32 stream_id)
+{
+	(void) lock_stream(stream_id, true);
+}
+
+/* Has the stream a snapshot still to write into the outbox? */
+static bool
+snapshot_open(StreamInfo *s)
+{
+	return strcmp(s->snapshot_state, "pending") == 0 || strcmp(s->snapshot_state, "running") == 0;
 }
 
 /* Record a failure of the stream (its own transaction is the caller's) */
@@ -663,8 +685,8 @@ publish_batch(StreamInfo *s)
 	KafkaHandle *h;
 	Datum		args[2];
 	Oid			types[2] = {INT4OID, INT4OID};
-	SPITupleTable *tuptable;
-	uint64		nrows;
+	SPITupleTable *volatile tuptable;
+	volatile uint64 nrows;
 	int64	   *ids;
 	Relation	rel;
 	KafkaEnvelope *env;
@@ -675,6 +697,8 @@ publish_batch(StreamInfo *s)
 	int64		batch_size = kafka_emitter_batch_size > 0 ? kafka_emitter_batch_size : 10000;
 	char	   *events;
 	char	   *dbname = get_database_name(MyDatabaseId);
+	bool		snapshot_batch = false;
+	bool		snapshot_last = false;
 
 	/*
 	 * The stream writes as the table's owner: with the owner's user mapping
@@ -703,15 +727,53 @@ publish_batch(StreamInfo *s)
 		st->recovered = true;
 	}
 
+	/*
+	 * Snapshot rows ('r', snapshot.c) go first, before every change: while
+	 * the snapshot runs only they are sent (the changes wait in the outbox,
+	 * which the snapshot reads them from); the last 'r' event, once the
+	 * snapshot is done, is marked "last".  One row more than a batch is read
+	 * to know whether this batch holds the last one.
+	 */
 	args[0] = Int32GetDatum(s->stream_id);
-	args[1] = Int32GetDatum((int32) batch_size);
-	if (SPI_execute_with_args("SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
-							  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
-							  "FROM kafka.outbox WHERE stream_id = $1 ORDER BY event_id LIMIT $2",
-							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read kafka.outbox");
-	nrows = SPI_processed;
-	tuptable = SPI_tuptable;
+	if (strcmp(s->snapshot_state, "none") != 0)
+	{
+		args[1] = Int32GetDatum((int32) Min(batch_size + 1, PG_INT32_MAX));
+		if (SPI_execute_with_args("SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
+								  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
+								  "FROM kafka.outbox WHERE stream_id = $1 AND op = 'r' ORDER BY event_id LIMIT $2",
+								  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read kafka.outbox");
+		nrows = SPI_processed;
+		tuptable = SPI_tuptable;
+		if (nrows > 0)
+		{
+			/*
+			 * While the snapshot runs, the newest 'r' event is held back: a
+			 * later chunk may find no row, and this one must then carry
+			 * "last".
+			 */
+			snapshot_batch = true;
+			snapshot_last = !snapshot_open(s) && nrows <= (uint64) batch_size;
+			if (snapshot_open(s) && nrows <= (uint64) batch_size)
+				nrows--;
+			nrows = Min(nrows, (uint64) batch_size);
+			if (nrows == 0)
+				return 0;
+		}
+		else if (snapshot_open(s))
+			return 0;
+	}
+	if (!snapshot_batch)
+	{
+		args[1] = Int32GetDatum((int32) batch_size);
+		if (SPI_execute_with_args("SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
+								  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
+								  "FROM kafka.outbox WHERE stream_id = $1 ORDER BY event_id LIMIT $2",
+								  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read kafka.outbox");
+		nrows = SPI_processed;
+		tuptable = SPI_tuptable;
+	}
 	if (nrows == 0)
 		return 0;
 
@@ -769,7 +831,8 @@ publish_batch(StreamInfo *s)
 			ev.captured_us = DatumGetInt64(SPI_getbinval(tup, td, 5, &isnull));
 			ev.before = SPI_getvalue(tup, td, 6);
 			ev.after = SPI_getvalue(tup, td, 7);
-			ev.snapshot = NULL;
+			ev.snapshot = !snapshot_batch ? NULL :
+				(snapshot_last && i == nrows - 1) ? "last" : "true";
 			ids[i] = ev.event_id;
 
 			nmsg = kafkaEnvelopeEncode(env, &ev, t_ns, msgs);
@@ -904,8 +967,8 @@ publish_batch(StreamInfo *s)
  */
 
 /* The owner of kafka.stream (the extension owner) */
-static Oid
-emitter_owner(void)
+Oid
+kafkaEmitterOwner(void)
 {
 	Oid			stream = get_relname_relid("stream", get_namespace_oid("kafka", false));
 	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(stream));
@@ -950,7 +1013,7 @@ kafka_flush_stream(PG_FUNCTION_ARGS)
 	 * applies), having checked that the caller owns the table.
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(emitter_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(kafkaEmitterOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	s = load_stream(0, relid);
@@ -1069,6 +1132,32 @@ kafkaEmitterWork(void)
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 			s = load_stream(stream_id, InvalidOid);
+
+			/*
+			 * A snapshot still running: write its next chunk of 'r' events
+			 * and commit them (they must be committed before they are
+			 * published), then publish as usual.  Chunks that found no row
+			 * (keys all inserted since the snapshot's point) do not count:
+			 * run the next one at once.
+			 */
+			if (s && s->running && snapshot_open(s) && lock_stream(stream_id, false))
+			{
+				for (int empty = 0; empty < SNAPSHOT_EMPTY_CHUNKS; empty++)
+				{
+					s = load_stream(stream_id, InvalidOid);
+					if (s == NULL || !snapshot_open(s) || kafkaSnapshotStep(stream_id) != 0)
+						break;
+					CHECK_FOR_INTERRUPTS();
+				}
+				SPI_finish();
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+				StartTransactionCommand();
+				PushActiveSnapshot(GetTransactionSnapshot());
+				if (SPI_connect() != SPI_OK_CONNECT)
+					elog(ERROR, "SPI_connect failed");
+				s = load_stream(stream_id, InvalidOid);
+			}
 			if (s && s->running && lock_stream(stream_id, false))
 			{
 				/* as of after the lock: paused meanwhile? (pause_stream takes the lock) */

@@ -549,6 +549,12 @@ extern void kafkaWakeWorkerAtCommit(void);
 extern void kafkaEmitterInit(void);
 extern bool kafkaEmitterHasStreams(void);
 extern int64 kafkaEmitterWork(void);
+extern Oid	kafkaEmitterOwner(void);
+extern void kafkaEmitterLockStream(int32 stream_id);
+
+/* in snapshot.c */
+extern void kafkaSnapshotCheck(Oid relid, List *keys, int chunk_size);
+extern int64 kafkaSnapshotStep(int32 stream_id);
 
 /* in stream_api.c: SQL-callable only */
 

@@ -241,6 +241,66 @@ locked_stream_id(Oid relid)
 }
 
 /*
+ * The keys kafka.stream_changes takes in its options argument, each read by
+ * the file that owns it: an allowlist, so that a misspelt key (say "masks")
+ * is an error rather than a transform silently not applied.
+ */
+static const char *const stream_option_keys[] = {
+	"include", "exclude", "mask", "hash", "hash_salt", "transform",	/* transform.c */
+	"snapshot_chunk_size",		/* snapshot.c */
+	"progress_topic",			/* emitter.c */
+	NULL
+};
+
+static void
+check_stream_options(Jsonb *options)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	StringInfoData valid;
+
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object"),
+				 errhint("For example: options => '{\"mask\": {\"card\": 4}}'.")));
+	initStringInfo(&valid);
+	for (int i = 0; stream_option_keys[i]; i++)
+		appendStringInfo(&valid, "%s%s", i ? ", " : "", stream_option_keys[i]);
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		known = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		for (int i = 0; stream_option_keys[i]; i++)
+			if (strlen(stream_option_keys[i]) == (size_t) v.val.string.len &&
+				memcmp(stream_option_keys[i], v.val.string.val, v.val.string.len) == 0)
+				known = true;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown stream option \"%.*s\"", v.val.string.len, v.val.string.val),
+					 errhint("Valid keys of options are: %s.", valid.data)));
+	}
+	if (getKeyJsonValueFromContainer(&options->root, "progress_topic", strlen("progress_topic"), NULL))
+	{
+		JsonbValue *pt = getKeyJsonValueFromContainer(&options->root, "progress_topic",
+													  strlen("progress_topic"), NULL);
+
+		if (pt->type != jbvString || pt->val.string.len == 0 || pt->val.string.len > 249 ||
+			strspn(pnstrdup(pt->val.string.val, pt->val.string.len),
+				   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != (size_t) pt->val.string.len)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"progress_topic\" must be a Kafka topic name"),
+					 errhint("A topic name has 1 to 249 characters among letters, digits, '.', '_' and '-'.")));
+	}
+}
+
+/*
  * kafka.stream_changes(source regclass, server name, topic text,
  *   envelope text, key_columns name[], snapshot bool, schemas bool,
  *   options jsonb) RETURNS int: start streaming the changes of a table.
@@ -326,6 +386,26 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 	 * stored by its qualified signature.
 	 */
 	tf = PG_ARGISNULL(7) ? NULL : kafkaTransformParse(PG_GETARG_JSONB_P(7), relid, keys);
+
+	if (!PG_ARGISNULL(7))
+		check_stream_options(PG_GETARG_JSONB_P(7));
+
+	if (snapshot)
+	{
+		int			chunk = 1;	/* the default is valid */
+
+		if (!PG_ARGISNULL(7) && JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(7)))
+		{
+			Jsonb	   *opts = PG_GETARG_JSONB_P(7);
+			const char *name = "snapshot_chunk_size";
+			JsonbValue *v = getKeyJsonValueFromContainer(&opts->root, name, strlen(name), NULL);
+
+			if (v != NULL)
+				chunk = v->type == jbvNumeric ?
+					DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric))) : 0;
+		}
+		kafkaSnapshotCheck(relid, keys, chunk);
+	}
 
 	qname = qualified_name(relid);
 	begin_as_owner(&oc);
