@@ -385,10 +385,9 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 	 * search_path, which names the transform function); the function is
 	 * stored by its qualified signature.
 	 */
-	tf = PG_ARGISNULL(7) ? NULL : kafkaTransformParse(PG_GETARG_JSONB_P(7), relid, keys);
-
 	if (!PG_ARGISNULL(7))
 		check_stream_options(PG_GETARG_JSONB_P(7));
+	tf = PG_ARGISNULL(7) ? NULL : kafkaTransformParse(PG_GETARG_JSONB_P(7), relid, keys);
 
 	if (snapshot)
 	{
