@@ -49,6 +49,9 @@ trap 'exit 143' TERM
 
 bash "$REPO/scripts/install-deps.sh"
 make -j"$(nproc)" PG_CONFIG="$PG_CONFIG"
+# scripts of an earlier install that this tree no longer ships (a kafka_fdw--1.1.sql) would
+# shadow the 1.0 -> 1.1 update path that CREATE EXTENSION takes
+rm -f "$("$PG_CONFIG" --sharedir)/extension/"kafka_fdw--*.sql
 make install PG_CONFIG="$PG_CONFIG" >/dev/null
 
 if [ ! -f "$REPO/scripts/demo.sql" ]; then

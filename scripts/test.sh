@@ -128,6 +128,9 @@ make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" PG_CFLAGS="$BUILD_CFLAGS"
 end_phase
 
 begin install
+# scripts of an earlier install that this tree no longer ships (a kafka_fdw--1.1.sql) would
+# shadow the 1.0 -> 1.1 update path that CREATE EXTENSION takes
+rm -f "$("$PG_CONFIG" --sharedir)/extension/"kafka_fdw--*.sql
 make install PG_CONFIG="$PG_CONFIG" >/dev/null
 echo "installed into $("$PG_CONFIG" --pkglibdir)"
 end_phase

@@ -228,6 +228,7 @@ extern int	kafka_max_handles;
 /* in option.c */
 extern KafkaOptions *kafkaGetServerOptions(Oid serverid);
 extern KafkaOptions *kafkaGetServerOptionsFor(Oid serverid, Oid userid);
+extern Oid	kafkaRelOwner(Oid relid);
 extern KafkaOptions *kafkaGetOptions(Oid foreigntableid, Relation rel);
 extern const char *kafkaFormatName(KafkaFormat format);
 

@@ -700,9 +700,9 @@ apply_level(KafkaOptions *opts, List *options, KafkaPropSource source, bool trus
 	}
 }
 
-/* The owner of a relation */
-static Oid
-table_owner(Oid relid)
+/* The owner of a relation (foreign tables here; streamed tables elsewhere) */
+Oid
+kafkaRelOwner(Oid relid)
 {
 	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			owner;
@@ -811,7 +811,7 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 	int			value_index = 0;
 
 	opts->table_name = get_rel_name(foreigntableid);
-	apply_level(opts, table->options, KAFKA_PROP_TABLE, superuser_arg(table_owner(foreigntableid)));
+	apply_level(opts, table->options, KAFKA_PROP_TABLE, superuser_arg(kafkaRelOwner(foreigntableid)));
 	/* as in COPY, the escape character defaults to the quote character */
 	if (!opts->csv_escape_set)
 		opts->csv_escape = opts->csv_quote;

@@ -186,19 +186,6 @@ check_columns(Oid relid, List *names, const char *key)
 	}
 }
 
-static Oid
-table_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
  * Resolve the transform function ("name" or "name(argtypes)", in the
  * current search_path) and check it: one jsonb argument, returns jsonb, a
@@ -226,7 +213,7 @@ resolve_function(KafkaTransform *tf, const char *name, Oid relid)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("transform function %s must take one jsonb argument and return jsonb", tf->function),
 				 errhint("It is called with each message value as jsonb and returns the value to send, or NULL to drop the message.")));
-	tf->run_as = table_owner(relid);
+	tf->run_as = kafkaRelOwner(relid);
 	if (pg_proc_aclcheck(tf->fn_oid, tf->run_as, ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
