@@ -38,6 +38,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -45,16 +46,17 @@
 #include "commands/sequence.h"
 #include "common/jsonapi.h"
 #include "executor/executor.h"
-#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -132,6 +134,8 @@ typedef struct Outbox
 	Size		bytes;			/* json bytes buffered */
 } Outbox;
 
+static AttrNumber outbox_column(Relation rel, const char *name, Oid typid);
+
 /*
  * The relation the stream feeds from, or InvalidOid if the stream is gone
  * (a trigger left behind by a stream stopped in this transaction).
@@ -139,26 +143,60 @@ typedef struct Outbox
 static Oid
 stream_relid(int32 stream_id)
 {
-	Datum		arg = Int32GetDatum(stream_id);
-	Oid			argtype = INT4OID;
+	Oid			nsp = get_namespace_oid("kafka", false);
+	Oid			stream_oid = get_relname_relid("stream", nsp);
+	Oid			pkey_oid = get_relname_relid("stream_pkey", nsp);
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot;
 	Oid			relid = InvalidOid;
+	AttrNumber	att_relid;
 
-	if (SPI_execute_with_args("SELECT relid::oid FROM kafka.stream WHERE stream_id = $1",
-							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read kafka.stream");
-	if (SPI_processed == 1)
+	if (!OidIsValid(stream_oid) || !OidIsValid(pkey_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kafka.stream or its primary key kafka.stream_pkey is missing")));
+	rel = table_open(stream_oid, AccessShareLock);
+	idx = index_open(pkey_oid, AccessShareLock);
+	att_relid = outbox_column(rel, "relid", REGCLASSOID);
+	if (idx->rd_index->indrelid != stream_oid || idx->rd_index->indnkeyatts != 1 ||
+		idx->rd_index->indkey.values[0] != outbox_column(rel, "stream_id", INT4OID))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kafka.stream_pkey is not the index of kafka.stream on stream_id")));
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(stream_id));
+	slot = table_slot_create(rel, NULL);
+	/* the statement's snapshot, as the query through SPI that this replaces */
+	scan = index_beginscan(rel, idx,
+						   ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
+						   1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
+		Datum		d = slot_getattr(slot, att_relid, &isnull);
 
-		relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (!isnull)
+			relid = DatumGetObjectId(d);
 	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
 	return relid;
 }
 
-/* The attribute number of column name of kafka.outbox, which must have type typid */
+/*
+ * The attribute number of column name of a table of schema kafka (outbox,
+ * stream), which must have type typid
+ */
 static AttrNumber
-outbox_column(TupleDesc tupdesc, const char *name, Oid typid)
+outbox_column(Relation rel, const char *name, Oid typid)
 {
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
@@ -172,7 +210,8 @@ outbox_column(TupleDesc tupdesc, const char *name, Oid typid)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("kafka.outbox has no column \"%s\" of type %s", name, format_type_be(typid)),
+			 errmsg("kafka.%s has no column \"%s\" of type %s",
+					RelationGetRelationName(rel), name, format_type_be(typid)),
 			 errhint("Update the extension with ALTER EXTENSION kafka_fdw UPDATE.")));
 	return InvalidAttrNumber;	/* keep the compiler quiet */
 }
@@ -198,14 +237,14 @@ outbox_open(Outbox *ob, int32 stream_id)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("kafka.outbox is not a table")));
 	tupdesc = RelationGetDescr(ob->rel);
-	ob->att_event_id = outbox_column(tupdesc, "event_id", INT8OID);
-	ob->att_stream_id = outbox_column(tupdesc, "stream_id", INT4OID);
-	ob->att_op = outbox_column(tupdesc, "op", CHAROID);
-	ob->att_txid = outbox_column(tupdesc, "txid", XID8OID);
-	ob->att_lsn = outbox_column(tupdesc, "lsn", PG_LSNOID);
-	ob->att_captured_at = outbox_column(tupdesc, "captured_at", TIMESTAMPTZOID);
-	ob->att_before = outbox_column(tupdesc, "before", JSONOID);
-	ob->att_after = outbox_column(tupdesc, "after", JSONOID);
+	ob->att_event_id = outbox_column(ob->rel, "event_id", INT8OID);
+	ob->att_stream_id = outbox_column(ob->rel, "stream_id", INT4OID);
+	ob->att_op = outbox_column(ob->rel, "op", CHAROID);
+	ob->att_txid = outbox_column(ob->rel, "txid", XID8OID);
+	ob->att_lsn = outbox_column(ob->rel, "lsn", PG_LSNOID);
+	ob->att_captured_at = outbox_column(ob->rel, "captured_at", TIMESTAMPTZOID);
+	ob->att_before = outbox_column(ob->rel, "before", JSONOID);
+	ob->att_after = outbox_column(ob->rel, "after", JSONOID);
 	/* every column gets a value here: a column added later would get none */
 	for (int i = 0; i < tupdesc->natts; i++)
 		if (!TupleDescAttr(tupdesc, i)->attisdropped)
@@ -528,14 +567,10 @@ kafka_capture(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(outbox_owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
 	relid = stream_relid(stream_id);
 	if (!OidIsValid(relid))
 	{
 		/* the stream was stopped in this transaction: nothing to feed */
-		SPI_finish();
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		return PointerGetDatum(NULL);
 	}
@@ -593,7 +628,6 @@ kafka_capture(PG_FUNCTION_ARGS)
 	}
 	outbox_close(&ob);
 
-	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	/* at commit, set the latch of this database's worker (worker.c) */
