@@ -8,9 +8,14 @@
  *		  Each INSERT, UPDATE or DELETE statement calls it once with its
  *		  transition tables (kafka_new, kafka_old); every row becomes one
  *		  event row in kafka.outbox (op c, u or d, the full old and new rows
- *		  as row_to_json writes them), inserted in chunks of CAPTURE_CHUNK
- *		  rows by one saved INSERT ... SELECT FROM unnest(...) plan.  A
- *		  TRUNCATE adds one event with op t.  At commit, an XactCallback
+ *		  as row_to_json writes them).  A TRUNCATE adds one event with op t.
+ *
+ *		  Capture costs the writer, so it avoids SPI and the executor: the
+ *		  stream is found by an index scan of kafka.stream, the outbox rows
+ *		  go in by heap multi-inserts followed by their index entries
+ *		  (Outbox), the column defaults are computed here, and the json of a
+ *		  row is written with the column types looked up once per statement
+ *		  (RowJson).  At commit, an XactCallback
  *		  wakes this database's emitter worker (kafkaWakeWorkerAtCommit), so that
  *		  publishing starts at once instead of at the next poll.
  *
@@ -24,7 +29,12 @@
  *	- event_id (bigserial) is drawn at the end of the statement, after the
  *	  statement took its row locks, so for one key event_ids grow in
  *	  commit order; the publisher sends in event_id order.
- *	- The outbox is not writable by PUBLIC: the insert runs as the owner of
+ *	- The outbox rows are those an INSERT using the column defaults would
+ *	  write (event_id = nextval once per row, txid = pg_current_xact_id(),
+ *	  lsn = pg_current_wal_insert_lsn(), captured_at = clock_timestamp()),
+ *	  with json byte for byte as row_to_json's.  Triggers and rules on
+ *	  kafka.outbox are not fired (it has none).
+ *	- The outbox is not writable by PUBLIC: capture runs as the owner of
  *	  kafka.outbox (the extension owner), in a restricted security context.
  *	  A trigger may only feed the stream of the table it fires on.
  *
