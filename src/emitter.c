@@ -657,27 +657,11 @@ commit_transaction(KafkaHandle *h, StreamInfo *s, int timeout_ms)
  * the commit, so that a message Kafka refused fails the batch with its
  * own reason.
  */
-/* The owner of a table */
-static Oid
-rel_owner(Oid relid)
-{
-	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tp))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the table of a change stream (oid %u) does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-	ReleaseSysCache(tp);
-	return owner;
-}
-
 static int64
 publish_batch(StreamInfo *s)
 {
 	ForeignServer *server = GetForeignServerByName(s->server, false);
-	Oid			table_owner = rel_owner(s->relid);
+	Oid			table_owner = kafkaRelOwner(s->relid);
 	KafkaOptions *opts;
 	StreamState *st = state_of(s->stream_id);
 	char	   *txn_id = psprintf("kafka_fdw-" UINT64_FORMAT "-%u-emit-%s",
@@ -966,19 +950,11 @@ publish_batch(StreamInfo *s)
  * ---------------------------------------------------------------------
  */
 
-/* The owner of kafka.stream (the extension owner) */
+/* The owner of kafka.stream: the extension owner (a schema kafka it owns) */
 Oid
 kafkaEmitterOwner(void)
 {
-	Oid			stream = get_relname_relid("stream", get_namespace_oid("kafka", false));
-	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(stream));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "kafka.stream is missing");
-	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-	ReleaseSysCache(tp);
-	return owner;
+	return kafkaRelOwner(get_relname_relid("stream", get_namespace_oid("kafka", false)));
 }
 
 /*

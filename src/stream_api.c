@@ -49,21 +49,6 @@ typedef struct OwnerContext
 	int			nestlevel;
 } OwnerContext;
 
-/* The owner of schema kafka, which is the extension's owner */
-static Oid
-extension_owner(void)
-{
-	Oid			nsp = get_namespace_oid("kafka", false);
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
  * Become the extension's owner with search_path = pg_catalog, pg_temp and
  * connect SPI.  An ERROR restores both (transaction abort does).
@@ -71,7 +56,7 @@ extension_owner(void)
 static void
 begin_as_owner(OwnerContext *oc)
 {
-	Oid			owner = extension_owner();
+	Oid			owner = kafkaEmitterOwner();
 
 	GetUserIdAndSecContext(&oc->save_userid, &oc->save_sec);
 	oc->nestlevel = NewGUCNestLevel();
