@@ -4,18 +4,6 @@
 -- the background worker leaves them to kafka.flush_stream().  Envelopes are compared with real
 -- events of Debezium's PostgreSQL connector (test/debezium-reference).
 SET timezone = 'UTC';
--- Kafka writes a transaction's commit markers after its commit returned:
--- wait (up to 30 s) until a read_committed scan sees n rows of a query
-CREATE FUNCTION wait_rows(q text, n bigint) RETURNS bool LANGUAGE plpgsql AS $$
-DECLARE c bigint;
-BEGIN
-  FOR i IN 1..300 LOOP
-    EXECUTE 'SELECT count(*) FROM (' || q || ') s' INTO c;
-    IF c >= n THEN RETURN c = n; END IF;
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-  RETURN false;
-END $$;
 CREATE TABLE emit_src (loyalty_id bigint PRIMARY KEY, level text NOT NULL, email text, updated_at timestamptz);
 SELECT kafka_create_topic('kafka', 'emit_loyalty', 2);
 SELECT kafka.stream_changes('emit_src', 'kafka', 'emit_loyalty') > 0 AS started;

@@ -15,6 +15,18 @@ EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
   RETURN st || ': ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
 END $$;
+-- Kafka writes a transaction's commit markers after its commit returned: wait
+-- (up to 30 s) until a read_committed scan sees n rows of a query
+CREATE FUNCTION wait_rows(q text, n bigint) RETURNS bool LANGUAGE plpgsql AS $$
+DECLARE c bigint;
+BEGIN
+  FOR i IN 1..300 LOOP
+    EXECUTE 'SELECT count(*) FROM (' || q || ') s' INTO c;
+    IF c >= n THEN RETURN c = n; END IF;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+  RETURN false;
+END $$;
 -- the broker answers: create a topic and see it with its partitions
 SELECT kafka_create_topic('kafka', 'setup_topic', 3);
 SELECT topic, partition, low, high FROM kafka_topics('kafka') WHERE topic = 'setup_topic';

@@ -5,34 +5,15 @@
 -- it.  Read back through a kafka_fdw foreign table.  The stream is paused (in
 -- the transaction that starts it), so the worker leaves it alone.
 SET timezone = 'UTC';
-CREATE FUNCTION snap_wait_rows(q text, n bigint) RETURNS bool LANGUAGE plpgsql AS $$
-DECLARE c bigint;
-BEGIN
-  FOR i IN 1..300 LOOP
-    EXECUTE 'SELECT count(*) FROM (' || q || ') s' INTO c;
-    IF c >= n THEN RETURN c = n; END IF;
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-  RETURN false;
-END $$;
-CREATE FUNCTION snap_error(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; hint text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
-END $$;
 
 -- the snapshot needs a unique key; the chunk size must be a positive integer
 CREATE TABLE snap_nokey (a int, b text);
-SELECT snap_error($$SELECT kafka.stream_changes('snap_nokey', 'kafka', 'snap_x', snapshot => true)$$);
+SELECT show_error($$SELECT kafka.stream_changes('snap_nokey', 'kafka', 'snap_x', snapshot => true)$$);
 CREATE TABLE snap_nonunique (id int PRIMARY KEY, grp int NOT NULL, nullable int UNIQUE);
-SELECT snap_error($$SELECT kafka.stream_changes('snap_nonunique', 'kafka', 'snap_x', key_columns => '{grp}', snapshot => true)$$);
-SELECT snap_error($$SELECT kafka.stream_changes('snap_nonunique', 'kafka', 'snap_x', key_columns => '{nullable}', snapshot => true)$$);
-SELECT snap_error($$SELECT kafka.stream_changes('snap_nonunique', 'kafka', 'snap_x', snapshot => true, options => '{"snapshot_chunk_size": 0}')$$);
-SELECT snap_error($$SELECT kafka.stream_changes('snap_nonunique', 'kafka', 'snap_x', snapshot => true, options => '{"snapshot_chunk_size": "many"}')$$);
+SELECT show_error($$SELECT kafka.stream_changes('snap_nonunique', 'kafka', 'snap_x', key_columns => '{grp}', snapshot => true)$$);
+SELECT show_error($$SELECT kafka.stream_changes('snap_nonunique', 'kafka', 'snap_x', key_columns => '{nullable}', snapshot => true)$$);
+SELECT show_error($$SELECT kafka.stream_changes('snap_nonunique', 'kafka', 'snap_x', snapshot => true, options => '{"snapshot_chunk_size": 0}')$$);
+SELECT show_error($$SELECT kafka.stream_changes('snap_nonunique', 'kafka', 'snap_x', snapshot => true, options => '{"snapshot_chunk_size": "many"}')$$);
 SELECT count(*) AS streams_left FROM kafka.stream WHERE relid IN ('snap_nokey'::regclass, 'snap_nonunique'::regclass);
 -- a table without a snapshot: nothing to step
 SELECT kafka_create_topic('kafka', 'snap_plain', 1);
@@ -85,7 +66,7 @@ CREATE VIEW snap_topic_v AS
   SELECT (h->>'kafka_fdw.event_id')::bigint AS event_id, k, v->>'op' AS op, v->'source'->>'snapshot' AS snapshot,
          v->'after' AS after, v IS NULL AS tombstone, offs, part
     FROM snap_topic_t;
-SELECT snap_wait_rows('SELECT * FROM snap_topic_t', 18);
+SELECT wait_rows('SELECT * FROM snap_topic_t', 18);
 -- in the topic's order: the table as it was when the stream started, every
 -- row once as r (the last one "last"), then the changes in commit order
 SELECT k, op, snapshot, after, tombstone FROM snap_topic_v ORDER BY offs;

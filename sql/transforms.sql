@@ -4,17 +4,6 @@
 -- messages are published by kafka.flush_stream() (or the worker) and read
 -- back from the topics through kafka_fdw foreign tables.
 SET timezone = 'UTC';
--- wait (up to 30 s) until a read_committed scan sees n rows of a query
-CREATE FUNCTION tf_wait_rows(q text, n bigint) RETURNS bool LANGUAGE plpgsql AS $$
-DECLARE c bigint;
-BEGIN
-  FOR i IN 1..300 LOOP
-    EXECUTE 'SELECT count(*) FROM (' || q || ') s' INTO c;
-    IF c >= n THEN RETURN c = n; END IF;
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-  RETURN false;
-END $$;
 -- wait (up to 60 s) until a condition holds
 CREATE FUNCTION tf_wait(q text) RETURNS bool LANGUAGE plpgsql AS $$
 DECLARE ok bool;
@@ -69,7 +58,7 @@ INSERT INTO tf_cards VALUES (1, 'Ann Lee', '4444-3333-2222-1111', '123', 'ok'),
 UPDATE tf_cards SET card = '5555 6666 7777 8888', note = 'new card' WHERE id = 1;
 DELETE FROM tf_cards WHERE id = 1;
 SELECT kafka.flush_stream('tf_cards') AS sent;
-SELECT tf_wait_rows('SELECT * FROM tf_cards_t', 5);
+SELECT wait_rows('SELECT * FROM tf_cards_t', 5);
 SELECT offs, k, v->>'op' AS op, v->'before' AS before, v->'after' AS after FROM tf_cards_t ORDER BY offs;
 -- the raw values are in no message
 SELECT count(*) AS leaks FROM tf_cards_raw
@@ -83,7 +72,7 @@ SELECT show_error($$SELECT kafka.flush_stream('tf_cards')$$);
 -- names at publish time)
 ALTER TABLE tf_cards RENAME COLUMN card_no TO card;
 SELECT kafka.flush_stream('tf_cards') AS sent;
-SELECT tf_wait_rows('SELECT * FROM tf_cards_t', 6);
+SELECT wait_rows('SELECT * FROM tf_cards_t', 6);
 SELECT v->'after' AS after FROM tf_cards_t ORDER BY offs DESC LIMIT 1;
 
 -- include and hash (upsert): the key column hashed too, the same way in the
@@ -99,7 +88,7 @@ INSERT INTO tf_users VALUES ('a@example.com', 'A', 's3cr3t', 42), ('b@example.co
 UPDATE tf_users SET name = 'A2' WHERE email = 'a@example.com';
 DELETE FROM tf_users WHERE email = 'b@example.com';
 SELECT kafka.flush_stream('tf_users') AS sent;
-SELECT tf_wait_rows('SELECT * FROM tf_users_t', 4);
+SELECT wait_rows('SELECT * FROM tf_users_t', 4);
 SELECT offs,
        k->>'email' = encode(sha256(convert_to('pepper' || 'a@example.com', 'UTF8')), 'hex') AS key_a,
        k->>'email' = encode(sha256(convert_to('pepper' || 'b@example.com', 'UTF8')), 'hex') AS key_b,
@@ -147,7 +136,7 @@ CREATE FOREIGN TABLE tf_orders_t (offs bigint OPTIONS (offset 'true'), k jsonb O
 SELECT state, (SELECT count(*) FROM kafka.outbox o WHERE o.stream_id = s.stream_id) AS backlog
   FROM kafka.stream s WHERE relid = 'tf_orders'::regclass;
 SELECT kafka.flush_stream('tf_orders') AS sent;
-SELECT tf_wait_rows('SELECT * FROM tf_orders_t', 5);
+SELECT wait_rows('SELECT * FROM tf_orders_t', 5);
 SELECT offs, k, v FROM tf_orders_t ORDER BY offs;
 -- EXECUTE revoked from the owner later: the stream fails, nothing is sent
 INSERT INTO tf_orders VALUES (4, 'new');
@@ -182,7 +171,7 @@ BEGIN
   RETURN e || '{"checked": true}';
 END $$;
 SELECT tf_wait($$SELECT events_sent = 3 FROM kafka.stream WHERE relid = 'tf_fail'::regclass$$) AS published;
-SELECT tf_wait_rows('SELECT * FROM tf_fail_t', 3);
+SELECT wait_rows('SELECT * FROM tf_fail_t', 3);
 SELECT state, backlog, events_sent, last_error FROM kafka.streams WHERE source = 'tf_fail'::regclass;
 SELECT v->'after'->>'id' AS id, v->>'checked' AS checked, count(*) AS copies
   FROM tf_fail_t GROUP BY 1, 2 ORDER BY 1;
