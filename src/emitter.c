@@ -657,6 +657,29 @@ commit_transaction(KafkaHandle *h, StreamInfo *s, int timeout_ms)
  * the commit, so that a message Kafka refused fails the batch with its
  * own reason.
  */
+/*
+ * The oldest committed outbox rows of a stream, at most limit of them, in
+ * event_id order (SPI_processed of them): its snapshot rows only (op 'r')
+ * if snapshot_rows.
+ */
+static SPITupleTable *
+read_outbox(int32 stream_id, bool snapshot_rows, int64 limit)
+{
+	Datum		args[2] = {Int32GetDatum(stream_id), Int32GetDatum((int32) limit)};
+	Oid			types[2] = {INT4OID, INT4OID};
+
+	if (SPI_execute_with_args(snapshot_rows ?
+							  "SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
+							  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
+							  "FROM kafka.outbox WHERE stream_id = $1 AND op = 'r' ORDER BY event_id LIMIT $2" :
+							  "SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
+							  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
+							  "FROM kafka.outbox WHERE stream_id = $1 ORDER BY event_id LIMIT $2",
+							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read kafka.outbox");
+	return SPI_tuptable;
+}
+
 static int64
 publish_batch(StreamInfo *s)
 {
@@ -667,8 +690,6 @@ publish_batch(StreamInfo *s)
 	char	   *txn_id = psprintf("kafka_fdw-" UINT64_FORMAT "-%u-emit-%s",
 								  GetSystemIdentifier(), MyDatabaseId, s->uuid);
 	KafkaHandle *h;
-	Datum		args[2];
-	Oid			types[2] = {INT4OID, INT4OID};
 	SPITupleTable *volatile tuptable;
 	volatile uint64 nrows;
 	int64	   *ids;
@@ -718,17 +739,10 @@ publish_batch(StreamInfo *s)
 	 * snapshot is done, is marked "last".  One row more than a batch is read
 	 * to know whether this batch holds the last one.
 	 */
-	args[0] = Int32GetDatum(s->stream_id);
 	if (strcmp(s->snapshot_state, "none") != 0)
 	{
-		args[1] = Int32GetDatum((int32) Min(batch_size + 1, PG_INT32_MAX));
-		if (SPI_execute_with_args("SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
-								  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
-								  "FROM kafka.outbox WHERE stream_id = $1 AND op = 'r' ORDER BY event_id LIMIT $2",
-								  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read kafka.outbox");
+		tuptable = read_outbox(s->stream_id, true, Min(batch_size + 1, PG_INT32_MAX));
 		nrows = SPI_processed;
-		tuptable = SPI_tuptable;
 		if (nrows > 0)
 		{
 			/*
@@ -749,14 +763,8 @@ publish_batch(StreamInfo *s)
 	}
 	if (!snapshot_batch)
 	{
-		args[1] = Int32GetDatum((int32) batch_size);
-		if (SPI_execute_with_args("SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
-								  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
-								  "FROM kafka.outbox WHERE stream_id = $1 ORDER BY event_id LIMIT $2",
-								  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read kafka.outbox");
+		tuptable = read_outbox(s->stream_id, false, batch_size);
 		nrows = SPI_processed;
-		tuptable = SPI_tuptable;
 	}
 	if (nrows == 0)
 		return 0;
@@ -918,7 +926,6 @@ publish_batch(StreamInfo *s)
 	{
 		Datum		dargs[3] = {Int32GetDatum(s->stream_id), (Datum) 0, Int64GetDatum(s->batch_no + 1)};
 		Oid			dtypes[3] = {INT4OID, INT8ARRAYOID, INT8OID};
-		Datum		nargs[1] = {Int64GetDatum((int64) nrows)};
 		Datum	   *idd = palloc(sizeof(Datum) * nrows);
 
 		/*
@@ -935,7 +942,6 @@ publish_batch(StreamInfo *s)
 			elog(ERROR, "could not delete from kafka.outbox");
 		if (SPI_processed != nrows)
 			elog(ERROR, "deleted " UINT64_FORMAT " outbox rows of a batch of " UINT64_FORMAT, SPI_processed, nrows);
-		(void) nargs;
 		if (SPI_execute_with_args(psprintf("UPDATE kafka.stream SET batch_no = $3, events_sent = events_sent + " UINT64_FORMAT ", "
 										   "last_sent_at = now(), last_error = NULL, last_error_at = NULL WHERE stream_id = $1", nrows),
 								  3, dtypes, dargs, NULL, false, 0) != SPI_OK_UPDATE)
