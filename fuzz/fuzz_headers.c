@@ -5,10 +5,7 @@
  *		  object of the headers column: names and UTF-8 values as JSON
  *		  strings, null values as null, binary values as "\x<hex>".
  *
- * The code under test is src/message.c's kafkaHeadersToJson when that file
- * exists (fuzz/Makefile then defines HAVE_KAFKA_HEADERS_TO_JSON), else
- * headers_json() below, the body of scan.c's headers_datum() taking the
- * header list and a StringInfo.
+ * The code under test is src/message.c's kafkaHeadersToJson.
  *
  * Input: byte 0 the database encoding; then headers, each as: name length
  * (1 byte), name, flags (bit 0: null value), value length (2 bytes, little
@@ -34,54 +31,12 @@ static const int encodings[] = {PG_UTF8, PG_LATIN1, PG_SQL_ASCII};
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#ifdef HAVE_KAFKA_HEADERS_TO_JSON
 /*
  * src/message.c's kafkaHeadersToJson: one key per name (the last value of
  * a repeated name), names and values that are not valid UTF-8 (or hold a
  * NUL) as \x hex.
  */
 #define headers_json kafkaHeadersToJson
-#define NAME_INVALID_AS_HEX true
-#else
-#define NAME_INVALID_AS_HEX false
-/* The headers as a JSON object into buf (scan.c's headers_datum) */
-static void
-headers_json(rd_kafka_headers_t *hdrs, StringInfo buf)
-{
-	const char *name;
-	const void *val;
-	size_t		size;
-
-	appendStringInfoChar(buf, '{');
-	for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
-	{
-		if (i > 0)
-			appendStringInfoChar(buf, ',');
-		escape_json(buf, pg_verifymbstr(name, strlen(name), true) ? name : "?");
-		appendStringInfoChar(buf, ':');
-		if (val == NULL)
-			appendStringInfoString(buf, "null");
-		else if (pg_verifymbstr(val, size, true) && memchr(val, '\0', size) == NULL)
-		{
-			char	   *s = pnstrdup(val, size);
-
-			escape_json(buf, s);
-		}
-		else
-		{
-			/* binary header: hex, as bytea prints it */
-			char	   *hex = palloc(size * 2 + 3);
-
-			hex[0] = '\\';
-			hex[1] = 'x';
-			hex_encode(val, size, hex + 2);
-			hex[size * 2 + 2] = '\0';
-			escape_json(buf, hex);
-		}
-	}
-	appendStringInfoChar(buf, '}');
-}
-#endif
 
 /* "\x<hex>" of n bytes, malloc'd and NUL-terminated */
 static char *
@@ -118,7 +73,7 @@ expected_json(rd_kafka_headers_t *hdrs)
 		if (pg_verify_mbstr(PG_UTF8, name, strlen(name), true))
 			key = strdup(name);
 		else
-			key = NAME_INVALID_AS_HEX ? hexstr(name, strlen(name)) : strdup("?");
+			key = hexstr(name, strlen(name));
 		if (val == NULL)
 			v = json_null();
 		else if (pg_verify_mbstr(PG_UTF8, val, size, true) && memchr(val, '\0', size) == NULL)
