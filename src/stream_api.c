@@ -244,6 +244,7 @@ check_stream_options(Jsonb *options)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	StringInfoData valid;
+	JsonbValue *pt;
 
 	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
 		ereport(ERROR,
@@ -270,11 +271,9 @@ check_stream_options(Jsonb *options)
 					 errmsg("unknown stream option \"%.*s\"", v.val.string.len, v.val.string.val),
 					 errhint("Valid keys of options are: %s.", valid.data)));
 	}
-	if (getKeyJsonValueFromContainer(&options->root, "progress_topic", strlen("progress_topic"), NULL))
+	pt = getKeyJsonValueFromContainer(&options->root, "progress_topic", strlen("progress_topic"), NULL);
+	if (pt)
 	{
-		JsonbValue *pt = getKeyJsonValueFromContainer(&options->root, "progress_topic",
-													  strlen("progress_topic"), NULL);
-
 		if (pt->type != jbvString || pt->val.string.len == 0 || pt->val.string.len > 249 ||
 			strspn(pnstrdup(pt->val.string.val, pt->val.string.len),
 				   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != (size_t) pt->val.string.len)
