@@ -79,6 +79,12 @@ PG_FUNCTION_INFO_V1(kafka_flush_stream);
 
 /* progress records read per step when searching backwards */
 #define PROGRESS_CHUNK 500
+/*
+ * The event id ranges of one progress record take at most this many bytes
+ * of text (a record must stay below the broker's message.max.bytes, 1 MB by
+ * default): a batch is cut where its record would exceed it.
+ */
+#define PROGRESS_MAX_EVENTS_TEXT 400000
 /* retry a failing stream after this long, doubling up to the max */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 10000
@@ -107,12 +113,31 @@ typedef struct StreamInfo
 	char	   *snapshot_state;	/* none, pending, running, done (snapshot.c) */
 } StreamInfo;
 
+/* A range [lo, hi) of event ids */
+typedef struct IdRange
+{
+	int64		lo;
+	int64		hi;
+} IdRange;
+
 /* What this process knows about a stream it published */
 typedef struct StreamState
 {
 	int32		stream_id;
 	bool		recovered;		/* progress checked with the current producer */
-	bool		touched;		/* committed a Kafka batch in this PostgreSQL xact */
+
+	/*
+	 * The current PostgreSQL transaction deleted outbox rows of the stream
+	 * (batches Kafka committed, or recovery): sent holds their event ids,
+	 * base_batch_no the stream's batch_no before.  Every progress record of
+	 * the transaction lists them all, so that if it rolls back (even after
+	 * several batches of kafka.flush_stream), the last record tells recovery
+	 * every event Kafka has.
+	 */
+	bool		touched;
+	int64		base_batch_no;
+	IdRange    *sent;			/* sorted, disjoint, in TopMemoryContext */
+	int			nsent;
 	int64		retry_at;		/* kafkaNowMs() before which the worker skips it */
 	int			backoff_ms;
 } StreamState;
@@ -146,7 +171,9 @@ state_of(int32 stream_id)
 /*
  * A PostgreSQL transaction that committed batches in Kafka rolled back:
  * their outbox rows are back, so the progress must be read again before
- * the next batch (else they would be sent twice).
+ * the next batch (else they would be sent twice).  A transaction that
+ * published cannot be prepared: its outcome would be decided later by
+ * another session, while Kafka already has the batches.
  */
 static void
 emitter_xact_callback(XactEvent event, void *arg)
@@ -154,6 +181,20 @@ emitter_xact_callback(XactEvent event, void *arg)
 	ListCell   *lc;
 
 	(void) arg;
+	if (event == XACT_EVENT_PRE_PREPARE)
+	{
+		foreach(lc, stream_states)
+		{
+			StreamState *st = lfirst(lc);
+
+			if (st->touched)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that published a change stream"),
+						 errhint("Call kafka.flush_stream() outside the transaction, or leave publishing to the worker.")));
+		}
+		return;
+	}
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
 		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
 		return;
@@ -164,7 +205,116 @@ emitter_xact_callback(XactEvent event, void *arg)
 		if (st->touched && (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT))
 			st->recovered = false;
 		st->touched = false;
+		st->nsent = 0;
 	}
+}
+
+/*
+ * A subtransaction rolled back: outbox deletes it made are undone while the
+ * transaction goes on, so recovery must run before the next batch.  (The
+ * transaction's record of what it sent stays: it still has to be listed.)
+ */
+static void
+emitter_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	(void) mySubid;
+	(void) parentSubid;
+	(void) arg;
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	foreach(lc, stream_states)
+	{
+		StreamState *st = lfirst(lc);
+
+		if (st->touched)
+			st->recovered = false;
+	}
+}
+
+/* Sorted event ids as ranges (out has room for n); returns their number */
+static pg_noinline int
+ids_to_ranges(const int64 *ids, int n, IdRange *out)
+{
+	int			nr = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (nr > 0 && ids[i] == out[nr - 1].hi)
+			out[nr - 1].hi++;
+		else
+		{
+			out[nr].lo = ids[i];
+			out[nr].hi = ids[i] + 1;
+			nr++;
+		}
+	}
+	return nr;
+}
+
+/* The union of two sorted lists of ranges (out has room for na + nb); returns its length */
+static pg_noinline int
+ranges_union(const IdRange *a, int na, const IdRange *b, int nb, IdRange *out)
+{
+	int			n = 0,
+				i = 0,
+				j = 0;
+
+	while (i < na || j < nb)
+	{
+		IdRange		r = (j >= nb || (i < na && a[i].lo <= b[j].lo)) ? a[i++] : b[j++];
+
+		if (n > 0 && r.lo <= out[n - 1].hi)
+			out[n - 1].hi = Max(out[n - 1].hi, r.hi);
+		else
+			out[n++] = r;
+	}
+	return n;
+}
+
+/* The int8multirange text of sorted ranges */
+static char *
+ranges_text(const IdRange *r, int n)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&b, "%s[" INT64_FORMAT "," INT64_FORMAT ")", i > 0 ? "," : "", r[i].lo, r[i].hi);
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+/*
+ * The current transaction deleted the outbox rows of these event ids (sorted
+ * ranges): add them to what the stream's progress records list.
+ * base_batch_no is the stream's batch_no before the transaction's first.
+ */
+static void
+note_sent(StreamState *st, int64 base_batch_no, const IdRange *add, int nadd)
+{
+	IdRange    *merged;
+
+	if (!xact_cb_registered)
+	{
+		RegisterXactCallback(emitter_xact_callback, NULL);
+		RegisterSubXactCallback(emitter_subxact_callback, NULL);
+		xact_cb_registered = true;
+	}
+	if (!st->touched)
+	{
+		st->touched = true;
+		st->base_batch_no = base_batch_no;
+		st->nsent = 0;
+	}
+	merged = MemoryContextAlloc(TopMemoryContext, sizeof(IdRange) * Max(st->nsent + nadd, 1));
+	st->nsent = ranges_union(st->sent, st->nsent, add, nadd, merged);
+	if (st->sent)
+		pfree(st->sent);
+	st->sent = merged;
 }
 
 void
@@ -567,46 +717,42 @@ recover(KafkaOptions *opts, StreamInfo *s)
 		Datum		args[3] = {Int32GetDatum(s->stream_id), CStringGetTextDatum(events), Int64GetDatum(batch_no)};
 		Oid			types[3] = {INT4OID, TEXTOID, INT8OID};
 		uint64		n;
+		IdRange    *r;
+		int			nr;
 
+		/*
+		 * The record lists every event its PostgreSQL transaction had sent
+		 * (note_sent): all of them are in Kafka.  Some may be gone from the
+		 * outbox already; only the rows deleted now count as sent now.
+		 */
+		if (SPI_execute_with_args("SELECT lower(r), upper(r) FROM unnest($2::int8multirange) r ORDER BY 1",
+								  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read a progress record");
+		nr = (int) SPI_processed;
+		r = palloc(sizeof(IdRange) * Max(nr, 1));
+		for (int i = 0; i < nr; i++)
+		{
+			bool		isnull;
+
+			r[i].lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			r[i].hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		}
 		/* an array of ids, computed once: an index scan, not a per-row parse of the text */
 		if (SPI_execute_with_args("DELETE FROM kafka.outbox WHERE stream_id = $1 AND event_id = ANY "
 								  "(ARRAY(SELECT generate_series(lower(r), upper(r) - 1) FROM unnest($2::int8multirange) r))",
 								  3, types, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete from kafka.outbox");
 		n = SPI_processed;
-		if (SPI_execute_with_args("UPDATE kafka.stream SET batch_no = $3, events_sent = events_sent + "
-								  "(SELECT sum(upper(r) - lower(r)) FROM unnest($2::int8multirange) r), "
-								  "last_sent_at = now() WHERE stream_id = $1",
+		if (SPI_execute_with_args(psprintf("UPDATE kafka.stream SET batch_no = $3, events_sent = events_sent + " UINT64_FORMAT ", "
+										   "last_sent_at = now() WHERE stream_id = $1", n),
 								  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update kafka.stream");
+		note_sent(state_of(s->stream_id), s->batch_no, r, nr);
 		ereport(LOG,
 				(errmsg("kafka_fdw: stream of table \"%s\": batch " INT64_FORMAT " had reached Kafka; removed its " UINT64_FORMAT " events from the outbox",
 						get_rel_name(s->relid) ? get_rel_name(s->relid) : "?", batch_no, n)));
 		s->batch_no = batch_no;
 	}
-}
-
-/* The int8multirange text of sorted event ids */
-static char *
-ids_multirange(int64 *ids, int n)
-{
-	StringInfoData b;
-
-	initStringInfo(&b);
-	appendStringInfoChar(&b, '{');
-	for (int i = 0; i < n;)
-	{
-		int			j = i;
-
-		while (j + 1 < n && ids[j + 1] == ids[j] + 1)
-			j++;
-		if (i > 0)
-			appendStringInfoChar(&b, ',');
-		appendStringInfo(&b, "[" INT64_FORMAT "," INT64_FORMAT ")", ids[i], ids[j] + 1);
-		i = j + 1;
-	}
-	appendStringInfoChar(&b, '}');
-	return b.data;
 }
 
 static int64
@@ -660,7 +806,8 @@ commit_transaction(KafkaHandle *h, StreamInfo *s, int timeout_ms)
 /*
  * The oldest committed outbox rows of a stream, at most limit of them, in
  * event_id order (SPI_processed of them): its snapshot rows only (op 'r')
- * if snapshot_rows.
+ * if snapshot_rows.  Rows the current transaction wrote are not committed
+ * (kafka.flush_stream runs in the caller's transaction): they wait.
  */
 static SPITupleTable *
 read_outbox(int32 stream_id, bool snapshot_rows, int64 limit)
@@ -671,17 +818,19 @@ read_outbox(int32 stream_id, bool snapshot_rows, int64 limit)
 	if (SPI_execute_with_args(snapshot_rows ?
 							  "SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
 							  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
-							  "FROM kafka.outbox WHERE stream_id = $1 AND op = 'r' ORDER BY event_id LIMIT $2" :
+							  "FROM kafka.outbox WHERE stream_id = $1 AND op = 'r' "
+							  "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY event_id LIMIT $2" :
 							  "SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
 							  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
-							  "FROM kafka.outbox WHERE stream_id = $1 ORDER BY event_id LIMIT $2",
+							  "FROM kafka.outbox WHERE stream_id = $1 "
+							  "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY event_id LIMIT $2",
 							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read kafka.outbox");
 	return SPI_tuptable;
 }
 
 static int64
-publish_batch(StreamInfo *s)
+publish_batch(StreamInfo *s, bool *full)
 {
 	ForeignServer *server = GetForeignServerByName(s->server, false);
 	Oid			table_owner = kafkaRelOwner(s->relid);
@@ -704,6 +853,12 @@ publish_batch(StreamInfo *s)
 	char	   *dbname = get_database_name(MyDatabaseId);
 	bool		snapshot_batch = false;
 	bool		snapshot_last = false;
+	IdRange    *ranges;
+	IdRange    *allranges;
+	int			nranges;
+	int			nall;
+
+	*full = false;
 
 	/*
 	 * The stream writes as the table's owner: with the owner's user mapping
@@ -769,13 +924,58 @@ publish_batch(StreamInfo *s)
 	if (nrows == 0)
 		return 0;
 
+	/*
+	 * The progress record lists the batch's events and those of every
+	 * earlier batch of this PostgreSQL transaction (note_sent).  If that
+	 * would be too long, send the longest prefix of the batch that fits
+	 * (none: *full, this transaction can publish no more).
+	 */
+	ids = palloc(sizeof(int64) * nrows);
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull));
+	}
+	ranges = palloc(sizeof(IdRange) * nrows);
+	allranges = palloc(sizeof(IdRange) * (nrows + (st->touched ? st->nsent : 0)));
+	{
+		uint64		wanted = nrows,
+					lo = 0,
+					hi = nrows;
+
+		for (;;)
+		{
+			nranges = ids_to_ranges(ids, (int) nrows, ranges);
+			nall = ranges_union(st->touched ? st->sent : NULL, st->touched ? st->nsent : 0,
+								ranges, nranges, allranges);
+			events = ranges_text(allranges, nall);
+			if (strlen(events) <= PROGRESS_MAX_EVENTS_TEXT)
+			{
+				lo = nrows;
+				if (lo >= hi)
+					break;
+			}
+			else
+				hi = nrows - 1;
+			/* binary search for the longest prefix that fits */
+			nrows = lo + (hi - lo + 1) / 2;
+			if (nrows == 0)
+			{
+				*full = true;
+				return 0;
+			}
+		}
+		if (nrows < wanted)
+			snapshot_last = false;	/* the last 'r' event is not in this batch */
+	}
+
 	rel = table_open(s->relid, AccessShareLock);
 	tf = kafkaTransformParse(s->options, s->relid, s->key_columns);
 	env = kafkaEnvelopeCreate(rel, kafkaEnvelopeKind(s->envelope), s->schemas,
 							  s->server, dbname ? dbname : "?", s->key_columns, tf);
 	table_close(rel, AccessShareLock);
 
-	ids = palloc(sizeof(int64) * nrows);
 	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka emitter batch", ALLOCSET_DEFAULT_SIZES);
 	evcxt = AllocSetContextCreate(batchcxt, "kafka emitter event", ALLOCSET_DEFAULT_SIZES);
 
@@ -815,7 +1015,7 @@ publish_batch(StreamInfo *s)
 			MemoryContext old = MemoryContextSwitchTo(evcxt);
 			char	   *txid;
 
-			ev.event_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+			ev.event_id = ids[i];
 			ev.op = DatumGetChar(SPI_getbinval(tup, td, 2, &isnull));
 			txid = SPI_getvalue(tup, td, 3);
 			ev.txid = strtou64(txid, NULL, 10);
@@ -825,7 +1025,6 @@ publish_batch(StreamInfo *s)
 			ev.after = SPI_getvalue(tup, td, 7);
 			ev.snapshot = !snapshot_batch ? NULL :
 				(snapshot_last && i == nrows - 1) ? "last" : "true";
-			ids[i] = ev.event_id;
 
 			nmsg = kafkaEnvelopeEncode(env, &ev, t_ns, msgs);
 			hdrs[1].len = snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, ev.event_id);
@@ -868,7 +1067,6 @@ publish_batch(StreamInfo *s)
 		kafkaProducerCheck(p);
 
 		/* the progress record, in the same Kafka transaction */
-		events = ids_multirange(ids, (int) nrows);
 		{
 			StringInfoData b;
 
@@ -877,7 +1075,8 @@ publish_batch(StreamInfo *s)
 			escape_json(&b, s->uuid);
 			appendStringInfoString(&b, ",\"table\":");
 			escape_json(&b, psprintf("%s.%s", env->schema, env->table));
-			appendStringInfo(&b, ",\"batch_no\":" INT64_FORMAT ",\"events\":", s->batch_no + 1);
+			appendStringInfo(&b, ",\"batch_no\":" INT64_FORMAT ",\"since_batch_no\":" INT64_FORMAT ",\"events\":",
+							 s->batch_no + 1, st->touched ? st->base_batch_no : s->batch_no);
 			escape_json(&b, events);
 			appendStringInfo(&b, ",\"count\":" UINT64_FORMAT ",\"committed_at\":", nrows);
 			escape_json(&b, timestamptz_to_str(GetCurrentTimestamp()));
@@ -912,12 +1111,7 @@ publish_batch(StreamInfo *s)
 	h->pinned = h->in_use = false;
 	MemoryContextDelete(batchcxt);
 
-	if (!xact_cb_registered)
-	{
-		RegisterXactCallback(emitter_xact_callback, NULL);
-		xact_cb_registered = true;
-	}
-	st->touched = true;
+	note_sent(st, s->batch_no, ranges, nranges);
 
 	if (emitter_commit_delay_ms > 0)
 		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, emitter_commit_delay_ms, PG_WAIT_EXTENSION);
@@ -1008,9 +1202,20 @@ kafka_flush_stream(PG_FUNCTION_ARGS)
 	s = load_stream(s->stream_id, InvalidOid);	/* as of after the lock */
 	for (;;)
 	{
-		int64		n = publish_batch(s);
+		bool		full;
+		int64		n = publish_batch(s, &full);
 
 		total += n;
+		if (full)
+		{
+			ereport(NOTICE,
+					(errmsg("kafka.flush_stream stopped after " INT64_FORMAT " events: the progress record of one transaction can list no more",
+							total),
+					 errdetail("The event ids of one transaction's batches are listed in each of its progress records, in at most %d bytes.",
+							   PROGRESS_MAX_EVENTS_TEXT),
+					 errhint("Call kafka.flush_stream() again, in a new transaction, for the rest; the worker also publishes it.")));
+			break;
+		}
 		if (n == 0)
 			break;
 		if (kafkaNowMs() >= deadline)
@@ -1142,10 +1347,12 @@ kafkaEmitterWork(void)
 			}
 			if (s && s->running && lock_stream(stream_id, false))
 			{
+				bool		full;
+
 				/* as of after the lock: paused meanwhile? (pause_stream takes the lock) */
 				s = load_stream(stream_id, InvalidOid);
 				if (s && s->running)
-					total += publish_batch(s);
+					total += publish_batch(s, &full);
 				st->backoff_ms = 0;
 				st->retry_at = 0;
 			}

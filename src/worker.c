@@ -199,7 +199,7 @@ kafkaWorkerInit(void)
 							NULL,
 							&kafka_emitter_batch_size,
 							10000, 1, 1000000,
-							PGC_SIGHUP, 0,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
 	/*
