@@ -121,7 +121,7 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION kafka.worker_status()
   IS 'the kafka_fdw launcher and per-database workers, from shared memory';
 
--- A dropped table takes its stream and backlog along.
+-- A dropped table takes its stream and backlog along, and its ingest jobs.
 CREATE FUNCTION kafka.drop_streams_of_dropped_tables()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -137,6 +137,11 @@ BEGIN
        AND d.objid = s.relid::oid
     RETURNING s.stream_id)
   DELETE FROM kafka.outbox o USING gone WHERE o.stream_id = gone.stream_id;
+  -- ingest jobs whose source or target is gone (their offsets and dead letters cascade)
+  DELETE FROM kafka.ingest_job j
+   USING pg_event_trigger_dropped_objects() d
+   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+     AND d.objid IN (j.source::oid, j.target::oid);
 END
 $$;
 CREATE EVENT TRIGGER kafka_drop_streams ON sql_drop
@@ -181,8 +186,138 @@ SELECT w.kind, w.pid, w.datid, d.datname, w.state, w.started, w.last_loop,
   LEFT JOIN pg_database d ON d.oid = w.datid;
 COMMENT ON VIEW kafka.workers IS 'the kafka_fdw background workers and their state';
 
+-- Ingest jobs: a background worker consumes a kafka_fdw foreign table's
+-- topic into an ordinary table (append or upsert), exactly once: each
+-- partition's next offset is stored in the transaction that writes the rows.
+CREATE TABLE kafka.ingest_job (
+  job_id       serial PRIMARY KEY,
+  source       regclass NOT NULL,       -- the kafka_fdw foreign table
+  target       regclass NOT NULL,       -- the ordinary or partitioned table
+  mode         text NOT NULL CHECK (mode IN ('append', 'upsert')),
+  envelope     text NOT NULL DEFAULT 'none' CHECK (envelope IN ('none', 'debezium')),
+  key_columns  name[],                  -- upsert: the target's key
+  on_error     text NOT NULL DEFAULT 'fail' CHECK (on_error IN ('fail', 'dead_letter')),
+  parallelism  int NOT NULL DEFAULT 1 CHECK (parallelism BETWEEN 1 AND 64),
+  start_from   text NOT NULL,           -- as given: earliest, latest, a time or offsets
+  state        text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'paused', 'failed')),
+  messages     bigint NOT NULL DEFAULT 0,   -- messages consumed (committed)
+  rows_written bigint NOT NULL DEFAULT 0,   -- rows inserted, updated or deleted
+  dead_letters bigint NOT NULL DEFAULT 0,
+  last_batch_at timestamptz,
+  last_error   text,
+  last_error_at timestamptz,
+  error_partition int,                  -- on_error 'fail': the message that failed
+  error_offset bigint,
+  created_by   oid NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE kafka.ingest_job IS 'topics consumed into tables (kafka.ingest)';
+
+-- The next offset of each partition of a job, written in the batch's transaction
+CREATE TABLE kafka.ingest_offset (
+  job_id       int NOT NULL REFERENCES kafka.ingest_job ON DELETE CASCADE,
+  partition    int NOT NULL,
+  next_offset  bigint NOT NULL,
+  high_watermark bigint,                -- as the worker last saw it
+  updated_at   timestamptz,
+  PRIMARY KEY (job_id, partition)
+);
+COMMENT ON TABLE kafka.ingest_offset IS 'per job and partition: the offset of the next message to ingest';
+
+-- Messages a job could not decode or write (on_error 'dead_letter')
+CREATE TABLE kafka.dead_letter (
+  dead_letter_id bigserial PRIMARY KEY,
+  job_id       int NOT NULL REFERENCES kafka.ingest_job ON DELETE CASCADE,
+  partition    int NOT NULL,
+  "offset"     bigint NOT NULL,
+  key          bytea,
+  value        bytea,
+  headers      jsonb,
+  error        text NOT NULL,
+  sqlstate     text NOT NULL,
+  failed_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX dead_letter_job ON kafka.dead_letter (job_id, partition, "offset");
+COMMENT ON TABLE kafka.dead_letter IS 'messages an ingest job could not decode or write';
+
+SELECT pg_catalog.pg_extension_config_dump('kafka.ingest_job', '');
+SELECT pg_catalog.pg_extension_config_dump('kafka.ingest_job_job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('kafka.ingest_offset', '');
+SELECT pg_catalog.pg_extension_config_dump('kafka.dead_letter', '');
+SELECT pg_catalog.pg_extension_config_dump('kafka.dead_letter_dead_letter_id_seq', '');
+
+CREATE FUNCTION kafka.ingest(source regclass, target regclass,
+                             mode text DEFAULT 'append',
+                             start_from text DEFAULT 'earliest',
+                             start_time timestamptz DEFAULT NULL,
+                             start_offsets bigint[] DEFAULT NULL,
+                             key_columns name[] DEFAULT NULL,
+                             envelope text DEFAULT 'none',
+                             on_error text DEFAULT 'fail',
+                             parallelism int DEFAULT 1)
+RETURNS int
+AS 'MODULE_PATHNAME', 'kafka_ingest'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.ingest(regclass, regclass, text, text, timestamptz, bigint[], name[], text, text, int)
+  IS 'consume a kafka_fdw foreign table''s topic into a table, continuously and exactly once (target owner only); returns the job_id';
+
+CREATE FUNCTION kafka.stop_ingest(job int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'kafka_stop_ingest'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.stop_ingest(int) IS 'stop an ingest job and forget its offsets and dead letters';
+
+CREATE FUNCTION kafka.pause_ingest(job int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'kafka_pause_ingest'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.pause_ingest(int) IS 'stop consuming; the offsets stay';
+
+CREATE FUNCTION kafka.resume_ingest(job int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'kafka_resume_ingest'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.resume_ingest(int) IS 'consume again from the stored offsets (also a failed job)';
+
+CREATE FUNCTION kafka.redrive(job int)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'kafka_redrive'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka.redrive(int)
+  IS 'retry the dead letters of a job now; removes those that land, returns their number';
+
+-- Per job and partition: offsets, lag, state, errors.  Jobs into tables the
+-- caller owns (all for superusers and members of pg_monitor).
+CREATE VIEW kafka.ingest_status WITH (security_barrier) AS
+SELECT j.job_id,
+       j.source,
+       j.target,
+       j.mode,
+       o.partition,
+       o.next_offset AS committed_offset,
+       o.high_watermark,
+       greatest(o.high_watermark - o.next_offset, 0) AS lag,
+       CASE WHEN j.state <> 'running' THEN j.state
+            WHEN o.high_watermark - o.next_offset > 10000 THEN 'catching up'
+            ELSE 'running' END AS state,
+       j.messages,
+       j.rows_written,
+       j.dead_letters,
+       (SELECT count(*) FROM kafka.dead_letter d WHERE d.job_id = j.job_id
+           AND d.partition = o.partition) AS dead_letters_waiting,
+       o.updated_at,
+       j.last_error,
+       j.last_error_at,
+       j.error_partition,
+       j.error_offset
+  FROM kafka.ingest_job j
+  LEFT JOIN kafka.ingest_offset o USING (job_id)
+ WHERE pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = j.target), 'USAGE')
+    OR pg_has_role('pg_monitor', 'USAGE');
+COMMENT ON VIEW kafka.ingest_status IS 'ingest jobs into the tables you own, per partition: offsets, lag, state, errors';
+
 REVOKE ALL ON ALL TABLES IN SCHEMA kafka FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA kafka FROM PUBLIC;
-GRANT SELECT ON kafka.streams, kafka.workers TO PUBLIC;
+GRANT SELECT ON kafka.streams, kafka.workers, kafka.ingest_status TO PUBLIC;
 REVOKE ALL ON FUNCTION kafka.capture() FROM PUBLIC;
 REVOKE ALL ON FUNCTION kafka.drop_streams_of_dropped_tables() FROM PUBLIC;

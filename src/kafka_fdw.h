@@ -557,7 +557,28 @@ extern void kafkaEmitterLockStream(int32 stream_id);
 extern void kafkaSnapshotCheck(Oid relid, List *keys, int chunk_size);
 extern int64 kafkaSnapshotStep(int32 stream_id);
 
-/* in stream_api.c: SQL-callable only */
+/* in stream_api.c */
+
+/* What kafkaBeginAsOwner changed, for kafkaEndAsOwner */
+typedef struct KafkaOwnerContext
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+} KafkaOwnerContext;
+
+extern void kafkaBeginAsOwner(KafkaOwnerContext *oc);
+extern void kafkaEndAsOwner(KafkaOwnerContext *oc);
+extern void kafkaSpiExec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect);
+
+/* in ingest.c */
+extern int	kafka_ingest_batch_size;
+extern int	kafka_ingest_batch_wait_ms;
+extern PGDLLEXPORT void kafka_ingest_main(Datum arg);
+extern bool kafkaIngestHasJobs(void);
+extern bool kafkaIngestSupervise(void);
+extern int64 kafkaIngestRedrive(int32 job_id);
+extern List *kafkaIngestCheck(Oid source, Oid target, bool upsert, bool debezium, List *key_columns);
 
 /* in admin.c: SQL-callable helpers are declared with PG_FUNCTION_INFO_V1 there */
 

@@ -41,20 +41,12 @@ PG_FUNCTION_INFO_V1(kafka_stop_stream);
 PG_FUNCTION_INFO_V1(kafka_pause_stream);
 PG_FUNCTION_INFO_V1(kafka_resume_stream);
 
-/* What run_as_owner restores */
-typedef struct OwnerContext
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			nestlevel;
-} OwnerContext;
-
 /*
  * Become the extension's owner with search_path = pg_catalog, pg_temp and
  * connect SPI.  An ERROR restores both (transaction abort does).
  */
-static void
-begin_as_owner(OwnerContext *oc)
+void
+kafkaBeginAsOwner(KafkaOwnerContext *oc)
 {
 	Oid			owner = kafkaEmitterOwner();
 
@@ -67,8 +59,8 @@ begin_as_owner(OwnerContext *oc)
 		elog(ERROR, "SPI_connect failed");
 }
 
-static void
-end_as_owner(OwnerContext *oc)
+void
+kafkaEndAsOwner(KafkaOwnerContext *oc)
 {
 	SPI_finish();
 	SetUserIdAndSecContext(oc->save_userid, oc->save_sec);
@@ -76,8 +68,8 @@ end_as_owner(OwnerContext *oc)
 }
 
 /* Run SQL with parameters under SPI; ERROR unless it returns expect */
-static void
-spi_exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect)
+void
+kafkaSpiExec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect)
 {
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 
@@ -215,7 +207,7 @@ locked_stream_id(Oid relid)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	bool		isnull;
 
-	spi_exec("SELECT stream_id FROM kafka.stream WHERE relid = $1::pg_catalog.regclass FOR UPDATE",
+	kafkaSpiExec("SELECT stream_id FROM kafka.stream WHERE relid = $1::pg_catalog.regclass FOR UPDATE",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -301,7 +293,7 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 	List	   *keys;
 	bool		snapshot,
 				schemas;
-	OwnerContext oc;
+	KafkaOwnerContext oc;
 	StringInfoData sql;
 	char	   *qname;
 	int32		stream_id;
@@ -391,7 +383,7 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 	}
 
 	qname = qualified_name(relid);
-	begin_as_owner(&oc);
+	kafkaBeginAsOwner(&oc);
 	{
 		Oid			types[9] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, NAMEARRAYOID, JSONBOID,
 		BOOLOID, OIDOID, TEXTOID};
@@ -417,14 +409,14 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 		else
 			nulls[8] = 'n';
 
-		spi_exec("SELECT 1 FROM kafka.stream WHERE relid = $1::pg_catalog.regclass",
+		kafkaSpiExec("SELECT 1 FROM kafka.stream WHERE relid = $1::pg_catalog.regclass",
 				 1, types, values, nulls, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("table %s is already streamed", get_rel_name(relid)),
 					 errhint("Stop its stream with kafka.stop_stream() first.")));
-		spi_exec(snapshot ?
+		kafkaSpiExec(snapshot ?
 				 "INSERT INTO kafka.stream (relid, server, topic, envelope, key_columns, options, created_by, snapshot_state) "
 				 "VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, "
 				 "coalesce($6, '{}') || pg_catalog.jsonb_build_object('schemas', $7) || "
@@ -454,8 +446,8 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 					 "CREATE TRIGGER kafka_capture_trunc AFTER TRUNCATE ON %s "
 					 "FOR EACH STATEMENT EXECUTE FUNCTION kafka.capture('%d')",
 					 qname, stream_id, qname, stream_id, qname, stream_id, qname, stream_id);
-	spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	end_as_owner(&oc);
+	kafkaSpiExec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	kafkaEndAsOwner(&oc);
 
 	kafkaWakeWorkerAtCommit();
 	PG_RETURN_INT32(stream_id);
@@ -469,7 +461,7 @@ Datum
 kafka_stop_stream(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	OwnerContext oc;
+	KafkaOwnerContext oc;
 	int32		stream_id;
 	uint64		discarded;
 	char	   *qname;
@@ -481,7 +473,7 @@ kafka_stop_stream(PG_FUNCTION_ARGS)
 	LockRelationOid(relid, ShareRowExclusiveLock);	/* as DROP TRIGGER does */
 	qname = qualified_name(relid);
 
-	begin_as_owner(&oc);
+	kafkaBeginAsOwner(&oc);
 	stream_id = locked_stream_id(relid);
 	values[0] = Int32GetDatum(stream_id);
 	initStringInfo(&sql);
@@ -491,11 +483,11 @@ kafka_stop_stream(PG_FUNCTION_ARGS)
 					 "DROP TRIGGER IF EXISTS kafka_capture_del ON %s;"
 					 "DROP TRIGGER IF EXISTS kafka_capture_trunc ON %s",
 					 qname, qname, qname, qname);
-	spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	spi_exec("DELETE FROM kafka.outbox WHERE stream_id = $1", 1, types, values, NULL, SPI_OK_DELETE);
+	kafkaSpiExec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	kafkaSpiExec("DELETE FROM kafka.outbox WHERE stream_id = $1", 1, types, values, NULL, SPI_OK_DELETE);
 	discarded = SPI_processed;
-	spi_exec("DELETE FROM kafka.stream WHERE stream_id = $1", 1, types, values, NULL, SPI_OK_DELETE);
-	end_as_owner(&oc);
+	kafkaSpiExec("DELETE FROM kafka.stream WHERE stream_id = $1", 1, types, values, NULL, SPI_OK_DELETE);
+	kafkaEndAsOwner(&oc);
 
 	if (discarded > 0)
 		ereport(NOTICE,
@@ -508,12 +500,12 @@ kafka_stop_stream(PG_FUNCTION_ARGS)
 static void
 set_stream_state(Oid relid, const char *state, const char *verb)
 {
-	OwnerContext oc;
+	KafkaOwnerContext oc;
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
 
 	(void) check_table(relid, verb);
-	begin_as_owner(&oc);
+	kafkaBeginAsOwner(&oc);
 
 	/*
 	 * A pause waits for the batch being published (the stream's advisory
@@ -525,15 +517,15 @@ set_stream_state(Oid relid, const char *state, const char *verb)
 		Oid			ltypes[2] = {INT4OID, OIDOID};
 		Datum		lvalues[2] = {Int32GetDatum(KAFKA_EMITTER_LOCK_CLASS), ObjectIdGetDatum(relid)};
 
-		spi_exec("SELECT pg_catalog.pg_advisory_xact_lock($1, stream_id) FROM kafka.stream "
+		kafkaSpiExec("SELECT pg_catalog.pg_advisory_xact_lock($1, stream_id) FROM kafka.stream "
 				 "WHERE relid = $2::pg_catalog.regclass",
 				 2, ltypes, lvalues, NULL, SPI_OK_SELECT);
 	}
 	values[0] = Int32GetDatum(locked_stream_id(relid));
 	values[1] = CStringGetTextDatum(state);
-	spi_exec("UPDATE kafka.stream SET state = $2 WHERE stream_id = $1",
+	kafkaSpiExec("UPDATE kafka.stream SET state = $2 WHERE stream_id = $1",
 			 2, types, values, NULL, SPI_OK_UPDATE);
-	end_as_owner(&oc);
+	kafkaEndAsOwner(&oc);
 }
 
 /*

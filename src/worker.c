@@ -202,6 +202,21 @@ kafkaWorkerInit(void)
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("kafka_fdw.ingest_batch_size",
+							"Maximum number of messages an ingest worker writes in one transaction.",
+							NULL,
+							&kafka_ingest_batch_size,
+							10000, 1, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kafka_fdw.ingest_batch_wait",
+							"How long an ingest worker waits for more messages before it writes a batch.",
+							NULL,
+							&kafka_ingest_batch_wait_ms,
+							50, 0, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	/*
 	 * A PGC_POSTMASTER setting can only be defined while preloading (a later
 	 * load would be FATAL); without preloading there are no workers.
@@ -765,7 +780,7 @@ database_wanted(void)
 	return false;
 }
 
-/* Inside a transaction: is the extension (1.1 or later) here, with streams? */
+/* Inside a transaction: is the extension (1.1 or later) here, with streams or ingest jobs? */
 static bool
 have_streams(void)
 {
@@ -776,7 +791,7 @@ have_streams(void)
 	nsp = get_namespace_oid("kafka", true);
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("stream", nsp)))
 		return false;
-	return kafkaEmitterHasStreams();
+	return kafkaEmitterHasStreams() || kafkaIngestHasJobs();
 }
 
 /*
@@ -878,6 +893,11 @@ kafka_worker_main(Datum arg)
 			}
 			continue;		/* a wake arrived: look again */
 		}
+
+		/* ingest jobs run in workers of their own: keep them running */
+		pgstat_report_activity(STATE_RUNNING, "supervising ingest jobs");
+		(void) kafkaIngestSupervise();
+		MemoryContextSwitchTo(loop_cxt);
 
 		pgstat_report_activity(STATE_RUNNING, "publishing");
 		sent = kafkaEmitterWork();

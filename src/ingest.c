@@ -1,0 +1,1942 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *		  Ingest jobs: background workers that consume a kafka_fdw foreign
+ *		  table's topic into an ordinary table, exactly once.
+ *
+ *		  A job (kafka.ingest_job, started by kafka.ingest) has parallelism N
+ *		  ingest workers; worker k takes the partitions p with p % N = k.
+ *		  Each is a dynamic background worker started and restarted by the
+ *		  per-database worker (kafkaIngestSupervise, from worker.c), and
+ *		  holds a session advisory lock on (job, k), so that a second copy
+ *		  (a supervisor that restarted while the first one still ran) only
+ *		  waits.
+ *
+ *		  A worker consumes its partitions from the offsets stored in
+ *		  kafka.ingest_offset, collects a batch (kafka_fdw.ingest_batch_size
+ *		  messages, or what arrived within kafka_fdw.ingest_batch_wait), and
+ *		  writes it in one transaction that also stores each partition's
+ *		  next offset: a message lands exactly once whatever crashes when.
+ *		  Rows are decoded with the foreign table's definition (message.c),
+ *		  matched to the target's columns by name, and written through the
+ *		  executor's replication entry points (ExecSimpleRelationInsert and
+ *		  friends, as logical replication's apply worker does): constraints,
+ *		  triggers, defaults, generated columns and partition routing apply,
+ *		  without a SQL statement per message.
+ *
+ *		  mode append inserts every message.  mode upsert applies a
+ *		  changelog by key (the target's primary key): a message's row
+ *		  replaces the row with its key, a tombstone (null value) deletes it;
+ *		  envelope 'debezium' unwraps change events (c, r, u: the after
+ *		  image; d: delete; t: truncate).  Within a batch only the last change
+ *		  of a key is applied.
+ *
+ *		  Errors: a batch that fails is retried message by message, each in a
+ *		  subtransaction, to find the bad ones.  on_error 'dead_letter' puts
+ *		  them (raw key, value, headers, the error) into kafka.dead_letter in
+ *		  the same transaction and goes on; 'fail' stops the job in state
+ *		  failed with the message's partition, offset and error.  Failures
+ *		  not caused by a message (Kafka down, a lock timeout) are recorded
+ *		  in last_error and retried after a growing pause.
+ *
+ * Invariants:
+ *	- Offsets move only in the transaction that wrote the batch's rows (or
+ *	  dead letters); a batch's offsets are checked under FOR UPDATE against
+ *	  those the worker consumed from, so a concurrent writer of the same
+ *	  offsets (which the advisory lock excludes anyway) can never double a
+ *	  message.
+ *	- Writes run as the target table's owner (the job's owner), with that
+ *	  owner's user mapping for Kafka; the owner must still have SELECT on
+ *	  the source and INSERT (UPDATE, DELETE for upsert) on the target.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/execPartition.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_relation.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+/* advisory lock class of ingest workers: (class, job_id * 64 + k) */
+#define KAFKA_INGEST_LOCK_CLASS (KAFKA_EMITTER_LOCK_CLASS + 1)
+/* a failing job is retried after this long, doubling up to the max */
+#define INGEST_BACKOFF_MIN_MS 1000
+#define INGEST_BACKOFF_MAX_MS 10000
+/* the supervisor starts a job's worker again at most this often */
+#define INGEST_RESTART_MS 2000
+/* upsert: keys up to this long (as text) are deduplicated within a batch */
+#define DEDUP_KEY_LEN 256
+/* the topic's partitions are looked up again this often */
+#define INGEST_METADATA_MS 30000
+
+int			kafka_ingest_batch_size = 10000;
+int			kafka_ingest_batch_wait_ms = 50;
+
+/* A job as kafka.ingest_job describes it */
+typedef struct IngestJob
+{
+	int32		job_id;
+	Oid			source;
+	Oid			target;
+	bool		upsert;
+	bool		debezium;
+	List	   *key_columns;	/* of char * */
+	bool		dead_letter;	/* on_error 'dead_letter' (else 'fail') */
+	int			parallelism;
+	char	   *state;
+	Oid			owner;			/* the target's owner */
+} IngestJob;
+
+/* How a batch ended */
+typedef enum BatchResult
+{
+	BATCH_DONE,					/* committed */
+	BATCH_RESEEK,				/* stored offsets differ: consume again from them */
+	BATCH_STOP,					/* the job is no longer running here */
+	BATCH_FAILED				/* on_error 'fail': the job failed */
+} BatchResult;
+
+/* One target column and where its value comes from */
+typedef struct TargetCol
+{
+	AttrNumber	attnum;			/* in the target */
+	char	   *name;
+	Oid			typid;
+	int32		typmod;
+	AttrNumber	src;			/* source (foreign table) column, 0: none */
+	bool		convert;		/* types differ: through text */
+	FmgrInfo	src_out;		/* source type output */
+	FmgrInfo	in;				/* target type input */
+	Oid			ioparam;
+	bool		is_key;			/* upsert key column */
+	ExprState  *deflt;			/* default when the message has no value for it */
+} TargetCol;
+
+/* The state of one ingest worker */
+typedef struct IngestState
+{
+	IngestJob  *job;
+	int			k;				/* this worker's share: partitions p % N = k */
+	MemoryContext cxt;			/* lives until the consumer is reset */
+	KafkaOptions *opts;
+	KafkaRowReader *reader;
+	KafkaHandle *h;
+	rd_kafka_topic_t *rkt;
+	int			nparts;			/* partitions this worker consumes */
+	int32	   *parts;
+	int64	   *next;			/* next offset to consume, per part */
+	bool	   *known;			/* kafka.ingest_offset has a row for it */
+	int32		max_part;		/* the highest partition id of the topic */
+	int		   *part_slot;		/* partition id -> index in parts, or -1 */
+	int64		metadata_at;	/* kafkaNowMs() of the last partition lookup */
+	/* the target */
+	int			ntcols;
+	TargetCol  *tcols;
+	Oid			key_index;		/* upsert: the target's primary key index */
+	char		target_relkind;
+} IngestState;
+
+static void ingest_reset(IngestState *st);
+static int	part_index(IngestState *st, int32 p);
+
+/* ---------------------------------------------------------------------
+ * The job row (SPI connected)
+ * ---------------------------------------------------------------------
+ */
+
+static IngestJob *
+load_job(int32 job_id, bool lock)
+{
+	Datum		arg = Int32GetDatum(job_id);
+	Oid			argtype = INT4OID;
+	IngestJob  *j;
+	HeapTuple	tup;
+	TupleDesc	td;
+	bool		isnull;
+	Datum		keys;
+
+	if (SPI_execute_with_args(lock ?
+							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
+							  "on_error, parallelism, state FROM kafka.ingest_job WHERE job_id = $1 FOR SHARE" :
+							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
+							  "on_error, parallelism, state FROM kafka.ingest_job WHERE job_id = $1",
+							  1, &argtype, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read kafka.ingest_job");
+	if (SPI_processed == 0)
+		return NULL;
+	tup = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	j = palloc0(sizeof(IngestJob));
+	j->job_id = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
+	j->source = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
+	j->target = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+	j->upsert = strcmp(SPI_getvalue(tup, td, 4), "upsert") == 0;
+	j->debezium = strcmp(SPI_getvalue(tup, td, 5), "debezium") == 0;
+	keys = SPI_getbinval(tup, td, 6, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			if (!nulls[i])
+				j->key_columns = lappend(j->key_columns, TextDatumGetCString(elems[i]));
+	}
+	j->dead_letter = strcmp(SPI_getvalue(tup, td, 7), "dead_letter") == 0;
+	j->parallelism = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
+	j->state = SPI_getvalue(tup, td, 9);
+	j->owner = kafkaRelOwner(j->target);
+	return j;
+}
+
+/* Record an error of the job (the caller's transaction) */
+static void
+record_job_error(int32 job_id, const char *msg, bool failed, int32 partition, int64 offset)
+{
+	Datum		args[5] = {Int32GetDatum(job_id), CStringGetTextDatum(msg), BoolGetDatum(failed),
+	Int32GetDatum(partition), Int64GetDatum(offset)};
+	Oid			types[5] = {INT4OID, TEXTOID, BOOLOID, INT4OID, INT8OID};
+	char		nulls[5] = {' ', ' ', ' ', failed ? ' ' : 'n', failed ? ' ' : 'n'};
+
+	kafkaSpiExec("UPDATE kafka.ingest_job SET last_error = $2, last_error_at = now(), "
+			"state = CASE WHEN $3 THEN 'failed' ELSE state END, "
+			"error_partition = CASE WHEN $3 THEN $4 ELSE error_partition END, "
+			"error_offset = CASE WHEN $3 THEN $5 ELSE error_offset END "
+			"WHERE job_id = $1", 5, types, args, nulls, SPI_OK_UPDATE);
+}
+
+/* ---------------------------------------------------------------------
+ * The target's columns
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Match the target's columns to the source's by name; check what the job
+ * needs (kafka.ingest calls this too, to refuse a job that cannot work).
+ * Returns the columns (*n of them) and, for upsert, *key_index.
+ */
+static TargetCol *
+map_target(IngestJob *job, KafkaOptions *opts, Relation rel, int *n, Oid *key_index, bool for_check)
+{
+	TupleDesc	td = RelationGetDescr(rel);
+	TargetCol  *cols = palloc0(sizeof(TargetCol) * Max(td->natts, 1));
+	int			nc = 0;
+	int			matched = 0;
+	List	   *keys = job->key_columns;
+
+	*key_index = InvalidOid;
+	if (job->upsert)
+	{
+		Oid			pk = RelationGetPrimaryKeyIndex(rel);
+		Relation	irel;
+
+		if (!OidIsValid(pk))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("upsert target \"%s\" has no primary key", RelationGetRelationName(rel)),
+					 errhint("Upsert applies changes by the target's primary key: add one.")));
+		if (rel->rd_rel->relkind != RELKIND_RELATION)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("upsert into partitioned table \"%s\" is not supported", RelationGetRelationName(rel)),
+					 errhint("Ingest into one of its partitions, or use mode 'append'.")));
+		*key_index = pk;
+		irel = index_open(pk, AccessShareLock);
+		if (keys == NIL)
+			for (int i = 0; i < irel->rd_index->indnkeyatts; i++)
+				keys = lappend(keys, pstrdup(NameStr(TupleDescAttr(td, irel->rd_index->indkey.values[i] - 1)->attname)));
+		else
+		{
+			/* given key columns must be the primary key's */
+			bool		same = list_length(keys) == irel->rd_index->indnkeyatts;
+
+			for (int i = 0; same && i < irel->rd_index->indnkeyatts; i++)
+			{
+				const char *pkcol = NameStr(TupleDescAttr(td, irel->rd_index->indkey.values[i] - 1)->attname);
+				bool		found = false;
+				ListCell   *lc;
+
+				foreach(lc, keys)
+					if (strcmp(lfirst(lc), pkcol) == 0)
+						found = true;
+				same = found;
+			}
+			if (!same)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("key_columns must be the columns of the primary key of \"%s\"",
+								RelationGetRelationName(rel))));
+		}
+		index_close(irel, AccessShareLock);
+		job->key_columns = keys;
+	}
+
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+		TargetCol  *tc;
+		ListCell   *lc;
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		tc = &cols[nc++];
+		tc->attnum = att->attnum;
+		tc->name = pstrdup(NameStr(att->attname));
+		tc->typid = att->atttypid;
+		tc->typmod = att->atttypmod;
+		foreach(lc, job->key_columns)
+			if (strcmp(lfirst(lc), tc->name) == 0)
+				tc->is_key = true;
+		/* debezium: values come from the event's JSON, by name */
+		if (!job->debezium)
+		{
+			for (int c = 0; c < opts->ncolumns; c++)
+			{
+				KafkaColumn *kc = &opts->columns[c];
+
+				if (kc->dropped || strcmp(kc->name, tc->name) != 0)
+					continue;
+				tc->src = kc->attnum;
+				matched++;
+				if (kc->typid != tc->typid)
+				{
+					Oid			infunc;
+					Oid			outfunc;
+					bool		varlena;
+
+					tc->convert = true;
+					getTypeOutputInfo(kc->typid, &outfunc, &varlena);
+					fmgr_info(outfunc, &tc->src_out);
+					getTypeInputInfo(tc->typid, &infunc, &tc->ioparam);
+					fmgr_info(infunc, &tc->in);
+				}
+				break;
+			}
+		}
+		else
+		{
+			Oid			infunc;
+
+			getTypeInputInfo(tc->typid, &infunc, &tc->ioparam);
+			fmgr_info(infunc, &tc->in);
+		}
+		if (!for_check && !tc->src)
+		{
+			Expr	   *d = (Expr *) build_column_default(rel, tc->attnum);
+
+			if (d)
+				tc->deflt = ExecPrepareExpr(expression_planner(d), CreateExecutorState());
+		}
+	}
+	if (!job->debezium && matched == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("no column of \"%s\" has the name of a column of \"%s\"",
+						RelationGetRelationName(rel), get_rel_name(job->source)),
+				 errhint("Columns are matched by name.")));
+	*n = nc;
+	return cols;
+}
+
+/* ---------------------------------------------------------------------
+ * Consuming
+ * ---------------------------------------------------------------------
+ */
+
+/* Stop consuming and forget the consumer (after any error, or to re-seek) */
+static void
+ingest_reset(IngestState *st)
+{
+	if (st->rkt)
+	{
+		for (int i = 0; i < st->nparts; i++)
+			rd_kafka_consume_stop(st->rkt, st->parts[i]);
+		rd_kafka_topic_destroy(st->rkt);
+		st->rkt = NULL;
+	}
+	if (st->h)
+	{
+		kafkaDrainQueue(st->h);
+		st->h->in_use = false;
+		st->h = NULL;
+	}
+	if (st->cxt)
+		MemoryContextDelete(st->cxt);
+	st->cxt = NULL;
+	st->opts = NULL;
+	st->reader = NULL;
+	st->nparts = 0;
+}
+
+/*
+ * What writing a job's messages needs (in a transaction): privileges of
+ * the job's owner, the source's options (with the owner's user mapping),
+ * a row reader, the target's columns.  In st->cxt.
+ */
+static void
+prepare_job(IngestState *st)
+{
+	IngestJob  *job = st->job;
+	MemoryContext old;
+	Relation	rel;
+	Bitmapset  *attrs = NULL;
+
+	st->cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw ingest", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(st->cxt);
+
+	if (pg_class_aclcheck(job->source, job->owner, ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the owner of \"%s\" has no SELECT privilege on \"%s\"",
+						get_rel_name(job->target), get_rel_name(job->source))));
+	if (pg_class_aclcheck(job->target, job->owner, job->upsert ? ACL_INSERT | ACL_UPDATE | ACL_DELETE : ACL_INSERT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the owner of \"%s\" may not write into it", get_rel_name(job->target))));
+
+	/* Kafka with the owner's user mapping */
+	{
+		Oid			save_userid;
+		int			save_sec;
+
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		st->opts = kafkaGetOptions(job->source, NULL);
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	/* the job's on_error replaces the table's skip and fail; junk stays */
+	if (st->opts->on_error != KAFKA_ON_ERROR_JUNK)
+		st->opts->on_error = KAFKA_ON_ERROR_FAIL;
+	for (int c = 0; c < st->opts->ncolumns; c++)
+		if (!st->opts->columns[c].dropped)
+			attrs = bms_add_member(attrs, st->opts->columns[c].attnum);
+	st->reader = kafkaRowReaderCreate(st->opts, attrs);
+
+	rel = table_open(job->target, AccessShareLock);
+	st->tcols = map_target(job, st->opts, rel, &st->ntcols, &st->key_index, false);
+	st->target_relkind = rel->rd_rel->relkind;
+	table_close(rel, AccessShareLock);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Set up (in a transaction, SPI connected): prepare_job, then this
+ * worker's partitions and their stored offsets, and start consuming them.
+ */
+static void
+ingest_setup(IngestState *st)
+{
+	IngestJob  *job = st->job;
+	MemoryContext old;
+	int32	   *all;
+	int			nall;
+	Datum		arg = Int32GetDatum(job->job_id);
+	Oid			argtype = INT4OID;
+
+	prepare_job(st);
+	old = MemoryContextSwitchTo(st->cxt);
+
+	/* this worker's partitions, and where to start each */
+	nall = kafkaTopicPartitions(kafkaGetMeta(st->opts), st->opts->topic, st->opts->timeout_ms, &all);
+	st->parts = palloc(sizeof(int32) * Max(nall, 1));
+	st->next = palloc(sizeof(int64) * Max(nall, 1));
+	st->known = palloc0(sizeof(bool) * Max(nall, 1));
+	st->nparts = 0;
+	for (int i = 0; i < nall; i++)
+		if (all[i] % job->parallelism == st->k)
+		{
+			st->parts[st->nparts] = all[i];
+			st->next[st->nparts] = RD_KAFKA_OFFSET_BEGINNING;	/* a new partition: all of it */
+			st->nparts++;
+		}
+	st->max_part = -1;
+	for (int i = 0; i < nall; i++)
+		st->max_part = Max(st->max_part, all[i]);
+	st->part_slot = palloc(sizeof(int) * (st->max_part + 1 + 1));
+	for (int i = 0; i <= st->max_part; i++)
+		st->part_slot[i] = -1;
+	for (int i = 0; i < st->nparts; i++)
+		st->part_slot[st->parts[i]] = i;
+	st->metadata_at = kafkaNowMs();
+	if (SPI_execute_with_args("SELECT partition, next_offset FROM kafka.ingest_offset WHERE job_id = $1",
+							  1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read kafka.ingest_offset");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int32		p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+
+		int			i = part_index(st, p);
+
+		if (i >= 0)
+		{
+			st->next[i] = o;
+			st->known[i] = true;
+		}
+	}
+
+	st->h = kafkaGetConsumer(st->opts);
+	if (st->h->in_use)
+		elog(ERROR, "the ingest consumer handle is already in use");
+	kafkaDrainQueue(st->h);
+	st->h->in_use = true;
+	st->rkt = rd_kafka_topic_new(st->h->rk, st->opts->topic, NULL);
+	if (st->rkt == NULL)
+		kafkaReportError(rd_kafka_last_error(), "could not open the topic", st->opts->topic);
+	for (int i = 0; i < st->nparts; i++)
+		if (rd_kafka_consume_start_queue(st->rkt, st->parts[i], st->next[i], st->h->queue) != 0)
+		{
+			int			failed = i;
+
+			/* stop those started, then report */
+			for (int j = 0; j < failed; j++)
+				rd_kafka_consume_stop(st->rkt, st->parts[j]);
+			st->nparts = 0;
+			kafkaReportError(rd_kafka_last_error(), "could not start consuming", st->opts->topic);
+		}
+	MemoryContextSwitchTo(old);
+}
+
+/* The index of partition p among this worker's, or -1 */
+static int
+part_index(IngestState *st, int32 p)
+{
+	if (p < 0 || p > st->max_part)
+		return -1;
+	return st->part_slot[p];
+}
+
+/*
+ * Collect a batch: at most max messages, waiting at most wait_ms after the
+ * first one (and at most naptime for the first).  Returns their number.
+ */
+static int
+collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, int idle_ms)
+{
+	int			n = 0;
+	int64		deadline = kafkaNowMs() + idle_ms;
+
+	while (n < max)
+	{
+		rd_kafka_message_t *m = rd_kafka_consume_queue(st->h->queue, 0);
+
+		kafkaServeLogs(st->h->rk);
+		if (m == NULL)
+		{
+			int64		now = kafkaNowMs();
+
+			if (now >= deadline)
+				break;
+			kafkaWaitHandleEvent(st->h, Min(deadline - now, 100));
+			continue;
+		}
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		{
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		{
+			rd_kafka_resp_err_t err = m->err;
+
+			rd_kafka_message_destroy(m);
+			for (int i = 0; i < n; i++)
+				rd_kafka_message_destroy(msgs[i]);
+			kafkaReportError(err, "could not consume", st->opts->topic);
+		}
+		if (n == 0)
+			deadline = kafkaNowMs() + wait_ms;
+		msgs[n++] = m;
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------------
+ * Writing a batch
+ * ---------------------------------------------------------------------
+ */
+
+/* What writing needs, for one transaction */
+typedef struct Writer
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	ModifyTableState *mtstate;	/* partition routing */
+	PartitionTupleRouting *proute;
+	EPQState	epq;
+	TupleTableSlot *slot;		/* the target's row */
+	TupleTableSlot *found;		/* upsert: the existing row */
+	Datum	   *src_values;		/* a decoded source row */
+	bool	   *src_nulls;
+	int64		rows;			/* rows inserted, updated or deleted */
+} Writer;
+
+static void
+writer_open(IngestState *st, Writer *w)
+{
+	RangeTblEntry *rte;
+
+	memset(w, 0, sizeof(Writer));
+	w->rel = table_open(st->job->target, RowExclusiveLock);
+	w->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(w->rel);
+	rte->relkind = w->rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(w->estate, list_make1(rte));
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	/* as logical replication's apply worker: lets ExecGetTriggerResultRel find it */
+	w->estate->es_opened_result_relations = lappend(w->estate->es_opened_result_relations, w->rri);
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	ExecOpenIndices(w->rri, false);
+	if (w->rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		w->mtstate = makeNode(ModifyTableState);
+		w->mtstate->ps.plan = NULL;
+		w->mtstate->ps.state = w->estate;
+		w->mtstate->operation = CMD_INSERT;
+		w->mtstate->resultRelInfo = w->rri;
+		w->proute = ExecSetupPartitionTupleRouting(w->estate, w->rel);
+	}
+	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
+	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel), &TTSOpsVirtual);
+	w->found = table_slot_create(w->rel, &w->estate->es_tupleTable);
+	w->src_values = palloc(sizeof(Datum) * Max(st->opts->ncolumns, 1));
+	w->src_nulls = palloc(sizeof(bool) * Max(st->opts->ncolumns, 1));
+}
+
+static void
+writer_close(Writer *w)
+{
+	EvalPlanQualEnd(&w->epq);
+	if (w->proute)
+		ExecCleanupTupleRouting(w->mtstate, w->proute);
+	ExecCloseIndices(w->rri);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+}
+
+/* Insert the row in w->slot (routed to its partition) */
+static void
+write_insert(Writer *w)
+{
+	ResultRelInfo *rri = w->rri;
+	TupleTableSlot *slot = w->slot;
+
+	ExecStoreVirtualTuple(slot);
+	if (w->proute)
+	{
+		TupleConversionMap *map;
+
+		rri = ExecFindPartition(w->mtstate, w->rri, w->proute, slot, w->estate);
+		map = rri->ri_RootToPartitionMap;
+		if (map)
+		{
+			TupleTableSlot *pslot = rri->ri_PartitionTupleSlot;
+
+			if (pslot == NULL)
+				pslot = table_slot_create(rri->ri_RelationDesc, &w->estate->es_tupleTable);
+			slot = execute_attr_map_slot(map->attrMap, slot, pslot);
+		}
+	}
+	ExecSimpleRelationInsert(rri, w->estate, slot);
+	w->rows++;
+}
+
+/* Find the row with the key in w->slot into w->found; false if none */
+static bool
+find_by_key(IngestState *st, Writer *w)
+{
+	ExecStoreVirtualTuple(w->slot);
+	return RelationFindReplTupleByIndex(w->rel, st->key_index, LockTupleExclusive, w->slot, w->found);
+}
+
+/* The target row of a decoded source row, in w->slot */
+static void
+row_from_source(IngestState *st, Writer *w)
+{
+	ExecClearTuple(w->slot);
+	for (int i = 0; i < st->ntcols; i++)
+	{
+		TargetCol  *tc = &st->tcols[i];
+		int			a = tc->attnum - 1;
+
+		w->slot->tts_isnull[a] = true;
+		w->slot->tts_values[a] = (Datum) 0;
+		if (tc->src)
+		{
+			if (w->src_nulls[tc->src - 1])
+				continue;
+			if (tc->convert)
+			{
+				char	   *s = OutputFunctionCall(&tc->src_out, w->src_values[tc->src - 1]);
+
+				w->slot->tts_values[a] = InputFunctionCall(&tc->in, s, tc->ioparam, tc->typmod);
+			}
+			else
+				w->slot->tts_values[a] = w->src_values[tc->src - 1];
+			w->slot->tts_isnull[a] = false;
+		}
+		else if (tc->deflt)
+			w->slot->tts_values[a] = ExecEvalExprSwitchContext(tc->deflt, GetPerTupleExprContext(w->estate),
+															   &w->slot->tts_isnull[a]);
+	}
+	/* dropped and generated columns: NULL (generated ones are computed on insert) */
+	for (int a = 0; a < w->slot->tts_tupleDescriptor->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(w->slot->tts_tupleDescriptor, a);
+
+		if (att->attisdropped || att->attgenerated)
+		{
+			w->slot->tts_isnull[a] = true;
+			w->slot->tts_values[a] = (Datum) 0;
+		}
+	}
+}
+
+/*
+ * The target row from a JSON object (jsonb), by column name: strings are
+ * the columns' text input, other scalars their JSON text, objects and
+ * arrays their JSON (for json, jsonb, composite or array columns).  Only
+ * key columns if keys_only.  Columns the object lacks get their default
+ * (keys_only: NULL).
+ */
+static void
+row_from_json(IngestState *st, Writer *w, Jsonb *jb, bool keys_only)
+{
+	ExecClearTuple(w->slot);
+	for (int a = 0; a < w->slot->tts_tupleDescriptor->natts; a++)
+	{
+		w->slot->tts_isnull[a] = true;
+		w->slot->tts_values[a] = (Datum) 0;
+	}
+	for (int i = 0; i < st->ntcols; i++)
+	{
+		TargetCol  *tc = &st->tcols[i];
+		int			a = tc->attnum - 1;
+		JsonbValue	k;
+		JsonbValue *v;
+		char	   *text = NULL;
+
+		if (keys_only && !tc->is_key)
+			continue;
+		k.type = jbvString;
+		k.val.string.val = tc->name;
+		k.val.string.len = strlen(tc->name);
+		v = jb ? findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k) : NULL;
+		if (v == NULL)
+		{
+			if (!keys_only && tc->deflt)
+				w->slot->tts_values[a] = ExecEvalExprSwitchContext(tc->deflt, GetPerTupleExprContext(w->estate),
+																   &w->slot->tts_isnull[a]);
+			continue;
+		}
+		switch (v->type)
+		{
+			case jbvNull:
+				continue;
+			case jbvString:
+				text = pnstrdup(v->val.string.val, v->val.string.len);
+				break;
+			case jbvNumeric:
+				text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+				break;
+			case jbvBool:
+				text = v->val.boolean ? "true" : "false";
+				break;
+			default:
+				text = JsonbToCString(NULL, (JsonbContainer *) v->val.binary.data, v->val.binary.len);
+				break;
+		}
+		w->slot->tts_values[a] = InputFunctionCall(&tc->in, text, tc->ioparam, tc->typmod);
+		w->slot->tts_isnull[a] = false;
+	}
+}
+
+/* A JSON text as jsonb; ERROR if it is not JSON */
+static Jsonb *
+parse_jsonb(const void *data, size_t len)
+{
+	char	   *s = pnstrdup(data, len);
+
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+}
+
+/* The value of key name in object jb (NULL if absent or not a container of that type) */
+static JsonbValue *
+json_member(Jsonb *jb, const char *name)
+{
+	JsonbValue	k;
+
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) name;
+	k.val.string.len = strlen(name);
+	return findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+}
+
+/* A member that is an object, as a Jsonb of its own; NULL if absent, null or not an object */
+static Jsonb *
+json_object_member(Jsonb *jb, const char *name)
+{
+	JsonbValue *v = json_member(jb, name);
+
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		return NULL;
+	return JsonbValueToJsonb(v);
+}
+
+/* A Debezium/Connect message: its payload when it has a schema, else itself */
+static Jsonb *
+unwrap_payload(Jsonb *jb)
+{
+	JsonbValue *schema = json_member(jb, "schema");
+
+	if (schema && json_member(jb, "payload"))
+		return json_object_member(jb, "payload");
+	return jb;
+}
+
+/* What one message does to an upsert target */
+typedef enum UpsertOp
+{
+	UP_UPSERT,
+	UP_DELETE,
+	UP_TRUNCATE,
+	UP_NONE						/* nothing (a debezium event of another kind) */
+} UpsertOp;
+
+/*
+ * Decode an upsert message into w->slot: the new row (UP_UPSERT) or the
+ * key of the row to delete (UP_DELETE).
+ */
+static UpsertOp
+upsert_decode(IngestState *st, Writer *w, rd_kafka_message_t *m)
+{
+	if (m->payload == NULL)
+	{
+		/* a tombstone: the key says which row */
+		Jsonb	   *key;
+
+		if (m->key == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a tombstone without a key cannot delete anything")));
+		key = unwrap_payload(parse_jsonb(m->key, m->key_len));
+		if (!JB_ROOT_IS_OBJECT(key))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("the key of a tombstone must be a JSON object of the key columns")));
+		row_from_json(st, w, key, true);
+		return UP_DELETE;
+	}
+	if (st->job->debezium)
+	{
+		Jsonb	   *ev = unwrap_payload(parse_jsonb(m->payload, m->len));
+		JsonbValue *op = json_member(ev, "op");
+		char		c;
+
+		if (op == NULL || op->type != jbvString || op->val.string.len != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("not a Debezium change event: no \"op\"")));
+		c = op->val.string.val[0];
+		switch (c)
+		{
+			case 'c':
+			case 'r':
+			case 'u':
+				{
+					Jsonb	   *after = json_object_member(ev, "after");
+
+					if (after == NULL)
+						ereport(ERROR,
+								(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+								 errmsg("Debezium event with op \"%c\" has no \"after\"", c)));
+					row_from_json(st, w, after, false);
+					return UP_UPSERT;
+				}
+			case 'd':
+				{
+					Jsonb	   *before = json_object_member(ev, "before");
+
+					if (before == NULL && m->key)
+						before = unwrap_payload(parse_jsonb(m->key, m->key_len));
+					if (before == NULL)
+						ereport(ERROR,
+								(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+								 errmsg("Debezium delete event without \"before\" or key")));
+					row_from_json(st, w, before, true);
+					return UP_DELETE;
+				}
+			case 't':
+				return UP_TRUNCATE;
+			default:
+				return UP_NONE;
+		}
+	}
+	/* the value decoded with the foreign table's definition */
+	if (kafkaMessageToRow(st->reader, m, w->src_values, w->src_nulls) == KAFKA_ROW_SKIP)
+		return UP_NONE;
+	row_from_source(st, w);
+	return UP_UPSERT;
+}
+
+/* The key columns of w->slot as text, to find the last change of a key */
+static char *
+key_text(IngestState *st, Writer *w)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	for (int i = 0; i < st->ntcols; i++)
+	{
+		TargetCol  *tc = &st->tcols[i];
+		int			a = tc->attnum - 1;
+
+		if (!tc->is_key)
+			continue;
+		if (w->slot->tts_isnull[a])
+			appendStringInfoString(&b, "\\N");
+		else
+		{
+			Oid			outfunc;
+			bool		varlena;
+
+			getTypeOutputInfo(tc->typid, &outfunc, &varlena);
+			appendStringInfoString(&b, OidOutputFunctionCall(outfunc, w->slot->tts_values[a]));
+		}
+		appendStringInfoChar(&b, '\x01');
+	}
+	return b.data;
+}
+
+/* Apply one decoded upsert change (w->slot) */
+static void
+upsert_apply(IngestState *st, Writer *w, UpsertOp op)
+{
+	if (op == UP_UPSERT)
+	{
+		for (int i = 0; i < st->ntcols; i++)
+			if (st->tcols[i].is_key && w->slot->tts_isnull[st->tcols[i].attnum - 1])
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("key column \"%s\" is null", st->tcols[i].name)));
+		if (find_by_key(st, w))
+		{
+			ExecSimpleRelationUpdate(w->rri, w->estate, &w->epq, w->found, w->slot);
+			w->rows++;
+		}
+		else
+			write_insert(w);
+	}
+	else if (op == UP_DELETE)
+	{
+		if (find_by_key(st, w))
+		{
+			ExecSimpleRelationDelete(w->rri, w->estate, &w->epq, w->found);
+			w->rows++;
+		}
+	}
+}
+
+/* Delete every row of the target (a Debezium truncate event) */
+static void
+upsert_truncate(IngestState *st, Writer *w)
+{
+	TableScanDesc scan = table_beginscan(w->rel, GetActiveSnapshot(), 0, NULL);
+
+	(void) st;
+	while (table_scan_getnextslot(scan, ForwardScanDirection, w->found))
+	{
+		ExecSimpleRelationDelete(w->rri, w->estate, &w->epq, w->found);
+		w->rows++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	table_endscan(scan);
+}
+
+/* Write one message (append) or apply it (upsert) */
+static void
+write_message(IngestState *st, Writer *w, rd_kafka_message_t *m)
+{
+	if (!st->job->upsert)
+	{
+		if (kafkaMessageToRow(st->reader, m, w->src_values, w->src_nulls) == KAFKA_ROW_SKIP)
+			return;
+		row_from_source(st, w);
+		write_insert(w);
+	}
+	else
+	{
+		UpsertOp	op = upsert_decode(st, w, m);
+
+		if (op == UP_TRUNCATE)
+			upsert_truncate(st, w);
+		else
+			upsert_apply(st, w, op);
+	}
+	ResetPerTupleExprContext(w->estate);
+}
+
+/* Put a message into kafka.dead_letter (SPI connected, as the extension owner) */
+static void
+dead_letter(IngestState *st, rd_kafka_message_t *m, ErrorData *edata)
+{
+	Datum		v[8];
+	Oid			t[8] = {INT4OID, INT4OID, INT8OID, BYTEAOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID};
+	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	rd_kafka_headers_t *hdrs = NULL;
+
+	v[0] = Int32GetDatum(st->job->job_id);
+	v[1] = Int32GetDatum(m->partition);
+	v[2] = Int64GetDatum(m->offset);
+	if (m->key)
+		v[3] = kafkaBytea(m->key, m->key_len);
+	else
+		n[3] = 'n';
+	if (m->payload)
+		v[4] = kafkaBytea(m->payload, m->len);
+	else
+		n[4] = 'n';
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+	{
+		StringInfoData b;
+
+		initStringInfo(&b);
+		kafkaHeadersToJson(hdrs, &b);
+		v[5] = CStringGetTextDatum(b.data);
+	}
+	else
+		n[5] = 'n';
+	v[6] = CStringGetTextDatum(edata->message ? edata->message : "unknown error");
+	v[7] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	kafkaSpiExec("INSERT INTO kafka.dead_letter (job_id, partition, \"offset\", key, value, headers, error, sqlstate) "
+			"VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)", 8, t, v, n, SPI_OK_INSERT);
+}
+
+/*
+ * Write a batch in the current transaction.  careful: each message in a
+ * subtransaction, bad ones dead-lettered (or, on_error 'fail', the first
+ * one makes the job fail: *bad is its index).  Returns rows written; *dead
+ * the dead letters.
+ */
+static int64
+write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int *bad, int64 *dead,
+			ErrorData **bad_error)
+{
+	Writer		w;
+	Oid			save_userid;
+	int			save_sec;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool	   *skip = NULL;
+
+	*bad = -1;
+	*dead = 0;
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	writer_open(st, &w);
+
+	/* upsert: only the last change of each key counts (truncates are barriers) */
+	if (st->job->upsert && !careful && n > 1)
+	{
+		HASHCTL		ctl;
+		HTAB	   *last;
+
+		skip = palloc0(sizeof(bool) * n);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = DEDUP_KEY_LEN;
+		ctl.entrysize = DEDUP_KEY_LEN;
+		ctl.hcxt = CurrentMemoryContext;
+		last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (int i = n - 1; i >= 0; i--)
+		{
+			UpsertOp	op = upsert_decode(st, &w, msgs[i]);
+			char	   *k;
+			bool		found;
+
+			if (op == UP_TRUNCATE)
+			{
+				hash_destroy(last);
+				last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+				continue;
+			}
+			if (op == UP_NONE)
+				continue;
+			k = key_text(st, &w);
+			/* a key too long for the table is always applied */
+			if (strlen(k) >= DEDUP_KEY_LEN)
+				continue;
+			(void) hash_search(last, k, HASH_ENTER, &found);
+			if (found)
+				skip[i] = true;		/* a later message of the batch has this key */
+			ResetPerTupleExprContext(w.estate);
+		}
+		hash_destroy(last);
+	}
+
+	/*
+	 * AFTER triggers (foreign keys among them) fire at the end of the batch,
+	 * or, when careful, of each message, inside its subtransaction.
+	 */
+	if (!careful)
+		AfterTriggerBeginQuery();
+	for (int i = 0; i < n; i++)
+	{
+		if (skip && skip[i])
+			continue;
+		if (!careful)
+		{
+			write_message(st, &w, msgs[i]);
+			continue;
+		}
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			AfterTriggerBeginQuery();
+			write_message(st, &w, msgs[i]);
+			AfterTriggerEndQuery(w.estate);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
+				PG_RE_THROW();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			if (!st->job->dead_letter)
+			{
+				*bad = i;
+				*bad_error = edata;
+				break;
+			}
+			SetUserIdAndSecContext(save_userid, save_sec);
+			dead_letter(st, msgs[i], edata);
+			SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+			(*dead)++;
+		}
+		PG_END_TRY();
+	}
+	if (!careful)
+		AfterTriggerEndQuery(w.estate);
+	writer_close(&w);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return w.rows;
+}
+
+/*
+ * Store the batch's offsets, after checking them: returns false if the
+ * stored offsets are not those the worker consumed from (re-seek).  Also
+ * skips messages below the stored offsets (*first: index of the first
+ * message to write) -- none, normally.
+ */
+static bool
+lock_offsets(IngestState *st)
+{
+	Datum		arg = Int32GetDatum(st->job->job_id);
+	Oid			argtype = INT4OID;
+
+	if (SPI_execute_with_args("SELECT partition, next_offset FROM kafka.ingest_offset WHERE job_id = $1 FOR UPDATE",
+							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock kafka.ingest_offset");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int32		p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		int			i = part_index(st, p);
+
+		if (i >= 0 && (!st->known[i] || st->next[i] != o))
+			return false;
+	}
+	return true;
+}
+
+static void
+store_offsets(IngestState *st, rd_kafka_message_t **msgs, int n, int64 rows, int64 dead)
+{
+	int64	   *last = palloc(sizeof(int64) * Max(st->nparts, 1));
+
+	for (int i = 0; i < st->nparts; i++)
+		last[i] = -1;
+	for (int i = 0; i < n; i++)
+	{
+		int			pi = part_index(st, msgs[i]->partition);
+
+		if (pi < 0)
+			elog(ERROR, "message of partition %d, which this ingest worker does not consume", msgs[i]->partition);
+		last[pi] = Max(last[pi], msgs[i]->offset);
+	}
+	for (int i = 0; i < st->nparts; i++)
+	{
+		int64		low,
+					high = -1;
+		Datum		v[4];
+		Oid			t[4] = {INT4OID, INT4OID, INT8OID, INT8OID};
+		char		nl[4] = {' ', ' ', ' ', ' '};
+
+		if (last[i] < 0)
+			continue;
+		if (rd_kafka_get_watermark_offsets(st->h->rk, st->opts->topic, st->parts[i], &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0)
+			nl[3] = 'n';
+		v[0] = Int32GetDatum(st->job->job_id);
+		v[1] = Int32GetDatum(st->parts[i]);
+		v[2] = Int64GetDatum(last[i] + 1);
+		v[3] = Int64GetDatum(high);
+		kafkaSpiExec("INSERT INTO kafka.ingest_offset AS o (job_id, partition, next_offset, high_watermark, updated_at) "
+				"VALUES ($1, $2, $3, $4, now()) ON CONFLICT (job_id, partition) DO UPDATE "
+				"SET next_offset = $3, high_watermark = coalesce($4, o.high_watermark), updated_at = now()",
+				4, t, v, nl, SPI_OK_INSERT);
+	}
+	{
+		Datum		v[4] = {Int32GetDatum(st->job->job_id), Int64GetDatum(n), Int64GetDatum(rows), Int64GetDatum(dead)};
+		Oid			t[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
+
+		kafkaSpiExec("UPDATE kafka.ingest_job SET messages = messages + $2, rows_written = rows_written + $3, "
+				"dead_letters = dead_letters + $4, last_batch_at = now() WHERE job_id = $1",
+				4, t, v, NULL, SPI_OK_UPDATE);
+	}
+}
+
+/* After a committed batch: the next offsets */
+static void
+advance(IngestState *st, rd_kafka_message_t **msgs, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int			pi = part_index(st, msgs[i]->partition);
+
+		if (pi >= 0 && msgs[i]->offset + 1 > st->next[pi])
+		{
+			st->next[pi] = msgs[i]->offset + 1;
+			st->known[pi] = true;
+		}
+	}
+}
+
+/*
+ * Write a batch and its offsets in one transaction.  A batch that fails
+ * is written again message by message to find the bad ones.
+ */
+static BatchResult
+ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool careful = false;
+
+	for (;;)
+	{
+		volatile BatchResult result = BATCH_DONE;
+		ErrorData  *volatile fault = NULL;
+
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PG_TRY();
+		{
+			IngestJob  *job = load_job(st->job->job_id, true);
+			int			bad;
+			int64		dead;
+			ErrorData  *bad_error = NULL;
+			int64		rows;
+
+			if (job == NULL || strcmp(job->state, "running") != 0 || job->parallelism != st->job->parallelism)
+				result = BATCH_STOP;
+			else if (!lock_offsets(st))
+				result = BATCH_RESEEK;
+			else
+			{
+				rows = write_batch(st, msgs, n, careful, &bad, &dead, &bad_error);
+				if (bad >= 0)
+				{
+					/* on_error 'fail': nothing of the batch is written */
+					char	   *msg = psprintf("message at partition %d offset " INT64_FORMAT ": %s",
+											   msgs[bad]->partition, msgs[bad]->offset, bad_error->message);
+
+					SPI_finish();
+					PopActiveSnapshot();
+					AbortCurrentTransaction();
+					MemoryContextSwitchTo(cxt);
+					StartTransactionCommand();
+					PushActiveSnapshot(GetTransactionSnapshot());
+					if (SPI_connect() != SPI_OK_CONNECT)
+						elog(ERROR, "SPI_connect failed");
+					record_job_error(st->job->job_id, msg, true, msgs[bad]->partition, msgs[bad]->offset);
+					ereport(LOG,
+							(errmsg("kafka_fdw: ingest job %d failed: %s", st->job->job_id, msg),
+							 errhint("Fix the cause and call kafka.resume_ingest(%d), or restart the job with on_error => 'dead_letter'.",
+									 st->job->job_id)));
+					result = BATCH_FAILED;
+				}
+				else
+				{
+					store_offsets(st, msgs, n, rows, dead);
+					*rows_out = rows;
+				}
+			}
+			SPI_finish();
+			PopActiveSnapshot();
+			if (result == BATCH_RESEEK || result == BATCH_STOP)
+				AbortCurrentTransaction();
+			else
+				CommitTransactionCommand();
+			MemoryContextSwitchTo(cxt);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (careful || !kafkaErrorIsMessageFault(edata->sqlerrcode))
+				PG_RE_THROW();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			MemoryContextSwitchTo(cxt);
+			fault = edata;
+		}
+		PG_END_TRY();
+		if (fault == NULL)
+		{
+			if (result == BATCH_DONE)
+				advance(st, msgs, n);
+			return result;
+		}
+		/* a message made the batch fail: again, one by one */
+		careful = true;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * The ingest worker
+ * ---------------------------------------------------------------------
+ */
+
+/* Is the job there and running, and is this worker (k) still one of its N? */
+static IngestJob *
+job_if_running(int32 job_id, int k)
+{
+	IngestJob  *job = NULL;
+
+	if (OidIsValid(get_namespace_oid("kafka", true)) &&
+		OidIsValid(get_relname_relid("ingest_job", get_namespace_oid("kafka", true))))
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		job = load_job(job_id, false);
+		if (job && (strcmp(job->state, "running") != 0 || k >= job->parallelism))
+			job = NULL;
+		if (job)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			IngestJob  *copy = palloc(sizeof(IngestJob));
+			ListCell   *lc;
+
+			*copy = *job;
+			copy->state = pstrdup(job->state);
+			copy->key_columns = NIL;
+			foreach(lc, job->key_columns)
+				copy->key_columns = lappend(copy->key_columns, pstrdup(lfirst(lc)));
+			MemoryContextSwitchTo(old);
+			job = copy;
+		}
+		SPI_finish();
+	}
+	return job;
+}
+
+void
+kafka_ingest_main(Datum arg)
+{
+	int32		job_id = DatumGetInt32(arg);
+	Oid			dboid;
+	int			k;
+	IngestState st;
+	LOCKTAG		tag;
+	volatile int backoff_ms = 0;
+	rd_kafka_message_t **msgs;
+	MemoryContext loop_cxt;
+
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	memcpy(&k, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int));
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	{
+		char		name[64];
+
+		snprintf(name, sizeof(name), "kafka_fdw ingest %d/%d", job_id, k);
+		SetConfigOption("application_name", name, PGC_USERSET, PGC_S_SESSION);
+		pgstat_report_appname(name);
+	}
+
+	/* one worker per (job, k): a second copy waits here */
+	pgstat_report_activity(STATE_RUNNING, "waiting for its job's lock");
+	StartTransactionCommand();
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KAFKA_INGEST_LOCK_CLASS, (uint32) (job_id * 64 + k), 2);
+	(void) LockAcquire(&tag, ExclusiveLock, true, false);
+	CommitTransactionCommand();
+
+	memset(&st, 0, sizeof(st));
+	st.k = k;
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw ingest loop", ALLOCSET_DEFAULT_SIZES);
+	msgs = MemoryContextAlloc(TopMemoryContext, sizeof(rd_kafka_message_t *) * 1000000);
+
+	for (;;)
+	{
+		volatile int n = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextSwitchTo(loop_cxt);
+		PG_TRY();
+		{
+			int64		rows = 0;
+			BatchResult r;
+
+			if (st.rkt == NULL || kafkaNowMs() - st.metadata_at > INGEST_METADATA_MS)
+			{
+				IngestJob  *job;
+
+				ingest_reset(&st);
+				StartTransactionCommand();
+				PushActiveSnapshot(GetTransactionSnapshot());
+				job = job_if_running(job_id, k);
+				if (job == NULL)
+				{
+					PopActiveSnapshot();
+					CommitTransactionCommand();
+					pgstat_report_activity(STATE_IDLE, NULL);
+					proc_exit(0);
+				}
+				st.job = job;
+				if (SPI_connect() != SPI_OK_CONNECT)
+					elog(ERROR, "SPI_connect failed");
+				ingest_setup(&st);
+				SPI_finish();
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+				MemoryContextSwitchTo(loop_cxt);
+			}
+			pgstat_report_activity(STATE_IDLE, NULL);
+			n = collect_batch(&st, msgs, Min(kafka_ingest_batch_size, 1000000),
+							  kafka_ingest_batch_wait_ms, kafka_naptime_ms);
+			if (n == 0)
+			{
+				/* idle: is the job still running? */
+				IngestJob  *job;
+
+				StartTransactionCommand();
+				PushActiveSnapshot(GetTransactionSnapshot());
+				job = job_if_running(job_id, k);
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+				if (job == NULL)
+					proc_exit(0);
+			}
+			else
+			{
+				pgstat_report_activity(STATE_RUNNING, "ingesting");
+				r = ingest_batch(&st, msgs, n, &rows);
+				for (int i = 0; i < n; i++)
+					rd_kafka_message_destroy(msgs[i]);
+				n = 0;
+				if (r == BATCH_STOP || r == BATCH_FAILED)
+				{
+					ingest_reset(&st);
+					proc_exit(0);
+				}
+				if (r == BATCH_RESEEK)
+					ingest_reset(&st);
+				backoff_ms = 0;
+			}
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(loop_cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			for (int i = 0; i < n; i++)
+				rd_kafka_message_destroy(msgs[i]);
+			ingest_reset(&st);
+			ereport(LOG,
+					(errmsg("kafka_fdw: ingest job %d: %s", job_id, edata->message)));
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			if (SPI_connect() == SPI_OK_CONNECT)
+			{
+				record_job_error(job_id, edata->message, false, 0, 0);
+				SPI_finish();
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			backoff_ms = backoff_ms ? Min(backoff_ms * 2, INGEST_BACKOFF_MAX_MS) : INGEST_BACKOFF_MIN_MS;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		PG_END_TRY();
+		MemoryContextReset(loop_cxt);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Supervision, from the per-database worker
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct IngestChild
+{
+	int32		job_id;
+	int			k;
+	BackgroundWorkerHandle *handle;
+	int64		started_at;
+} IngestChild;
+
+static List *children = NIL;	/* of IngestChild *, in TopMemoryContext */
+
+static bool
+start_child(IngestChild *c)
+{
+	BackgroundWorker bgw;
+	MemoryContext old;
+	bool		ok;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "kafka_fdw");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "kafka_ingest_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "kafka_fdw ingest job %d worker %d", c->job_id, c->k);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw ingest");
+	bgw.bgw_main_arg = Int32GetDatum(c->job_id);
+	memcpy(bgw.bgw_extra, &MyDatabaseId, sizeof(Oid));
+	memcpy(bgw.bgw_extra + sizeof(Oid), &c->k, sizeof(int));
+	bgw.bgw_notify_pid = MyProcPid;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&bgw, &c->handle);
+	MemoryContextSwitchTo(old);
+	c->started_at = kafkaNowMs();
+	return ok;
+}
+
+/*
+ * Inside a transaction, SPI not connected: does this database have running
+ * ingest jobs?
+ */
+bool
+kafkaIngestHasJobs(void)
+{
+	bool		result = false;
+	Oid			nsp = get_namespace_oid("kafka", true);
+
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("ingest_job", nsp)))
+		return false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM kafka.ingest_job WHERE state = 'running')", true, 1) == SPI_OK_SELECT)
+	{
+		bool		isnull;
+
+		result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * Called by the per-database worker outside a transaction: keep a worker
+ * running for every (running job, k < parallelism); forget the others
+ * (they exit by themselves when their job stops).  Returns whether any job
+ * runs.
+ */
+bool
+kafkaIngestSupervise(void)
+{
+	List	   *want = NIL;		/* pairs job_id, parallelism */
+	ListCell   *lc;
+	Oid			nsp;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	nsp = get_namespace_oid("kafka", true);
+	if (OidIsValid(nsp) && OidIsValid(get_relname_relid("ingest_job", nsp)))
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT job_id, parallelism FROM kafka.ingest_job WHERE state = 'running'", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read kafka.ingest_job");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			want = lappend_int(want, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+			want = lappend_int(want, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)));
+			MemoryContextSwitchTo(old);
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	/* forget children that stopped and are not wanted */
+	foreach(lc, children)
+	{
+		IngestChild *c = lfirst(lc);
+		pid_t		pid;
+		bool		wanted = false;
+
+		for (int i = 0; i < list_length(want); i += 2)
+			if (list_nth_int(want, i) == c->job_id && c->k < list_nth_int(want, i + 1))
+				wanted = true;
+		if (!wanted && GetBackgroundWorkerPid(c->handle, &pid) == BGWH_STOPPED)
+		{
+			children = foreach_delete_current(children, lc);
+			pfree(c->handle);
+			pfree(c);
+		}
+	}
+	/* start the missing ones; restart stopped ones, not too often */
+	for (int i = 0; i < list_length(want); i += 2)
+	{
+		int32		job_id = list_nth_int(want, i);
+		int			n = list_nth_int(want, i + 1);
+
+		for (int k = 0; k < n; k++)
+		{
+			IngestChild *c = NULL;
+			pid_t		pid;
+
+			foreach(lc, children)
+			{
+				IngestChild *x = lfirst(lc);
+
+				if (x->job_id == job_id && x->k == k)
+					c = x;
+			}
+			if (c == NULL)
+			{
+				c = MemoryContextAllocZero(TopMemoryContext, sizeof(IngestChild));
+				c->job_id = job_id;
+				c->k = k;
+				if (!start_child(c))
+				{
+					ereport(WARNING,
+							(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+							 errmsg("kafka_fdw: could not start an ingest worker for job %d", job_id),
+							 errhint("Raise max_worker_processes.")));
+					pfree(c);
+					continue;
+				}
+				children = lappend(children, c);
+			}
+			else if (GetBackgroundWorkerPid(c->handle, &pid) == BGWH_STOPPED &&
+					 kafkaNowMs() - c->started_at >= INGEST_RESTART_MS)
+			{
+				pfree(c->handle);
+				c->handle = NULL;
+				if (!start_child(c))
+					ereport(WARNING,
+							(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+							 errmsg("kafka_fdw: could not start an ingest worker for job %d", job_id),
+							 errhint("Raise max_worker_processes.")));
+			}
+		}
+	}
+	return want != NIL;
+}
+
+/* ---------------------------------------------------------------------
+ * kafka.redrive
+ * ---------------------------------------------------------------------
+ */
+
+/* Read the message at (partition, offset) again; NULL if Kafka no longer has it */
+static rd_kafka_message_t *
+fetch_one(IngestState *st, int32 partition, int64 offset)
+{
+	int64		low,
+				high;
+	rd_kafka_message_t *volatile found = NULL;
+	int64		deadline = kafkaNowMs() + st->opts->timeout_ms;
+
+	kafkaQueryWatermarks(kafkaGetMeta(st->opts), st->opts->topic, partition, st->opts->timeout_ms, &low, &high);
+	if (offset < low || offset >= high)
+		return NULL;
+	kafkaDrainQueue(st->h);
+	if (rd_kafka_consume_start_queue(st->rkt, partition, offset, st->h->queue) != 0)
+		kafkaReportError(rd_kafka_last_error(), "could not start consuming", st->opts->topic);
+	PG_TRY();
+	{
+		while (found == NULL)
+		{
+			rd_kafka_message_t *m = rd_kafka_consume_queue(st->h->queue, 0);
+
+			kafkaServeLogs(st->h->rk);
+			if (m == NULL)
+			{
+				if (kafkaNowMs() >= deadline)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+							 errmsg("could not read partition %d offset " INT64_FORMAT " of topic \"%s\" within %d ms",
+									partition, offset, st->opts->topic, st->opts->timeout_ms)));
+				kafkaWaitHandleEvent(st->h, 100);
+				continue;
+			}
+			if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset >= offset)
+			{
+				if (m->offset == offset)
+					found = m;
+				else
+				{
+					/* compacted away */
+					rd_kafka_message_destroy(m);
+					break;
+				}
+			}
+			else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			{
+				rd_kafka_resp_err_t err = m->err;
+
+				rd_kafka_message_destroy(m);
+				kafkaReportError(err, "could not consume", st->opts->topic);
+			}
+			else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			{
+				rd_kafka_message_destroy(m);
+				break;
+			}
+			else
+				rd_kafka_message_destroy(m);
+		}
+	}
+	PG_FINALLY();
+	{
+		rd_kafka_consume_stop(st->rkt, partition);
+		kafkaDrainQueue(st->h);
+	}
+	PG_END_TRY();
+	return found;
+}
+
+/* Write one re-read dead letter: true if it landed (its row is then deleted) */
+static bool
+redrive_one(IngestState *st, int64 id, rd_kafka_message_t *m)
+{
+	volatile bool landed = false;
+	Datum		v[3];
+	Oid			t[3] = {INT8OID, TEXTOID, TEXTOID};
+
+	v[0] = Int64GetDatum(id);
+	PG_TRY();
+	{
+		int			bad;
+		int64		dead;
+		ErrorData  *bad_error = NULL;
+
+		(void) write_batch(st, &m, 1, true, &bad, &dead, &bad_error);
+		if (bad < 0)
+		{
+			kafkaSpiExec("DELETE FROM kafka.dead_letter WHERE dead_letter_id = $1", 1, t, v, NULL, SPI_OK_DELETE);
+			landed = true;
+		}
+		else
+		{
+			v[1] = CStringGetTextDatum(bad_error->message ? bad_error->message : "unknown error");
+			v[2] = CStringGetTextDatum(unpack_sql_state(bad_error->sqlerrcode));
+			kafkaSpiExec("UPDATE kafka.dead_letter SET error = $2, sqlstate = $3, failed_at = now() "
+						 "WHERE dead_letter_id = $1", 3, t, v, NULL, SPI_OK_UPDATE);
+		}
+	}
+	PG_CATCH();
+	{
+		rd_kafka_message_destroy(m);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rd_kafka_message_destroy(m);
+	return landed;
+}
+
+/* Every dead letter of the job, in partition and offset order */
+static int64
+redrive_all(IngestState *st, int32 job_id)
+{
+	Datum		arg = Int32GetDatum(job_id);
+	Oid			argtype = INT4OID;
+	SPITupleTable *dl;
+	uint64		ndl;
+	int64		landed = 0;
+
+	if (SPI_execute_with_args("SELECT dead_letter_id, partition, \"offset\" FROM kafka.dead_letter "
+							  "WHERE job_id = $1 ORDER BY partition, \"offset\" FOR UPDATE",
+							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read kafka.dead_letter");
+	dl = SPI_tuptable;
+	ndl = SPI_processed;
+	for (uint64 i = 0; i < ndl; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(dl->vals[i], dl->tupdesc, 1, &isnull));
+		int32		partition = DatumGetInt32(SPI_getbinval(dl->vals[i], dl->tupdesc, 2, &isnull));
+		int64		offset = DatumGetInt64(SPI_getbinval(dl->vals[i], dl->tupdesc, 3, &isnull));
+		rd_kafka_message_t *m = fetch_one(st, partition, offset);
+
+		if (m == NULL)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_NO_DATA),
+					 errmsg("dead letter " INT64_FORMAT " (partition %d offset " INT64_FORMAT ") is no longer in Kafka: kept",
+							id, partition, offset)));
+			continue;
+		}
+		if (redrive_one(st, id, m))
+			landed++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (landed > 0)
+	{
+		Datum		v[2] = {Int32GetDatum(job_id), Int64GetDatum(landed)};
+		Oid			t[2] = {INT4OID, INT8OID};
+
+		kafkaSpiExec("UPDATE kafka.ingest_job SET rows_written = rows_written + $2 WHERE job_id = $1",
+					 2, t, v, NULL, SPI_OK_UPDATE);
+	}
+	return landed;
+}
+
+/*
+ * Retry the dead letters of a job in the current transaction (SPI
+ * connected, as the extension owner): each message is read from Kafka
+ * again and written as the job would; those that land are removed, the
+ * others get their new error.  Returns the number that landed.
+ */
+int64
+kafkaIngestRedrive(int32 job_id)
+{
+	IngestState st;
+	IngestJob  *job;
+	volatile int64 landed = 0;
+
+	job = load_job(job_id, false);
+	if (job == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("ingest job %d does not exist", job_id)));
+	memset(&st, 0, sizeof(st));
+	st.job = job;
+	prepare_job(&st);
+	st.job->dead_letter = false;	/* a failure is reported here, not dead-lettered again */
+	st.h = kafkaGetConsumer(st.opts);
+	if (st.h->in_use)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("the Kafka consumer of this session is in use"),
+				 errhint("Call kafka.redrive() outside a query that reads a Kafka table.")));
+	st.h->in_use = true;
+	st.rkt = rd_kafka_topic_new(st.h->rk, st.opts->topic, NULL);
+	PG_TRY();
+	{
+		landed = redrive_all(&st, job_id);
+	}
+	PG_CATCH();
+	{
+		rd_kafka_topic_destroy(st.rkt);
+		st.h->in_use = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rd_kafka_topic_destroy(st.rkt);
+	st.h->in_use = false;
+	if (st.cxt)
+		MemoryContextDelete(st.cxt);
+	return landed;
+}
+
+/*
+ * For kafka.ingest: can a job with these settings work?  Checks the
+ * target's columns against the source's (by name), the upsert key; returns
+ * the key columns (upsert).
+ */
+List *
+kafkaIngestCheck(Oid source, Oid target, bool upsert, bool debezium, List *key_columns)
+{
+	IngestJob	job;
+	KafkaOptions *opts;
+	Relation	rel;
+	int			n;
+	Oid			key_index;
+
+	memset(&job, 0, sizeof(job));
+	job.source = source;
+	job.target = target;
+	job.upsert = upsert;
+	job.debezium = debezium;
+	job.key_columns = key_columns;
+	opts = kafkaGetOptions(source, NULL);
+	rel = table_open(target, AccessShareLock);
+	(void) map_target(&job, opts, rel, &n, &key_index, true);
+	table_close(rel, AccessShareLock);
+	return job.key_columns;
+}

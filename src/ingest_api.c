@@ -1,0 +1,386 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest_api.c
+ *		  The SQL API of ingest jobs: kafka.ingest, kafka.stop_ingest,
+ *		  kafka.pause_ingest, kafka.resume_ingest, kafka.redrive.
+ *
+ *		  As in stream_api.c, the caller is checked (the target table's
+ *		  owner, or a superuser) and the rows of schema kafka are then
+ *		  written as the extension's owner.  The job runs as the target's
+ *		  owner: with that role's user mapping and privileges.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka_fdw.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(kafka_ingest);
+PG_FUNCTION_INFO_V1(kafka_stop_ingest);
+PG_FUNCTION_INFO_V1(kafka_pause_ingest);
+PG_FUNCTION_INFO_V1(kafka_resume_ingest);
+PG_FUNCTION_INFO_V1(kafka_redrive);
+
+/* source must be a kafka_fdw foreign table */
+static void
+check_source(Oid source)
+{
+	ForeignTable *ft;
+	ForeignServer *server;
+
+	if (get_rel_relkind(source) != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a foreign table", get_rel_name(source) ? get_rel_name(source) : "?"),
+				 errhint("The source of an ingest job is a kafka_fdw foreign table.")));
+	ft = GetForeignTable(source);
+	server = GetForeignServer(ft->serverid);
+	if (strcmp(GetForeignDataWrapper(server->fdwid)->fdwname, KAFKA_FDW_NAME) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a kafka_fdw foreign table", get_rel_name(source))));
+}
+
+/* target must be a table the caller owns */
+static void
+check_target(Oid target, const char *verb)
+{
+	char		relkind = get_rel_relkind(target);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", target)));
+	if (!pg_class_ownercheck(target, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to %s an ingest job into it", get_rel_name(target), verb),
+				 errhint("Only the owner of the target table (or a superuser) can start, stop, pause, resume or redrive its ingest jobs.")));
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot ingest into \"%s\"", get_rel_name(target)),
+				 errdetail("The target of an ingest job is an ordinary or partitioned table.")));
+	if (get_rel_persistence(target) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot ingest into temporary table \"%s\"", get_rel_name(target))));
+	if (get_rel_namespace(target) == get_namespace_oid("kafka", false))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot ingest into kafka_fdw's own table \"%s\"", get_rel_name(target))));
+}
+
+/* The target of a job, its row locked FOR UPDATE (SPI connected) */
+static Oid
+job_target(int32 job_id)
+{
+	Datum		arg = Int32GetDatum(job_id);
+	Oid			argtype = INT4OID;
+	bool		isnull;
+	Oid			target;
+
+	kafkaSpiExec("SELECT target::oid FROM kafka.ingest_job WHERE job_id = $1 FOR UPDATE",
+				 1, &argtype, &arg, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("ingest job %d does not exist", job_id)));
+	target = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return target;
+}
+
+/* The starting offset of each partition, as the options say */
+static int64 *
+start_offsets(KafkaOptions *opts, int32 *parts, int nparts, const char *start_from,
+			  bool has_time, TimestampTz start_time, ArrayType *offsets_arr)
+{
+	rd_kafka_t *meta = kafkaGetMeta(opts);
+	int64	   *offs = palloc(sizeof(int64) * Max(nparts, 1));
+	Datum	   *elems = NULL;
+	bool	   *enulls = NULL;
+	int			nelems = 0;
+
+	if (offsets_arr)
+	{
+		if (ARR_NDIM(offsets_arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("start_offsets must be a one-dimensional array")));
+		deconstruct_array(offsets_arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &enulls, &nelems);
+		if (nelems != nparts)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("start_offsets has %d elements, topic \"%s\" has %d partitions", nelems, opts->topic, nparts),
+					 errhint("Give one offset per partition, in partition order (null: from start_from).")));
+	}
+	for (int i = 0; i < nparts; i++)
+	{
+		int64		low,
+					high;
+
+		kafkaQueryWatermarks(meta, opts->topic, parts[i], opts->timeout_ms, &low, &high);
+		if (elems && !enulls[i])
+		{
+			int64		o = DatumGetInt64(elems[i]);
+
+			if (o < low || o > high)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("start offset " INT64_FORMAT " of partition %d is outside its offsets [" INT64_FORMAT ", " INT64_FORMAT "]",
+								o, parts[i], low, high)));
+			offs[i] = o;
+		}
+		else if (has_time)
+		{
+			int64		o = kafkaOffsetForTime(meta, opts->topic, parts[i],
+											   kafkaTimestampToMs(start_time), opts->timeout_ms);
+
+			offs[i] = o < 0 ? high : o;
+		}
+		else
+			offs[i] = strcmp(start_from, "latest") == 0 ? high : low;
+	}
+	return offs;
+}
+
+/*
+ * kafka.ingest(source, target, mode, start_from, start_time, start_offsets,
+ *   key_columns, envelope, on_error, parallelism) RETURNS int
+ */
+Datum
+kafka_ingest(PG_FUNCTION_ARGS)
+{
+	Oid			source,
+				target,
+				owner;
+	char	   *mode,
+			   *start_from,
+			   *envelope,
+			   *on_error;
+	int32		parallelism;
+	bool		upsert;
+	List	   *keys = NIL;
+	KafkaOptions *opts;
+	int32	   *parts;
+	int			nparts;
+	int64	   *offs;
+	Oid			save_userid;
+	int			save_sec;
+	KafkaOwnerContext oc;
+	int32		job_id;
+	char	   *start_desc;
+
+	kafkaRequireWorkers();
+	for (int i = 0; i < 10; i++)
+		if (PG_ARGISNULL(i) && i != 4 && i != 5 && i != 6)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of kafka.ingest must not be null", i + 1)));
+	source = PG_GETARG_OID(0);
+	target = PG_GETARG_OID(1);
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	start_from = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	envelope = text_to_cstring(PG_GETARG_TEXT_PP(7));
+	on_error = text_to_cstring(PG_GETARG_TEXT_PP(8));
+	parallelism = PG_GETARG_INT32(9);
+
+	check_source(source);
+	check_target(target, "start");
+	if (strcmp(mode, "append") != 0 && strcmp(mode, "upsert") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mode must be 'append' or 'upsert'")));
+	upsert = strcmp(mode, "upsert") == 0;
+	if (strcmp(envelope, "none") != 0 && strcmp(envelope, "debezium") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("envelope must be 'none' or 'debezium'")));
+	if (strcmp(envelope, "debezium") == 0 && !upsert)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("envelope 'debezium' needs mode 'upsert'"),
+				 errhint("Change events are applied to a table by key.")));
+	if (strcmp(on_error, "fail") != 0 && strcmp(on_error, "dead_letter") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("on_error must be 'fail' or 'dead_letter'")));
+	if (parallelism < 1 || parallelism > 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parallelism must be between 1 and 64")));
+	if (strcmp(start_from, "earliest") != 0 && strcmp(start_from, "latest") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("start_from must be 'earliest' or 'latest'"),
+				 errhint("Start at a time with start_time, or at given offsets with start_offsets.")));
+	if (!PG_ARGISNULL(4) && !PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give start_time or start_offsets, not both")));
+	if (!PG_ARGISNULL(6))
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(6), NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			if (!nulls[i])
+				keys = lappend(keys, pstrdup(NameStr(*DatumGetName(elems[i]))));
+		if (!upsert)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key_columns is for mode 'upsert'")));
+	}
+
+	/* the job runs as the target's owner: check and plan as that role */
+	owner = kafkaRelOwner(target);
+	if (pg_class_aclcheck(source, owner, ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the owner of \"%s\" has no SELECT privilege on \"%s\"",
+						get_rel_name(target), get_rel_name(source)),
+				 errhint("The job reads the topic as the target table's owner.")));
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	keys = kafkaIngestCheck(source, target, upsert, strcmp(envelope, "debezium") == 0, keys);
+	opts = kafkaGetOptions(source, NULL);
+	nparts = kafkaTopicPartitions(kafkaGetMeta(opts), opts->topic, opts->timeout_ms, &parts);
+	offs = start_offsets(opts, parts, nparts, start_from, !PG_ARGISNULL(4),
+						 PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4),
+						 PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P(5));
+	SetUserIdAndSecContext(save_userid, save_sec);
+
+	if (!PG_ARGISNULL(4))
+		start_desc = psprintf("time %s", timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(4)));
+	else if (!PG_ARGISNULL(5))
+		start_desc = "offsets";
+	else
+		start_desc = start_from;
+
+	kafkaBeginAsOwner(&oc);
+	{
+		Datum		v[9];
+		Oid			t[9] = {OIDOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT4OID, TEXTOID, OIDOID};
+		char		n[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		bool		isnull;
+
+		v[0] = ObjectIdGetDatum(source);
+		v[1] = ObjectIdGetDatum(target);
+		v[2] = CStringGetTextDatum(mode);
+		v[3] = CStringGetTextDatum(envelope);
+		if (keys)
+		{
+			Datum	   *kd = palloc(sizeof(Datum) * list_length(keys));
+			int			i = 0;
+			ListCell   *lc;
+
+			foreach(lc, keys)
+				kd[i++] = CStringGetTextDatum(lfirst(lc));
+			v[4] = PointerGetDatum(construct_array(kd, i, TEXTOID, -1, false, TYPALIGN_INT));
+		}
+		else
+			n[4] = 'n';
+		v[5] = CStringGetTextDatum(on_error);
+		v[6] = Int32GetDatum(parallelism);
+		v[7] = CStringGetTextDatum(start_desc);
+		v[8] = ObjectIdGetDatum(oc.save_userid);
+		kafkaSpiExec("INSERT INTO kafka.ingest_job (source, target, mode, envelope, key_columns, on_error, "
+					 "parallelism, start_from, created_by) "
+					 "VALUES ($1, $2, $3, $4, $5::name[], $6, $7, $8, $9) RETURNING job_id",
+					 9, t, v, n, SPI_OK_INSERT_RETURNING);
+		job_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	for (int i = 0; i < nparts; i++)
+	{
+		Datum		v[3] = {Int32GetDatum(job_id), Int32GetDatum(parts[i]), Int64GetDatum(offs[i])};
+		Oid			t[3] = {INT4OID, INT4OID, INT8OID};
+
+		kafkaSpiExec("INSERT INTO kafka.ingest_offset (job_id, partition, next_offset) VALUES ($1, $2, $3)",
+					 3, t, v, NULL, SPI_OK_INSERT);
+	}
+	kafkaEndAsOwner(&oc);
+	kafkaWakeWorkerAtCommit();
+	PG_RETURN_INT32(job_id);
+}
+
+/* Set the state of a job the caller may control */
+static void
+set_job_state(int32 job_id, const char *state, const char *verb)
+{
+	KafkaOwnerContext oc;
+	Oid			target;
+	Datum		v[2] = {Int32GetDatum(job_id), CStringGetTextDatum(state)};
+	Oid			t[2] = {INT4OID, TEXTOID};
+
+	kafkaBeginAsOwner(&oc);
+	target = job_target(job_id);
+	SetUserIdAndSecContext(oc.save_userid, oc.save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	check_target(target, verb);
+	SetUserIdAndSecContext(kafkaEmitterOwner(), oc.save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (state == NULL)
+		kafkaSpiExec("DELETE FROM kafka.ingest_job WHERE job_id = $1", 1, t, v, NULL, SPI_OK_DELETE);
+	else
+		kafkaSpiExec("UPDATE kafka.ingest_job SET state = $2, "
+					 "error_partition = CASE WHEN $2 = 'running' THEN NULL ELSE error_partition END, "
+					 "error_offset = CASE WHEN $2 = 'running' THEN NULL ELSE error_offset END "
+					 "WHERE job_id = $1", 2, t, v, NULL, SPI_OK_UPDATE);
+	kafkaEndAsOwner(&oc);
+}
+
+/* kafka.stop_ingest(job): the job, its offsets and its dead letters are gone */
+Datum
+kafka_stop_ingest(PG_FUNCTION_ARGS)
+{
+	set_job_state(PG_GETARG_INT32(0), NULL, "stop");
+	PG_RETURN_VOID();
+}
+
+/* kafka.pause_ingest(job): nothing more is written once this commits */
+Datum
+kafka_pause_ingest(PG_FUNCTION_ARGS)
+{
+	set_job_state(PG_GETARG_INT32(0), "paused", "pause");
+	PG_RETURN_VOID();
+}
+
+/* kafka.resume_ingest(job): a paused or failed job consumes again from its offsets */
+Datum
+kafka_resume_ingest(PG_FUNCTION_ARGS)
+{
+	kafkaRequireWorkers();
+	set_job_state(PG_GETARG_INT32(0), "running", "resume");
+	kafkaWakeWorkerAtCommit();
+	PG_RETURN_VOID();
+}
+
+/* kafka.redrive(job) RETURNS bigint: retry the job's dead letters now */
+Datum
+kafka_redrive(PG_FUNCTION_ARGS)
+{
+	int32		job_id = PG_GETARG_INT32(0);
+	KafkaOwnerContext oc;
+	Oid			target;
+	int64		landed;
+
+	kafkaBeginAsOwner(&oc);
+	target = job_target(job_id);
+	SetUserIdAndSecContext(oc.save_userid, oc.save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	check_target(target, "redrive");
+	SetUserIdAndSecContext(kafkaEmitterOwner(), oc.save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	landed = kafkaIngestRedrive(job_id);
+	kafkaEndAsOwner(&oc);
+	PG_RETURN_INT64(landed);
+}
