@@ -29,17 +29,47 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+/* A metadata role of a column: its option, the types it may have, its slot */
+typedef struct KafkaRoleDef
+{
+	KafkaColumnKind kind;
+	const char *name;			/* the column option, also the role in messages */
+	Oid			types[3];		/* the types a column of it may have, ended by
+								 * InvalidOid; none: any type */
+	const char *hint;			/* names those types */
+	size_t		slot;			/* offset of its AttrNumber in KafkaOptions */
+} KafkaRoleDef;
+
+static const KafkaRoleDef role_defs[] = {
+	{KAFKA_COL_PARTITION, "partition", {INT2OID, INT4OID, INT8OID},
+	"Use int or bigint.", offsetof(KafkaOptions, partition_attnum)},
+	{KAFKA_COL_OFFSET, "offset", {INT8OID, INT4OID},
+	"Use bigint.", offsetof(KafkaOptions, offset_attnum)},
+	{KAFKA_COL_TIMESTAMP, "timestamp", {TIMESTAMPTZOID, TIMESTAMPOID, INT8OID},
+	"Use timestamptz, timestamp or bigint (milliseconds since the epoch).", offsetof(KafkaOptions, timestamp_attnum)},
+	{KAFKA_COL_KEY, "key", {InvalidOid},
+	NULL, offsetof(KafkaOptions, key_attnum)},
+	{KAFKA_COL_HEADERS, "headers", {JSONBOID, JSONOID},
+	"Use jsonb or json.", offsetof(KafkaOptions, headers_attnum)},
+	{KAFKA_COL_JUNK, "junk", {TEXTOID, BYTEAOID, VARCHAROID},
+	"Use text or bytea.", offsetof(KafkaOptions, junk_attnum)},
+	{KAFKA_COL_JUNK_ERROR, "junk_error", {TEXTOID, VARCHAROID},
+	"Use text.", offsetof(KafkaOptions, junk_error_attnum)},
+};
+
 /* Check that a metadata column has a type we can fill */
 static void
-check_column_type(KafkaColumn *col, const char *role, const Oid *types, int ntypes, const char *hint)
+check_column_type(KafkaColumn *col, const KafkaRoleDef *r)
 {
-	for (int i = 0; i < ntypes; i++)
-		if (col->typid == types[i])
+	if (r->types[0] == InvalidOid)
+		return;
+	for (size_t i = 0; i < lengthof(r->types) && r->types[i] != InvalidOid; i++)
+		if (col->typid == r->types[i])
 			return;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("%s column \"%s\" has type %s", role, col->name, format_type_be(col->typid)),
-			 errhint("%s", hint)));
+			 errmsg("%s column \"%s\" has type %s", r->name, col->name, format_type_be(col->typid)),
+			 errhint("%s", r->hint)));
 }
 
 /*
@@ -48,14 +78,16 @@ check_column_type(KafkaColumn *col, const char *role, const Oid *types, int ntyp
  * time, so this is the first place that sees the whole table).
  */
 static void
-set_role_column(KafkaOptions *opts, AttrNumber *slot, KafkaColumn *col, const char *role, Oid relid)
+set_role_column(KafkaOptions *opts, KafkaColumn *col, const KafkaRoleDef *r, Oid relid)
 {
+	AttrNumber *slot = (AttrNumber *) ((char *) opts + r->slot);
+
 	if (*slot != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("foreign table \"%s\" has two %s columns: \"%s\" and \"%s\"",
-						get_rel_name(relid), role, opts->columns[*slot - 1].name, col->name),
-				 errhint("Remove the option with ALTER FOREIGN TABLE ... ALTER COLUMN ... OPTIONS (DROP %s).", role)));
+						get_rel_name(relid), r->name, opts->columns[*slot - 1].name, col->name),
+				 errhint("Remove the option with ALTER FOREIGN TABLE ... ALTER COLUMN ... OPTIONS (DROP %s).", r->name)));
 	*slot = col->attnum;
 }
 
@@ -82,6 +114,7 @@ kafkaBuildColumns(KafkaOptions *opts, Relation rel)
 		KafkaColumn *col = &opts->columns[i];
 		Oid			func;
 		bool		isvarlena;
+		const KafkaRoleDef *role = NULL;	/* NULL: a value column */
 
 		col->attnum = i + 1;
 		col->name = pstrdup(NameStr(att->attname));
@@ -107,79 +140,21 @@ kafkaBuildColumns(KafkaOptions *opts, Relation rel)
 				col->json_name = defGetString(def);
 			else if (!kafkaBoolOption(def))
 				continue;
-			else if (strcmp(n, "partition") == 0)
-				col->kind = KAFKA_COL_PARTITION;
-			else if (strcmp(n, "offset") == 0)
-				col->kind = KAFKA_COL_OFFSET;
-			else if (strcmp(n, "timestamp") == 0)
-				col->kind = KAFKA_COL_TIMESTAMP;
-			else if (strcmp(n, "key") == 0)
-				col->kind = KAFKA_COL_KEY;
-			else if (strcmp(n, "headers") == 0)
-				col->kind = KAFKA_COL_HEADERS;
-			else if (strcmp(n, "junk") == 0)
-				col->kind = KAFKA_COL_JUNK;
-			else if (strcmp(n, "junk_error") == 0)
-				col->kind = KAFKA_COL_JUNK_ERROR;
+			else
+			{
+				for (size_t r = 0; r < lengthof(role_defs); r++)
+					if (strcmp(n, role_defs[r].name) == 0)
+						role = &role_defs[r];
+			}
 		}
 
-		switch (col->kind)
+		if (role == NULL)
+			col->value_index = value_index++;
+		else
 		{
-			case KAFKA_COL_VALUE:
-				col->value_index = value_index++;
-				break;
-			case KAFKA_COL_PARTITION:
-				{
-					static const Oid t[] = {INT2OID, INT4OID, INT8OID};
-
-					check_column_type(col, "partition", t, 3, "Use int or bigint.");
-					set_role_column(opts, &opts->partition_attnum, col, "partition", relid);
-					break;
-				}
-			case KAFKA_COL_OFFSET:
-				{
-					static const Oid t[] = {INT8OID, INT4OID};
-
-					check_column_type(col, "offset", t, 2, "Use bigint.");
-					set_role_column(opts, &opts->offset_attnum, col, "offset", relid);
-					break;
-				}
-			case KAFKA_COL_TIMESTAMP:
-				{
-					static const Oid t[] = {TIMESTAMPTZOID, TIMESTAMPOID, INT8OID};
-
-					check_column_type(col, "timestamp", t, 3,
-									  "Use timestamptz, timestamp or bigint (milliseconds since the epoch).");
-					set_role_column(opts, &opts->timestamp_attnum, col, "timestamp", relid);
-					break;
-				}
-			case KAFKA_COL_KEY:
-				set_role_column(opts, &opts->key_attnum, col, "key", relid);
-				break;
-			case KAFKA_COL_HEADERS:
-				{
-					static const Oid t[] = {JSONBOID, JSONOID};
-
-					check_column_type(col, "headers", t, 2, "Use jsonb or json.");
-					set_role_column(opts, &opts->headers_attnum, col, "headers", relid);
-					break;
-				}
-			case KAFKA_COL_JUNK:
-				{
-					static const Oid t[] = {TEXTOID, BYTEAOID, VARCHAROID};
-
-					check_column_type(col, "junk", t, 3, "Use text or bytea.");
-					set_role_column(opts, &opts->junk_attnum, col, "junk", relid);
-					break;
-				}
-			case KAFKA_COL_JUNK_ERROR:
-				{
-					static const Oid t[] = {TEXTOID, VARCHAROID};
-
-					check_column_type(col, "junk_error", t, 2, "Use text.");
-					set_role_column(opts, &opts->junk_error_attnum, col, "junk_error", relid);
-					break;
-				}
+			col->kind = role->kind;
+			check_column_type(col, role);
+			set_role_column(opts, col, role, relid);
 		}
 	}
 	opts->nvalue_columns = value_index;
