@@ -110,7 +110,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			shim_make_column(col, i + 1, table[i].name, table[i].typid, i);
 			if (table[i].key)
 			{
-				/* keys are in the database encoding, as option.c stores them */
+				/* keys are in the database encoding, as columns.c stores them */
 				col->json_name = pg_any_to_server(table[i].key, strlen(table[i].key), PG_UTF8);
 				col->json_name_len = strlen(col->json_name);
 			}

@@ -141,7 +141,7 @@ kafkaTimestampToMs(Timestamp ts)
 
 /*
  * The datum of a partition, offset or timestamp (ms since 1970) for a
- * metadata column of any of the types option.c accepts for it.
+ * metadata column of any of the types columns.c accepts for it.
  */
 static Datum
 meta_datum(KafkaColumn *col, int64 v)

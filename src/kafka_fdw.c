@@ -3,7 +3,7 @@
  * kafka_fdw.c
  *		  Entry points of kafka_fdw: _PG_init and the FDW handler.  The scan
  *		  callbacks live in scan.c, the INSERT callbacks in modify.c, options
- *		  in option.c, handles in connection.c.
+ *		  in option.c, columns in columns.c, handles in connection.c.
  *
  *		  _PG_init creates no librdkafka handle: when preloaded it runs in
  *		  the postmaster, and librdkafka threads do not survive fork().

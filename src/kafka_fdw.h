@@ -231,6 +231,10 @@ extern KafkaOptions *kafkaGetServerOptionsFor(Oid serverid, Oid userid);
 extern Oid	kafkaRelOwner(Oid relid);
 extern KafkaOptions *kafkaGetOptions(Oid foreigntableid, Relation rel);
 extern const char *kafkaFormatName(KafkaFormat format);
+extern bool kafkaBoolOption(DefElem *def);
+
+/* in columns.c */
+extern void kafkaBuildColumns(KafkaOptions *opts, Relation rel);
 
 /* in rdkafka_conf.c */
 extern void kafkaValidateRdkafkaProp(const char *name, const char *value, KafkaPropSource source,

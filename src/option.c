@@ -3,7 +3,8 @@
  * option.c
  *		  The option model of kafka_fdw: one table of valid options with the
  *		  catalogs they belong to, the validator, and merging server -> user
- *		  mapping -> table -> column options into one KafkaOptions.
+ *		  mapping -> table options into one KafkaOptions.  The columns of a
+ *		  table (column options, roles) are built by columns.c.
  *
  * Invariants:
  *	- Any option that is not a kafka_fdw option must be a librdkafka
@@ -23,12 +24,10 @@
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
-#include "catalog/pg_type.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -388,8 +387,12 @@ int_value(DefElem *def, const KafkaOptionDef *d)
 	return (int) v;
 }
 
-static bool
-bool_value(DefElem *def)
+/*
+ * A boolean option (any spelling parse_bool takes); an error names the
+ * option.  Also used by columns.c for the column options.
+ */
+bool
+kafkaBoolOption(DefElem *def)
 {
 	bool		b;
 
@@ -482,7 +485,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 					 errhint("Valid %s options are: %s.", catalog_name(where), valid_options_list(where))));
 
 		/* as in postgres_fdw: only a superuser may waive the password */
-		if (strcmp(d->name, "password_required") == 0 && !bool_value(def) && !superuser())
+		if (strcmp(d->name, "password_required") == 0 && !kafkaBoolOption(def) && !superuser())
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("password_required=false is superuser-only"),
@@ -511,7 +514,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 								   "kafka_fdw waits for the high watermark of each partition, not for a delay.")));
 				break;
 			case OT_BOOL:
-				if (bool_value(def) && where == OPT_COLUMN && strcmp(d->name, "json") != 0)
+				if (kafkaBoolOption(def) && where == OPT_COLUMN && strcmp(d->name, "json") != 0)
 					roles++;
 				break;
 			case OT_FORMAT:
@@ -678,12 +681,12 @@ apply_level(KafkaOptions *opts, List *options, KafkaPropSource source, bool trus
 		else if (strcmp(name, "isolation_level") == 0)
 			opts->read_committed = pg_strcasecmp(defGetString(def), "read_committed") == 0;
 		else if (strcmp(name, "strict") == 0)
-			opts->strict = bool_value(def);
+			opts->strict = kafkaBoolOption(def);
 		else if (strcmp(name, "transactional") == 0)
-			opts->transactional = bool_value(def);
+			opts->transactional = kafkaBoolOption(def);
 		else if (strcmp(name, "ignore_junk") == 0)
 		{
-			if (bool_value(def))
+			if (kafkaBoolOption(def))
 				opts->on_error = KAFKA_ON_ERROR_JUNK;
 		}
 		else if (strcmp(name, "delimiter") == 0)
@@ -712,36 +715,6 @@ kafkaRelOwner(Oid relid)
 	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
 	ReleaseSysCache(tp);
 	return owner;
-}
-
-/* Check that a metadata column has a type we can fill */
-static void
-check_column_type(KafkaColumn *col, const char *role, const Oid *types, int ntypes, const char *hint)
-{
-	for (int i = 0; i < ntypes; i++)
-		if (col->typid == types[i])
-			return;
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("%s column \"%s\" has type %s", role, col->name, format_type_be(col->typid)),
-			 errhint("%s", hint)));
-}
-
-/*
- * Record col as the table's column of a metadata role; a second column with
- * the same role is an error (column options are validated one column at a
- * time, so this is the first place that sees the whole table).
- */
-static void
-set_role_column(KafkaOptions *opts, AttrNumber *slot, KafkaColumn *col, const char *role, Oid relid)
-{
-	if (*slot != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("foreign table \"%s\" has two %s columns: \"%s\" and \"%s\"",
-						get_rel_name(relid), role, opts->columns[*slot - 1].name, col->name),
-				 errhint("Remove the option with ALTER FOREIGN TABLE ... ALTER COLUMN ... OPTIONS (DROP %s).", role)));
-	*slot = col->attnum;
 }
 
 /*
@@ -788,7 +761,7 @@ kafkaGetServerOptionsFor(Oid serverid, Oid userid)
 		DefElem    *def = (DefElem *) lfirst(lc);
 
 		if (strcmp(def->defname, "password_required") == 0)
-			opts->password_required = bool_value(def);
+			opts->password_required = kafkaBoolOption(def);
 		else
 			opts->rdkafka_props = set_prop(opts->rdkafka_props, def, KAFKA_PROP_MAPPING,
 										   OidIsValid(umuser) && superuser_arg(umuser));
@@ -797,18 +770,16 @@ kafkaGetServerOptionsFor(Oid serverid, Oid userid)
 }
 
 /*
- * Merge all options that apply to a foreign table for the current user.
- * rel may be NULL; then the table is opened here.
+ * Merge all options that apply to a foreign table for the current user,
+ * then build its columns (columns.c).  rel may be NULL; then the table is
+ * opened here.
  */
 KafkaOptions *
 kafkaGetOptions(Oid foreigntableid, Relation rel)
 {
 	ForeignTable *table = GetForeignTable(foreigntableid);
 	KafkaOptions *opts = kafkaGetServerOptions(table->serverid);
-	ListCell   *lc;
-	TupleDesc	tupdesc;
 	bool		close_rel = false;
-	int			value_index = 0;
 
 	opts->table_name = get_rel_name(foreigntableid);
 	apply_level(opts, table->options, KAFKA_PROP_TABLE, superuser_arg(kafkaRelOwner(foreigntableid)));
@@ -823,136 +794,9 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 		rel = table_open(foreigntableid, AccessShareLock);
 		close_rel = true;
 	}
-	tupdesc = RelationGetDescr(rel);
-	opts->ncolumns = tupdesc->natts;
-	opts->columns = palloc0(sizeof(KafkaColumn) * Max(tupdesc->natts, 1));
-
-	for (int i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
-		KafkaColumn *col = &opts->columns[i];
-		Oid			func;
-		bool		isvarlena;
-
-		col->attnum = i + 1;
-		col->name = pstrdup(NameStr(att->attname));
-		col->json_name = col->name;
-		col->typid = att->atttypid;
-		col->typmod = att->atttypmod;
-		col->dropped = att->attisdropped;
-		col->value_index = -1;
-		if (att->attisdropped)
-			continue;
-		col->category = TypeCategory(att->atttypid);
-		getTypeInputInfo(att->atttypid, &func, &col->in_ioparam);
-		fmgr_info(func, &col->in_func);
-		getTypeOutputInfo(att->atttypid, &func, &isvarlena);
-		fmgr_info(func, &col->out_func);
-
-		foreach(lc, GetForeignColumnOptions(foreigntableid, att->attnum))
-		{
-			DefElem    *def = (DefElem *) lfirst(lc);
-			const char *n = def->defname;
-
-			if (strcmp(n, "json") == 0)
-				col->json_name = defGetString(def);
-			else if (!bool_value(def))
-				continue;
-			else if (strcmp(n, "partition") == 0)
-				col->kind = KAFKA_COL_PARTITION;
-			else if (strcmp(n, "offset") == 0)
-				col->kind = KAFKA_COL_OFFSET;
-			else if (strcmp(n, "timestamp") == 0)
-				col->kind = KAFKA_COL_TIMESTAMP;
-			else if (strcmp(n, "key") == 0)
-				col->kind = KAFKA_COL_KEY;
-			else if (strcmp(n, "headers") == 0)
-				col->kind = KAFKA_COL_HEADERS;
-			else if (strcmp(n, "junk") == 0)
-				col->kind = KAFKA_COL_JUNK;
-			else if (strcmp(n, "junk_error") == 0)
-				col->kind = KAFKA_COL_JUNK_ERROR;
-		}
-
-		switch (col->kind)
-		{
-			case KAFKA_COL_VALUE:
-				col->value_index = value_index++;
-				break;
-			case KAFKA_COL_PARTITION:
-				{
-					static const Oid t[] = {INT2OID, INT4OID, INT8OID};
-
-					check_column_type(col, "partition", t, 3, "Use int or bigint.");
-					set_role_column(opts, &opts->partition_attnum, col, "partition", foreigntableid);
-					break;
-				}
-			case KAFKA_COL_OFFSET:
-				{
-					static const Oid t[] = {INT8OID, INT4OID};
-
-					check_column_type(col, "offset", t, 2, "Use bigint.");
-					set_role_column(opts, &opts->offset_attnum, col, "offset", foreigntableid);
-					break;
-				}
-			case KAFKA_COL_TIMESTAMP:
-				{
-					static const Oid t[] = {TIMESTAMPTZOID, TIMESTAMPOID, INT8OID};
-
-					check_column_type(col, "timestamp", t, 3,
-									  "Use timestamptz, timestamp or bigint (milliseconds since the epoch).");
-					set_role_column(opts, &opts->timestamp_attnum, col, "timestamp", foreigntableid);
-					break;
-				}
-			case KAFKA_COL_KEY:
-				set_role_column(opts, &opts->key_attnum, col, "key", foreigntableid);
-				break;
-			case KAFKA_COL_HEADERS:
-				{
-					static const Oid t[] = {JSONBOID, JSONOID};
-
-					check_column_type(col, "headers", t, 2, "Use jsonb or json.");
-					set_role_column(opts, &opts->headers_attnum, col, "headers", foreigntableid);
-					break;
-				}
-			case KAFKA_COL_JUNK:
-				{
-					static const Oid t[] = {TEXTOID, BYTEAOID, VARCHAROID};
-
-					check_column_type(col, "junk", t, 3, "Use text or bytea.");
-					set_role_column(opts, &opts->junk_attnum, col, "junk", foreigntableid);
-					break;
-				}
-			case KAFKA_COL_JUNK_ERROR:
-				{
-					static const Oid t[] = {TEXTOID, VARCHAROID};
-
-					check_column_type(col, "junk_error", t, 2, "Use text.");
-					set_role_column(opts, &opts->junk_error_attnum, col, "junk_error", foreigntableid);
-					break;
-				}
-		}
-	}
-	opts->nvalue_columns = value_index;
-	for (int i = 0; i < opts->ncolumns; i++)
-		if (opts->columns[i].json_name)
-			opts->columns[i].json_name_len = strlen(opts->columns[i].json_name);
-
+	kafkaBuildColumns(opts, rel);
 	if (close_rel)
 		table_close(rel, AccessShareLock);
-
-	if ((opts->format == KAFKA_FORMAT_TEXT || opts->format == KAFKA_FORMAT_BYTEA ||
-		 opts->format == KAFKA_FORMAT_JSONB) && opts->nvalue_columns > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-				 errmsg("format \"%s\" needs exactly one value column, foreign table \"%s\" has %d",
-						kafkaFormatName(opts->format), get_rel_name(foreigntableid), opts->nvalue_columns),
-				 errhint("Mark the other columns as metadata (partition, offset, timestamp, key, headers) or use format json or csv.")));
-	if (opts->on_error == KAFKA_ON_ERROR_JUNK && opts->junk_attnum == 0 && opts->junk_error_attnum == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("on_error 'junk' needs a junk or junk_error column"),
-				 errhint("Add a column with OPTIONS (junk 'true') or (junk_error 'true').")));
 
 	return opts;
 }
