@@ -47,6 +47,7 @@
 #include "access/tupdesc.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
+#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
@@ -919,4 +920,246 @@ kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns
 			break;
 	}
 	return n;
+}
+
+/* ---------------------------------------------------------------------
+ * Reading change events back (ingest.c applies them to a table)
+ * ---------------------------------------------------------------------
+ */
+
+/* Big-endian two's complement bytes as a decimal string with scale digits after the point */
+static char *
+unscaled_to_text(const unsigned char *bytes, int n, int scale)
+{
+	bool		negative = n > 0 && (bytes[0] & 0x80);
+	unsigned char *mag = palloc(Max(n, 1));
+	StringInfoData digits;
+	StringInfoData out;
+	int			len;
+
+	/* the magnitude */
+	for (int i = 0; i < n; i++)
+		mag[i] = negative ? (unsigned char) ~bytes[i] : bytes[i];
+	if (negative)
+		for (int i = n - 1; i >= 0; i--)
+			if (++mag[i] != 0)
+				break;
+	/* base 256 to base 10, least significant digit first */
+	initStringInfo(&digits);
+	for (;;)
+	{
+		int			rem = 0;
+		bool		zero = true;
+
+		for (int i = 0; i < n; i++)
+		{
+			int			cur = rem * 256 + mag[i];
+
+			mag[i] = cur / 10;
+			rem = cur % 10;
+			if (mag[i])
+				zero = false;
+		}
+		appendStringInfoChar(&digits, '0' + rem);
+		if (zero)
+			break;
+	}
+	while (digits.len <= scale)
+		appendStringInfoChar(&digits, '0');
+	initStringInfo(&out);
+	if (negative)
+		appendStringInfoChar(&out, '-');
+	len = digits.len;
+	for (int i = len - 1; i >= 0; i--)
+	{
+		appendStringInfoChar(&out, digits.data[i]);
+		if (i == scale && scale > 0)
+			appendStringInfoChar(&out, '.');
+	}
+	return out.data;
+}
+
+/* Base64 text of a JSON string as bytes; ERROR if it is not base64 */
+static unsigned char *
+base64_bytes(const char *s, int len, int *n)
+{
+	int			max = pg_b64_dec_len(len);
+	unsigned char *buf = palloc(Max(max, 1));
+
+	*n = pg_b64_decode(s, len, (char *) buf, max);
+	if (*n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid base64 value in a change event")));
+	return buf;
+}
+
+/* Append a JSON array as a PostgreSQL array literal (elements quoted, null as NULL) */
+static void
+append_array_literal(StringInfo buf, JsonbContainer *arr)
+{
+	JsonbIterator *it = JsonbIteratorInit(arr);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		first = true;
+
+	appendStringInfoChar(buf, '{');
+	(void) JsonbIteratorNext(&it, &v, false);	/* WJB_BEGIN_ARRAY */
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_END_ARRAY && tok != WJB_DONE)
+	{
+		char	   *e;
+
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		if (v.type == jbvNull)
+		{
+			appendStringInfoString(buf, "NULL");
+			continue;
+		}
+		if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data) &&
+			!JsonContainerIsScalar(v.val.binary.data))
+		{
+			append_array_literal(buf, v.val.binary.data);
+			continue;
+		}
+		e = kafkaJsonValueText(&v, TEXTOID, -1, false);
+		appendStringInfoChar(buf, '"');
+		for (const char *p = e; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(buf, '\\');
+			appendStringInfoChar(buf, *p);
+		}
+		appendStringInfoChar(buf, '"');
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * A JSON value of a row image (a change event's before or after, a key) as
+ * the text input of a column of type typid; NULL for JSON null.  With
+ * debezium, Debezium's representations (what append_dbz_value writes:
+ * dates as days, timestamps and times as microseconds, decimals and bytes
+ * as base64) are turned back into PostgreSQL's text.  Strings are their
+ * content, other scalars their JSON text, arrays into an array column an
+ * array literal, other objects and arrays their JSON.
+ */
+char *
+kafkaJsonValueText(JsonbValue *v, Oid typid, int32 typmod, bool debezium)
+{
+	if (v->type == jbvNull)
+		return NULL;
+	if (debezium)
+	{
+		DbzType		t = dbz_type(typid, typmod);
+
+		if (v->type == jbvNumeric && (t == DBZ_DATE || t == DBZ_MICROTS || t == DBZ_MICROTIME))
+		{
+			int64		n = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+
+			switch (t)
+			{
+				case DBZ_DATE:
+					if (n < INT_MIN / 2 || n > INT_MAX / 2)
+						ereport(ERROR,
+								(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+								 errmsg("date out of range in a change event")));
+					return DatumGetCString(DirectFunctionCall1(date_out,
+															   DateADTGetDatum((DateADT) (n - (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE)))));
+				case DBZ_MICROTS:
+					{
+						Timestamp	ts;
+
+						if (pg_sub_s64_overflow(n, PG_TO_UNIX_US, &ts) || !IS_VALID_TIMESTAMP(ts))
+							ereport(ERROR,
+									(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+									 errmsg("timestamp out of range in a change event")));
+						return DatumGetCString(DirectFunctionCall1(timestamp_out, TimestampGetDatum(ts)));
+					}
+				default:
+					if (n < 0 || n > USECS_PER_DAY)
+						ereport(ERROR,
+								(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+								 errmsg("time out of range in a change event")));
+					return DatumGetCString(DirectFunctionCall1(time_out, TimeADTGetDatum((TimeADT) n)));
+			}
+		}
+		if (v->type == jbvString && (t == DBZ_DECIMAL || t == DBZ_BYTES))
+		{
+			int			n;
+			unsigned char *b = base64_bytes(v->val.string.val, v->val.string.len, &n);
+
+			if (t == DBZ_BYTES)
+				return DatumGetCString(DirectFunctionCall1(byteaout, kafkaBytea(b, n)));
+			return unscaled_to_text(b, n, (typmod - VARHDRSZ) & 0xffff);
+		}
+		if (v->type == jbvBinary && t == DBZ_VARDECIMAL && JsonContainerIsObject(v->val.binary.data))
+		{
+			JsonbValue	k;
+			JsonbValue *scale;
+			JsonbValue *value;
+
+			k.type = jbvString;
+			k.val.string.val = "scale";
+			k.val.string.len = 5;
+			scale = findJsonbValueFromContainer(v->val.binary.data, JB_FOBJECT, &k);
+			k.val.string.val = "value";
+			k.val.string.len = 5;
+			value = findJsonbValueFromContainer(v->val.binary.data, JB_FOBJECT, &k);
+			if (scale && scale->type == jbvNumeric && value && value->type == jbvString)
+			{
+				int			n;
+				unsigned char *b = base64_bytes(value->val.string.val, value->val.string.len, &n);
+				int32		sc = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(scale->val.numeric)));
+
+				if (sc < 0 || sc > NUMERIC_MAX_DISPLAY_SCALE)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("decimal scale %d out of range in a change event", sc)));
+				return unscaled_to_text(b, n, sc);
+			}
+		}
+	}
+	switch (v->type)
+	{
+		case jbvString:
+
+			/*
+			 * An array column's value as JSON text in a string (the
+			 * emitter's envelopes write arrays so): an array literal.
+			 */
+			if (v->val.string.len > 0 && v->val.string.val[0] == '[' &&
+				OidIsValid(get_element_type(getBaseType(typid))))
+			{
+				Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																	CStringGetDatum(pnstrdup(v->val.string.val, v->val.string.len))));
+				StringInfoData b;
+
+				initStringInfo(&b);
+				append_array_literal(&b, &jb->root);
+				return b.data;
+			}
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			/* a JSON array into an array column: an array literal */
+			if (JsonContainerIsArray(v->val.binary.data) && OidIsValid(get_element_type(getBaseType(typid))))
+			{
+				StringInfoData b;
+
+				initStringInfo(&b);
+				append_array_literal(&b, v->val.binary.data);
+				return b.data;
+			}
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("unexpected JSON value in a change event")));
+	}
+	return NULL;				/* keep the compiler quiet */
 }

@@ -166,6 +166,7 @@ typedef struct IngestState
 	TargetCol  *tcols;
 	Oid			key_index;		/* upsert: the target's primary key index */
 	char		target_relkind;
+	TupleDesc	target_desc;	/* the target's row type when tcols were made */
 } IngestState;
 
 static void ingest_reset(IngestState *st);
@@ -189,7 +190,7 @@ load_job(int32 job_id, bool lock)
 
 	if (SPI_execute_with_args(lock ?
 							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
-							  "on_error, parallelism, state FROM kafka.ingest_job WHERE job_id = $1 FOR SHARE" :
+							  "on_error, parallelism, state FROM kafka.ingest_job WHERE job_id = $1 FOR KEY SHARE" :
 							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
 							  "on_error, parallelism, state FROM kafka.ingest_job WHERE job_id = $1",
 							  1, &argtype, &arg, NULL, false, 1) != SPI_OK_SELECT)
@@ -322,6 +323,13 @@ map_target(IngestJob *job, KafkaOptions *opts, Relation rel, int *n, Oid *key_in
 		foreach(lc, job->key_columns)
 			if (strcmp(lfirst(lc), tc->name) == 0)
 				tc->is_key = true;
+		/* text input: JSON values (debezium, tombstone keys) and conversions */
+		{
+			Oid			infunc;
+
+			getTypeInputInfo(tc->typid, &infunc, &tc->ioparam);
+			fmgr_info(infunc, &tc->in);
+		}
 		/* debezium: values come from the event's JSON, by name */
 		if (!job->debezium)
 		{
@@ -335,25 +343,15 @@ map_target(IngestJob *job, KafkaOptions *opts, Relation rel, int *n, Oid *key_in
 				matched++;
 				if (kc->typid != tc->typid)
 				{
-					Oid			infunc;
 					Oid			outfunc;
 					bool		varlena;
 
 					tc->convert = true;
 					getTypeOutputInfo(kc->typid, &outfunc, &varlena);
 					fmgr_info(outfunc, &tc->src_out);
-					getTypeInputInfo(tc->typid, &infunc, &tc->ioparam);
-					fmgr_info(infunc, &tc->in);
 				}
 				break;
 			}
-		}
-		else
-		{
-			Oid			infunc;
-
-			getTypeInputInfo(tc->typid, &infunc, &tc->ioparam);
-			fmgr_info(infunc, &tc->in);
 		}
 		if (!for_check && !tc->src)
 		{
@@ -450,6 +448,7 @@ prepare_job(IngestState *st)
 	rel = table_open(job->target, AccessShareLock);
 	st->tcols = map_target(job, st->opts, rel, &st->ntcols, &st->key_index, false);
 	st->target_relkind = rel->rd_rel->relkind;
+	st->target_desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	table_close(rel, AccessShareLock);
 	MemoryContextSwitchTo(old);
 }
@@ -615,6 +614,16 @@ writer_open(IngestState *st, Writer *w)
 
 	memset(w, 0, sizeof(Writer));
 	w->rel = table_open(st->job->target, RowExclusiveLock);
+
+	/* the target changed (ALTER TABLE): match its columns again */
+	if (!equalTupleDescs(st->target_desc, RelationGetDescr(w->rel)))
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+		st->tcols = map_target(st->job, st->opts, w->rel, &st->ntcols, &st->key_index, false);
+		st->target_desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
+		MemoryContextSwitchTo(old);
+	}
 	w->estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
@@ -696,6 +705,11 @@ static void
 row_from_source(IngestState *st, Writer *w)
 {
 	ExecClearTuple(w->slot);
+	for (int a = 0; a < w->slot->tts_tupleDescriptor->natts; a++)
+	{
+		w->slot->tts_isnull[a] = true;
+		w->slot->tts_values[a] = (Datum) 0;
+	}
 	for (int i = 0; i < st->ntcols; i++)
 	{
 		TargetCol  *tc = &st->tcols[i];
@@ -721,25 +735,13 @@ row_from_source(IngestState *st, Writer *w)
 			w->slot->tts_values[a] = ExecEvalExprSwitchContext(tc->deflt, GetPerTupleExprContext(w->estate),
 															   &w->slot->tts_isnull[a]);
 	}
-	/* dropped and generated columns: NULL (generated ones are computed on insert) */
-	for (int a = 0; a < w->slot->tts_tupleDescriptor->natts; a++)
-	{
-		Form_pg_attribute att = TupleDescAttr(w->slot->tts_tupleDescriptor, a);
-
-		if (att->attisdropped || att->attgenerated)
-		{
-			w->slot->tts_isnull[a] = true;
-			w->slot->tts_values[a] = (Datum) 0;
-		}
-	}
 }
 
 /*
- * The target row from a JSON object (jsonb), by column name: strings are
- * the columns' text input, other scalars their JSON text, objects and
- * arrays their JSON (for json, jsonb, composite or array columns).  Only
- * key columns if keys_only.  Columns the object lacks get their default
- * (keys_only: NULL).
+ * The target row from a JSON object (jsonb), by column name, each value as
+ * kafkaJsonValueText makes it text (Debezium's representations undone for
+ * envelope 'debezium').  Only key columns if keys_only.  Columns the object
+ * lacks get their default (keys_only: NULL).
  */
 static void
 row_from_json(IngestState *st, Writer *w, Jsonb *jb, bool keys_only)
@@ -771,23 +773,9 @@ row_from_json(IngestState *st, Writer *w, Jsonb *jb, bool keys_only)
 																   &w->slot->tts_isnull[a]);
 			continue;
 		}
-		switch (v->type)
-		{
-			case jbvNull:
-				continue;
-			case jbvString:
-				text = pnstrdup(v->val.string.val, v->val.string.len);
-				break;
-			case jbvNumeric:
-				text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-				break;
-			case jbvBool:
-				text = v->val.boolean ? "true" : "false";
-				break;
-			default:
-				text = JsonbToCString(NULL, (JsonbContainer *) v->val.binary.data, v->val.binary.len);
-				break;
-		}
+		text = kafkaJsonValueText(v, tc->typid, tc->typmod, st->job->debezium);
+		if (text == NULL)
+			continue;
 		w->slot->tts_values[a] = InputFunctionCall(&tc->in, text, tc->ioparam, tc->typmod);
 		w->slot->tts_isnull[a] = false;
 	}
@@ -985,7 +973,8 @@ upsert_apply(IngestState *st, Writer *w, UpsertOp op)
 static void
 upsert_truncate(IngestState *st, Writer *w)
 {
-	TableScanDesc scan = table_beginscan(w->rel, GetActiveSnapshot(), 0, NULL);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());	/* with this batch's rows */
+	TableScanDesc scan = table_beginscan(w->rel, snap, 0, NULL);
 
 	(void) st;
 	while (table_scan_getnextslot(scan, ForwardScanDirection, w->found))
@@ -995,6 +984,7 @@ upsert_truncate(IngestState *st, Writer *w)
 		CHECK_FOR_INTERRUPTS();
 	}
 	table_endscan(scan);
+	UnregisterSnapshot(snap);
 }
 
 /* Write one message (append) or apply it (upsert) */
@@ -1016,6 +1006,14 @@ write_message(IngestState *st, Writer *w, rd_kafka_message_t *m)
 			upsert_truncate(st, w);
 		else
 			upsert_apply(st, w, op);
+
+		/*
+		 * The next change may update or delete this row: as logical
+		 * replication's apply worker does, make it visible to the next
+		 * command.
+		 */
+		CommandCounterIncrement();
+		w->estate->es_output_cid = GetCurrentCommandId(true);
 	}
 	ResetPerTupleExprContext(w->estate);
 }
@@ -1057,6 +1055,49 @@ dead_letter(IngestState *st, rd_kafka_message_t *m, ErrorData *edata)
 }
 
 /*
+ * Write one message in a subtransaction, with its own AFTER trigger
+ * events: NULL if it landed, else the error it raised (a message fault;
+ * other errors propagate).
+ */
+static ErrorData *
+write_in_subxact(IngestState *st, Writer *w, rd_kafka_message_t *m)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile result = NULL;
+	int64		rows = w->rows;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		AfterTriggerBeginQuery();
+		write_message(st, w, m);
+		AfterTriggerEndQuery(w->estate);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		w->rows = rows;
+		result = edata;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * Write a batch in the current transaction.  careful: each message in a
  * subtransaction, bad ones dead-lettered (or, on_error 'fail', the first
  * one makes the job fail: *bad is its index).  Returns rows written; *dead
@@ -1069,8 +1110,6 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 	Writer		w;
 	Oid			save_userid;
 	int			save_sec;
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	bool	   *skip = NULL;
 
 	*bad = -1;
@@ -1132,29 +1171,11 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 			write_message(st, &w, msgs[i]);
 			continue;
 		}
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
 		{
-			AfterTriggerBeginQuery();
-			write_message(st, &w, msgs[i]);
-			AfterTriggerEndQuery(w.estate);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
+			ErrorData  *edata = write_in_subxact(st, &w, msgs[i]);
 
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
-				PG_RE_THROW();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
+			if (edata == NULL)
+				continue;
 			if (!st->job->dead_letter)
 			{
 				*bad = i;
@@ -1166,7 +1187,6 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 			SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 			(*dead)++;
 		}
-		PG_END_TRY();
 	}
 	if (!careful)
 		AfterTriggerEndQuery(w.estate);
@@ -1184,11 +1204,13 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 static bool
 lock_offsets(IngestState *st)
 {
-	Datum		arg = Int32GetDatum(st->job->job_id);
-	Oid			argtype = INT4OID;
+	Datum		args[3] = {Int32GetDatum(st->job->job_id), Int32GetDatum(st->job->parallelism), Int32GetDatum(st->k)};
+	Oid			types[3] = {INT4OID, INT4OID, INT4OID};
 
-	if (SPI_execute_with_args("SELECT partition, next_offset FROM kafka.ingest_offset WHERE job_id = $1 FOR UPDATE",
-							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+	/* this worker's partitions only: the others belong to its siblings */
+	if (SPI_execute_with_args("SELECT partition, next_offset FROM kafka.ingest_offset "
+							  "WHERE job_id = $1 AND partition % $2 = $3 ORDER BY partition FOR UPDATE",
+							  3, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock kafka.ingest_offset");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -1203,7 +1225,7 @@ lock_offsets(IngestState *st)
 	return true;
 }
 
-static void
+static bool
 store_offsets(IngestState *st, rd_kafka_message_t **msgs, int n, int64 rows, int64 dead)
 {
 	int64	   *last = palloc(sizeof(int64) * Max(st->nparts, 1));
@@ -1243,10 +1265,18 @@ store_offsets(IngestState *st, rd_kafka_message_t **msgs, int n, int64 rows, int
 		Datum		v[4] = {Int32GetDatum(st->job->job_id), Int64GetDatum(n), Int64GetDatum(rows), Int64GetDatum(dead)};
 		Oid			t[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
 
+		/*
+		 * Only while the job runs: a pause_ingest that committed while this
+		 * batch was written (its UPDATE waited for that one, KEY SHARE does
+		 * not block it) makes the batch roll back.
+		 */
 		kafkaSpiExec("UPDATE kafka.ingest_job SET messages = messages + $2, rows_written = rows_written + $3, "
-				"dead_letters = dead_letters + $4, last_batch_at = now() WHERE job_id = $1",
-				4, t, v, NULL, SPI_OK_UPDATE);
+					 "dead_letters = dead_letters + $4, last_batch_at = now() WHERE job_id = $1 AND state = 'running'",
+					 4, t, v, NULL, SPI_OK_UPDATE);
+		if (SPI_processed != 1)
+			return false;
 	}
+	return true;
 }
 
 /* After a committed batch: the next offsets */
@@ -1302,8 +1332,11 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
 				if (bad >= 0)
 				{
 					/* on_error 'fail': nothing of the batch is written */
-					char	   *msg = psprintf("message at partition %d offset " INT64_FORMAT ": %s",
-											   msgs[bad]->partition, msgs[bad]->offset, bad_error->message);
+					char	   *msg;
+
+					MemoryContextSwitchTo(cxt);
+					msg = psprintf("message at partition %d offset " INT64_FORMAT ": %s",
+								   msgs[bad]->partition, msgs[bad]->offset, bad_error->message);
 
 					SPI_finish();
 					PopActiveSnapshot();
@@ -1320,11 +1353,10 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
 									 st->job->job_id)));
 					result = BATCH_FAILED;
 				}
+				else if (!store_offsets(st, msgs, n, rows, dead))
+					result = BATCH_STOP;
 				else
-				{
-					store_offsets(st, msgs, n, rows, dead);
 					*rows_out = rows;
-				}
 			}
 			SPI_finish();
 			PopActiveSnapshot();

@@ -322,7 +322,7 @@ set_job_state(int32 job_id, const char *state, const char *verb)
 {
 	KafkaOwnerContext oc;
 	Oid			target;
-	Datum		v[2] = {Int32GetDatum(job_id), CStringGetTextDatum(state)};
+	Datum		v[2] = {Int32GetDatum(job_id), CStringGetTextDatum(state ? state : "")};
 	Oid			t[2] = {INT4OID, TEXTOID};
 
 	kafkaBeginAsOwner(&oc);

@@ -536,6 +536,7 @@ extern KafkaEnvelope *kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, 
 										  const KafkaTransform *tf);
 extern int	kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns,
 								KafkaEnvMessage *out);
+extern char *kafkaJsonValueText(JsonbValue *v, Oid typid, int32 typmod, bool debezium);
 
 /* in worker.c */
 extern int	kafka_max_workers;
