@@ -191,9 +191,12 @@ COMMENT ON VIEW kafka.workers IS 'the kafka_fdw background workers and their sta
 -- partition's next offset is stored in the transaction that writes the rows.
 CREATE TABLE kafka.ingest_job (
   job_id       serial PRIMARY KEY,
+  name         text UNIQUE,             -- pipelines
   source       regclass NOT NULL,       -- the kafka_fdw foreign table
-  target       regclass NOT NULL,       -- the ordinary or partitioned table
-  mode         text NOT NULL CHECK (mode IN ('append', 'upsert')),
+  target       regclass,                -- the ordinary or partitioned table (not for pipelines)
+  mode         text NOT NULL CHECK (mode IN ('append', 'upsert', 'pipeline')),
+  sql          text,                    -- a pipeline's statement
+  CHECK ((mode = 'pipeline') = (sql IS NOT NULL) AND (mode = 'pipeline') = (target IS NULL)),
   envelope     text NOT NULL DEFAULT 'none' CHECK (envelope IN ('none', 'debezium')),
   key_columns  name[],                  -- upsert: the target's key
   on_error     text NOT NULL DEFAULT 'fail' CHECK (on_error IN ('fail', 'dead_letter')),
@@ -211,7 +214,7 @@ CREATE TABLE kafka.ingest_job (
   created_by   oid NOT NULL,
   created_at   timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE kafka.ingest_job IS 'topics consumed into tables (kafka.ingest)';
+COMMENT ON TABLE kafka.ingest_job IS 'topics consumed into tables (kafka.ingest) and continuous pipelines (kafka.pipeline)';
 
 -- The next offset of each partition of a job, written in the batch's transaction
 CREATE TABLE kafka.ingest_offset (
@@ -261,6 +264,16 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION kafka.ingest(regclass, regclass, text, text, timestamptz, bigint[], name[], text, text, int)
   IS 'consume a kafka_fdw foreign table''s topic into a table, continuously and exactly once (target owner only); returns the job_id';
 
+CREATE FUNCTION kafka.pipeline(name text, source regclass, sql text,
+                               start_from text DEFAULT 'earliest',
+                               start_time timestamptz DEFAULT NULL,
+                               start_offsets bigint[] DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'kafka_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.pipeline(text, regclass, text, text, timestamptz, bigint[])
+  IS 'run a SQL statement over each new batch of a kafka_fdw foreign table, continuously, with the batch''s offsets in the same transaction; returns the job_id';
+
 CREATE FUNCTION kafka.stop_ingest(job int)
 RETURNS void
 AS 'MODULE_PATHNAME', 'kafka_stop_ingest'
@@ -290,6 +303,7 @@ COMMENT ON FUNCTION kafka.redrive(int)
 -- caller owns (all for superusers and members of pg_monitor).
 CREATE VIEW kafka.ingest_status WITH (security_barrier) AS
 SELECT j.job_id,
+       j.name,
        j.source,
        j.target,
        j.mode,
@@ -312,7 +326,9 @@ SELECT j.job_id,
        j.error_offset
   FROM kafka.ingest_job j
   LEFT JOIN kafka.ingest_offset o USING (job_id)
- WHERE pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = j.target), 'USAGE')
+ WHERE pg_has_role(coalesce((SELECT c.relowner FROM pg_class c WHERE c.oid = j.target),
+                         (SELECT r.oid FROM pg_roles r WHERE r.oid = j.created_by),
+                         (SELECT r.oid FROM pg_roles r WHERE r.rolname = 'pg_monitor')), 'USAGE')
     OR pg_has_role('pg_monitor', 'USAGE');
 COMMENT ON VIEW kafka.ingest_status IS 'ingest jobs into the tables you own, per partition: offsets, lag, state, errors';
 

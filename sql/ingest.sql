@@ -157,6 +157,54 @@ SELECT state, error_partition, error_offset, last_error FROM kafka.ingest_job WH
 SELECT DISTINCT state, committed_offset FROM kafka.ingest_status WHERE job_id = :fail_job;
 SELECT count(*) FROM ing_fail;
 
+-- a continuous pipeline: the stream-table join of the views with members and properties,
+-- run by a worker over each new batch, with its offsets in the same transaction
+CREATE TABLE ing_members (loyalty_id bigint PRIMARY KEY, level text, email text);
+INSERT INTO ing_members SELECT g, CASE WHEN g % 7 = 0 THEN 'platinum' ELSE 'gold' END, 'm' || g || '@example.com'
+  FROM generate_series(1, 400) g;
+CREATE TABLE ing_properties (property_id int PRIMARY KEY, is_beach bool);
+INSERT INTO ing_properties SELECT g, g % 2 = 0 FROM generate_series(0, 9) g;
+CREATE TABLE ing_promotions (loyalty_id bigint, property_id int, email text, part int, offs bigint);
+SELECT kafka_create_topic('kafka', 'ing_promos_out', 1);
+CREATE FOREIGN TABLE ing_promos_k (loyalty_id bigint, property_id int, email text)
+  SERVER kafka OPTIONS (topic 'ing_promos_out', format 'json');
+SELECT kafka.pipeline('promotions', 'ing_views_k', $$
+  WITH promo AS (
+    INSERT INTO ing_promotions
+    SELECT pv.loyalty_id, pv.property_id, m.email, pv.part, pv.offs
+      FROM ing_views_k pv JOIN ing_members m USING (loyalty_id) JOIN ing_properties p USING (property_id)
+     WHERE m.level = 'platinum' AND p.is_beach
+    RETURNING loyalty_id, property_id, email)
+  INSERT INTO ing_promos_k SELECT * FROM promo $$) AS promo_job \gset
+SELECT wait_true($$SELECT messages >= 350 FROM kafka.ingest_job WHERE job_id = $$ || :promo_job);
+-- equal to the ad-hoc join over the same offsets, each message once
+SELECT count(*), count(DISTINCT (part, offs)) FROM ing_promotions;
+SELECT count(*) AS differences FROM (
+  (SELECT pv.loyalty_id, pv.property_id, m.email, pv.part, pv.offs
+     FROM ing_views_k pv JOIN ing_members m USING (loyalty_id) JOIN ing_properties p USING (property_id)
+    WHERE m.level = 'platinum' AND p.is_beach
+   EXCEPT SELECT * FROM ing_promotions)
+  UNION ALL
+  (SELECT * FROM ing_promotions EXCEPT
+   SELECT pv.loyalty_id, pv.property_id, m.email, pv.part, pv.offs
+     FROM ing_views_k pv JOIN ing_members m USING (loyalty_id) JOIN ing_properties p USING (property_id)
+    WHERE m.level = 'platinum' AND p.is_beach)) d;
+SELECT wait_rows('SELECT * FROM ing_promos_k', (SELECT count(*) FROM ing_promotions));
+-- a member turns platinum; their next view of a beach property is a promotion
+UPDATE ing_members SET level = 'platinum' WHERE loyalty_id = 4;
+INSERT INTO ing_views_k (part, loyalty_id, property_id, url) VALUES (0, 4, 2, 'beach'), (1, 4, 3, 'city');
+SELECT wait_true($$SELECT count(*) > 0 FROM ing_promotions WHERE loyalty_id = 4$$);
+SELECT loyalty_id, property_id, email FROM ing_promotions WHERE loyalty_id = 4;
+SELECT name, mode, state, last_error FROM kafka.ingest_status WHERE job_id = :promo_job LIMIT 1;
+-- a statement that fails stops the pipeline with the error; the batch's offsets stay
+SELECT kafka.pipeline('failing', 'ing_views_k', 'INSERT INTO ing_promotions SELECT 1 / (loyalty_id - loyalty_id), 0 FROM ing_views_k') AS bad_pipe \gset
+SELECT wait_true($$SELECT state = 'failed' FROM kafka.ingest_job WHERE job_id = $$ || :bad_pipe);
+SELECT state, last_error, messages FROM kafka.ingest_job WHERE job_id = :bad_pipe;
+SELECT show_error($$SELECT kafka.pipeline('promotions', 'ing_views_k', 'SELECT 1')$$);
+SELECT show_error($$SELECT kafka.pipeline('p2', 'ing_views_k', 'SELEC 1')$$);
+SELECT show_error($$SELECT kafka.pipeline('p2', 'ing_views_k', 'SELECT 1; SELECT 2')$$);
+SELECT show_error($$SELECT kafka.pipeline('p2', 'ing_views_k', 'INSERT INTO no_such_table VALUES (1)')$$);
+
 -- bad arguments
 SELECT show_error($$SELECT kafka.ingest('ing_levels', 'ing_dl')$$);
 SELECT show_error($$SELECT kafka.ingest('ing_dl_k', 'ing_dl_k')$$);

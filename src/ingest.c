@@ -116,7 +116,10 @@ typedef struct IngestJob
 	bool		dead_letter;	/* on_error 'dead_letter' (else 'fail') */
 	int			parallelism;
 	char	   *state;
-	Oid			owner;			/* the target's owner */
+	Oid			owner;			/* the target's owner; a pipeline's creator */
+	bool		pipeline;		/* mode 'pipeline': runs sql over each batch */
+	char	   *sql;
+	char	   *name;
 } IngestJob;
 
 /* How a batch ended */
@@ -171,6 +174,7 @@ typedef struct IngestState
 
 static void ingest_reset(IngestState *st);
 static int	part_index(IngestState *st, int32 p);
+static void pipeline_loop(int32 job_id) pg_attribute_noreturn();
 
 /* ---------------------------------------------------------------------
  * The job row (SPI connected)
@@ -190,9 +194,9 @@ load_job(int32 job_id, bool lock)
 
 	if (SPI_execute_with_args(lock ?
 							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
-							  "on_error, parallelism, state FROM kafka.ingest_job WHERE job_id = $1 FOR KEY SHARE" :
+							  "on_error, parallelism, state, sql, name, created_by FROM kafka.ingest_job WHERE job_id = $1 FOR KEY SHARE" :
 							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
-							  "on_error, parallelism, state FROM kafka.ingest_job WHERE job_id = $1",
+							  "on_error, parallelism, state, sql, name, created_by FROM kafka.ingest_job WHERE job_id = $1",
 							  1, &argtype, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read kafka.ingest_job");
 	if (SPI_processed == 0)
@@ -221,7 +225,10 @@ load_job(int32 job_id, bool lock)
 	j->dead_letter = strcmp(SPI_getvalue(tup, td, 7), "dead_letter") == 0;
 	j->parallelism = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
 	j->state = SPI_getvalue(tup, td, 9);
-	j->owner = kafkaRelOwner(j->target);
+	j->pipeline = strcmp(SPI_getvalue(tup, td, 4), "pipeline") == 0;
+	j->sql = SPI_getvalue(tup, td, 10);
+	j->name = SPI_getvalue(tup, td, 11);
+	j->owner = j->pipeline ? DatumGetObjectId(SPI_getbinval(tup, td, 12, &isnull)) : kafkaRelOwner(j->target);
 	return j;
 }
 
@@ -420,8 +427,21 @@ prepare_job(IngestState *st)
 	if (pg_class_aclcheck(job->source, job->owner, ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("the owner of \"%s\" has no SELECT privilege on \"%s\"",
-						get_rel_name(job->target), get_rel_name(job->source))));
+				 errmsg("the role of ingest job %d has no SELECT privilege on \"%s\"",
+						job->job_id, get_rel_name(job->source))));
+	if (job->pipeline)
+	{
+		/* a pipeline reads the source in its statement: only its options here */
+		Oid			save_userid;
+		int			save_sec;
+
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		st->opts = kafkaGetOptions(job->source, NULL);
+		SetUserIdAndSecContext(save_userid, save_sec);
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	if (pg_class_aclcheck(job->target, job->owner, job->upsert ? ACL_INSERT | ACL_UPDATE | ACL_DELETE : ACL_INSERT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -510,6 +530,12 @@ ingest_setup(IngestState *st)
 		}
 	}
 
+	if (job->pipeline)
+	{
+		/* a pipeline's statement reads the source itself */
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	st->h = kafkaGetConsumer(st->opts);
 	if (st->h->in_use)
 		elog(ERROR, "the ingest consumer handle is already in use");
@@ -1418,6 +1444,8 @@ job_if_running(int32 job_id, int k)
 
 			*copy = *job;
 			copy->state = pstrdup(job->state);
+			copy->sql = job->sql ? pstrdup(job->sql) : NULL;
+			copy->name = job->name ? pstrdup(job->name) : NULL;
 			copy->key_columns = NIL;
 			foreach(lc, job->key_columns)
 				copy->key_columns = lappend(copy->key_columns, pstrdup(lfirst(lc)));
@@ -1461,6 +1489,21 @@ kafka_ingest_main(Datum arg)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KAFKA_INGEST_LOCK_CLASS, (uint32) (job_id * 64 + k), 2);
 	(void) LockAcquire(&tag, ExclusiveLock, true, false);
 	CommitTransactionCommand();
+
+	/* a pipeline runs its statement instead of consuming */
+	{
+		IngestJob  *job;
+
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		job = job_if_running(job_id, k);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (job == NULL)
+			proc_exit(0);
+		if (job->pipeline)
+			pipeline_loop(job_id);
+	}
 
 	memset(&st, 0, sizeof(st));
 	st.k = k;
@@ -1553,6 +1596,295 @@ kafka_ingest_main(Datum arg)
 			ingest_reset(&st);
 			ereport(LOG,
 					(errmsg("kafka_fdw: ingest job %d: %s", job_id, edata->message)));
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			if (SPI_connect() == SPI_OK_CONNECT)
+			{
+				record_job_error(job_id, edata->message, false, 0, 0);
+				SPI_finish();
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			backoff_ms = backoff_ms ? Min(backoff_ms * 2, INGEST_BACKOFF_MAX_MS) : INGEST_BACKOFF_MIN_MS;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		PG_END_TRY();
+		MemoryContextReset(loop_cxt);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Pipelines: the user's statement over each batch of the source
+ * ---------------------------------------------------------------------
+ */
+
+/* Is an error of a pipeline's statement worth retrying (Kafka, locks, resources)? */
+static bool
+pipeline_error_is_transient(int sqlerrcode)
+{
+	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
+	{
+		case ERRCODE_CONNECTION_EXCEPTION:
+		case ERRCODE_TRANSACTION_ROLLBACK:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+		case ERRCODE_OPERATOR_INTERVENTION:
+		case ERRCODE_SYSTEM_ERROR:
+		case ERRCODE_FDW_ERROR:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * The next batch: per partition, from the stored offset to the last
+ * stable offset, at most kafka_fdw.ingest_batch_size offsets in all.
+ * Returns the number of non-empty ranges (in *ranges).
+ */
+static int
+pipeline_ranges(IngestState *st, KafkaRange **ranges, int64 **highs)
+{
+	rd_kafka_t *meta = kafkaGetMeta(st->opts);
+	int			per_part = Max(1, kafka_ingest_batch_size / Max(st->nparts, 1));
+	int			n = 0;
+
+	*ranges = palloc(sizeof(KafkaRange) * Max(st->nparts, 1));
+	*highs = palloc(sizeof(int64) * Max(st->nparts, 1));
+	for (int i = 0; i < st->nparts; i++)
+	{
+		int64		low,
+					high,
+					start;
+
+		kafkaQueryWatermarks(meta, st->opts->topic, st->parts[i], st->opts->timeout_ms, &low, &high);
+		start = st->next[i] < 0 ? low : st->next[i];
+		if (start < low)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("kafka_fdw: pipeline %d: offsets " INT64_FORMAT " to " INT64_FORMAT " of partition %d were deleted by Kafka before the pipeline read them",
+							st->job->job_id, start, low - 1, st->parts[i])));
+			start = low;
+		}
+		if (start >= high)
+			continue;
+		(*ranges)[n].partition = st->parts[i];
+		(*ranges)[n].start = start;
+		(*ranges)[n].end = Min(high, start + per_part);
+		(*highs)[n] = high;
+		n++;
+	}
+	return n;
+}
+
+/* Run the statement over one batch and store its offsets, in one transaction */
+static BatchResult
+pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile BatchResult result = BATCH_DONE;
+	ErrorData  *volatile failure = NULL;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PG_TRY();
+	{
+		IngestJob  *job = load_job(st->job->job_id, true);
+
+		if (job == NULL || strcmp(job->state, "running") != 0 || strcmp(job->sql, st->job->sql) != 0)
+			result = BATCH_STOP;
+		else if (!lock_offsets(st))
+			result = BATCH_RESEEK;
+		else
+		{
+			Oid			save_userid;
+			int			save_sec;
+			int			nest = NewGUCNestLevel();
+			uint64		rows;
+			int64		offsets = 0;
+
+			/* the statement, as the pipeline's role, reads only this batch */
+			(void) set_config_option("max_parallel_workers_per_gather", "0",
+									 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+			kafkaPinRanges(st->job->source, ranges, n);
+			GetUserIdAndSecContext(&save_userid, &save_sec);
+			SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+			if (SPI_execute(st->job->sql, false, 0) < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("the statement of pipeline %d failed", st->job->job_id)));
+			rows = SPI_processed;
+			SetUserIdAndSecContext(save_userid, save_sec);
+			kafkaUnpinRanges();
+			AtEOXact_GUC(true, nest);
+
+			for (int i = 0; i < n; i++)
+			{
+				Datum		v[4] = {Int32GetDatum(st->job->job_id), Int32GetDatum(ranges[i].partition),
+				Int64GetDatum(ranges[i].end), Int64GetDatum(highs[i])};
+				Oid			t[4] = {INT4OID, INT4OID, INT8OID, INT8OID};
+
+				kafkaSpiExec("INSERT INTO kafka.ingest_offset AS o (job_id, partition, next_offset, high_watermark, updated_at) "
+							 "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (job_id, partition) DO UPDATE "
+							 "SET next_offset = $3, high_watermark = $4, updated_at = now()",
+							 4, t, v, NULL, SPI_OK_INSERT);
+				offsets += ranges[i].end - ranges[i].start;
+			}
+			{
+				Datum		v[3] = {Int32GetDatum(st->job->job_id), Int64GetDatum(offsets), Int64GetDatum((int64) rows)};
+				Oid			t[3] = {INT4OID, INT8OID, INT8OID};
+
+				kafkaSpiExec("UPDATE kafka.ingest_job SET messages = messages + $2, rows_written = rows_written + $3, "
+							 "last_batch_at = now() WHERE job_id = $1 AND state = 'running'",
+							 3, t, v, NULL, SPI_OK_UPDATE);
+				if (SPI_processed != 1)
+					result = BATCH_STOP;
+			}
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		if (result == BATCH_DONE)
+			CommitTransactionCommand();
+		else
+			AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		kafkaUnpinRanges();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (pipeline_error_is_transient(edata->sqlerrcode))
+			PG_RE_THROW();		/* retried after a pause */
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
+		failure = edata;
+	}
+	PG_END_TRY();
+	if (failure)
+	{
+		char	   *msg = psprintf("statement failed on the batch from %d partition(s): %s", n, failure->message);
+
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		record_job_error(st->job->job_id, msg, true, ranges[0].partition, ranges[0].start);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+		ereport(LOG,
+				(errmsg("kafka_fdw: pipeline %d failed: %s", st->job->job_id, msg),
+				 errhint("Fix the cause and call kafka.resume_ingest(%d).", st->job->job_id)));
+		return BATCH_FAILED;
+	}
+	if (result == BATCH_DONE)
+		for (int i = 0; i < n; i++)
+		{
+			int			pi = part_index(st, ranges[i].partition);
+
+			st->next[pi] = ranges[i].end;
+			st->known[pi] = true;
+		}
+	return result;
+}
+
+/* A pipeline's worker: never returns */
+static void
+pipeline_loop(int32 job_id)
+{
+	IngestState st;
+	volatile int backoff_ms = 0;
+	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw pipeline loop",
+												   ALLOCSET_DEFAULT_SIZES);
+	int64		checked_at = 0;
+
+	memset(&st, 0, sizeof(st));
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextSwitchTo(loop_cxt);
+		PG_TRY();
+		{
+			KafkaRange *ranges;
+			int64	   *highs;
+			int			n;
+
+			if (st.cxt == NULL || kafkaNowMs() - st.metadata_at > INGEST_METADATA_MS ||
+				kafkaNowMs() - checked_at > kafka_naptime_ms)
+			{
+				IngestJob  *job;
+
+				StartTransactionCommand();
+				PushActiveSnapshot(GetTransactionSnapshot());
+				job = job_if_running(job_id, 0);
+				if (job == NULL)
+				{
+					PopActiveSnapshot();
+					CommitTransactionCommand();
+					proc_exit(0);
+				}
+				if (st.cxt == NULL || kafkaNowMs() - st.metadata_at > INGEST_METADATA_MS)
+				{
+					ingest_reset(&st);
+					st.job = job;
+					if (SPI_connect() != SPI_OK_CONNECT)
+						elog(ERROR, "SPI_connect failed");
+					ingest_setup(&st);
+					SPI_finish();
+				}
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+				MemoryContextSwitchTo(loop_cxt);
+				checked_at = kafkaNowMs();
+			}
+			pgstat_report_activity(STATE_RUNNING, "looking for new messages");
+			n = pipeline_ranges(&st, &ranges, &highs);
+			if (n == 0)
+			{
+				pgstat_report_activity(STATE_IDLE, NULL);
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 Max(kafka_ingest_batch_wait_ms, 10), PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+			}
+			else
+			{
+				BatchResult r;
+
+				pgstat_report_activity(STATE_RUNNING, "running its statement");
+				r = pipeline_batch(&st, ranges, highs, n);
+				if (r == BATCH_STOP || r == BATCH_FAILED)
+					proc_exit(0);
+				if (r == BATCH_RESEEK)
+					ingest_reset(&st);
+				backoff_ms = 0;
+			}
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(loop_cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			kafkaUnpinRanges();
+			ingest_reset(&st);
+			ereport(LOG,
+					(errmsg("kafka_fdw: pipeline %d: %s", job_id, edata->message)));
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			if (SPI_connect() == SPI_OK_CONNECT)

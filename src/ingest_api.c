@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * ingest_api.c
- *		  The SQL API of ingest jobs: kafka.ingest, kafka.stop_ingest,
- *		  kafka.pause_ingest, kafka.resume_ingest, kafka.redrive.
+ *		  The SQL API of ingest jobs and pipelines: kafka.ingest,
+ *		  kafka.pipeline, kafka.stop_ingest, kafka.pause_ingest,
+ *		  kafka.resume_ingest, kafka.redrive.
  *
  *		  As in stream_api.c, the caller is checked (the target table's
  *		  owner, or a superuser) and the rows of schema kafka are then
@@ -31,6 +32,7 @@ PG_FUNCTION_INFO_V1(kafka_stop_ingest);
 PG_FUNCTION_INFO_V1(kafka_pause_ingest);
 PG_FUNCTION_INFO_V1(kafka_resume_ingest);
 PG_FUNCTION_INFO_V1(kafka_redrive);
+PG_FUNCTION_INFO_V1(kafka_pipeline);
 
 /* source must be a kafka_fdw foreign table */
 static void
@@ -82,23 +84,41 @@ check_target(Oid target, const char *verb)
 				 errmsg("cannot ingest into kafka_fdw's own table \"%s\"", get_rel_name(target))));
 }
 
-/* The target of a job, its row locked FOR UPDATE (SPI connected) */
-static Oid
-job_target(int32 job_id)
+/*
+ * Lock a job's row (SPI connected, as the extension owner) and check that
+ * the caller may control it: the target's owner, or for a pipeline a
+ * member of its role (or a superuser).
+ */
+static void
+check_job(int32 job_id, const char *verb, KafkaOwnerContext *oc)
 {
 	Datum		arg = Int32GetDatum(job_id);
 	Oid			argtype = INT4OID;
 	bool		isnull;
 	Oid			target;
+	Oid			creator;
 
-	kafkaSpiExec("SELECT target::oid FROM kafka.ingest_job WHERE job_id = $1 FOR UPDATE",
+	kafkaSpiExec("SELECT target::oid, created_by FROM kafka.ingest_job WHERE job_id = $1 FOR UPDATE",
 				 1, &argtype, &arg, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("ingest job %d does not exist", job_id)));
 	target = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return target;
+	if (isnull)
+		target = InvalidOid;
+	creator = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+	/* as the caller */
+	SetUserIdAndSecContext(oc->save_userid, oc->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (OidIsValid(target))
+		check_target(target, verb);
+	else if (!has_privs_of_role(GetUserId(), creator))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be a member of the role of pipeline %d to %s it", job_id, verb),
+				 errhint("Only the role that started a pipeline (or a superuser) can stop, pause or resume it.")));
+	SetUserIdAndSecContext(kafkaEmitterOwner(), oc->save_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
 
 /* The starting offset of each partition, as the options say */
@@ -153,6 +173,46 @@ start_offsets(KafkaOptions *opts, int32 *parts, int nparts, const char *start_fr
 			offs[i] = strcmp(start_from, "latest") == 0 ? high : low;
 	}
 	return offs;
+}
+
+/* The first offsets of a new job (SPI connected, as the extension owner) */
+static void
+insert_offsets(int32 job_id, int32 *parts, int64 *offs, int nparts)
+{
+	for (int i = 0; i < nparts; i++)
+	{
+		Datum		v[3] = {Int32GetDatum(job_id), Int32GetDatum(parts[i]), Int64GetDatum(offs[i])};
+		Oid			t[3] = {INT4OID, INT4OID, INT8OID};
+
+		kafkaSpiExec("INSERT INTO kafka.ingest_offset (job_id, partition, next_offset) VALUES ($1, $2, $3)",
+					 3, t, v, NULL, SPI_OK_INSERT);
+	}
+}
+
+/* start_from, start_time and start_offsets make sense together */
+static void
+check_start(const char *start_from, bool has_time, bool has_offsets)
+{
+	if (strcmp(start_from, "earliest") != 0 && strcmp(start_from, "latest") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("start_from must be 'earliest' or 'latest'"),
+				 errhint("Start at a time with start_time, or at given offsets with start_offsets.")));
+	if (has_time && has_offsets)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give start_time or start_offsets, not both")));
+}
+
+/* How a job started, for kafka.ingest_job.start_from */
+static char *
+start_description(const char *start_from, TimestampTz *start_time, bool has_offsets)
+{
+	if (start_time)
+		return psprintf("time %s", timestamptz_to_str(*start_time));
+	if (has_offsets)
+		return "offsets";
+	return pstrdup(start_from);
 }
 
 /*
@@ -220,15 +280,7 @@ kafka_ingest(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("parallelism must be between 1 and 64")));
-	if (strcmp(start_from, "earliest") != 0 && strcmp(start_from, "latest") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("start_from must be 'earliest' or 'latest'"),
-				 errhint("Start at a time with start_time, or at given offsets with start_offsets.")));
-	if (!PG_ARGISNULL(4) && !PG_ARGISNULL(5))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give start_time or start_offsets, not both")));
+	check_start(start_from, !PG_ARGISNULL(4), !PG_ARGISNULL(5));
 	if (!PG_ARGISNULL(6))
 	{
 		Datum	   *elems;
@@ -263,12 +315,11 @@ kafka_ingest(PG_FUNCTION_ARGS)
 						 PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P(5));
 	SetUserIdAndSecContext(save_userid, save_sec);
 
-	if (!PG_ARGISNULL(4))
-		start_desc = psprintf("time %s", timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(4)));
-	else if (!PG_ARGISNULL(5))
-		start_desc = "offsets";
-	else
-		start_desc = start_from;
+	{
+		TimestampTz start_time = PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4);
+
+		start_desc = start_description(start_from, PG_ARGISNULL(4) ? NULL : &start_time, !PG_ARGISNULL(5));
+	}
 
 	kafkaBeginAsOwner(&oc);
 	{
@@ -303,14 +354,96 @@ kafka_ingest(PG_FUNCTION_ARGS)
 					 9, t, v, n, SPI_OK_INSERT_RETURNING);
 		job_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	for (int i = 0; i < nparts; i++)
-	{
-		Datum		v[3] = {Int32GetDatum(job_id), Int32GetDatum(parts[i]), Int64GetDatum(offs[i])};
-		Oid			t[3] = {INT4OID, INT4OID, INT8OID};
+	insert_offsets(job_id, parts, offs, nparts);
+	kafkaEndAsOwner(&oc);
+	kafkaWakeWorkerAtCommit();
+	PG_RETURN_INT32(job_id);
+}
 
-		kafkaSpiExec("INSERT INTO kafka.ingest_offset (job_id, partition, next_offset) VALUES ($1, $2, $3)",
-					 3, t, v, NULL, SPI_OK_INSERT);
+/*
+ * kafka.pipeline(name, source, sql, start_from, start_time, start_offsets)
+ * RETURNS int: run sql over each new batch of source, as the caller.
+ */
+Datum
+kafka_pipeline(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	Oid			source;
+	char	   *sql;
+	char	   *start_from;
+	KafkaOptions *opts;
+	int32	   *parts;
+	int			nparts;
+	int64	   *offs;
+	KafkaOwnerContext oc;
+	int32		job_id;
+	SPIPlanPtr	plan;
+
+	kafkaRequireWorkers();
+	for (int i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of kafka.pipeline must not be null", i + 1)));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	source = PG_GETARG_OID(1);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	start_from = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	check_source(source);
+	check_start(start_from, !PG_ARGISNULL(4), !PG_ARGISNULL(5));
+	if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for foreign table %s", get_rel_name(source))));
+
+	/* the statement must make sense now, as the caller (it runs as the caller) */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(sql, 0, NULL);
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("the statement of a pipeline must be one SQL statement: %s", SPI_result_code_string(SPI_result))));
+	if (list_length(SPI_plan_get_plan_sources(plan)) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("the statement of a pipeline must be one SQL statement")));
+	SPI_finish();
+
+	opts = kafkaGetOptions(source, NULL);
+	nparts = kafkaTopicPartitions(kafkaGetMeta(opts), opts->topic, opts->timeout_ms, &parts);
+	offs = start_offsets(opts, parts, nparts, start_from, !PG_ARGISNULL(4),
+						 PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4),
+						 PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P(5));
+
+	kafkaBeginAsOwner(&oc);
+	{
+		Datum		v[5];
+		Oid			t[5] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, OIDOID};
+		bool		isnull;
+
+		v[0] = CStringGetTextDatum(name);
+		v[1] = ObjectIdGetDatum(source);
+		v[2] = CStringGetTextDatum(sql);
+		{
+			TimestampTz start_time = PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4);
+
+			v[3] = CStringGetTextDatum(start_description(start_from, PG_ARGISNULL(4) ? NULL : &start_time,
+														 !PG_ARGISNULL(5)));
+		}
+		v[4] = ObjectIdGetDatum(oc.save_userid);
+		if (SPI_execute_with_args("SELECT 1 FROM kafka.ingest_job WHERE name = $1", 1, t, v, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read kafka.ingest_job");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("pipeline \"%s\" already exists", name)));
+		kafkaSpiExec("INSERT INTO kafka.ingest_job (name, source, mode, sql, start_from, created_by) "
+					 "VALUES ($1, $2, 'pipeline', $3, $4, $5) RETURNING job_id",
+					 5, t, v, NULL, SPI_OK_INSERT_RETURNING);
+		job_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
+	insert_offsets(job_id, parts, offs, nparts);
 	kafkaEndAsOwner(&oc);
 	kafkaWakeWorkerAtCommit();
 	PG_RETURN_INT32(job_id);
@@ -321,15 +454,11 @@ static void
 set_job_state(int32 job_id, const char *state, const char *verb)
 {
 	KafkaOwnerContext oc;
-	Oid			target;
 	Datum		v[2] = {Int32GetDatum(job_id), CStringGetTextDatum(state ? state : "")};
 	Oid			t[2] = {INT4OID, TEXTOID};
 
 	kafkaBeginAsOwner(&oc);
-	target = job_target(job_id);
-	SetUserIdAndSecContext(oc.save_userid, oc.save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	check_target(target, verb);
-	SetUserIdAndSecContext(kafkaEmitterOwner(), oc.save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	check_job(job_id, verb, &oc);
 	if (state == NULL)
 		kafkaSpiExec("DELETE FROM kafka.ingest_job WHERE job_id = $1", 1, t, v, NULL, SPI_OK_DELETE);
 	else
@@ -372,14 +501,10 @@ kafka_redrive(PG_FUNCTION_ARGS)
 {
 	int32		job_id = PG_GETARG_INT32(0);
 	KafkaOwnerContext oc;
-	Oid			target;
 	int64		landed;
 
 	kafkaBeginAsOwner(&oc);
-	target = job_target(job_id);
-	SetUserIdAndSecContext(oc.save_userid, oc.save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	check_target(target, "redrive");
-	SetUserIdAndSecContext(kafkaEmitterOwner(), oc.save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	check_job(job_id, "redrive", &oc);
 	landed = kafkaIngestRedrive(job_id);
 	kafkaEndAsOwner(&oc);
 	PG_RETURN_INT64(landed);

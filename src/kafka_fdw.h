@@ -112,6 +112,7 @@ typedef struct KafkaOptions
 	Oid			userid;			/* user whose mapping applies (InvalidOid: none) */
 	char	   *server_name;	/* for messages */
 	char	   *table_name;		/* for messages; NULL for server-level use */
+	Oid			relid;			/* the foreign table (InvalidOid: server-level use) */
 	bool		password_required;	/* user mapping option (default true) */
 	char	   *brokers;		/* bootstrap servers */
 	char	   *topic;			/* topic name */
@@ -293,6 +294,8 @@ extern void kafkaExtractQuals(PlannerInfo *root, RelOptInfo *baserel, KafkaOptio
 extern void kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext,
 							KafkaScanBounds *bounds);
 extern List *kafkaPlanRanges(KafkaOptions *opts, rd_kafka_t *rk, KafkaScanBounds *bounds);
+extern void kafkaPinRanges(Oid relid, const KafkaRange *ranges, int n);
+extern void kafkaUnpinRanges(void);
 
 /* in scan.c */
 extern void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);

@@ -782,6 +782,7 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 	bool		close_rel = false;
 
 	opts->table_name = get_rel_name(foreigntableid);
+	opts->relid = foreigntableid;
 	apply_level(opts, table->options, KAFKA_PROP_TABLE, superuser_arg(kafkaRelOwner(foreigntableid)));
 	/* as in COPY, the escape character defaults to the quote character */
 	if (!opts->csv_escape_set)

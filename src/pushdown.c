@@ -15,6 +15,8 @@
  */
 #include "kafka_fdw.h"
 
+#include "utils/memutils.h"
+
 #include "access/stratnum.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
@@ -394,6 +396,41 @@ kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext, KafkaScanB
  * The ranges a scan reads: for each wanted partition, [start, end) from the
  * low and high watermarks taken now, narrowed by the bounds.
  */
+/*
+ * A pipeline (ingest.c) pins the scans of its source table to the offsets
+ * of its batch while it runs the user's statement in this backend.
+ */
+static Oid	pin_relid = InvalidOid;
+static KafkaRange *pin_ranges = NULL;
+static int	pin_n = 0;
+
+void
+kafkaPinRanges(Oid relid, const KafkaRange *ranges, int n)
+{
+	if (pin_ranges)
+		pfree(pin_ranges);
+	pin_ranges = MemoryContextAlloc(TopMemoryContext, sizeof(KafkaRange) * Max(n, 1));
+	memcpy(pin_ranges, ranges, sizeof(KafkaRange) * n);
+	pin_n = n;
+	pin_relid = relid;
+}
+
+void
+kafkaUnpinRanges(void)
+{
+	pin_relid = InvalidOid;
+	pin_n = 0;
+}
+
+static const KafkaRange *
+pinned_range(int32 partition)
+{
+	for (int i = 0; i < pin_n; i++)
+		if (pin_ranges[i].partition == partition)
+			return &pin_ranges[i];
+	return NULL;
+}
+
 List *
 kafkaPlanRanges(KafkaOptions *opts, rd_kafka_t *rk, KafkaScanBounds *b)
 {
@@ -415,11 +452,19 @@ kafkaPlanRanges(KafkaOptions *opts, rd_kafka_t *rk, KafkaScanBounds *b)
 			continue;
 		if (b->partitions_set && !list_member_int(b->partitions, p))
 			continue;
+		if (OidIsValid(pin_relid) && opts->relid == pin_relid && pinned_range(p) == NULL)
+			continue;
 		kafkaQueryWatermarks(rk, opts->topic, p, opts->timeout_ms, &low, &high);
 		r = palloc(sizeof(KafkaRange));
 		r->partition = p;
 		r->start = Max(low, b->off_lo);
 		r->end = Min(high, b->off_hi);
+		if (OidIsValid(pin_relid) && opts->relid == pin_relid)
+		{
+			/* a pipeline's batch: only its offsets */
+			r->start = Max(r->start, pinned_range(p)->start);
+			r->end = Min(r->end, pinned_range(p)->end);
+		}
 		if (b->ts_lo >= 0 && r->start < r->end)
 		{
 			int64		o = kafkaOffsetForTime(rk, opts->topic, p, b->ts_lo, opts->timeout_ms);
