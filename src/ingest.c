@@ -161,6 +161,7 @@ typedef struct IngestState
 	int32	   *parts;
 	int64	   *next;			/* next offset to consume, per part */
 	bool	   *known;			/* kafka.ingest_offset has a row for it */
+	int64	   *eof;			/* the partition's end as its last EOF said, or -1 */
 	int32		max_part;		/* the highest partition id of the topic */
 	int		   *part_slot;		/* partition id -> index in parts, or -1 */
 	int64		metadata_at;	/* kafkaNowMs() of the last partition lookup */
@@ -495,6 +496,9 @@ ingest_setup(IngestState *st)
 	st->parts = palloc(sizeof(int32) * Max(nall, 1));
 	st->next = palloc(sizeof(int64) * Max(nall, 1));
 	st->known = palloc0(sizeof(bool) * Max(nall, 1));
+	st->eof = palloc(sizeof(int64) * Max(nall, 1));
+	for (int i = 0; i < nall; i++)
+		st->eof[i] = -1;
 	st->nparts = 0;
 	for (int i = 0; i < nall; i++)
 		if (all[i] % job->parallelism == st->k)
@@ -593,6 +597,11 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 		}
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
 		{
+			int			pi = part_index(st, m->partition);
+
+			/* the end: beyond the last message may lie transaction markers */
+			if (pi >= 0)
+				st->eof[pi] = m->offset;
 			rd_kafka_message_destroy(m);
 			continue;
 		}
@@ -1417,6 +1426,61 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
 	}
 }
 
+/*
+ * Idle: partitions whose end (their last EOF) lies beyond the next offset
+ * end in transaction markers (or messages of aborted transactions, which
+ * read_committed skips).  Store the end as their next offset, so that the
+ * lag shows 0 and a restart does not read them again.
+ */
+static void
+skip_to_ends(IngestState *st)
+{
+	bool		any = false;
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		stored = false;
+
+	for (int i = 0; i < st->nparts; i++)
+		if (st->eof[i] > st->next[i] && st->next[i] >= 0)
+			any = true;
+	if (!any)
+		return;
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	{
+		IngestJob  *job = load_job(st->job->job_id, true);
+
+		if (job && strcmp(job->state, "running") == 0 && lock_offsets(st))
+		{
+			for (int i = 0; i < st->nparts; i++)
+			{
+				Datum		v[3] = {Int32GetDatum(st->job->job_id), Int32GetDatum(st->parts[i]), Int64GetDatum(st->eof[i])};
+				Oid			t[3] = {INT4OID, INT4OID, INT8OID};
+
+				if (st->eof[i] <= st->next[i] || st->next[i] < 0)
+					continue;
+				kafkaSpiExec("INSERT INTO kafka.ingest_offset AS o (job_id, partition, next_offset, high_watermark, updated_at) "
+							 "VALUES ($1, $2, $3, $3, now()) ON CONFLICT (job_id, partition) DO UPDATE "
+							 "SET next_offset = $3, high_watermark = greatest(o.high_watermark, $3), updated_at = now()",
+							 3, t, v, NULL, SPI_OK_INSERT);
+			}
+			stored = true;
+		}
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	if (stored)
+		for (int i = 0; i < st->nparts; i++)
+			if (st->eof[i] > st->next[i] && st->next[i] >= 0)
+			{
+				st->next[i] = st->eof[i];
+				st->known[i] = true;
+			}
+}
+
 /* ---------------------------------------------------------------------
  * The ingest worker
  * ---------------------------------------------------------------------
@@ -1558,6 +1622,7 @@ kafka_ingest_main(Datum arg)
 				/* idle: is the job still running? */
 				IngestJob  *job;
 
+				skip_to_ends(&st);
 				StartTransactionCommand();
 				PushActiveSnapshot(GetTransactionSnapshot());
 				job = job_if_running(job_id, k);
