@@ -54,6 +54,7 @@
 #include "kafka_fdw.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -62,6 +63,7 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/execPartition.h"
+#include "executor/nodeModifyTable.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -171,6 +173,7 @@ typedef struct IngestState
 	Oid			key_index;		/* upsert: the target's primary key index */
 	char		target_relkind;
 	TupleDesc	target_desc;	/* the target's row type when tcols were made */
+	bool		volatile_defaults;	/* a default calls a volatile function (not nextval) */
 } IngestState;
 
 static void ingest_reset(IngestState *st);
@@ -260,7 +263,8 @@ record_job_error(int32 job_id, const char *msg, bool failed, int32 partition, in
  * Returns the columns (*n of them) and, for upsert, *key_index.
  */
 static TargetCol *
-map_target(IngestJob *job, KafkaOptions *opts, Relation rel, int *n, Oid *key_index, bool for_check)
+map_target(IngestJob *job, KafkaOptions *opts, Relation rel, int *n, Oid *key_index, bool for_check,
+		   bool *volatile_defaults)
 {
 	TupleDesc	td = RelationGetDescr(rel);
 	TargetCol  *cols = palloc0(sizeof(TargetCol) * Max(td->natts, 1));
@@ -269,6 +273,7 @@ map_target(IngestJob *job, KafkaOptions *opts, Relation rel, int *n, Oid *key_in
 	List	   *keys = job->key_columns;
 
 	*key_index = InvalidOid;
+	*volatile_defaults = false;
 	if (job->upsert)
 	{
 		Oid			pk = RelationGetPrimaryKeyIndex(rel);
@@ -366,7 +371,11 @@ map_target(IngestJob *job, KafkaOptions *opts, Relation rel, int *n, Oid *key_in
 			Expr	   *d = (Expr *) build_column_default(rel, tc->attnum);
 
 			if (d)
+			{
 				tc->deflt = ExecPrepareExpr(expression_planner(d), CreateExecutorState());
+				if (contain_volatile_functions_not_nextval((Node *) d))
+					*volatile_defaults = true;
+			}
 		}
 	}
 	if (!job->debezium && matched == 0)
@@ -467,7 +476,7 @@ prepare_job(IngestState *st)
 	st->reader = kafkaRowReaderCreate(st->opts, attrs);
 
 	rel = table_open(job->target, AccessShareLock);
-	st->tcols = map_target(job, st->opts, rel, &st->ntcols, &st->key_index, false);
+	st->tcols = map_target(job, st->opts, rel, &st->ntcols, &st->key_index, false, &st->volatile_defaults);
 	st->target_relkind = rel->rd_rel->relkind;
 	st->target_desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	table_close(rel, AccessShareLock);
@@ -640,10 +649,18 @@ typedef struct Writer
 	Datum	   *src_values;		/* a decoded source row */
 	bool	   *src_nulls;
 	int64		rows;			/* rows inserted, updated or deleted */
+	/* append into a plain table without BEFORE ROW triggers: as COPY does */
+	bool		multi;
+	TupleTableSlot **buffered;	/* MULTI_INSERT_ROWS slots */
+	int			nbuffered;
+	BulkInsertState bistate;
 } Writer;
 
+/* rows per table_multi_insert, as COPY's buffer */
+#define MULTI_INSERT_ROWS 1000
+
 static void
-writer_open(IngestState *st, Writer *w)
+writer_open(IngestState *st, Writer *w, bool careful)
 {
 	RangeTblEntry *rte;
 
@@ -655,7 +672,7 @@ writer_open(IngestState *st, Writer *w)
 	{
 		MemoryContext old = MemoryContextSwitchTo(st->cxt);
 
-		st->tcols = map_target(st->job, st->opts, w->rel, &st->ntcols, &st->key_index, false);
+		st->tcols = map_target(st->job, st->opts, w->rel, &st->ntcols, &st->key_index, false, &st->volatile_defaults);
 		st->target_desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
 		MemoryContextSwitchTo(old);
 	}
@@ -686,11 +703,54 @@ writer_open(IngestState *st, Writer *w)
 	w->found = table_slot_create(w->rel, &w->estate->es_tupleTable);
 	w->src_values = palloc(sizeof(Datum) * Max(st->opts->ncolumns, 1));
 	w->src_nulls = palloc(sizeof(bool) * Max(st->opts->ncolumns, 1));
+
+	/*
+	 * Inserting many rows at once (table_multi_insert, as COPY does) needs
+	 * what COPY needs: a plain table, no BEFORE or INSTEAD OF row trigger,
+	 * no volatile default that might look at the table.  A batch retried
+	 * message by message (careful) inserts one row at a time.
+	 */
+	w->multi = !careful && !st->job->upsert && w->rel->rd_rel->relkind == RELKIND_RELATION &&
+		!st->volatile_defaults &&
+		!(w->rri->ri_TrigDesc &&
+		  (w->rri->ri_TrigDesc->trig_insert_before_row || w->rri->ri_TrigDesc->trig_insert_instead_row));
+	if (w->multi)
+	{
+		w->buffered = palloc(sizeof(TupleTableSlot *) * MULTI_INSERT_ROWS);
+		for (int i = 0; i < MULTI_INSERT_ROWS; i++)
+			w->buffered[i] = table_slot_create(w->rel, &w->estate->es_tupleTable);
+		w->bistate = GetBulkInsertState();
+	}
+}
+
+/* Insert the buffered rows, then their index entries and AFTER ROW triggers */
+static void
+writer_flush(Writer *w)
+{
+	ResultRelInfo *rri = w->rri;
+
+	if (w->nbuffered == 0)
+		return;
+	table_multi_insert(w->rel, w->buffered, w->nbuffered, w->estate->es_output_cid, 0, w->bistate);
+	for (int i = 0; i < w->nbuffered; i++)
+	{
+		List	   *recheck = NIL;
+
+		if (rri->ri_NumIndices > 0)
+			recheck = ExecInsertIndexTuples(rri, w->buffered[i], w->estate, false, false, NULL, NIL);
+		ExecARInsertTriggers(w->estate, rri, w->buffered[i], recheck, NULL);
+		list_free(recheck);
+		ExecClearTuple(w->buffered[i]);
+	}
+	w->rows += w->nbuffered;
+	w->nbuffered = 0;
 }
 
 static void
 writer_close(Writer *w)
 {
+	if (w->bistate)
+		FreeBulkInsertState(w->bistate);
 	EvalPlanQualEnd(&w->epq);
 	if (w->proute)
 		ExecCleanupTupleRouting(w->mtstate, w->proute);
@@ -708,6 +768,22 @@ write_insert(Writer *w)
 	TupleTableSlot *slot = w->slot;
 
 	ExecStoreVirtualTuple(slot);
+	if (w->multi)
+	{
+		TupleTableSlot *b = ExecCopySlot(w->buffered[w->nbuffered], slot);
+		Relation	rel = w->rel;
+
+		/* what ExecSimpleRelationInsert does before the heap */
+		if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+			ExecComputeStoredGenerated(w->rri, w->estate, b, CMD_INSERT);
+		if (rel->rd_att->constr)
+			ExecConstraints(w->rri, b, w->estate);
+		if (rel->rd_rel->relispartition)
+			ExecPartitionCheck(w->rri, b, w->estate, true);
+		if (++w->nbuffered == MULTI_INSERT_ROWS)
+			writer_flush(w);
+		return;
+	}
 	if (w->proute)
 	{
 		TupleConversionMap *map;
@@ -1151,7 +1227,7 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 	*dead = 0;
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	writer_open(st, &w);
+	writer_open(st, &w, careful);
 
 	/* upsert: only the last change of each key counts (truncates are barriers) */
 	if (st->job->upsert && !careful && n > 1)
@@ -1223,6 +1299,7 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 			(*dead)++;
 		}
 	}
+	writer_flush(&w);
 	if (!careful)
 		AfterTriggerEndQuery(w.estate);
 	writer_close(&w);
@@ -2356,6 +2433,7 @@ kafkaIngestCheck(Oid source, Oid target, bool upsert, bool debezium, List *key_c
 	Relation	rel;
 	int			n;
 	Oid			key_index;
+	bool		volatile_defaults;
 
 	memset(&job, 0, sizeof(job));
 	job.source = source;
@@ -2365,7 +2443,7 @@ kafkaIngestCheck(Oid source, Oid target, bool upsert, bool debezium, List *key_c
 	job.key_columns = key_columns;
 	opts = kafkaGetOptions(source, NULL);
 	rel = table_open(target, AccessShareLock);
-	(void) map_target(&job, opts, rel, &n, &key_index, true);
+	(void) map_target(&job, opts, rel, &n, &key_index, true, &volatile_defaults);
 	table_close(rel, AccessShareLock);
 	return job.key_columns;
 }
