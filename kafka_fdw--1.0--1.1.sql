@@ -196,6 +196,7 @@ CREATE TABLE kafka.ingest_job (
   target       regclass,                -- the ordinary or partitioned table (not for pipelines)
   mode         text NOT NULL CHECK (mode IN ('append', 'upsert', 'pipeline')),
   sql          text,                    -- a pipeline's statement
+  progress_server oid,                  -- a pipeline's transactional Kafka sink: where its progress records are
   CHECK ((mode = 'pipeline') = (sql IS NOT NULL) AND (mode = 'pipeline') = (target IS NULL)),
   envelope     text NOT NULL DEFAULT 'none' CHECK (envelope IN ('none', 'debezium')),
   key_columns  name[],                  -- upsert: the target's key

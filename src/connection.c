@@ -84,6 +84,7 @@ typedef struct TxnIdEntry
 static List *txn_ids = NIL;		/* of TxnIdEntry *, in TopMemoryContext */
 
 static char *transactional_id(const char *confkey);
+static char *txn_id_base = NULL;	/* kafkaSetTxnIdBase */
 
 /* One cached handle */
 typedef struct CachedHandle
@@ -699,10 +700,23 @@ transactional_id(const char *confkey)
 		txn_ids = lappend(txn_ids, e);
 		MemoryContextSwitchTo(old);
 	}
+	if (txn_id_base)
+		return MemoryContextStrdup(TopMemoryContext, psprintf("%s-%d", txn_id_base, e->n));
 	return MemoryContextStrdup(TopMemoryContext,
 							   psprintf("kafka_fdw-" UINT64_FORMAT "-%d-%s-%d-%d",
 										GetSystemIdentifier(), PostPortNumber,
 										dbname ? dbname : "?", (int) MyBackendId, e->n));
+}
+
+/*
+ * A process that stands for something lasting (a pipeline's worker) names
+ * its transactional.ids after it, so that the next process of the same
+ * thing fences this one's producers and finishes their open transactions.
+ */
+void
+kafkaSetTxnIdBase(const char *base)
+{
+	txn_id_base = MemoryContextStrdup(TopMemoryContext, base);
 }
 
 /*

@@ -77,8 +77,6 @@
 
 PG_FUNCTION_INFO_V1(kafka_flush_stream);
 
-/* progress records read per step when searching backwards */
-#define PROGRESS_CHUNK 500
 /*
  * The event id ranges of one progress record take at most this many bytes
  * of text (a record must stay below the broker's message.max.bytes, 1 MB by
@@ -88,7 +86,6 @@ PG_FUNCTION_INFO_V1(kafka_flush_stream);
 /* retry a failing stream after this long, doubling up to the max */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 10000
-#define DEFAULT_PROGRESS_TOPIC "kafka_fdw_progress"
 /* snapshot chunks without rows run in one worker transaction, at most */
 #define SNAPSHOT_EMPTY_CHUNKS 100
 
@@ -370,7 +367,7 @@ load_stream(int32 stream_id, Oid relid)
 										"coalesce(options->>'progress_topic', '%s'), state = 'running', batch_no, options::text, "
 										"snapshot_state "
 										"FROM kafka.stream WHERE %s = $1",
-										DEFAULT_PROGRESS_TOPIC,
+										KAFKA_DEFAULT_PROGRESS_TOPIC,
 										OidIsValid(relid) ? "relid" : "stream_id"),
 							   1, &argtype, &arg, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
@@ -473,217 +470,16 @@ txn_error(rd_kafka_error_t *error, const char *what, StreamInfo *s)
 			 errhint("Check that Kafka is running; the changes stay in kafka.outbox and are sent when it is back.") : 0));
 }
 
-/* Make the progress topic (one partition, compacted) if it does not exist */
-static void
-ensure_progress_topic(KafkaOptions *opts, const char *topic)
-{
-	rd_kafka_t *rk = kafkaGetMeta(opts);
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-	const struct rd_kafka_metadata *md;
-	rd_kafka_resp_err_t err;
-	bool		exists = false;
-	rd_kafka_t *admin;
-	rd_kafka_NewTopic_t *nt;
-	rd_kafka_queue_t *q;
-	rd_kafka_event_t *ev = NULL;
-	char		errstr[256];
-	int64		deadline = kafkaNowMs() + opts->timeout_ms;
-
-	for (;;)
-	{
-		err = rd_kafka_metadata(rk, 0, rkt, &md, KAFKA_SLICE_MS * 5);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-		{
-			exists = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-				md->topics[0].partition_cnt > 0;
-			err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-			rd_kafka_metadata_destroy(md);
-			if (exists || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-				err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
-				break;
-		}
-		kafkaServeLogs(rk);
-		CHECK_FOR_INTERRUPTS();
-		if (kafkaNowMs() >= deadline)
-		{
-			rd_kafka_topic_destroy(rkt);
-			kafkaReportError(err, psprintf("could not read metadata of the progress topic \"%s\"", topic), NULL);
-		}
-	}
-	rd_kafka_topic_destroy(rkt);
-	if (exists)
-		return;
-
-	admin = kafkaGetProducer(opts);
-	nt = rd_kafka_NewTopic_new(topic, 1, -1, errstr, sizeof(errstr));
-	if (nt == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid progress topic \"%s\": %s", topic, errstr)));
-	rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-	q = rd_kafka_queue_new(admin);
-	rd_kafka_CreateTopics(admin, &nt, 1, NULL, q);
-	rd_kafka_NewTopic_destroy(nt);
-	while (ev == NULL && kafkaNowMs() < deadline)
-	{
-		ev = rd_kafka_queue_poll(q, KAFKA_SLICE_MS);
-		kafkaServeLogs(admin);
-		if (ev == NULL && InterruptPending)
-		{
-			rd_kafka_queue_destroy(q);
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
-	rd_kafka_queue_destroy(q);
-	if (ev == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-				 errmsg("could not create the progress topic \"%s\": no answer from Kafka within %d ms",
-						topic, opts->timeout_ms)));
-	{
-		const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-		size_t		n;
-		const rd_kafka_topic_result_t **tres = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-
-		err = rd_kafka_event_error(ev);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR && tres && n == 1)
-			err = rd_kafka_topic_result_error(tres[0]);
-		rd_kafka_event_destroy(ev);
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-			kafkaReportError(err, psprintf("could not create the progress topic \"%s\"", topic), NULL);
-	}
-	/* wait until its leader is known, so that the first transaction can use it */
-	(void) kafkaMetadata(rk, topic, opts->timeout_ms);
-}
-
 /*
- * Read offsets [start, end) of the progress partition; *value gets the last
- * record of the stream among them (or is left alone).  Returns whether one
- * was found.
- */
-static bool
-read_progress_chunk(KafkaHandle *h, StreamInfo *s, int64 start, int64 end, int64 deadline,
-					int timeout_ms, char **value)
-{
-	rd_kafka_topic_t *volatile rkt = NULL;
-	size_t		uuid_len = strlen(s->uuid);
-	volatile bool done = false;
-	volatile bool found = false;
-
-	kafkaDrainQueue(h);
-	h->in_use = true;
-	PG_TRY();
-	{
-		rkt = rd_kafka_topic_new(h->rk, s->progress_topic, NULL);
-		if (rd_kafka_consume_start_queue(rkt, 0, start, h->queue) != 0)
-			kafkaReportError(rd_kafka_last_error(), "could not read the progress topic", s->progress_topic);
-		while (!done)
-		{
-			rd_kafka_message_t *m = rd_kafka_consume_queue(h->queue, KAFKA_SLICE_MS);
-
-			kafkaServeLogs(h->rk);
-			if (m == NULL)
-			{
-				if (kafkaNowMs() >= deadline)
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-							 errmsg("could not read the progress topic \"%s\" within %d ms",
-									s->progress_topic, timeout_ms)));
-				CHECK_FOR_INTERRUPTS();
-				continue;
-			}
-			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				done = true;
-			else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
-			{
-				rd_kafka_resp_err_t err = m->err;
-
-				rd_kafka_message_destroy(m);
-				kafkaReportError(err, "could not read the progress topic", s->progress_topic);
-			}
-			else
-			{
-				if (m->offset < end && m->key_len == uuid_len && m->payload &&
-					memcmp(m->key, s->uuid, uuid_len) == 0)
-				{
-					*value = pnstrdup(m->payload, m->len);
-					found = true;
-				}
-				if (m->offset >= end - 1)
-					done = true;
-			}
-			rd_kafka_message_destroy(m);
-		}
-	}
-	PG_FINALLY();
-	{
-		if (rkt)
-		{
-			rd_kafka_consume_stop(rkt, 0);
-			rd_kafka_topic_destroy(rkt);
-			rkt = NULL;
-		}
-		kafkaDrainQueue(h);
-		h->in_use = false;
-	}
-	PG_END_TRY();
-	return found;
-}
-
-/*
- * The last committed progress record of the stream: batch_no and the
- * event_ids (int8multirange text).  Returns false if there is none.
- *
- * First waits until every transaction open on the progress partition when
- * we look is decided (last stable offset = high watermark), since a
- * committed record of ours may lie behind another stream's open
- * transaction.  Then reads backwards in chunks from that offset.
+ * The last committed progress record of the stream (progress.c): batch_no
+ * and the event_ids (int8multirange text).  Returns false if there is none.
  */
 static bool
 read_last_progress(KafkaOptions *opts, StreamInfo *s, int64 *batch_no, char **events)
 {
-	KafkaOptions rc = *opts;
-	KafkaOptions ru = *opts;
-	int64		low,
-				high,
-				lso,
-				dummy;
-	int64		deadline = kafkaNowMs() + opts->timeout_ms;
-	int64		end;
-	bool		found = false;
-	KafkaHandle *h;
 	char	   *value = NULL;
+	bool		found = kafkaReadLastProgress(opts, s->progress_topic, s->uuid, &value);
 
-	rc.read_committed = true;
-	ru.read_committed = false;
-	kafkaQueryWatermarks(kafkaGetMeta(&ru), s->progress_topic, 0, opts->timeout_ms, &low, &high);
-	for (;;)
-	{
-		kafkaQueryWatermarks(kafkaGetMeta(&rc), s->progress_topic, 0, opts->timeout_ms, &dummy, &lso);
-		if (lso >= high)
-			break;
-		if (kafkaNowMs() >= deadline)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("the progress topic \"%s\" has a transaction open for more than %d ms",
-							s->progress_topic, opts->timeout_ms),
-					 errdetail("The progress of a stream can only be read once earlier transactions are decided."),
-					 errhint("It is retried; Kafka aborts a transaction after transaction.timeout.ms.")));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, KAFKA_SLICE_MS, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-
-	h = kafkaGetConsumer(&rc);
-	end = lso;
-	while (!found && end > low)
-	{
-		int64		start = Max(low, end - PROGRESS_CHUNK);
-
-		if (read_progress_chunk(h, s, start, end, deadline, opts->timeout_ms, &value))
-			found = true;
-		end = start;
-	}
 	if (!found)
 		return false;
 	{
@@ -882,7 +678,7 @@ publish_batch(StreamInfo *s, bool *full)
 	}
 	if (!st->recovered)
 	{
-		ensure_progress_topic(opts, s->progress_topic);
+		kafkaEnsureProgressTopic(opts, s->progress_topic);
 		recover(opts, s);
 		st->recovered = true;
 	}

@@ -122,6 +122,7 @@ typedef struct IngestJob
 	bool		pipeline;		/* mode 'pipeline': runs sql over each batch */
 	char	   *sql;
 	char	   *name;
+	Oid			progress_server;	/* a pipeline's progress records, or InvalidOid */
 } IngestJob;
 
 /* How a batch ended */
@@ -198,9 +199,9 @@ load_job(int32 job_id, bool lock)
 
 	if (SPI_execute_with_args(lock ?
 							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
-							  "on_error, parallelism, state, sql, name, created_by FROM kafka.ingest_job WHERE job_id = $1 FOR KEY SHARE" :
+							  "on_error, parallelism, state, sql, name, created_by, progress_server FROM kafka.ingest_job WHERE job_id = $1 FOR KEY SHARE" :
 							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
-							  "on_error, parallelism, state, sql, name, created_by FROM kafka.ingest_job WHERE job_id = $1",
+							  "on_error, parallelism, state, sql, name, created_by, progress_server FROM kafka.ingest_job WHERE job_id = $1",
 							  1, &argtype, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read kafka.ingest_job");
 	if (SPI_processed == 0)
@@ -233,6 +234,9 @@ load_job(int32 job_id, bool lock)
 	j->sql = SPI_getvalue(tup, td, 10);
 	j->name = SPI_getvalue(tup, td, 11);
 	j->owner = j->pipeline ? DatumGetObjectId(SPI_getbinval(tup, td, 12, &isnull)) : kafkaRelOwner(j->target);
+	j->progress_server = DatumGetObjectId(SPI_getbinval(tup, td, 13, &isnull));
+	if (isnull)
+		j->progress_server = InvalidOid;
 	return j;
 }
 
@@ -1821,6 +1825,122 @@ pipeline_ranges(IngestState *st, KafkaRange **ranges, int64 **highs)
 	return n;
 }
 
+/* A pipeline's key in the progress topic */
+static char *
+pipeline_key(int32 job_id)
+{
+	return psprintf("pipeline-" UINT64_FORMAT "-%u-%d", GetSystemIdentifier(), MyDatabaseId, job_id);
+}
+
+/*
+ * The statement wrote to a transactional kafka_fdw table: a Kafka
+ * transaction commits just before this PostgreSQL transaction.  Put the
+ * pipeline's offsets after this batch into it as a progress record
+ * (progress.c), so that if PostgreSQL does not commit after Kafka did,
+ * the next worker finds the batch done (pipeline_recover) and does not
+ * write its messages again.
+ */
+static bool
+pipeline_progress(IngestState *st, IngestJob *job, KafkaRange *ranges, int n, Oid *new_server)
+{
+	Oid			serverid,
+				userid;
+	int			timeout_ms;
+	bool		several;
+	KafkaHandle *h = kafkaXactOnly(&serverid, &userid, &timeout_ms, &several);
+	StringInfoData b;
+	KafkaProducer *p;
+	char	   *key = pipeline_key(st->job->job_id);
+
+	if (h == NULL)
+	{
+		if (several)
+			ereport(LOG,
+					(errmsg("kafka_fdw: pipeline %d wrote to transactional Kafka tables of several servers or settings in one batch: its Kafka output is at least once",
+							st->job->job_id),
+					 errhint("Exactly-once output needs one transactional sink (one server, one set of settings).")));
+		return true;
+	}
+
+	/*
+	 * Recovery must know where to look before the first record is there:
+	 * a sink on a server not recorded yet makes this batch roll back; the
+	 * caller records the server in a transaction of its own and runs the
+	 * batch again.
+	 */
+	if (job->progress_server != serverid)
+	{
+		*new_server = serverid;
+		return false;
+	}
+	initStringInfo(&b);
+	appendStringInfo(&b, "{\"job_id\":%d,\"offsets\":[", st->job->job_id);
+	for (int i = 0; i < st->nparts; i++)
+	{
+		int64		next = st->next[i];
+
+		for (int r = 0; r < n; r++)
+			if (ranges[r].partition == st->parts[i])
+				next = ranges[r].end;
+		if (next < 0)
+			continue;
+		appendStringInfo(&b, "%s[%d," INT64_FORMAT "]", b.data[b.len - 1] == '[' ? "" : ",", st->parts[i], next);
+	}
+	appendStringInfoString(&b, "]}");
+	kafkaEnsureProgressTopic(kafkaGetServerOptionsFor(serverid, userid), KAFKA_DEFAULT_PROGRESS_TOPIC);
+	p = kafkaProducerBegin(h, KAFKA_DEFAULT_PROGRESS_TOPIC, timeout_ms, KAFKA_PRODUCE_XACT, CurrentMemoryContext);
+	(void) kafkaProducerSend(p, NULL, RD_KAFKA_PARTITION_UA, key, strlen(key), b.data, b.len, NULL, 0, 0, false);
+	kafkaProducerFlush(p);
+	kafkaProducerCheck(p);
+	kafkaProducerEnd(p);
+	return true;
+}
+
+/*
+ * Before a pipeline's first batch in this process (and after any error):
+ * if it has written progress records, the last committed one may be ahead
+ * of the stored offsets (Kafka committed a batch, PostgreSQL did not):
+ * move the offsets there.  In a transaction, SPI connected.
+ */
+static void
+pipeline_recover(IngestJob *job)
+{
+	Datum		arg = Int32GetDatum(job->job_id);
+	Oid			argtype = INT4OID;
+	bool		isnull;
+	Oid			serverid;
+	char	   *value = NULL;
+
+	if (SPI_execute_with_args("SELECT progress_server FROM kafka.ingest_job WHERE job_id = $1",
+							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read kafka.ingest_job");
+	serverid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		return;
+	{
+		KafkaOptions *popts = kafkaGetServerOptionsFor(serverid, job->owner);
+
+		/* the first batch with this sink may have rolled back before making it */
+		kafkaEnsureProgressTopic(popts, KAFKA_DEFAULT_PROGRESS_TOPIC);
+		if (!kafkaReadLastProgress(popts, KAFKA_DEFAULT_PROGRESS_TOPIC, pipeline_key(job->job_id), &value))
+			return;
+	}
+	{
+		Datum		v[2] = {Int32GetDatum(job->job_id), CStringGetTextDatum(value)};
+		Oid			t[2] = {INT4OID, TEXTOID};
+
+		kafkaSpiExec("INSERT INTO kafka.ingest_offset AS o (job_id, partition, next_offset, updated_at) "
+					 "SELECT $1, (e->>0)::int, (e->>1)::bigint, now() FROM jsonb_array_elements($2::jsonb->'offsets') e "
+					 "ON CONFLICT (job_id, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now() "
+					 "WHERE o.next_offset < excluded.next_offset",
+					 2, t, v, NULL, SPI_OK_INSERT);
+		if (SPI_processed > 0)
+			ereport(LOG,
+					(errmsg("kafka_fdw: pipeline %d: a batch had reached Kafka but not PostgreSQL; the offsets of " UINT64_FORMAT " partition(s) moved past it",
+							job->job_id, SPI_processed)));
+	}
+}
+
 /* Run the statement over one batch and store its offsets, in one transaction */
 static BatchResult
 pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
@@ -1828,6 +1948,7 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile BatchResult result = BATCH_DONE;
 	ErrorData  *volatile failure = NULL;
+	volatile Oid new_server = InvalidOid;
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -1886,6 +2007,15 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 				if (SPI_processed != 1)
 					result = BATCH_STOP;
 			}
+			{
+				Oid			server = InvalidOid;
+
+				if (result == BATCH_DONE && !pipeline_progress(st, job, ranges, n, &server))
+				{
+					new_server = server;
+					result = BATCH_RESEEK;	/* after recording new_server */
+				}
+			}
 		}
 		SPI_finish();
 		PopActiveSnapshot();
@@ -1928,6 +2058,22 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 				 errhint("Fix the cause and call kafka.resume_ingest(%d).", st->job->job_id)));
 		return BATCH_FAILED;
 	}
+	if (OidIsValid(new_server))
+	{
+		/* the batch rolled back (its Kafka transaction too): record the sink's server, then again */
+		Datum		v[2] = {Int32GetDatum(st->job->job_id), ObjectIdGetDatum(new_server)};
+		Oid			t[2] = {INT4OID, OIDOID};
+
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		kafkaSpiExec("UPDATE kafka.ingest_job SET progress_server = $2 WHERE job_id = $1", 2, t, v, NULL, SPI_OK_UPDATE);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+	}
 	if (result == BATCH_DONE)
 		for (int i = 0; i < n; i++)
 		{
@@ -1950,6 +2096,8 @@ pipeline_loop(int32 job_id)
 	int64		checked_at = 0;
 
 	memset(&st, 0, sizeof(st));
+	/* a transactional sink's producers are named after the pipeline: a new worker fences the old */
+	kafkaSetTxnIdBase(psprintf("kafka_fdw-" UINT64_FORMAT "-%u-pipeline-%d", GetSystemIdentifier(), MyDatabaseId, job_id));
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -1981,10 +2129,14 @@ pipeline_loop(int32 job_id)
 				}
 				if (st.cxt == NULL || kafkaNowMs() - st.metadata_at > INGEST_METADATA_MS)
 				{
+					bool		recover = st.cxt == NULL;
+
 					ingest_reset(&st);
 					st.job = job;
 					if (SPI_connect() != SPI_OK_CONNECT)
 						elog(ERROR, "SPI_connect failed");
+					if (recover)
+						pipeline_recover(job);
 					ingest_setup(&st);
 					SPI_finish();
 				}

@@ -43,6 +43,7 @@ _PG_init(void)
 	/* the workers' GUCs; shared memory and the launcher when preloaded */
 	kafkaWorkerInit();
 	kafkaEmitterInit();
+	kafkaXactInit();
 	MarkGUCPrefixReserved("kafka_fdw");
 }
 

@@ -272,6 +272,7 @@ extern rd_kafka_t *kafkaGetProducer(KafkaOptions *opts);
 extern rd_kafka_t *kafkaGetMeta(KafkaOptions *opts);
 extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts, const char *txn_id, KafkaDeliveryFn dr_cb);
 extern void kafkaHandleFailed(KafkaHandle *h);
+extern void kafkaSetTxnIdBase(const char *base);
 extern void kafkaServeLogs(rd_kafka_t *rk);
 extern int64 kafkaNowMs(void);
 extern void kafkaDrainQueue(KafkaHandle *h);
@@ -296,6 +297,7 @@ extern void kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext
 extern List *kafkaPlanRanges(KafkaOptions *opts, rd_kafka_t *rk, KafkaScanBounds *bounds);
 extern void kafkaPinRanges(Oid relid, const KafkaRange *ranges, int n);
 extern void kafkaUnpinRanges(void);
+extern double kafkaPinnedSize(Oid relid, int *nparts);
 
 /* in scan.c */
 extern void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
@@ -433,6 +435,8 @@ extern void kafkaTxnInit(KafkaHandle *h, int timeout_ms);
 extern void kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts);
 extern void kafkaXactProduced(int64 n);
 extern bool kafkaXactHolds(KafkaHandle *h);
+extern KafkaHandle *kafkaXactOnly(Oid *serverid, Oid *userid, int *timeout_ms, bool *several);
+extern void kafkaXactInit(void);
 
 /* in transform.c */
 
@@ -560,6 +564,14 @@ extern bool kafkaEmitterHasStreams(void);
 extern int64 kafkaEmitterWork(void);
 extern Oid	kafkaEmitterOwner(void);
 extern void kafkaEmitterLockStream(int32 stream_id);
+
+/* in progress.c */
+
+/* the progress topic of streams and pipelines unless an option names another */
+#define KAFKA_DEFAULT_PROGRESS_TOPIC "kafka_fdw_progress"
+
+extern void kafkaEnsureProgressTopic(KafkaOptions *opts, const char *topic);
+extern bool kafkaReadLastProgress(KafkaOptions *opts, const char *topic, const char *key, char **value);
 
 /* in snapshot.c */
 extern void kafkaSnapshotCheck(Oid relid, List *keys, int chunk_size);

@@ -422,6 +422,20 @@ kafkaUnpinRanges(void)
 	pin_n = 0;
 }
 
+/* The messages of a pinned table's ranges (for its size estimate); -1 if not pinned */
+double
+kafkaPinnedSize(Oid relid, int *nparts)
+{
+	double		total = 0;
+
+	if (!OidIsValid(pin_relid) || relid != pin_relid)
+		return -1;
+	for (int i = 0; i < pin_n; i++)
+		total += (double) (pin_ranges[i].end - pin_ranges[i].start);
+	*nparts = pin_n;
+	return total;
+}
+
 static const KafkaRange *
 pinned_range(int32 partition)
 {

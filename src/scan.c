@@ -197,7 +197,10 @@ kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 
 	ps->opts = kafkaGetOptions(foreigntableid, NULL);
 	(void) root;
-	ps->total = topic_size(ps->opts, &ps->npartitions);
+	/* a pipeline's batch (pushdown.c): its offsets, not the whole topic */
+	ps->total = kafkaPinnedSize(foreigntableid, &ps->npartitions);
+	if (ps->total < 0)
+		ps->total = topic_size(ps->opts, &ps->npartitions);
 
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &ps->attrs);
 	foreach(lc, baserel->baserestrictinfo)

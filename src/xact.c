@@ -47,7 +47,10 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
 
 /* Longest single transactional call */
 #define KAFKA_TXN_SLICE_MS 500
@@ -58,7 +61,12 @@ typedef struct EnlistedTxn
 	KafkaHandle *h;
 	int			timeout_ms;		/* table's timeout_ms: bound of commit/abort */
 	bool		commit_requested;	/* commit_transaction was called */
+	Oid			serverid;		/* the server and user mapping of the table */
+	Oid			userid;			/* that began it */
 } EnlistedTxn;
+
+/* Testing aid (superuser): pause after the Kafka commit, before PostgreSQL's */
+static int	xact_commit_delay_ms = 0;
 
 static List *enlisted = NIL;	/* of EnlistedTxn *, in TopTransactionContext */
 static bool callbacks_registered = false;
@@ -272,6 +280,8 @@ xact_callback(XactEvent event, void *arg)
 					enlisted = list_delete_first(enlisted);
 					e->h->in_use = false;
 				}
+				if (xact_commit_delay_ms > 0)
+					(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, xact_commit_delay_ms, PG_WAIT_EXTENSION);
 			}
 			break;
 		case XACT_EVENT_PRE_PREPARE:
@@ -436,6 +446,8 @@ kafkaXactEnlist(KafkaHandle *h, KafkaOptions *opts)
 	e->h = h;
 	e->timeout_ms = opts->timeout_ms;
 	e->commit_requested = false;
+	e->serverid = opts->serverid;
+	e->userid = opts->userid;
 	enlisted = lappend(enlisted, e);
 	MemoryContextSwitchTo(old);
 	h->in_use = true;
@@ -458,4 +470,39 @@ kafkaXactHolds(KafkaHandle *h)
 		if (((EnlistedTxn *) lfirst(lc))->h == h)
 			return true;
 	return false;
+}
+
+/*
+ * The one Kafka transaction open in the current PostgreSQL transaction, for
+ * a progress record that must commit with it (ingest.c's pipelines): its
+ * handle, the server and user mapping of the table that began it, and its
+ * timeout_ms.  NULL if there is none.  With several (tables of different
+ * servers or settings: separate Kafka transactions, committed one after
+ * the other), no single record can describe them: NULL, *several set.
+ */
+KafkaHandle *
+kafkaXactOnly(Oid *serverid, Oid *userid, int *timeout_ms, bool *several)
+{
+	EnlistedTxn *e;
+
+	*several = list_length(enlisted) > 1;
+	if (list_length(enlisted) != 1)
+		return NULL;
+	e = linitial(enlisted);
+	*serverid = e->serverid;
+	*userid = e->userid;
+	*timeout_ms = e->timeout_ms;
+	return e->h;
+}
+
+void
+kafkaXactInit(void)
+{
+	DefineCustomIntVariable("kafka_fdw.xact_commit_delay_ms",
+							"Testing aid: pause after the Kafka commit of a transactional write, before PostgreSQL's commit.",
+							NULL,
+							&xact_commit_delay_ms,
+							0, 0, 600000,
+							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_UNIT_MS,
+							NULL, NULL, NULL);
 }
