@@ -165,6 +165,7 @@ typedef struct IngestState
 	int64	   *next;			/* next offset to consume, per part */
 	bool	   *known;			/* kafka.ingest_offset has a row for it */
 	int64	   *eof;			/* the partition's end as its last EOF said, or -1 */
+	int64	   *pos;			/* the next offset the consumer delivers, or -1 */
 	int32		max_part;		/* the highest partition id of the topic */
 	int		   *part_slot;		/* partition id -> index in parts, or -1 */
 	int64		metadata_at;	/* kafkaNowMs() of the last partition lookup */
@@ -510,6 +511,7 @@ ingest_setup(IngestState *st)
 	st->next = palloc(sizeof(int64) * Max(nall, 1));
 	st->known = palloc0(sizeof(bool) * Max(nall, 1));
 	st->eof = palloc(sizeof(int64) * Max(nall, 1));
+	st->pos = palloc(sizeof(int64) * Max(nall, 1));
 	for (int i = 0; i < nall; i++)
 		st->eof[i] = -1;
 	st->nparts = 0;
@@ -562,6 +564,8 @@ ingest_setup(IngestState *st)
 	if (st->rkt == NULL)
 		kafkaReportError(rd_kafka_last_error(), "could not open the topic", st->opts->topic);
 	for (int i = 0; i < st->nparts; i++)
+		st->pos[i] = st->next[i];	/* -2 (beginning): unknown until a message */
+	for (int i = 0; i < st->nparts; i++)
 		if (rd_kafka_consume_start_queue(st->rkt, st->parts[i], st->next[i], st->h->queue) != 0)
 		{
 			int			failed = i;
@@ -593,6 +597,9 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 {
 	int			n = 0;
 	int64		deadline = kafkaNowMs() + idle_ms;
+	int64		empty_since = -1;
+	long		kick_interval = 10;
+	long		next_kick = 10;
 
 	while (n < max)
 	{
@@ -602,12 +609,36 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 		if (m == NULL)
 		{
 			int64		now = kafkaNowMs();
+			long		waited;
 
 			if (now >= deadline)
 				break;
-			kafkaWaitHandleEvent(st->h, Min(deadline - now, 100));
+
+			/*
+			 * librdkafka 2.0.2 stops fetching a partition while the queue
+			 * holds queued.min.messages and looks again only when its
+			 * broker thread wakes, up to a second later (scan.c's
+			 * kick_fetchers): while the queue stays empty, a seek to the
+			 * next offset wanted wakes it, after 10, 20, 40 ... ms.  The
+			 * queue is empty, so the seek drops nothing.
+			 */
+			if (empty_since < 0)
+				empty_since = now;
+			waited = (long) (now - empty_since);
+			if (waited >= next_kick)
+			{
+				for (int i = 0; i < st->nparts; i++)
+					if (st->pos[i] >= 0)
+						rd_kafka_seek(st->rkt, st->parts[i], st->pos[i], 0);
+				kick_interval = Min(kick_interval * 2, 1000);
+				next_kick = waited + kick_interval;
+			}
+			kafkaWaitHandleEvent(st->h, Max(1, Min(Min(deadline - now, 100), next_kick - waited)));
 			continue;
 		}
+		empty_since = -1;
+		kick_interval = 10;
+		next_kick = 10;
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
 		{
 			int			pi = part_index(st, m->partition);
@@ -626,6 +657,18 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 			for (int i = 0; i < n; i++)
 				rd_kafka_message_destroy(msgs[i]);
 			kafkaReportError(err, "could not consume", st->opts->topic);
+		}
+		{
+			int			pi = part_index(st, m->partition);
+
+			/* a message taken already (delivered again after a seek): not twice */
+			if (pi >= 0 && st->pos[pi] >= 0 && m->offset < st->pos[pi])
+			{
+				rd_kafka_message_destroy(m);
+				continue;
+			}
+			if (pi >= 0)
+				st->pos[pi] = m->offset + 1;
 		}
 		if (n == 0)
 			deadline = kafkaNowMs() + wait_ms;
