@@ -208,6 +208,7 @@ CREATE TABLE kafka.ingest_job (
   rows_written bigint NOT NULL DEFAULT 0,   -- rows inserted, updated or deleted
   dead_letters bigint NOT NULL DEFAULT 0,
   last_batch_at timestamptz,
+  rows_per_second float8,               -- moving average over recent batches
   last_error   text,
   last_error_at timestamptz,
   error_partition int,                  -- on_error 'fail': the message that failed
@@ -317,6 +318,8 @@ SELECT j.job_id,
             ELSE 'running' END AS state,
        j.messages,
        j.rows_written,
+       CASE WHEN j.last_batch_at > now() - interval '10 s' THEN round(j.rows_per_second::numeric, 1) ELSE 0 END
+         AS rows_per_second,
        j.dead_letters,
        (SELECT count(*) FROM kafka.dead_letter d WHERE d.job_id = j.job_id
            AND d.partition = o.partition) AS dead_letters_waiting,

@@ -98,6 +98,16 @@
 #define INGEST_BACKOFF_MAX_MS 10000
 /* the supervisor starts a job's worker again at most this often */
 #define INGEST_RESTART_MS 2000
+/*
+ * kafka.ingest_job.rows_per_second after a batch of $3 rows: a moving
+ * average of each batch's rows over the time since the batch before (none
+ * after the first batch, or after a pause of more than 10 s)
+ */
+#define INGEST_RATE_SQL \
+	"rows_per_second = CASE WHEN last_batch_at IS NULL OR now() - last_batch_at > interval '10 s' THEN NULL " \
+	"ELSE coalesce(0.7 * rows_per_second, 0) + CASE WHEN rows_per_second IS NULL THEN 1.0 ELSE 0.3 END * " \
+	"$3 / greatest(extract(epoch FROM now() - last_batch_at), 0.001) END"
+
 /* upsert: keys up to this long (as text) are deduplicated within a batch */
 #define DEDUP_KEY_LEN 256
 /* the topic's partitions are looked up again this often */
@@ -1430,7 +1440,8 @@ store_offsets(IngestState *st, rd_kafka_message_t **msgs, int n, int64 rows, int
 		 * not block it) makes the batch roll back.
 		 */
 		kafkaSpiExec("UPDATE kafka.ingest_job SET messages = messages + $2, rows_written = rows_written + $3, "
-					 "dead_letters = dead_letters + $4, last_batch_at = now() WHERE job_id = $1 AND state = 'running'",
+					 "dead_letters = dead_letters + $4, last_batch_at = now(), " INGEST_RATE_SQL
+					 " WHERE job_id = $1 AND state = 'running'",
 					 4, t, v, NULL, SPI_OK_UPDATE);
 		if (SPI_processed != 1)
 			return false;
@@ -2045,7 +2056,7 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 				Oid			t[3] = {INT4OID, INT8OID, INT8OID};
 
 				kafkaSpiExec("UPDATE kafka.ingest_job SET messages = messages + $2, rows_written = rows_written + $3, "
-							 "last_batch_at = now() WHERE job_id = $1 AND state = 'running'",
+							 "last_batch_at = now(), " INGEST_RATE_SQL " WHERE job_id = $1 AND state = 'running'",
 							 3, t, v, NULL, SPI_OK_UPDATE);
 				if (SPI_processed != 1)
 					result = BATCH_STOP;
@@ -2315,8 +2326,10 @@ bool
 kafkaIngestSupervise(void)
 {
 	List	   *want = NIL;		/* pairs job_id, parallelism */
+	List	   *unstarted = NIL;	/* jobs a worker could not be started for */
 	ListCell   *lc;
 	Oid			nsp;
+	MemoryContext caller = CurrentMemoryContext;	/* the worker's loop context */
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -2330,7 +2343,7 @@ kafkaIngestSupervise(void)
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			bool		isnull;
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContext old = MemoryContextSwitchTo(caller);
 
 			want = lappend_int(want, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
 			want = lappend_int(want, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)));
@@ -2340,6 +2353,7 @@ kafkaIngestSupervise(void)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
 
 	/* forget children that stopped and are not wanted */
 	foreach(lc, children)
@@ -2388,6 +2402,7 @@ kafkaIngestSupervise(void)
 							 errmsg("kafka_fdw: could not start an ingest worker for job %d", job_id),
 							 errhint("Raise max_worker_processes.")));
 					pfree(c);
+					unstarted = lappend_int(unstarted, job_id);
 					continue;
 				}
 				children = lappend(children, c);
@@ -2398,12 +2413,32 @@ kafkaIngestSupervise(void)
 				pfree(c->handle);
 				c->handle = NULL;
 				if (!start_child(c))
+				{
 					ereport(WARNING,
 							(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 							 errmsg("kafka_fdw: could not start an ingest worker for job %d", job_id),
 							 errhint("Raise max_worker_processes.")));
+					unstarted = lappend_int(unstarted, job_id);
+				}
 			}
 		}
+	}
+
+	/* a job without its workers says so in its status */
+	if (unstarted != NIL)
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		foreach(lc, unstarted)
+			record_job_error(lfirst_int(lc),
+							 "could not start a background worker for this job: all max_worker_processes slots are taken",
+							 false, 0, 0);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(caller);
 	}
 	return want != NIL;
 }
