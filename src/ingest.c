@@ -2405,7 +2405,12 @@ kafkaIngestSupervise(void)
 					unstarted = lappend_int(unstarted, job_id);
 					continue;
 				}
-				children = lappend(children, c);
+				{
+					MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+					children = lappend(children, c);
+					MemoryContextSwitchTo(old);
+				}
 			}
 			else if (GetBackgroundWorkerPid(c->handle, &pid) == BGWH_STOPPED &&
 					 kafkaNowMs() - c->started_at >= INGEST_RESTART_MS)
