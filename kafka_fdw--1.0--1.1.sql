@@ -193,6 +193,7 @@ CREATE TABLE kafka.ingest_job (
   job_id       serial PRIMARY KEY,
   name         text UNIQUE,             -- pipelines
   source       regclass NOT NULL,       -- the kafka_fdw foreign table
+  topic        text NOT NULL,           -- its topic when the job started (the offsets are this topic's)
   target       regclass,                -- the ordinary or partitioned table (not for pipelines)
   mode         text NOT NULL CHECK (mode IN ('append', 'upsert', 'pipeline')),
   sql          text,                    -- a pipeline's statement

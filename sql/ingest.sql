@@ -84,6 +84,13 @@ INSERT INTO ing_levels_w VALUES ('{"loyalty_id":7}', '{"loyalty_id":7,"level":"p
 SELECT wait_true($$SELECT level = 'platinum' FROM ing_levels WHERE loyalty_id = 7$$);
 SELECT * FROM ing_levels WHERE loyalty_id = 7;
 
+-- the source's topic changes under a running job: its offsets are another topic's, so it stops
+-- with an error instead of reading the new topic from those offsets
+ALTER FOREIGN TABLE ing_levels_k OPTIONS (SET topic 'ing_views');
+SELECT wait_true(format($$SELECT last_error LIKE '%%changed from "ing_levels" to "ing_views"%%' FROM kafka.ingest_job WHERE job_id = %s$$, :levels_job));
+SELECT count(*), sum(points) FROM ing_levels;
+ALTER FOREIGN TABLE ing_levels_k OPTIONS (SET topic 'ing_levels');
+
 -- Debezium change events (the emitter's) applied to another table: it ends up equal to the source
 CREATE TABLE ing_member (loyalty_id bigint PRIMARY KEY, level text NOT NULL, email text, since date);
 -- one partition: Kafka orders a topic only within a partition, and a truncate event concerns every key

@@ -133,6 +133,7 @@ typedef struct IngestJob
 	char	   *sql;
 	char	   *name;
 	Oid			progress_server;	/* a pipeline's progress records, or InvalidOid */
+	char	   *topic;			/* the source's topic when the job started */
 } IngestJob;
 
 /* How a batch ended */
@@ -210,9 +211,9 @@ load_job(int32 job_id, bool lock)
 
 	if (SPI_execute_with_args(lock ?
 							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
-							  "on_error, parallelism, state, sql, name, created_by, progress_server FROM kafka.ingest_job WHERE job_id = $1 FOR KEY SHARE" :
+							  "on_error, parallelism, state, sql, name, created_by, progress_server, topic FROM kafka.ingest_job WHERE job_id = $1 FOR KEY SHARE" :
 							  "SELECT job_id, source::oid, target::oid, mode, envelope, key_columns::text[], "
-							  "on_error, parallelism, state, sql, name, created_by, progress_server FROM kafka.ingest_job WHERE job_id = $1",
+							  "on_error, parallelism, state, sql, name, created_by, progress_server, topic FROM kafka.ingest_job WHERE job_id = $1",
 							  1, &argtype, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read kafka.ingest_job");
 	if (SPI_processed == 0)
@@ -248,6 +249,7 @@ load_job(int32 job_id, bool lock)
 	j->progress_server = DatumGetObjectId(SPI_getbinval(tup, td, 13, &isnull));
 	if (isnull)
 		j->progress_server = InvalidOid;
+	j->topic = SPI_getvalue(tup, td, 14);
 	return j;
 }
 
@@ -433,6 +435,19 @@ ingest_reset(IngestState *st)
 	st->nparts = 0;
 }
 
+/* The stored offsets are those of the topic the job started with */
+static void
+check_topic(IngestJob *job, KafkaOptions *opts)
+{
+	if (strcmp(job->topic, opts->topic) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the topic of \"%s\" changed from \"%s\" to \"%s\" since ingest job %d started",
+						get_rel_name(job->source), job->topic, opts->topic, job->job_id),
+				 errdetail("The job's offsets are offsets of topic \"%s\".", job->topic),
+				 errhint("Set the topic back, or stop the job and start a new one.")));
+}
+
 /*
  * What writing a job's messages needs (in a transaction): privileges of
  * the job's owner, the source's options (with the owner's user mapping),
@@ -464,6 +479,7 @@ prepare_job(IngestState *st)
 		SetUserIdAndSecContext(job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		st->opts = kafkaGetOptions(job->source, NULL);
 		SetUserIdAndSecContext(save_userid, save_sec);
+		check_topic(job, st->opts);
 		MemoryContextSwitchTo(old);
 		return;
 	}
@@ -482,6 +498,7 @@ prepare_job(IngestState *st)
 		st->opts = kafkaGetOptions(job->source, NULL);
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
+	check_topic(job, st->opts);
 	/* the job's on_error replaces the table's skip and fail; junk stays */
 	if (st->opts->on_error != KAFKA_ON_ERROR_JUNK)
 		st->opts->on_error = KAFKA_ON_ERROR_FAIL;
@@ -1645,6 +1662,7 @@ job_if_running(int32 job_id, int k)
 			copy->state = pstrdup(job->state);
 			copy->sql = job->sql ? pstrdup(job->sql) : NULL;
 			copy->name = job->name ? pstrdup(job->name) : NULL;
+			copy->topic = pstrdup(job->topic);
 			copy->key_columns = NIL;
 			foreach(lc, job->key_columns)
 				copy->key_columns = lappend(copy->key_columns, pstrdup(lfirst(lc)));

@@ -323,9 +323,9 @@ kafka_ingest(PG_FUNCTION_ARGS)
 
 	kafkaBeginAsOwner(&oc);
 	{
-		Datum		v[9];
-		Oid			t[9] = {OIDOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT4OID, TEXTOID, OIDOID};
-		char		n[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Datum		v[10];
+		Oid			t[10] = {OIDOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT4OID, TEXTOID, OIDOID, TEXTOID};
+		char		n[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 		bool		isnull;
 
 		v[0] = ObjectIdGetDatum(source);
@@ -348,10 +348,11 @@ kafka_ingest(PG_FUNCTION_ARGS)
 		v[6] = Int32GetDatum(parallelism);
 		v[7] = CStringGetTextDatum(start_desc);
 		v[8] = ObjectIdGetDatum(oc.save_userid);
+		v[9] = CStringGetTextDatum(opts->topic);
 		kafkaSpiExec("INSERT INTO kafka.ingest_job (source, target, mode, envelope, key_columns, on_error, "
-					 "parallelism, start_from, created_by) "
-					 "VALUES ($1, $2, $3, $4, $5::name[], $6, $7, $8, $9) RETURNING job_id",
-					 9, t, v, n, SPI_OK_INSERT_RETURNING);
+					 "parallelism, start_from, created_by, topic) "
+					 "VALUES ($1, $2, $3, $4, $5::name[], $6, $7, $8, $9, $10) RETURNING job_id",
+					 10, t, v, n, SPI_OK_INSERT_RETURNING);
 		job_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	insert_offsets(job_id, parts, offs, nparts);
@@ -418,8 +419,8 @@ kafka_pipeline(PG_FUNCTION_ARGS)
 
 	kafkaBeginAsOwner(&oc);
 	{
-		Datum		v[5];
-		Oid			t[5] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, OIDOID};
+		Datum		v[6];
+		Oid			t[6] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, OIDOID, TEXTOID};
 		bool		isnull;
 
 		v[0] = CStringGetTextDatum(name);
@@ -438,9 +439,10 @@ kafka_pipeline(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("pipeline \"%s\" already exists", name)));
-		kafkaSpiExec("INSERT INTO kafka.ingest_job (name, source, mode, sql, start_from, created_by) "
-					 "VALUES ($1, $2, 'pipeline', $3, $4, $5) RETURNING job_id",
-					 5, t, v, NULL, SPI_OK_INSERT_RETURNING);
+		v[5] = CStringGetTextDatum(opts->topic);
+		kafkaSpiExec("INSERT INTO kafka.ingest_job (name, source, mode, sql, start_from, created_by, topic) "
+					 "VALUES ($1, $2, 'pipeline', $3, $4, $5, $6) RETURNING job_id",
+					 6, t, v, NULL, SPI_OK_INSERT_RETURNING);
 		job_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	insert_offsets(job_id, parts, offs, nparts);
