@@ -10,7 +10,7 @@
  *		  per-database worker (kafkaIngestSupervise, from worker.c), and
  *		  holds a session advisory lock on (job, k), so that a second copy
  *		  (a supervisor that restarted while the first one still ran) only
- *		  waits.
+ *		  waits, as long as the supervisor that started it lives.
  *
  *		  A worker consumes its partitions from the offsets stored in
  *		  kafka.ingest_offset, collects a batch (kafka_fdw.ingest_batch_size
@@ -78,6 +78,7 @@
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -1700,12 +1701,30 @@ kafka_ingest_main(Datum arg)
 		pgstat_report_appname(name);
 	}
 
-	/* one worker per (job, k): a second copy waits here */
+	/*
+	 * One worker per (job, k): a second copy waits here, but only while the
+	 * per-database worker that started it lives.  Each restart of that
+	 * worker starts a new copy of every (job, k) while the first copy runs
+	 * on; copies of the gone ones leave, or they would pile up, one more per
+	 * restart, until no worker slot is left.
+	 */
 	pgstat_report_activity(STATE_RUNNING, "waiting for its job's lock");
-	StartTransactionCommand();
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KAFKA_INGEST_LOCK_CLASS, (uint32) (job_id * 64 + k), 2);
-	(void) LockAcquire(&tag, ExclusiveLock, true, false);
-	CommitTransactionCommand();
+	for (;;)
+	{
+		bool		got;
+
+		StartTransactionCommand();
+		got = LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+		CommitTransactionCommand();
+		if (got)
+			break;
+		if (BackendPidGetProc(MyBgworkerEntry->bgw_notify_pid) == NULL)
+			proc_exit(0);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 
 	/* a pipeline runs its statement instead of consuming */
 	{
