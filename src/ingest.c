@@ -1458,7 +1458,7 @@ store_offsets(IngestState *st, rd_kafka_message_t **msgs, int n, int64 rows, int
 		 * not block it) makes the batch roll back.
 		 */
 		kafkaSpiExec("UPDATE kafka.ingest_job SET messages = messages + $2, rows_written = rows_written + $3, "
-					 "dead_letters = dead_letters + $4, last_batch_at = now(), " INGEST_RATE_SQL
+					 "dead_letters = dead_letters + $4, last_batch_at = now(), last_error = NULL, last_error_at = NULL, " INGEST_RATE_SQL
 					 " WHERE job_id = $1 AND state = 'running'",
 					 4, t, v, NULL, SPI_OK_UPDATE);
 		if (SPI_processed != 1)
@@ -1510,7 +1510,8 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
 			ErrorData  *bad_error = NULL;
 			int64		rows;
 
-			if (job == NULL || strcmp(job->state, "running") != 0 || job->parallelism != st->job->parallelism)
+			if (job == NULL || strcmp(job->state, "running") != 0 || job->parallelism != st->job->parallelism ||
+				kafkaDatabaseWanted())
 				result = BATCH_STOP;
 			else if (!lock_offsets(st))
 				result = BATCH_RESEEK;
@@ -1644,6 +1645,10 @@ static IngestJob *
 job_if_running(int32 job_id, int k)
 {
 	IngestJob  *job = NULL;
+
+	/* DROP DATABASE, ALTER DATABASE ... waits for the database: leave (the supervisor does too) */
+	if (kafkaDatabaseWanted())
+		return NULL;
 
 	if (OidIsValid(get_namespace_oid("kafka", true)) &&
 		OidIsValid(get_relname_relid("ingest_job", get_namespace_oid("kafka", true))))
@@ -2049,7 +2054,8 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 	{
 		IngestJob  *job = load_job(st->job->job_id, true);
 
-		if (job == NULL || strcmp(job->state, "running") != 0 || strcmp(job->sql, st->job->sql) != 0)
+		if (job == NULL || strcmp(job->state, "running") != 0 || strcmp(job->sql, st->job->sql) != 0 ||
+			kafkaDatabaseWanted())
 			result = BATCH_STOP;
 		else if (!lock_offsets(st))
 			result = BATCH_RESEEK;
@@ -2093,7 +2099,7 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 				Oid			t[3] = {INT4OID, INT8OID, INT8OID};
 
 				kafkaSpiExec("UPDATE kafka.ingest_job SET messages = messages + $2, rows_written = rows_written + $3, "
-							 "last_batch_at = now(), " INGEST_RATE_SQL " WHERE job_id = $1 AND state = 'running'",
+							 "last_batch_at = now(), last_error = NULL, last_error_at = NULL, " INGEST_RATE_SQL " WHERE job_id = $1 AND state = 'running'",
 							 3, t, v, NULL, SPI_OK_UPDATE);
 				if (SPI_processed != 1)
 					result = BATCH_STOP;

@@ -553,6 +553,7 @@ extern void kafkaWorkerInit(void);
 extern void kafkaRequireWorkers(void);
 extern void kafkaWakeWorker(Oid dboid);
 extern void kafkaWakeWorkerAtCommit(void);
+extern bool kafkaDatabaseWanted(void);
 
 /* in emitter.c */
 

@@ -768,8 +768,8 @@ worker_leave(bool come_back)
  * leave: a lock that conflicts with theirs (as a connecting backend takes)
  * tells.
  */
-static bool
-database_wanted(void)
+bool
+kafkaDatabaseWanted(void)
 {
 	LOCKTAG		tag;
 
@@ -868,7 +868,7 @@ kafka_worker_main(Datum arg)
 		pgstat_report_activity(STATE_RUNNING, "checking streams");
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		wanted = database_wanted();
+		wanted = kafkaDatabaseWanted();
 		streams = !wanted && have_streams();
 		PopActiveSnapshot();
 		CommitTransactionCommand();

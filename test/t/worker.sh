@@ -4,7 +4,7 @@
 # a reload (SIGHUP) keeps them; a worker stopped with pg_terminate_backend comes back by itself;
 # a SIGKILLed worker makes the postmaster restart everything, and launcher and workers come back;
 # so they do after pg_ctl restart; DROP EXTENSION stops its database's worker; DROP DATABASE
-# (without FORCE) is not blocked by a worker; without shared_preload_libraries the API refuses
+# (without FORCE) is not blocked by a worker or an ingest job's worker; without shared_preload_libraries the API refuses
 # with a hint (a second, throwaway cluster).
 set -euo pipefail
 
@@ -97,13 +97,22 @@ sleep 2
 [ "$(q -d postgres -c "$workers_sql")" = "wk_a" ] || fail "a worker for wk_b came back after DROP EXTENSION"
 echo "ok: DROP EXTENSION in wk_b stopped its worker; wk_a's runs on"
 
-# ---- DROP DATABASE is not blocked by the worker ---------------------------------------------
+# ---- DROP DATABASE is not blocked by the worker, nor by an ingest job's worker -------------
+q -d wk_a <<SQL >/dev/null
+SELECT kafka_create_topic('wk_srv', 'wk_a_in', 1);
+CREATE FOREIGN TABLE wk_in (id int) SERVER wk_srv OPTIONS (topic 'wk_a_in', format 'json');
+CREATE TABLE wk_landed (id int);
+SELECT kafka.ingest('wk_in', 'wk_landed');
+INSERT INTO wk_in VALUES (1), (2);
+SQL
+wait_for "an ingest job's worker in wk_a" "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kafka_fdw ingest' AND datname = 'wk_a'" "1" 30
 [ -n "$(pid_of wk_a)" ] || fail "no worker in wk_a before DROP DATABASE"
 oid_a=$(q -d postgres -c "SELECT oid FROM pg_database WHERE datname = 'wk_a'")
 q -d postgres -c "DROP DATABASE wk_a" || fail "DROP DATABASE wk_a failed while its worker ran"
 # (other databases of the suite's cluster may have streams and workers of their own)
 wait_for "no worker of wk_a after DROP DATABASE" "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kafka_fdw worker' AND datid = $oid_a" "0" 30
-echo "ok: DROP DATABASE (without FORCE) with a running worker succeeded; the worker left"
+wait_for "no ingest worker of wk_a after DROP DATABASE" "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kafka_fdw ingest' AND datid = $oid_a" "0" 30
+echo "ok: DROP DATABASE (without FORCE) with a running worker and an ingest job succeeded; the workers left"
 
 # ---- without shared_preload_libraries: a clear error with a hint ---------------------------
 for p in $(seq $((PGPORT + 20)) $((PGPORT + 60))); do
