@@ -4,6 +4,7 @@
 #   scripts/kafka.sh fetch   resolve the broker jars from Maven Central with mvn (cached)
 #   scripts/kafka.sh start   format storage, start the broker in the background, wait until it answers
 #   scripts/kafka.sh stop    stop the broker started by 'start' (by PID)
+#   scripts/kafka.sh restart stop the broker and start it again on the same data (a broker restart)
 #   scripts/kafka.sh status
 #
 # Environment: KAFKA_VERSION (default 3.9.1), KAFKA_PORT (default 9092), KAFKA_CONTROLLER_PORT (9093),
@@ -213,6 +214,13 @@ P
   java -cp "$cp" $opts -Dkafka.logs.dir="$KAFKA_HOME/logs" kafka.tools.StorageTool format \
       -c "$KAFKA_HOME/server.properties" -t "$cid" --ignore-formatted "${scram[@]+"${scram[@]}"}" \
       > "$KAFKA_HOME/logs/format.log" 2>&1 || { echo "kafka.sh: storage format failed:" >&2; cat "$KAFKA_HOME/logs/format.log" >&2; return 1; }
+  launch
+}
+
+# Start the broker process on the existing configuration and data; wait until it answers
+launch() {
+  local opts; opts=$(java_opts)
+  local cp="$libdir/*"
   nohup java -Xms256m -Xmx$KAFKA_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
       -cp "$cp" $opts -Dkafka.logs.dir="$KAFKA_HOME/logs" \
       kafka.Kafka "$KAFKA_HOME/server.properties" > "$KAFKA_HOME/logs/stdout.log" 2>&1 < /dev/null &
@@ -247,10 +255,18 @@ stop() {
   echo "kafka.sh: stopped"
 }
 
+# Stop the broker and start it again on the same data and configuration (a broker restart)
+restart() {
+  [ -f "$KAFKA_HOME/server.properties" ] || { echo "kafka.sh: no broker to restart" >&2; return 1; }
+  stop
+  launch
+}
+
 case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
   stop) stop ;;
+  restart) restart ;;
   status) if running && ready; then echo "running"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start|stop|restart|status" >&2; exit 2 ;;
 esac

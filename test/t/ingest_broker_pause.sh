@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Ingest jobs across a broker outage. 60,000 JSON messages to 3 partitions: the first 30,000 are
+# Ingest jobs across a broker outage and a broker restart. 80,000 JSON messages to 3 partitions: the first 30,000 are
 # still being produced when the broker stops answering (SIGSTOP) for 8 s, while two append jobs
 # ingest them: job A (parallelism 1) waits the outage out with its consumer; the workers of job B
 # (parallelism 2) are stopped with pg_terminate_backend during the outage, so that those the
 # per-database worker starts again find no broker (the error shows in kafka.ingest_status's
-# last_error, and they retry). The broker resumes (SIGCONT), the last 30,000 are produced. Every
+# last_error, and they retry). The broker resumes (SIGCONT), 30,000 more are produced; then 10,000,
+# a real broker restart (scripts/kafka.sh restart: stop, start on the same data), 10,000 more. Every
 # message lands exactly once in each table, and each job's next_offset per partition is the high
 # watermark. Prints produced, ingested, lost and duplicated counts, and the errors the status
 # showed.
@@ -15,7 +16,7 @@ kpid=$(cat "$KAFKA_HOME/kafka.pid")
 cleanup() { kill -CONT "$kpid" 2>/dev/null || true; ingest_cleanup; }
 trap cleanup EXIT
 
-N=60000
+N=80000
 HALF=30000
 psql -c "CREATE EXTENSION IF NOT EXISTS kafka_fdw" \
      -c "CREATE SERVER IF NOT EXISTS kafka_ing_pause FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$KAFKA_BROKERS', timeout_ms '3000')"
@@ -34,7 +35,8 @@ echo "jobs: A $joba (parallelism 1), B $jobb (parallelism 2)"
 awk -v n=$N -v half=$HALF -v dir="$TEST_TMP" 'BEGIN {
   for (i = 1; i <= n; i++) {
     v = (i * 7919) % 1000; sum += v
-    printf "{\"id\":%d}\t{\"id\":%d,\"v\":%d}\n", i, i, v > (dir "/h" (i > half ? 2 : 1) ".p" (i % 3))
+    h = i <= half ? 1 : i <= 2 * half ? 2 : i <= 70000 ? 3 : 4
+    printf "{\"id\":%d}\t{\"id\":%d,\"v\":%d}\n", i, i, v > (dir "/h" h ".p" (i % 3))
   }
   print sum > (dir "/sum")
 }'
@@ -82,6 +84,18 @@ wait_producers
 produce_half 2 10000 0
 wait_producers
 wait_for "every message lands after the outage" 90 \
+  "SELECT (SELECT count(*) >= $((2 * HALF)) FROM ing_bpause_a) AND (SELECT count(*) >= $((2 * HALF)) FROM ing_bpause_b)"
+
+# a real broker restart (stop, start on the same data) between two more rounds of messages
+produce_half 3 10000 0
+wait_producers
+wait_for "the third round lands" 60 \
+  "SELECT (SELECT count(*) >= 70000 FROM ing_bpause_a) AND (SELECT count(*) >= 70000 FROM ing_bpause_b)"
+"$KAFKA_SH" restart >/dev/null
+echo "broker restarted (stop, start on the same data); rows: $(rows)"
+produce_half 4 10000 0
+wait_producers
+wait_for "every message lands after the restart" 90 \
   "SELECT (SELECT count(*) >= $N FROM ing_bpause_a) AND (SELECT count(*) >= $N FROM ing_bpause_b)"
 sleep 1   # anything written twice would come now
 q -F ' ' -c "SELECT DISTINCT job_id, state, coalesce(last_error, '-') FROM kafka.ingest_status WHERE job_id IN ($JOBS) ORDER BY 1" \
