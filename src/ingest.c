@@ -188,11 +188,18 @@ typedef struct IngestState
 	char		target_relkind;
 	TupleDesc	target_desc;	/* the target's row type when tcols were made */
 	bool		volatile_defaults;	/* a default calls a volatile function (not nextval) */
+	/* the worker's loop */
+	int32		job_id;
+	rd_kafka_message_t **msgs;	/* the batch being collected or written */
+	int			nmsgs;
+	int			maxmsgs;
+	int64		checked_at;		/* pipeline: kafkaNowMs() of the last job check */
 } IngestState;
 
 static void ingest_reset(IngestState *st);
 static int	part_index(IngestState *st, int32 p);
-static void pipeline_loop(int32 job_id) pg_attribute_noreturn();
+static void job_loop(int32 job_id, int k, bool pipeline) pg_attribute_noreturn();
+static bool pipeline_step(IngestState *st);
 
 /* ---------------------------------------------------------------------
  * The job row (SPI connected)
@@ -268,6 +275,60 @@ record_job_error(int32 job_id, const char *msg, bool failed, int32 partition, in
 			"error_partition = CASE WHEN $3 THEN $4 ELSE error_partition END, "
 			"error_offset = CASE WHEN $3 THEN $5 ELSE error_offset END "
 			"WHERE job_id = $1", 5, types, args, nulls, SPI_OK_UPDATE);
+}
+
+/* ---------------------------------------------------------------------
+ * Short transactions of the workers (which run outside any)
+ * ---------------------------------------------------------------------
+ */
+
+/* Start a transaction with a snapshot, SPI connected */
+static void
+work_begin(void)
+{
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* Commit what work_begin started, and go back to memory context cxt */
+static void
+work_end(MemoryContext cxt)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * A worker loop's error boundary, after the caller cleaned up (outside any
+ * transaction): log the error, record it in the job's last_error, and
+ * wait a growing pause (1 s, doubling to 10 s) before the next try.
+ */
+static void
+job_error_pause(int32 job_id, const char *what, ErrorData *edata, int *backoff_ms)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	ereport(LOG,
+			(errmsg("kafka_fdw: %s %d: %s", what, job_id, edata->message)));
+	work_begin();
+	record_job_error(job_id, edata->message, false, 0, 0);
+	work_end(cxt);
+	*backoff_ms = *backoff_ms ? Min(*backoff_ms * 2, INGEST_BACKOFF_MAX_MS) : INGEST_BACKOFF_MIN_MS;
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, *backoff_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
+/* The job failed (on_error 'fail', a pipeline's statement): record it in a transaction of its own */
+static void
+job_failed(int32 job_id, const char *msg, int32 partition, int64 offset)
+{
+	work_begin();
+	record_job_error(job_id, msg, true, partition, offset);
+	work_end(CurrentMemoryContext);
 }
 
 /* ---------------------------------------------------------------------
@@ -1240,47 +1301,39 @@ dead_letter(IngestState *st, rd_kafka_message_t *m, ErrorData *edata)
 			"VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)", 8, t, v, n, SPI_OK_INSERT);
 }
 
+/* write_message's arguments, for kafkaInSubxact */
+typedef struct WriteCall
+{
+	IngestState *st;
+	Writer	   *w;
+	rd_kafka_message_t *m;
+} WriteCall;
+
+static void
+write_call(void *arg)
+{
+	WriteCall  *c = arg;
+
+	AfterTriggerBeginQuery();
+	write_message(c->st, c->w, c->m);
+	AfterTriggerEndQuery(c->w->estate);
+}
+
 /*
- * Write one message in a subtransaction, with its own AFTER trigger
- * events: NULL if it landed, else the error it raised (a message fault;
- * other errors propagate).
+ * Write one message in a subtransaction (message.c's kafkaInSubxact), with
+ * its own AFTER trigger events: NULL if it landed, else the error it raised
+ * (a message fault; other errors propagate).
  */
 static ErrorData *
 write_in_subxact(IngestState *st, Writer *w, rd_kafka_message_t *m)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile result = NULL;
+	WriteCall	c = {st, w, m};
 	int64		rows = w->rows;
+	ErrorData  *edata = kafkaInSubxact(write_call, &c);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		AfterTriggerBeginQuery();
-		write_message(st, w, m);
-		AfterTriggerEndQuery(w->estate);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+	if (edata)
 		w->rows = rows;
-		result = edata;
-	}
-	PG_END_TRY();
-	return result;
+	return edata;
 }
 
 /*
@@ -1498,10 +1551,7 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
 		volatile BatchResult result = BATCH_DONE;
 		ErrorData  *volatile fault = NULL;
 
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		work_begin();
 		PG_TRY();
 		{
 			IngestJob  *job = load_job(st->job->job_id, true);
@@ -1531,10 +1581,7 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
 					PopActiveSnapshot();
 					AbortCurrentTransaction();
 					MemoryContextSwitchTo(cxt);
-					StartTransactionCommand();
-					PushActiveSnapshot(GetTransactionSnapshot());
-					if (SPI_connect() != SPI_OK_CONNECT)
-						elog(ERROR, "SPI_connect failed");
+					work_begin();
 					record_job_error(st->job->job_id, msg, true, msgs[bad]->partition, msgs[bad]->offset);
 					ereport(LOG,
 							(errmsg("kafka_fdw: ingest job %d failed: %s", st->job->job_id, msg),
@@ -1598,10 +1645,7 @@ skip_to_ends(IngestState *st)
 			any = true;
 	if (!any)
 		return;
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	work_begin();
 	{
 		IngestJob  *job = load_job(st->job->job_id, true);
 
@@ -1686,11 +1730,7 @@ kafka_ingest_main(Datum arg)
 	int32		job_id = DatumGetInt32(arg);
 	Oid			dboid;
 	int			k;
-	IngestState st;
 	LOCKTAG		tag;
-	volatile int backoff_ms = 0;
-	rd_kafka_message_t **msgs;
-	MemoryContext loop_cxt;
 
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	memcpy(&k, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int));
@@ -1743,18 +1783,125 @@ kafka_ingest_main(Datum arg)
 		if (job == NULL)
 			proc_exit(0);
 		if (job->pipeline)
-			pipeline_loop(job_id);
+		{
+			job_loop(job_id, k, true);
+			proc_exit(0);		/* not reached */
+		}
 	}
 
-	memset(&st, 0, sizeof(st));
-	st.k = k;
-	loop_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw ingest loop", ALLOCSET_DEFAULT_SIZES);
-	msgs = MemoryContextAlloc(TopMemoryContext, sizeof(rd_kafka_message_t *) * 1000000);
+	job_loop(job_id, k, false);
+}
 
+/* The job is gone, stopped, or no longer has a share k: leave */
+static void
+leave_if_not_running(IngestState *st)
+{
+	IngestJob  *job;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	job = job_if_running(st->job_id, st->k);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	if (job == NULL)
+	{
+		pgstat_report_activity(STATE_IDLE, NULL);
+		proc_exit(0);
+	}
+}
+
+/* (Re)start consuming if needed (first time, after an error, metadata refresh) */
+static void
+ingest_prepare(IngestState *st)
+{
+	IngestJob  *job;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (st->rkt != NULL && kafkaNowMs() - st->metadata_at <= INGEST_METADATA_MS)
+		return;
+	ingest_reset(st);
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	job = job_if_running(st->job_id, st->k);
+	if (job == NULL)
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		proc_exit(0);
+	}
+	st->job = job;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ingest_setup(st);
+	work_end(cxt);
+}
+
+/* One round of an ingest worker: collect a batch and write it, or find nothing to do */
+static bool
+ingest_step(IngestState *st)
+{
+	int64		rows = 0;
+	BatchResult r;
+	int			max = Min(kafka_ingest_batch_size, 1000000);
+
+	ingest_prepare(st);
+	if (st->maxmsgs < max)
+	{
+		if (st->msgs)
+			pfree(st->msgs);
+		st->msgs = MemoryContextAlloc(TopMemoryContext, sizeof(rd_kafka_message_t *) * max);
+		st->maxmsgs = max;
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+	st->nmsgs = collect_batch(st, st->msgs, max, kafka_ingest_batch_wait_ms, kafka_naptime_ms);
+	if (st->nmsgs == 0)
+	{
+		/* idle: move past transaction markers; is the job still running? */
+		skip_to_ends(st);
+		leave_if_not_running(st);
+		return false;
+	}
+	pgstat_report_activity(STATE_RUNNING, "ingesting");
+	r = ingest_batch(st, st->msgs, st->nmsgs, &rows);
+	for (int i = 0; i < st->nmsgs; i++)
+		rd_kafka_message_destroy(st->msgs[i]);
+	st->nmsgs = 0;
+	if (r == BATCH_STOP || r == BATCH_FAILED)
+	{
+		ingest_reset(st);
+		proc_exit(0);
+	}
+	if (r == BATCH_RESEEK)
+		ingest_reset(st);
+	return true;
+}
+
+/*
+ * The loop of an ingest or pipeline worker, with its error boundary: an
+ * error (Kafka unreachable, a lock, anything not a message's fault) is
+ * recorded in the job's last_error and the round is tried again after a
+ * growing pause, from the stored offsets.
+ */
+static void
+job_loop(int32 job_id, int k, bool pipeline)
+{
+	IngestState st;
+	volatile int backoff_ms = 0;
+	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw ingest loop",
+												   ALLOCSET_DEFAULT_SIZES);
+
+	memset(&st, 0, sizeof(st));
+	st.job_id = job_id;
+	st.k = k;
+	if (pipeline)
+	{
+		/* a transactional sink's producers are named after the pipeline: a new worker fences the old */
+		kafkaSetTxnIdBase(psprintf("kafka_fdw-" UINT64_FORMAT "-%u-pipeline-%d",
+								   GetSystemIdentifier(), MyDatabaseId, job_id));
+	}
 	for (;;)
 	{
-		volatile int n = 0;
-
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -1764,92 +1911,25 @@ kafka_ingest_main(Datum arg)
 		MemoryContextSwitchTo(loop_cxt);
 		PG_TRY();
 		{
-			int64		rows = 0;
-			BatchResult r;
-
-			if (st.rkt == NULL || kafkaNowMs() - st.metadata_at > INGEST_METADATA_MS)
-			{
-				IngestJob  *job;
-
-				ingest_reset(&st);
-				StartTransactionCommand();
-				PushActiveSnapshot(GetTransactionSnapshot());
-				job = job_if_running(job_id, k);
-				if (job == NULL)
-				{
-					PopActiveSnapshot();
-					CommitTransactionCommand();
-					pgstat_report_activity(STATE_IDLE, NULL);
-					proc_exit(0);
-				}
-				st.job = job;
-				if (SPI_connect() != SPI_OK_CONNECT)
-					elog(ERROR, "SPI_connect failed");
-				ingest_setup(&st);
-				SPI_finish();
-				PopActiveSnapshot();
-				CommitTransactionCommand();
-				MemoryContextSwitchTo(loop_cxt);
-			}
-			pgstat_report_activity(STATE_IDLE, NULL);
-			n = collect_batch(&st, msgs, Min(kafka_ingest_batch_size, 1000000),
-							  kafka_ingest_batch_wait_ms, kafka_naptime_ms);
-			if (n == 0)
-			{
-				/* idle: is the job still running? */
-				IngestJob  *job;
-
-				skip_to_ends(&st);
-				StartTransactionCommand();
-				PushActiveSnapshot(GetTransactionSnapshot());
-				job = job_if_running(job_id, k);
-				PopActiveSnapshot();
-				CommitTransactionCommand();
-				if (job == NULL)
-					proc_exit(0);
-			}
-			else
-			{
-				pgstat_report_activity(STATE_RUNNING, "ingesting");
-				r = ingest_batch(&st, msgs, n, &rows);
-				for (int i = 0; i < n; i++)
-					rd_kafka_message_destroy(msgs[i]);
-				n = 0;
-				if (r == BATCH_STOP || r == BATCH_FAILED)
-				{
-					ingest_reset(&st);
-					proc_exit(0);
-				}
-				if (r == BATCH_RESEEK)
-					ingest_reset(&st);
+			if (pipeline ? pipeline_step(&st) : ingest_step(&st))
 				backoff_ms = 0;
-			}
 		}
 		PG_CATCH();
 		{
 			ErrorData  *edata;
+			int			b = backoff_ms;
 
 			MemoryContextSwitchTo(loop_cxt);
 			edata = CopyErrorData();
 			FlushErrorState();
 			AbortOutOfAnyTransaction();
-			for (int i = 0; i < n; i++)
-				rd_kafka_message_destroy(msgs[i]);
+			for (int i = 0; i < st.nmsgs; i++)
+				rd_kafka_message_destroy(st.msgs[i]);
+			st.nmsgs = 0;
+			kafkaUnpinRanges();
 			ingest_reset(&st);
-			ereport(LOG,
-					(errmsg("kafka_fdw: ingest job %d: %s", job_id, edata->message)));
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			if (SPI_connect() == SPI_OK_CONNECT)
-			{
-				record_job_error(job_id, edata->message, false, 0, 0);
-				SPI_finish();
-			}
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-			backoff_ms = backoff_ms ? Min(backoff_ms * 2, INGEST_BACKOFF_MAX_MS) : INGEST_BACKOFF_MIN_MS;
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			job_error_pause(job_id, pipeline ? "pipeline" : "ingest job", edata, &b);
+			backoff_ms = b;
 		}
 		PG_END_TRY();
 		MemoryContextReset(loop_cxt);
@@ -2046,10 +2126,7 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 	ErrorData  *volatile failure = NULL;
 	volatile Oid new_server = InvalidOid;
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	work_begin();
 	PG_TRY();
 	{
 		IngestJob  *job = load_job(st->job->job_id, true);
@@ -2141,14 +2218,7 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 	{
 		char	   *msg = psprintf("statement failed on the batch from %d partition(s): %s", n, failure->message);
 
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		record_job_error(st->job->job_id, msg, true, ranges[0].partition, ranges[0].start);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		job_failed(st->job->job_id, msg, ranges[0].partition, ranges[0].start);
 		MemoryContextSwitchTo(cxt);
 		ereport(LOG,
 				(errmsg("kafka_fdw: pipeline %d failed: %s", st->job->job_id, msg),
@@ -2161,15 +2231,9 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 		Datum		v[2] = {Int32GetDatum(st->job->job_id), ObjectIdGetDatum(new_server)};
 		Oid			t[2] = {INT4OID, OIDOID};
 
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		work_begin();
 		kafkaSpiExec("UPDATE kafka.ingest_job SET progress_server = $2 WHERE job_id = $1", 2, t, v, NULL, SPI_OK_UPDATE);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		MemoryContextSwitchTo(cxt);
+		work_end(cxt);
 	}
 	if (result == BATCH_DONE)
 		for (int i = 0; i < n; i++)
@@ -2182,116 +2246,62 @@ pipeline_batch(IngestState *st, KafkaRange *ranges, int64 *highs, int n)
 	return result;
 }
 
-/* A pipeline's worker: never returns */
-static void
-pipeline_loop(int32 job_id)
+/* One round of a pipeline's worker: run its statement over the next batch, or find none */
+static bool
+pipeline_step(IngestState *st)
 {
-	IngestState st;
-	volatile int backoff_ms = 0;
-	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw pipeline loop",
-												   ALLOCSET_DEFAULT_SIZES);
-	int64		checked_at = 0;
+	KafkaRange *ranges;
+	int64	   *highs;
+	int			n;
+	BatchResult r;
+	MemoryContext cxt = CurrentMemoryContext;
 
-	memset(&st, 0, sizeof(st));
-	/* a transactional sink's producers are named after the pipeline: a new worker fences the old */
-	kafkaSetTxnIdBase(psprintf("kafka_fdw-" UINT64_FORMAT "-%u-pipeline-%d", GetSystemIdentifier(), MyDatabaseId, job_id));
-	for (;;)
+	if (st->cxt == NULL || kafkaNowMs() - st->metadata_at > INGEST_METADATA_MS ||
+		kafkaNowMs() - st->checked_at > kafka_naptime_ms)
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
+		IngestJob  *job;
+
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		job = job_if_running(st->job_id, 0);
+		if (job == NULL)
 		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		MemoryContextSwitchTo(loop_cxt);
-		PG_TRY();
-		{
-			KafkaRange *ranges;
-			int64	   *highs;
-			int			n;
-
-			if (st.cxt == NULL || kafkaNowMs() - st.metadata_at > INGEST_METADATA_MS ||
-				kafkaNowMs() - checked_at > kafka_naptime_ms)
-			{
-				IngestJob  *job;
-
-				StartTransactionCommand();
-				PushActiveSnapshot(GetTransactionSnapshot());
-				job = job_if_running(job_id, 0);
-				if (job == NULL)
-				{
-					PopActiveSnapshot();
-					CommitTransactionCommand();
-					proc_exit(0);
-				}
-				if (st.cxt == NULL || kafkaNowMs() - st.metadata_at > INGEST_METADATA_MS)
-				{
-					bool		recover = st.cxt == NULL;
-
-					ingest_reset(&st);
-					st.job = job;
-					if (SPI_connect() != SPI_OK_CONNECT)
-						elog(ERROR, "SPI_connect failed");
-					if (recover)
-						pipeline_recover(job);
-					ingest_setup(&st);
-					SPI_finish();
-				}
-				PopActiveSnapshot();
-				CommitTransactionCommand();
-				MemoryContextSwitchTo(loop_cxt);
-				checked_at = kafkaNowMs();
-			}
-			pgstat_report_activity(STATE_RUNNING, "looking for new messages");
-			n = pipeline_ranges(&st, &ranges, &highs);
-			if (n == 0)
-			{
-				pgstat_report_activity(STATE_IDLE, NULL);
-				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 Max(kafka_ingest_batch_wait_ms, 10), PG_WAIT_EXTENSION);
-				ResetLatch(MyLatch);
-			}
-			else
-			{
-				BatchResult r;
-
-				pgstat_report_activity(STATE_RUNNING, "running its statement");
-				r = pipeline_batch(&st, ranges, highs, n);
-				if (r == BATCH_STOP || r == BATCH_FAILED)
-					proc_exit(0);
-				if (r == BATCH_RESEEK)
-					ingest_reset(&st);
-				backoff_ms = 0;
-			}
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(loop_cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			AbortOutOfAnyTransaction();
-			kafkaUnpinRanges();
-			ingest_reset(&st);
-			ereport(LOG,
-					(errmsg("kafka_fdw: pipeline %d: %s", job_id, edata->message)));
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			if (SPI_connect() == SPI_OK_CONNECT)
-			{
-				record_job_error(job_id, edata->message, false, 0, 0);
-				SPI_finish();
-			}
 			PopActiveSnapshot();
 			CommitTransactionCommand();
-			backoff_ms = backoff_ms ? Min(backoff_ms * 2, INGEST_BACKOFF_MAX_MS) : INGEST_BACKOFF_MIN_MS;
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			proc_exit(0);
 		}
-		PG_END_TRY();
-		MemoryContextReset(loop_cxt);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (st->cxt == NULL || kafkaNowMs() - st->metadata_at > INGEST_METADATA_MS)
+		{
+			bool		recover = st->cxt == NULL;
+
+			ingest_reset(st);
+			st->job = job;
+			if (recover)
+				pipeline_recover(job);
+			ingest_setup(st);
+		}
+		work_end(cxt);
+		st->checked_at = kafkaNowMs();
 	}
+	pgstat_report_activity(STATE_RUNNING, "looking for new messages");
+	n = pipeline_ranges(st, &ranges, &highs);
+	if (n == 0)
+	{
+		pgstat_report_activity(STATE_IDLE, NULL);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(kafka_ingest_batch_wait_ms, 10), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		return false;
+	}
+	pgstat_report_activity(STATE_RUNNING, "running its statement");
+	r = pipeline_batch(st, ranges, highs, n);
+	if (r == BATCH_STOP || r == BATCH_FAILED)
+		proc_exit(0);
+	if (r == BATCH_RESEEK)
+		ingest_reset(st);
+	return true;
 }
 
 /* ---------------------------------------------------------------------
@@ -2475,18 +2485,12 @@ kafkaIngestSupervise(void)
 	/* a job without its workers says so in its status */
 	if (unstarted != NIL)
 	{
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		work_begin();
 		foreach(lc, unstarted)
 			record_job_error(lfirst_int(lc),
 							 "could not start a background worker for this job: all max_worker_processes slots are taken",
 							 false, 0, 0);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		MemoryContextSwitchTo(caller);
+		work_end(caller);
 	}
 	return want != NIL;
 }

@@ -362,6 +362,7 @@ extern KafkaRowResult kafkaMessageToRow(KafkaRowReader *r, const rd_kafka_messag
 										Datum *values, bool *nulls);
 extern bool kafkaRowNeedsSubxact(KafkaOptions *opts, Bitmapset *attrs);
 extern bool kafkaErrorIsMessageFault(int sqlerrcode);
+extern ErrorData *kafkaInSubxact(void (*fn) (void *arg), void *arg);
 extern void kafkaHeadersToJson(rd_kafka_headers_t *hdrs, StringInfo buf);
 
 /* in encode.c */

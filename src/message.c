@@ -404,24 +404,27 @@ decode_caught(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, boo
 }
 
 /*
- * Decode in an internal subtransaction, so that an error raised by
+ * Run fn(arg) in an internal subtransaction, so that an error raised by
  * user-defined code releases what that code held (locks, buffer pins,
- * tuple descriptor references) when it is rolled back.  The pattern of
- * PL/pgSQL's exception blocks: values are built in the caller's memory
- * context, which survives the subtransaction.
+ * tuple descriptor references) when it is rolled back: the pattern of
+ * PL/pgSQL's exception blocks.  What fn builds in the caller's memory
+ * context survives.  Returns NULL if fn returned, else the error it
+ * raised, copied into the caller's memory context, if it is the message's
+ * fault (kafkaErrorIsMessageFault); any other error is raised again once
+ * the subtransaction is rolled back.  Also for ingest.c's writes.
  */
-static bool
-decode_in_subxact(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
+ErrorData *
+kafkaInSubxact(void (*fn) (void *arg), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool ok = false;
+	ErrorData  *volatile result = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		ok = decode_content(r, m, values, nulls, reason);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -438,11 +441,44 @@ decode_in_subxact(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values,
 		CurrentResourceOwner = owner;
 		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
 			ReThrowError(edata);
-		*reason = edata->message;
-		ok = false;
+		result = edata;
 	}
 	PG_END_TRY();
-	return ok;
+	return result;
+}
+
+/* decode_content's arguments and result, for kafkaInSubxact */
+typedef struct DecodeCall
+{
+	KafkaRowReader *r;
+	const rd_kafka_message_t *m;
+	Datum	   *values;
+	bool	   *nulls;
+	char	  **reason;
+	bool		ok;
+} DecodeCall;
+
+static void
+decode_call(void *arg)
+{
+	DecodeCall *c = arg;
+
+	c->ok = decode_content(c->r, c->m, c->values, c->nulls, c->reason);
+}
+
+/* Decode in an internal subtransaction (kafkaInSubxact) */
+static bool
+decode_in_subxact(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
+{
+	DecodeCall	c = {r, m, values, nulls, reason, false};
+	ErrorData  *edata = kafkaInSubxact(decode_call, &c);
+
+	if (edata)
+	{
+		*reason = edata->message;
+		return false;
+	}
+	return c.ok;
 }
 
 static void
