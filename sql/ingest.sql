@@ -1,17 +1,6 @@
 -- ingest: background workers consume kafka_fdw foreign tables' topics into
 -- tables, exactly once (offsets stored in the batch's transaction).
 SET timezone = 'UTC';
--- poll (up to 30 s) until a query returns true
-CREATE FUNCTION wait_true(q text) RETURNS bool LANGUAGE plpgsql AS $$
-DECLARE ok bool;
-BEGIN
-  FOR i IN 1..300 LOOP
-    EXECUTE q INTO ok;
-    IF ok THEN RETURN true; END IF;
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-  RETURN false;
-END $$;
 
 -- page views arrive as JSON; append them into a table
 SELECT kafka_create_topic('kafka', 'ing_views', 3);

@@ -15,6 +15,17 @@ EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
   RETURN st || ': ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
 END $$;
+-- wait (up to 60 s) until a query returns true (the background workers' results)
+CREATE FUNCTION wait_true(q text) RETURNS bool LANGUAGE plpgsql AS $$
+DECLARE ok bool;
+BEGIN
+  FOR i IN 1..600 LOOP
+    EXECUTE q INTO ok;
+    IF ok THEN RETURN true; END IF;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+  RETURN false;
+END $$;
 -- Kafka writes a transaction's commit markers after its commit returned: wait
 -- (up to 30 s) until a read_committed scan sees n rows of a query
 CREATE FUNCTION wait_rows(q text, n bigint) RETURNS bool LANGUAGE plpgsql AS $$

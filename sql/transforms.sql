@@ -4,17 +4,6 @@
 -- messages are published by kafka.flush_stream() (or the worker) and read
 -- back from the topics through kafka_fdw foreign tables.
 SET timezone = 'UTC';
--- wait (up to 60 s) until a condition holds
-CREATE FUNCTION tf_wait(q text) RETURNS bool LANGUAGE plpgsql AS $$
-DECLARE ok bool;
-BEGIN
-  FOR i IN 1..600 LOOP
-    EXECUTE q INTO ok;
-    IF ok THEN RETURN true; END IF;
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-  RETURN false;
-END $$;
 CREATE TABLE tf_cards (id int PRIMARY KEY, holder text, card text, cvv text, note text);
 
 -- bad options are refused when the stream starts
@@ -164,13 +153,13 @@ INSERT INTO tf_fail VALUES (12, 'a'), (13, 'b'), (14, 'c');
 SELECT show_error($$SELECT kafka.flush_stream('tf_fail')$$);
 -- from the worker: last_error, state failing, the backlog kept
 SELECT kafka.resume_stream('tf_fail');
-SELECT tf_wait($$SELECT last_error IS NOT NULL FROM kafka.stream WHERE relid = 'tf_fail'::regclass$$) AS failed;
+SELECT wait_true($$SELECT last_error IS NOT NULL FROM kafka.stream WHERE relid = 'tf_fail'::regclass$$) AS failed;
 SELECT state, backlog, events_sent, last_error FROM kafka.streams WHERE source = 'tf_fail'::regclass;
 CREATE OR REPLACE FUNCTION tf_check(e jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
   RETURN e || '{"checked": true}';
 END $$;
-SELECT tf_wait($$SELECT events_sent = 3 FROM kafka.stream WHERE relid = 'tf_fail'::regclass$$) AS published;
+SELECT wait_true($$SELECT events_sent = 3 FROM kafka.stream WHERE relid = 'tf_fail'::regclass$$) AS published;
 SELECT wait_rows('SELECT * FROM tf_fail_t', 3);
 SELECT state, backlog, events_sent, last_error FROM kafka.streams WHERE source = 'tf_fail'::regclass;
 SELECT v->'after'->>'id' AS id, v->>'checked' AS checked, count(*) AS copies

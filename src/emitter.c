@@ -384,18 +384,7 @@ load_stream(int32 stream_id, Oid relid)
 	s->topic = spi_text(tup, td, 5);
 	s->envelope = spi_text(tup, td, 6);
 	keys = SPI_getbinval(tup, td, 7, &isnull);
-	if (!isnull)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-
-		deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &n);
-		for (int i = 0; i < n; i++)
-			if (!nulls[i])
-				s->key_columns = lappend(s->key_columns, TextDatumGetCString(elems[i]));
-	}
+	s->key_columns = isnull ? NIL : kafkaTextArrayToList(keys);
 	s->schemas = DatumGetBool(SPI_getbinval(tup, td, 8, &isnull));
 	s->progress_topic = spi_text(tup, td, 9);
 	s->running = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));

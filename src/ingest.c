@@ -84,6 +84,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -235,18 +236,7 @@ load_job(int32 job_id, bool lock)
 	j->upsert = strcmp(SPI_getvalue(tup, td, 4), "upsert") == 0;
 	j->debezium = strcmp(SPI_getvalue(tup, td, 5), "debezium") == 0;
 	keys = SPI_getbinval(tup, td, 6, &isnull);
-	if (!isnull)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-
-		deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &n);
-		for (int i = 0; i < n; i++)
-			if (!nulls[i])
-				j->key_columns = lappend(j->key_columns, TextDatumGetCString(elems[i]));
-	}
+	j->key_columns = isnull ? NIL : kafkaTextArrayToList(keys);
 	j->dead_letter = strcmp(SPI_getvalue(tup, td, 7), "dead_letter") == 0;
 	j->parallelism = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
 	j->state = SPI_getvalue(tup, td, 9);
@@ -497,6 +487,21 @@ ingest_reset(IngestState *st)
 	st->nparts = 0;
 }
 
+/* The source's options as the job's role sees them: Kafka with its user mapping */
+static KafkaOptions *
+options_as_owner(IngestJob *job)
+{
+	Oid			save_userid;
+	int			save_sec;
+	KafkaOptions *opts;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	opts = kafkaGetOptions(job->source, NULL);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return opts;
+}
+
 /* The stored offsets are those of the topic the job started with */
 static void
 check_topic(IngestJob *job, KafkaOptions *opts)
@@ -531,17 +536,11 @@ prepare_job(IngestState *st)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("the role of ingest job %d has no SELECT privilege on \"%s\"",
 						job->job_id, get_rel_name(job->source))));
+	st->opts = options_as_owner(job);
+	check_topic(job, st->opts);
 	if (job->pipeline)
 	{
 		/* a pipeline reads the source in its statement: only its options here */
-		Oid			save_userid;
-		int			save_sec;
-
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		st->opts = kafkaGetOptions(job->source, NULL);
-		SetUserIdAndSecContext(save_userid, save_sec);
-		check_topic(job, st->opts);
 		MemoryContextSwitchTo(old);
 		return;
 	}
@@ -550,17 +549,6 @@ prepare_job(IngestState *st)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("the owner of \"%s\" may not write into it", get_rel_name(job->target))));
 
-	/* Kafka with the owner's user mapping */
-	{
-		Oid			save_userid;
-		int			save_sec;
-
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		st->opts = kafkaGetOptions(job->source, NULL);
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	check_topic(job, st->opts);
 	/* the job's on_error replaces the table's skip and fail; junk stays */
 	if (st->opts->on_error != KAFKA_ON_ERROR_JUNK)
 		st->opts->on_error = KAFKA_ON_ERROR_FAIL;
@@ -947,9 +935,9 @@ find_by_key(IngestState *st, Writer *w)
 	return RelationFindReplTupleByIndex(w->rel, st->key_index, LockTupleExclusive, w->slot, w->found);
 }
 
-/* The target row of a decoded source row, in w->slot */
+/* w->slot empty, every column NULL, to be filled */
 static void
-row_from_source(IngestState *st, Writer *w)
+clear_row(Writer *w)
 {
 	ExecClearTuple(w->slot);
 	for (int a = 0; a < w->slot->tts_tupleDescriptor->natts; a++)
@@ -957,13 +945,18 @@ row_from_source(IngestState *st, Writer *w)
 		w->slot->tts_isnull[a] = true;
 		w->slot->tts_values[a] = (Datum) 0;
 	}
+}
+
+/* The target row of a decoded source row, in w->slot */
+static void
+row_from_source(IngestState *st, Writer *w)
+{
+	clear_row(w);
 	for (int i = 0; i < st->ntcols; i++)
 	{
 		TargetCol  *tc = &st->tcols[i];
 		int			a = tc->attnum - 1;
 
-		w->slot->tts_isnull[a] = true;
-		w->slot->tts_values[a] = (Datum) 0;
 		if (tc->src)
 		{
 			if (w->src_nulls[tc->src - 1])
@@ -993,12 +986,7 @@ row_from_source(IngestState *st, Writer *w)
 static void
 row_from_json(IngestState *st, Writer *w, Jsonb *jb, bool keys_only)
 {
-	ExecClearTuple(w->slot);
-	for (int a = 0; a < w->slot->tts_tupleDescriptor->natts; a++)
-	{
-		w->slot->tts_isnull[a] = true;
-		w->slot->tts_values[a] = (Datum) 0;
-	}
+	clear_row(w);
 	for (int i = 0; i < st->ntcols; i++)
 	{
 		TargetCol  *tc = &st->tcols[i];
@@ -1792,6 +1780,23 @@ kafka_ingest_main(Datum arg)
 	job_loop(job_id, k, false);
 }
 
+/*
+ * Set when a foreign table, server or user mapping changed (a syscache
+ * invalidation, seen at the start of a transaction): the worker builds its
+ * options and consumer again, so that ALTER FOREIGN TABLE (a new topic, a
+ * property) and ALTER USER MAPPING apply within a naptime.
+ */
+static bool options_stale = false;
+
+static void
+options_invalidated(Datum arg, int cacheid, uint32 hashvalue)
+{
+	(void) arg;
+	(void) cacheid;
+	(void) hashvalue;
+	options_stale = true;
+}
+
 /* The job is gone, stopped, or no longer has a share k: leave */
 static void
 leave_if_not_running(IngestState *st)
@@ -1817,8 +1822,9 @@ ingest_prepare(IngestState *st)
 	IngestJob  *job;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (st->rkt != NULL && kafkaNowMs() - st->metadata_at <= INGEST_METADATA_MS)
+	if (st->rkt != NULL && kafkaNowMs() - st->metadata_at <= INGEST_METADATA_MS && !options_stale)
 		return;
+	options_stale = false;
 	ingest_reset(st);
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -1894,6 +1900,9 @@ job_loop(int32 job_id, int k, bool pipeline)
 	memset(&st, 0, sizeof(st));
 	st.job_id = job_id;
 	st.k = k;
+	CacheRegisterSyscacheCallback(FOREIGNTABLEREL, options_invalidated, (Datum) 0);
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, options_invalidated, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, options_invalidated, (Datum) 0);
 	if (pipeline)
 	{
 		/* a transactional sink's producers are named after the pipeline: a new worker fences the old */
@@ -2256,7 +2265,7 @@ pipeline_step(IngestState *st)
 	BatchResult r;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (st->cxt == NULL || kafkaNowMs() - st->metadata_at > INGEST_METADATA_MS ||
+	if (st->cxt == NULL || kafkaNowMs() - st->metadata_at > INGEST_METADATA_MS || options_stale ||
 		kafkaNowMs() - st->checked_at > kafka_naptime_ms)
 	{
 		IngestJob  *job;
@@ -2272,10 +2281,11 @@ pipeline_step(IngestState *st)
 		}
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (st->cxt == NULL || kafkaNowMs() - st->metadata_at > INGEST_METADATA_MS)
+		if (st->cxt == NULL || kafkaNowMs() - st->metadata_at > INGEST_METADATA_MS || options_stale)
 		{
 			bool		recover = st->cxt == NULL;
 
+			options_stale = false;
 			ingest_reset(st);
 			st->job = job;
 			if (recover)
@@ -2322,25 +2332,13 @@ static List *children = NIL;	/* of IngestChild *, in TopMemoryContext */
 static bool
 start_child(IngestChild *c)
 {
-	BackgroundWorker bgw;
-	MemoryContext old;
+	char		extra[sizeof(Oid) + sizeof(int)];
 	bool		ok;
 
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "kafka_fdw");
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "kafka_ingest_main");
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "kafka_fdw ingest job %d worker %d", c->job_id, c->k);
-	snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw ingest");
-	bgw.bgw_main_arg = Int32GetDatum(c->job_id);
-	memcpy(bgw.bgw_extra, &MyDatabaseId, sizeof(Oid));
-	memcpy(bgw.bgw_extra + sizeof(Oid), &c->k, sizeof(int));
-	bgw.bgw_notify_pid = MyProcPid;
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	ok = RegisterDynamicBackgroundWorker(&bgw, &c->handle);
-	MemoryContextSwitchTo(old);
+	memcpy(extra, &MyDatabaseId, sizeof(Oid));
+	memcpy(extra + sizeof(Oid), &c->k, sizeof(int));
+	ok = kafkaStartBgworker("kafka_ingest_main", psprintf("kafka_fdw ingest job %d worker %d", c->job_id, c->k),
+							"kafka_fdw ingest", Int32GetDatum(c->job_id), extra, sizeof(extra), &c->handle);
 	c->started_at = kafkaNowMs();
 	return ok;
 }

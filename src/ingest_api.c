@@ -189,6 +189,23 @@ insert_offsets(int32 job_id, int32 *parts, int64 *offs, int nparts)
 	}
 }
 
+/*
+ * After the INSERT ... RETURNING job_id of a new job (as the extension
+ * owner): its first offsets, back to the caller's role, the worker woken
+ * at commit.  Returns the job_id.
+ */
+static int32
+finish_start(KafkaOwnerContext *oc, int32 *parts, int64 *offs, int nparts)
+{
+	bool		isnull;
+	int32		job_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	insert_offsets(job_id, parts, offs, nparts);
+	kafkaEndAsOwner(oc);
+	kafkaWakeWorkerAtCommit();
+	return job_id;
+}
+
 /* start_from, start_time and start_offsets make sense together */
 static void
 check_start(const char *start_from, bool has_time, bool has_offsets)
@@ -239,7 +256,6 @@ kafka_ingest(PG_FUNCTION_ARGS)
 	Oid			save_userid;
 	int			save_sec;
 	KafkaOwnerContext oc;
-	int32		job_id;
 	char	   *start_desc;
 
 	kafkaRequireWorkers();
@@ -326,7 +342,6 @@ kafka_ingest(PG_FUNCTION_ARGS)
 		Datum		v[10];
 		Oid			t[10] = {OIDOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT4OID, TEXTOID, OIDOID, TEXTOID};
 		char		n[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		bool		isnull;
 
 		v[0] = ObjectIdGetDatum(source);
 		v[1] = ObjectIdGetDatum(target);
@@ -353,12 +368,8 @@ kafka_ingest(PG_FUNCTION_ARGS)
 					 "parallelism, start_from, created_by, topic) "
 					 "VALUES ($1, $2, $3, $4, $5::name[], $6, $7, $8, $9, $10) RETURNING job_id",
 					 10, t, v, n, SPI_OK_INSERT_RETURNING);
-		job_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	insert_offsets(job_id, parts, offs, nparts);
-	kafkaEndAsOwner(&oc);
-	kafkaWakeWorkerAtCommit();
-	PG_RETURN_INT32(job_id);
+	PG_RETURN_INT32(finish_start(&oc, parts, offs, nparts));
 }
 
 /*
@@ -377,7 +388,6 @@ kafka_pipeline(PG_FUNCTION_ARGS)
 	int			nparts;
 	int64	   *offs;
 	KafkaOwnerContext oc;
-	int32		job_id;
 	SPIPlanPtr	plan;
 
 	kafkaRequireWorkers();
@@ -421,7 +431,6 @@ kafka_pipeline(PG_FUNCTION_ARGS)
 	{
 		Datum		v[6];
 		Oid			t[6] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, OIDOID, TEXTOID};
-		bool		isnull;
 
 		v[0] = CStringGetTextDatum(name);
 		v[1] = ObjectIdGetDatum(source);
@@ -443,12 +452,8 @@ kafka_pipeline(PG_FUNCTION_ARGS)
 		kafkaSpiExec("INSERT INTO kafka.ingest_job (name, source, mode, sql, start_from, created_by, topic) "
 					 "VALUES ($1, $2, 'pipeline', $3, $4, $5, $6) RETURNING job_id",
 					 6, t, v, NULL, SPI_OK_INSERT_RETURNING);
-		job_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	insert_offsets(job_id, parts, offs, nparts);
-	kafkaEndAsOwner(&oc);
-	kafkaWakeWorkerAtCommit();
-	PG_RETURN_INT32(job_id);
+	PG_RETURN_INT32(finish_start(&oc, parts, offs, nparts));
 }
 
 /* Set the state of a job the caller may control */

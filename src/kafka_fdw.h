@@ -28,6 +28,7 @@
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 #include "datatype/timestamp.h"
+#include "postmaster/bgworker.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 
@@ -555,6 +556,8 @@ extern void kafkaRequireWorkers(void);
 extern void kafkaWakeWorker(Oid dboid);
 extern void kafkaWakeWorkerAtCommit(void);
 extern bool kafkaDatabaseWanted(void);
+extern bool kafkaStartBgworker(const char *function, const char *name, const char *type, Datum arg,
+							   const void *extra, size_t extralen, BackgroundWorkerHandle **handle);
 
 /* in emitter.c */
 
@@ -592,6 +595,7 @@ typedef struct KafkaOwnerContext
 extern void kafkaBeginAsOwner(KafkaOwnerContext *oc);
 extern void kafkaEndAsOwner(KafkaOwnerContext *oc);
 extern void kafkaSpiExec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect);
+extern List *kafkaTextArrayToList(Datum arr);
 
 /* in ingest.c */
 extern int	kafka_ingest_batch_size;

@@ -67,6 +67,22 @@ kafkaEndAsOwner(KafkaOwnerContext *oc)
 	AtEOXact_GUC(true, oc->nestlevel);
 }
 
+/* The non-null elements of a text[] as a List of C strings */
+List *
+kafkaTextArrayToList(Datum arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			result = lappend(result, TextDatumGetCString(elems[i]));
+	return result;
+}
+
 /* Run SQL with parameters under SPI; ERROR unless it returns expect */
 void
 kafkaSpiExec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect)

@@ -444,29 +444,47 @@ launcher_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 	LWLockRelease(kafka_shared->lock);
 }
 
-/* Register the dynamic worker of slot i; false if no bgworker slot was free */
-static bool
-start_worker(int i, const char *dbname, BackgroundWorkerHandle **handle)
+/*
+ * Register a dynamic background worker of kafka_fdw that connects to a
+ * database: function (of this library), its bgw_name and bgw_type, main
+ * argument and extra bytes (at most BGW_EXTRALEN); it notifies this
+ * process.  The handle is allocated in TopMemoryContext.  Returns false if
+ * no background worker slot is free.
+ */
+bool
+kafkaStartBgworker(const char *function, const char *name, const char *type, Datum arg,
+				   const void *extra, size_t extralen, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker bgw;
 	MemoryContext old;
 	bool		ok;
 
+	if (extralen > BGW_EXTRALEN)
+		elog(ERROR, "background worker extra data too long");
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "kafka_fdw");
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "kafka_worker_main");
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "kafka_fdw worker for database %s", dbname);
-	snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw worker");
-	bgw.bgw_main_arg = Int32GetDatum(i);
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "%s", type);
+	bgw.bgw_main_arg = arg;
+	if (extralen > 0)
+		memcpy(bgw.bgw_extra, extra, extralen);
 	bgw.bgw_notify_pid = MyProcPid;
-	/* the handle outlives the loop's memory context */
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	ok = RegisterDynamicBackgroundWorker(&bgw, handle);
 	MemoryContextSwitchTo(old);
 	return ok;
+}
+
+/* Register the dynamic worker of slot i; false if no bgworker slot was free */
+static bool
+start_worker(int i, const char *dbname, BackgroundWorkerHandle **handle)
+{
+	return kafkaStartBgworker("kafka_worker_main", psprintf("kafka_fdw worker for database %s", dbname),
+							  "kafka_fdw worker", Int32GetDatum(i), NULL, 0, handle);
 }
 
 /*
