@@ -884,6 +884,14 @@ writer_close(Writer *w)
 	table_close(w->rel, NoLock);
 }
 
+/* w->slot, filled, as a virtual tuple (once) */
+static void
+store_row(Writer *w)
+{
+	if (TTS_EMPTY(w->slot))
+		ExecStoreVirtualTuple(w->slot);
+}
+
 /* Insert the row in w->slot (routed to its partition) */
 static void
 write_insert(Writer *w)
@@ -891,7 +899,7 @@ write_insert(Writer *w)
 	ResultRelInfo *rri = w->rri;
 	TupleTableSlot *slot = w->slot;
 
-	ExecStoreVirtualTuple(slot);
+	store_row(w);
 	if (w->multi)
 	{
 		TupleTableSlot *b = ExecCopySlot(w->buffered[w->nbuffered], slot);
@@ -931,7 +939,7 @@ write_insert(Writer *w)
 static bool
 find_by_key(IngestState *st, Writer *w)
 {
-	ExecStoreVirtualTuple(w->slot);
+	store_row(w);
 	return RelationFindReplTupleByIndex(w->rel, st->key_index, LockTupleExclusive, w->slot, w->found);
 }
 
@@ -1222,6 +1230,35 @@ upsert_truncate(IngestState *st, Writer *w)
 	UnregisterSnapshot(snap);
 }
 
+/* The next command sees what this one wrote (as logical replication's apply worker does) */
+static void
+next_command(Writer *w)
+{
+	CommandCounterIncrement();
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+}
+
+/*
+ * Apply a decoded upsert change (w->slot).  every_change: the next change
+ * may touch the same row (a batch written message by message), so make
+ * this one visible to it; else (a batch with one change per key, see
+ * write_batch) only a truncate needs that, before and after it.
+ */
+static void
+upsert_write(IngestState *st, Writer *w, UpsertOp op, bool every_change)
+{
+	if (op == UP_TRUNCATE)
+	{
+		next_command(w);
+		upsert_truncate(st, w);
+		next_command(w);
+		return;
+	}
+	upsert_apply(st, w, op);
+	if (every_change)
+		next_command(w);
+}
+
 /* Write one message (append) or apply it (upsert) */
 static void
 write_message(IngestState *st, Writer *w, rd_kafka_message_t *m)
@@ -1234,22 +1271,7 @@ write_message(IngestState *st, Writer *w, rd_kafka_message_t *m)
 		write_insert(w);
 	}
 	else
-	{
-		UpsertOp	op = upsert_decode(st, w, m);
-
-		if (op == UP_TRUNCATE)
-			upsert_truncate(st, w);
-		else
-			upsert_apply(st, w, op);
-
-		/*
-		 * The next change may update or delete this row: as logical
-		 * replication's apply worker does, make it visible to the next
-		 * command.
-		 */
-		CommandCounterIncrement();
-		w->estate->es_output_cid = GetCurrentCommandId(true);
-	}
+		upsert_write(st, w, upsert_decode(st, w, m), true);
 	ResetPerTupleExprContext(w->estate);
 }
 
@@ -1338,6 +1360,8 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 	Oid			save_userid;
 	int			save_sec;
 	bool	   *skip = NULL;
+	UpsertOp   *ops = NULL;		/* upsert, not careful: each message's change */
+	HeapTuple  *rows = NULL;	/* ... and its row (or key) */
 
 	*bad = -1;
 	*dead = 0;
@@ -1345,13 +1369,30 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 	SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	writer_open(st, &w, careful);
 
-	/* upsert: only the last change of each key counts (truncates are barriers) */
-	if (st->job->upsert && !careful && n > 1)
+	/*
+	 * upsert: decode every message once, keep its row, and apply only the
+	 * last change of each key (truncates are barriers)
+	 */
+	if (st->job->upsert && !careful)
 	{
 		HASHCTL		ctl;
 		HTAB	   *last;
+		char	  **keys = palloc0(sizeof(char *) * n);
+		TupleDesc	desc = w.slot->tts_tupleDescriptor;
 
+		ops = palloc(sizeof(UpsertOp) * n);
+		rows = palloc0(sizeof(HeapTuple) * n);
 		skip = palloc0(sizeof(bool) * n);
+		for (int i = 0; i < n; i++)
+		{
+			ops[i] = upsert_decode(st, &w, msgs[i]);
+			if (ops[i] == UP_UPSERT || ops[i] == UP_DELETE)
+			{
+				rows[i] = heap_form_tuple(desc, w.slot->tts_values, w.slot->tts_isnull);
+				keys[i] = key_text(st, &w);
+			}
+			ResetPerTupleExprContext(w.estate);
+		}
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = DEDUP_KEY_LEN;
 		ctl.entrysize = DEDUP_KEY_LEN;
@@ -1359,26 +1400,23 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 		last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 		for (int i = n - 1; i >= 0; i--)
 		{
-			UpsertOp	op = upsert_decode(st, &w, msgs[i]);
-			char	   *k;
 			bool		found;
 
-			if (op == UP_TRUNCATE)
+			if (ops[i] == UP_TRUNCATE)
 			{
 				hash_destroy(last);
 				last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 				continue;
 			}
-			if (op == UP_NONE)
+			/* nothing to do, or a key too long for the table (always applied) */
+			if (keys[i] == NULL || strlen(keys[i]) >= DEDUP_KEY_LEN)
+			{
+				skip[i] = ops[i] == UP_NONE;
 				continue;
-			k = key_text(st, &w);
-			/* a key too long for the table is always applied */
-			if (strlen(k) >= DEDUP_KEY_LEN)
-				continue;
-			(void) hash_search(last, k, HASH_ENTER, &found);
+			}
+			(void) hash_search(last, keys[i], HASH_ENTER, &found);
 			if (found)
 				skip[i] = true;		/* a later message of the batch has this key */
-			ResetPerTupleExprContext(w.estate);
 		}
 		hash_destroy(last);
 	}
@@ -1393,6 +1431,18 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 	{
 		if (skip && skip[i])
 			continue;
+		if (ops)
+		{
+			/* upsert, decoded above */
+			if (rows[i])
+			{
+				ExecClearTuple(w.slot);
+				heap_deform_tuple(rows[i], w.slot->tts_tupleDescriptor, w.slot->tts_values, w.slot->tts_isnull);
+			}
+			upsert_write(st, &w, ops[i], false);
+			ResetPerTupleExprContext(w.estate);
+			continue;
+		}
 		if (!careful)
 		{
 			write_message(st, &w, msgs[i]);
