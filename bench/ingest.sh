@@ -60,6 +60,8 @@ REPEAT=${REPEAT:-3}
 PARTITIONS=${PARTITIONS:-4}
 PARALLELISM=${PARALLELISM:-"1 2"}
 KEYS=${KEYS:-100000}
+# storage parameters of the upsert target, e.g. UPSERT_TABLE_WITH="WITH (fillfactor = 70)" (default: none)
+UPSERT_TABLE_WITH=${UPSERT_TABLE_WITH:-}
 MEMBERS=${MEMBERS:-100000}
 RATE=${RATE:-1000}
 LAG_SECONDS=${LAG_SECONDS:-30}
@@ -307,7 +309,7 @@ make_views_target() {
 }
 make_changes_target() {
   q "DROP TABLE IF EXISTS bench_changes_t; CREATE TABLE bench_changes_t (member_id bigint PRIMARY KEY,
-       version int NOT NULL, level text, points int, email text, updated_at bigint)" >/dev/null
+       version int NOT NULL, level text, points int, email text, updated_at bigint) $UPSERT_TABLE_WITH" >/dev/null
 }
 make_matches_target() {
   q "DROP TABLE IF EXISTS bench_matches; CREATE TABLE bench_matches (session_id text, loyalty_id bigint,

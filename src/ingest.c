@@ -116,7 +116,7 @@
 #define INGEST_METADATA_MS 30000
 
 int			kafka_ingest_batch_size = 10000;
-int			kafka_ingest_batch_wait_ms = 50;
+int			kafka_ingest_batch_wait_ms = 20;
 
 /* A job as kafka.ingest_job describes it */
 typedef struct IngestJob

@@ -213,7 +213,7 @@ kafkaWorkerInit(void)
 							"How long an ingest worker waits for more messages before it writes a batch.",
 							NULL,
 							&kafka_ingest_batch_wait_ms,
-							50, 0, 60000,
+							20, 0, 60000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
