@@ -117,6 +117,7 @@
 
 int			kafka_ingest_batch_size = 10000;
 int			kafka_ingest_batch_wait_ms = 20;
+int			kafka_max_ingest_workers = 8;
 
 /* A job as kafka.ingest_job describes it */
 typedef struct IngestJob
@@ -2428,6 +2429,7 @@ kafkaIngestSupervise(void)
 {
 	List	   *want = NIL;		/* pairs job_id, parallelism */
 	List	   *unstarted = NIL;	/* jobs a worker could not be started for */
+	List	   *limited = NIL;	/* jobs waiting for kafka_fdw.max_ingest_workers */
 	ListCell   *lc;
 	Oid			nsp;
 	MemoryContext caller = CurrentMemoryContext;	/* the worker's loop context */
@@ -2491,6 +2493,12 @@ kafkaIngestSupervise(void)
 				if (x->job_id == job_id && x->k == k)
 					c = x;
 			}
+			if (c == NULL && list_length(children) >= kafka_max_ingest_workers)
+			{
+				/* the oldest jobs (lowest job_id) get the workers there are */
+				limited = lappend_int(limited, job_id);
+				continue;
+			}
 			if (c == NULL)
 			{
 				c = MemoryContextAllocZero(TopMemoryContext, sizeof(IngestChild));
@@ -2531,12 +2539,17 @@ kafkaIngestSupervise(void)
 	}
 
 	/* a job without its workers says so in its status */
-	if (unstarted != NIL)
+	if (unstarted != NIL || limited != NIL)
 	{
 		work_begin();
 		foreach(lc, unstarted)
 			record_job_error(lfirst_int(lc),
 							 "could not start a background worker for this job: all max_worker_processes slots are taken",
+							 false, 0, 0);
+		foreach(lc, limited)
+			record_job_error(lfirst_int(lc),
+							 psprintf("waiting for a worker: kafka_fdw.max_ingest_workers (%d) ingest workers run in this database",
+									  kafka_max_ingest_workers),
 							 false, 0, 0);
 		work_end(caller);
 	}

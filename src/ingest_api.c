@@ -330,6 +330,11 @@ kafka_ingest(PG_FUNCTION_ARGS)
 						 PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4),
 						 PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P(5));
 	SetUserIdAndSecContext(save_userid, save_sec);
+	if (parallelism > nparts)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parallelism %d exceeds the %d partition(s) of topic \"%s\"", parallelism, nparts, opts->topic),
+				 errhint("A worker takes whole partitions: more workers than partitions would idle.")));
 
 	{
 		TimestampTz start_time = PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4);

@@ -600,6 +600,7 @@ extern List *kafkaTextArrayToList(Datum arr);
 /* in ingest.c */
 extern int	kafka_ingest_batch_size;
 extern int	kafka_ingest_batch_wait_ms;
+extern int	kafka_max_ingest_workers;
 extern PGDLLEXPORT void kafka_ingest_main(Datum arg);
 extern bool kafkaIngestHasJobs(void);
 extern bool kafkaIngestSupervise(void);

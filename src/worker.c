@@ -209,6 +209,13 @@ kafkaWorkerInit(void)
 							10000, 1, 1000000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("kafka_fdw.max_ingest_workers",
+							"Maximum number of ingest and pipeline workers of one database.",
+							"Jobs beyond it wait for a worker, oldest first, and say so in their last_error.",
+							&kafka_max_ingest_workers,
+							8, 0, 1024,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("kafka_fdw.ingest_batch_wait",
 							"How long an ingest worker waits for more messages before it writes a batch.",
 							NULL,
