@@ -337,8 +337,63 @@ SELECT j.job_id,
     OR pg_has_role('pg_monitor', 'USAGE');
 COMMENT ON VIEW kafka.ingest_status IS 'ingest jobs into the tables you own, per partition: offsets, lag, state, errors';
 
+-- The schema registry of a server (server option schema_registry; registry_api.c).  Each
+-- needs USAGE on the server and uses the caller's user mapping (schema_registry_user,
+-- schema_registry_password).
+CREATE FUNCTION kafka.check_compatibility(server name, subject text, schema text,
+                                          OUT is_compatible boolean, OUT level text,
+                                          OUT messages text[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'kafka_check_compatibility'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.check_compatibility(name, text, text)
+  IS 'would the schema registry accept this schema as the subject''s next version? (with the level that applies and the registry''s reasons)';
+
+CREATE FUNCTION kafka.registry_subjects(server name)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'kafka_registry_subjects'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.registry_subjects(name) IS 'subjects of the schema registry of a server';
+
+CREATE FUNCTION kafka.registry_schema(server name, id int)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kafka_registry_schema'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.registry_schema(name, int) IS 'the schema with this id in the schema registry of a server';
+
+CREATE FUNCTION kafka.registry_latest(server name, subject text,
+                                      OUT id int, OUT version int, OUT schema text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'kafka_registry_latest'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.registry_latest(name, text) IS 'the latest version of a subject in the schema registry of a server';
+
+CREATE FUNCTION kafka.registry_register(server name, subject text, schema text)
+RETURNS int
+AS 'MODULE_PATHNAME', 'kafka_registry_register'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.registry_register(name, text, text)
+  IS 'register an Avro schema under a subject (idempotent); returns its id';
+
+CREATE FUNCTION kafka.registry_compatibility(server name, subject text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kafka_registry_compatibility'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.registry_compatibility(name, text)
+  IS 'the compatibility level that applies to a subject (NULL: the registry''s)';
+
+CREATE FUNCTION kafka.registry_set_compatibility(server name, subject text, level text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kafka_registry_set_compatibility'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kafka.registry_set_compatibility(name, text, text)
+  IS 'set the compatibility level of a subject (NULL: the registry''s); returns the level that applies';
+
 REVOKE ALL ON ALL TABLES IN SCHEMA kafka FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA kafka FROM PUBLIC;
 GRANT SELECT ON kafka.streams, kafka.workers, kafka.ingest_status TO PUBLIC;
 REVOKE ALL ON FUNCTION kafka.capture() FROM PUBLIC;
 REVOKE ALL ON FUNCTION kafka.drop_streams_of_dropped_tables() FROM PUBLIC;
+-- they change the registry for every user of a subject: granted by a superuser
+REVOKE ALL ON FUNCTION kafka.registry_register(name, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION kafka.registry_set_compatibility(name, text, text) FROM PUBLIC;

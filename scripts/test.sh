@@ -18,6 +18,12 @@
 #                    TESTS="fuzz" or TESTS="fuzz_json ..." selects the harnesses
 #   TEST_PG_HOME, TEST_KAFKA_HOME  where the throwaway cluster and broker live (default .tmp/pg-test,
 #                    .tmp/kafka-test); scripts/asan.sh uses its own
+#   TEST_REGISTRY    auto (default): start a schema registry (scripts/registry.sh, Apicurio) when a
+#                    selected test mentions SCHEMA_REGISTRY_URL; 1: always; 0: never
+#   TEST_REGISTRY_PORT  its port (default 18081; its management interface listens on the next port);
+#                    TEST_REGISTRY_HOME its state (default .tmp/registry-test). Tests get
+#                    SCHEMA_REGISTRY_URL (its Confluent API) and REGISTRY_PYTHON (a python with
+#                    confluent_kafka[avro]) in their environment.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +35,8 @@ export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1)) KAFKA_HOME=${TEST_KAFKA_HOME:-$
 export PGPORT=${TEST_PGPORT:-55432} PG_HOME=${TEST_PG_HOME:-$REPO/.tmp/pg-test}
 export PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 export PG_CONFIG=$PG_BIN/pg_config
+export REGISTRY_PORT=${TEST_REGISTRY_PORT:-18081} REGISTRY_HOME=${TEST_REGISTRY_HOME:-$REPO/.tmp/registry-test}
+TEST_REGISTRY=${TEST_REGISTRY:-auto}
 [ -n "${KAFKA_VERSION:-}" ] && export KAFKA_VERSION
 BUILD_CFLAGS=${BUILD_CFLAGS:--Wall -Wextra -Werror}
 if [ "${CI:-}" = "true" ] && [[ " $BUILD_CFLAGS " != *" -Werror "* ]]; then BUILD_CFLAGS="$BUILD_CFLAGS -Werror"; fi
@@ -53,6 +61,7 @@ end_phase() {
 # so that INT/TERM interrupt the wait at once (bash defers traps while a foreground child runs);
 # the cleanup trap then kills the child. VAR receives CMD's exit status.
 child=""
+registry_starter=""   # a background scripts/registry.sh start
 run_child() {
   local __var=$1 __log=$2 __rc=0; shift 2
   "$@" > "$__log" 2>&1 < /dev/null &
@@ -67,6 +76,7 @@ cleanup() {
   trap - EXIT INT TERM
   set +e
   if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi
+  if [ -n "$registry_starter" ]; then kill -TERM "$registry_starter" 2>/dev/null; wait "$registry_starter" 2>/dev/null; fi
   if [ -n "$phase" ] && [ "$all_done" -eq 0 ]; then
     # A phase aborted (set -e, kafka/pg start failure, signal): that is a failure of its own.
     echo "test.sh: phase '$phase' aborted (exit $rc)" >&2
@@ -77,6 +87,7 @@ cleanup() {
   echo; echo "==> [teardown]"
   "$REPO/scripts/pg.sh" stop
   "$REPO/scripts/kafka.sh" stop
+  "$REPO/scripts/registry.sh" stop
   echo
   local IFS=','
   echo "timings: ${timings[*]:-none}" | sed 's/,/, /g'
@@ -116,6 +127,24 @@ else
   scripted_sel=("${all_scripts[@]+"${all_scripts[@]}"}")
   fuzz_sel=("${all_fuzz[@]}")
 fi
+
+# A schema registry only when a selected test uses one (it costs a JVM start, ~10 s, in parallel
+# with Kafka's): tests that do mention SCHEMA_REGISTRY_URL.
+need_registry=0
+case "$TEST_REGISTRY" in
+  1) need_registry=1 ;;
+  0) ;;
+  *)
+    reg_files=()
+    if [ "$select" -eq 1 ]; then
+      for name in $regress_sel; do [ -f "sql/$name.sql" ] && reg_files+=("sql/$name.sql"); done
+    else
+      for f in sql/*.sql; do [ -e "$f" ] && reg_files+=("$f"); done
+    fi
+    reg_files+=("${scripted_sel[@]+"${scripted_sel[@]}"}")
+    if [ "${#reg_files[@]}" -gt 0 ] && grep -q SCHEMA_REGISTRY_URL "${reg_files[@]}"; then need_registry=1; fi
+    ;;
+esac
 
 # ---- deps + build ------------------------------------------------------------------------------
 begin deps
@@ -163,10 +192,30 @@ begin services
 # Leftovers from an earlier aborted run (found via their pid files) must not survive.
 "$REPO/scripts/pg.sh" stop
 "$REPO/scripts/kafka.sh" stop
+"$REPO/scripts/registry.sh" stop
 if kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 2 >/dev/null 2>&1; then
   echo "test.sh: a foreign Kafka already answers on 127.0.0.1:$KAFKA_PORT; stop it first" >&2; exit 1
 fi
+if [ "$need_registry" -eq 1 ]; then
+  # fetched first, alone (mvn and pip; cached): two mvn runs must not share ~/.m2 at once
+  "$REPO/scripts/registry.sh" fetch
+  mkdir -p "$logdir"
+  "$REPO/scripts/registry.sh" start > "$logdir/registry-start.log" 2>&1 < /dev/null &
+  registry_starter=$!
+else
+  echo "test.sh: no selected test uses a schema registry; not started (TEST_REGISTRY=1 starts one)"
+fi
 "$REPO/scripts/kafka.sh" start
+if [ -n "$registry_starter" ]; then
+  reg_rc=0
+  wait "$registry_starter" || reg_rc=$?
+  registry_starter=""
+  cat "$logdir/registry-start.log"
+  if [ "$reg_rc" -ne 0 ]; then echo "test.sh: the schema registry did not start (exit $reg_rc)" >&2; exit 1; fi
+  # SCHEMA_REGISTRY_URL, REGISTRY_PYTHON (exported), for pg_regress and the scripted tests
+  # shellcheck disable=SC1091
+  source "$REGISTRY_HOME/registry.env"
+fi
 # the secured listeners' ports, users, passwords and CA (exported), for test/t/secure.sh
 # shellcheck disable=SC1091
 source "$KAFKA_HOME/secure.env"
@@ -232,6 +281,7 @@ if [ "${#scripted_sel[@]}" -gt 0 ]; then
     run_child trc "$logdir/t-$name.log" env KAFKA_BROKERS="$KAFKA_BROKERS" KAFKA_PORT="$KAFKA_PORT" KAFKA_HOME="$KAFKA_HOME" \
         PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" PG_LOG="${PG_LOG:-}" \
         REPO="$REPO" TEST_TMP="$scratch" \
+        SCHEMA_REGISTRY_URL="${SCHEMA_REGISTRY_URL:-}" REGISTRY_PYTHON="${REGISTRY_PYTHON:-}" \
         KAFKA_SH="$REPO/scripts/kafka.sh" PG_SH="$REPO/scripts/pg.sh" PG_ENV="$PG_HOME/env" \
         timeout --kill-after=10 "$T_TIMEOUT" "$t"
     dt=$(secs $(( $(now) - t0 )))

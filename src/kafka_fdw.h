@@ -132,6 +132,13 @@ typedef struct KafkaOptions
 	bool		transactional;	/* writes go into a Kafka transaction */
 	List	   *rdkafka_props;	/* KafkaProp *s passed to librdkafka; a later
 								 * source replaces an earlier one */
+	/* schema registry (registry.c) */
+	char	   *schema_registry;	/* base URL of its Confluent API, or NULL */
+	char	   *schema_registry_ca; /* PEM of the CAs to trust, or NULL: the
+									 * system's */
+	char	   *schema_registry_user;	/* user mapping: basic auth user, or NULL */
+	char	   *schema_registry_password;	/* user mapping: its password (a
+											 * secret), or NULL */
 	/* columns */
 	int			ncolumns;		/* tuple descriptor natts */
 	KafkaColumn *columns;		/* indexed by attnum - 1 */
@@ -608,5 +615,39 @@ extern int64 kafkaIngestRedrive(int32 job_id);
 extern List *kafkaIngestCheck(Oid source, Oid target, bool upsert, bool debezium, List *key_columns);
 
 /* in admin.c: SQL-callable helpers are declared with PG_FUNCTION_INFO_V1 there */
+
+/* in registry.c */
+
+/* A schema as the registry knows it */
+typedef struct KafkaSchema
+{
+	int32		id;				/* its global id in the registry */
+	char	   *subject;		/* the subject asked for; NULL when fetched by id */
+	int32		version;		/* its version under subject; 0 when fetched by id */
+	char	   *schema;			/* the schema text, as the registry stores it */
+	char	   *schema_type;	/* AVRO, JSON or PROTOBUF */
+} KafkaSchema;
+
+/* The version argument of kafkaRegistrySubjectVersion meaning "the latest" */
+#define KAFKA_REGISTRY_LATEST (-1)
+
+extern const KafkaSchema *kafkaRegistrySchemaById(KafkaOptions *opts, int32 id, bool missing_ok);
+extern const KafkaSchema *kafkaRegistrySubjectVersion(KafkaOptions *opts, const char *subject,
+													  int32 version, bool missing_ok);
+extern int32 kafkaRegistryRegister(KafkaOptions *opts, const char *subject, const char *schema,
+								   const char *schema_type);
+extern int32 kafkaRegistryLookup(KafkaOptions *opts, const char *subject, const char *schema,
+								 const char *schema_type, int32 *version);
+extern bool kafkaRegistryCheckCompatibility(KafkaOptions *opts, const char *subject,
+											const char *schema, const char *schema_type,
+											List **messages);
+extern const char *kafkaRegistryLevel(const char *level);
+extern char *kafkaRegistryGetCompatibility(KafkaOptions *opts, const char *subject);
+extern void kafkaRegistrySetCompatibility(KafkaOptions *opts, const char *subject, const char *level);
+extern List *kafkaRegistrySubjects(KafkaOptions *opts);
+extern void kafkaRegistryCheckUrl(const char *url);
+extern void kafkaRegistryCheckCa(const char *pem);
+
+/* in registry_api.c: SQL-callable functions of the schema registry */
 
 #endif							/* KAFKA_FDW_H */

@@ -43,6 +43,8 @@ typedef enum OptType
 {
 	OT_STRING, OT_INT, OT_BOOL, OT_FORMAT, OT_ON_ERROR, OT_CHAR, OT_ISOLATION,
 	OT_BROKERS,					/* host:port list */
+	OT_URL,						/* schema registry base URL */
+	OT_PEM,						/* PEM certificates, as text */
 	OT_IGNORED_INT				/* accepted for adjust/kafka_fdw compatibility */
 } OptType;
 
@@ -58,6 +60,9 @@ typedef struct KafkaOptionDef
 	int			min;			/* OT_INT bounds */
 	int			max;
 } KafkaOptionDef;
+
+/* What a user mapping takes, for hints */
+#define MAPPING_HINT "A user mapping takes password_required, schema_registry_user, schema_registry_password and librdkafka properties, such as sasl.username and sasl.password."
 
 static const KafkaOptionDef option_defs[] = {
 	{"brokers", OPT_SERVER, OT_BROKERS, 0, 0},
@@ -86,6 +91,10 @@ static const KafkaOptionDef option_defs[] = {
 	{"junk_error", OPT_COLUMN, OT_BOOL, 0, 0},
 	{"json", OPT_COLUMN, OT_STRING, 0, 0},
 	{"password_required", OPT_MAPPING, OT_BOOL, 0, 0},
+	{"schema_registry", OPT_SERVER, OT_URL, 0, 0},
+	{"schema_registry_ca", OPT_SERVER, OT_PEM, 0, 0},
+	{"schema_registry_user", OPT_MAPPING, OT_STRING, 0, 0},
+	{"schema_registry_password", OPT_MAPPING, OT_STRING, 0, 0},
 	{NULL, 0, 0, 0, 0}
 };
 
@@ -458,7 +467,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 			{
 				kafkaValidateRdkafkaProp(def->defname, defGetString(def), prop_source(where),
 										 where == OPT_MAPPING ?
-										 "A user mapping takes password_required and librdkafka properties, such as sasl.username and sasl.password." :
+										 MAPPING_HINT :
 										 psprintf("Valid %s options are: %s; or a librdkafka configuration property.",
 												  catalog_name(where), valid_options_list(where)));
 				continue;
@@ -481,7 +490,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("option \"%s\" is not valid for a %s", def->defname, catalog_name(where)),
 					 where == OPT_MAPPING ?
-					 errhint("A user mapping takes password_required and librdkafka properties, such as sasl.username and sasl.password.") :
+					 errhint(MAPPING_HINT) :
 					 errhint("Valid %s options are: %s.", catalog_name(where), valid_options_list(where))));
 
 		/* as in postgres_fdw: only a superuser may waive the password */
@@ -495,6 +504,12 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 		{
 			case OT_BROKERS:
 				check_brokers(defGetString(def));
+				break;
+			case OT_URL:
+				kafkaRegistryCheckUrl(defGetString(def));
+				break;
+			case OT_PEM:
+				kafkaRegistryCheckCa(defGetString(def));
 				break;
 			case OT_STRING:
 				if (defGetString(def)[0] == '\0' && strcmp(d->name, "null") != 0)
@@ -666,6 +681,10 @@ apply_level(KafkaOptions *opts, List *options, KafkaPropSource source, bool trus
 			opts->rdkafka_props = set_prop(opts->rdkafka_props, def, source, trusted);
 		else if (strcmp(name, "brokers") == 0)
 			opts->brokers = defGetString(def);
+		else if (strcmp(name, "schema_registry") == 0)
+			opts->schema_registry = defGetString(def);
+		else if (strcmp(name, "schema_registry_ca") == 0)
+			opts->schema_registry_ca = defGetString(def);
 		else if (strcmp(name, "topic") == 0)
 			opts->topic = defGetString(def);
 		else if (strcmp(name, "format") == 0)
@@ -762,6 +781,10 @@ kafkaGetServerOptionsFor(Oid serverid, Oid userid)
 
 		if (strcmp(def->defname, "password_required") == 0)
 			opts->password_required = kafkaBoolOption(def);
+		else if (strcmp(def->defname, "schema_registry_user") == 0)
+			opts->schema_registry_user = defGetString(def);
+		else if (strcmp(def->defname, "schema_registry_password") == 0)
+			opts->schema_registry_password = defGetString(def);
 		else
 			opts->rdkafka_props = set_prop(opts->rdkafka_props, def, KAFKA_PROP_MAPPING,
 										   OidIsValid(umuser) && superuser_arg(umuser));
