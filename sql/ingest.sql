@@ -201,6 +201,13 @@ SELECT show_error($$SELECT kafka.pipeline('p2', 'ing_views_k', 'SELEC 1')$$);
 SELECT show_error($$SELECT kafka.pipeline('p2', 'ing_views_k', 'SELECT 1; SELECT 2')$$);
 SELECT show_error($$SELECT kafka.pipeline('p2', 'ing_views_k', 'INSERT INTO no_such_table VALUES (1)')$$);
 
+-- stop does not wait for a pipeline's slow statement: the batch is cancelled and rolls back
+SELECT kafka.pipeline('sleepy', 'ing_views_k', 'SELECT pg_sleep(600) FROM ing_views_k LIMIT 1') AS sleepy \gset
+SELECT wait_true(format($$SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'
+                          AND application_name = 'kafka_fdw ingest %s/0'$$, :sleepy));
+SELECT kafka.stop_ingest(:sleepy);
+SELECT wait_true(format($$SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'kafka_fdw ingest %s/0'$$, :sleepy));
+
 -- bad arguments
 SELECT show_error($$SELECT kafka.ingest('ing_levels', 'ing_dl')$$);
 SELECT show_error($$SELECT kafka.ingest('ing_dl_k', 'ing_dl_k')$$);

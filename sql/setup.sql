@@ -20,6 +20,7 @@ CREATE FUNCTION wait_true(q text) RETURNS bool LANGUAGE plpgsql AS $$
 DECLARE ok bool;
 BEGIN
   FOR i IN 1..600 LOOP
+    PERFORM pg_stat_clear_snapshot();   -- pg_stat_activity afresh
     EXECUTE q INTO ok;
     IF ok THEN RETURN true; END IF;
     PERFORM pg_sleep(0.1);

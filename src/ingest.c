@@ -303,6 +303,17 @@ job_error_pause(int32 job_id, const char *what, ErrorData *edata, int *backoff_m
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
+	/*
+	 * stop_ingest and pause_ingest cancel a worker's batch and then take the
+	 * job's row lock: give them a moment to get it before the next batch
+	 * locks the row again, then look at the job again.
+	 */
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 250, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		return;
+	}
 	ereport(LOG,
 			(errmsg("kafka_fdw: %s %d: %s", what, job_id, edata->message)));
 	work_begin();

@@ -21,7 +21,9 @@
 #include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/wait_event.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -85,9 +87,9 @@ check_target(Oid target, const char *verb)
 }
 
 /*
- * Lock a job's row (SPI connected, as the extension owner) and check that
- * the caller may control it: the target's owner, or for a pipeline a
- * member of its role (or a superuser).
+ * Check that the job exists and that the caller may control it (SPI
+ * connected, as the extension owner): the target's owner, or for a
+ * pipeline a member of its role (or a superuser).
  */
 static void
 check_job(int32 job_id, const char *verb, KafkaOwnerContext *oc)
@@ -98,7 +100,7 @@ check_job(int32 job_id, const char *verb, KafkaOwnerContext *oc)
 	Oid			target;
 	Oid			creator;
 
-	kafkaSpiExec("SELECT target::oid, created_by FROM kafka.ingest_job WHERE job_id = $1 FOR UPDATE",
+	kafkaSpiExec("SELECT target::oid, created_by FROM kafka.ingest_job WHERE job_id = $1",
 				 1, &argtype, &arg, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -119,6 +121,41 @@ check_job(int32 job_id, const char *verb, KafkaOwnerContext *oc)
 				 errmsg("must be a member of the role of pipeline %d to %s it", job_id, verb),
 				 errhint("Only the role that started a pipeline (or a superuser) can stop, pause or resume it.")));
 	SetUserIdAndSecContext(kafkaEmitterOwner(), oc->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+/*
+ * Lock a job's row (SPI connected, as the extension owner), for a change
+ * of its state.  A worker holds a share lock on it while it writes a
+ * batch; if interrupt, its workers are cancelled while we wait, so that a
+ * pipeline's slow statement (or a long batch) cannot make stop or pause
+ * wait for it: the batch rolls back, and the worker sees the new state.
+ */
+static void
+lock_job(int32 job_id, bool interrupt)
+{
+	Datum		args[2] = {Int32GetDatum(job_id), CStringGetTextDatum(psprintf("kafka_fdw ingest %d/%%", job_id))};
+	Oid			types[2] = {INT4OID, TEXTOID};
+	int64		deadline = kafkaNowMs() + 30000;
+
+	while (interrupt && kafkaNowMs() < deadline)
+	{
+		kafkaSpiExec("SELECT 1 FROM kafka.ingest_job WHERE job_id = $1 FOR UPDATE SKIP LOCKED",
+					 1, types, args, NULL, SPI_OK_SELECT);
+		if (SPI_processed == 1)
+			return;
+		kafkaSpiExec("SELECT pg_catalog.pg_cancel_backend(pid) FROM pg_catalog.pg_stat_activity "
+					 "WHERE datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) "
+					 "AND backend_type = 'kafka_fdw ingest' AND application_name LIKE $2",
+					 2, types, args, NULL, SPI_OK_SELECT);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	kafkaSpiExec("SELECT 1 FROM kafka.ingest_job WHERE job_id = $1 FOR UPDATE", 1, types, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("ingest job %d does not exist", job_id)));
 }
 
 /* The starting offset of each partition, as the options say */
@@ -471,6 +508,7 @@ set_job_state(int32 job_id, const char *state, const char *verb)
 
 	kafkaBeginAsOwner(&oc);
 	check_job(job_id, verb, &oc);
+	lock_job(job_id, state == NULL || strcmp(state, "running") != 0);
 	if (state == NULL)
 		kafkaSpiExec("DELETE FROM kafka.ingest_job WHERE job_id = $1", 1, t, v, NULL, SPI_OK_DELETE);
 	else
@@ -517,6 +555,7 @@ kafka_redrive(PG_FUNCTION_ARGS)
 
 	kafkaBeginAsOwner(&oc);
 	check_job(job_id, "redrive", &oc);
+	lock_job(job_id, false);
 	landed = kafkaIngestRedrive(job_id);
 	kafkaEndAsOwner(&oc);
 	PG_RETURN_INT64(landed);
