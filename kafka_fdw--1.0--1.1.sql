@@ -333,6 +333,15 @@ SELECT j.job_id,
     OR pg_has_role('pg_monitor', 'USAGE');
 COMMENT ON VIEW kafka.ingest_status IS 'ingest jobs into the tables you own, per partition: offsets, lag, state, errors';
 
+-- The Avro schema of a foreign table: its avro_schema option, or the one
+-- derived from its columns (what format 'avro' reads and INSERT writes).
+CREATE FUNCTION kafka.avro_schema(foreign_table regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kafka_avro_schema'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION kafka.avro_schema(regclass)
+  IS 'the Avro schema of a kafka_fdw foreign table: its avro_schema option, or the one derived from its columns';
+
 REVOKE ALL ON ALL TABLES IN SCHEMA kafka FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA kafka FROM PUBLIC;
 GRANT SELECT ON kafka.streams, kafka.workers, kafka.ingest_status TO PUBLIC;

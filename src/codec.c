@@ -3,7 +3,7 @@
  * codec.c
  *		  The table of message formats (KafkaCodec entries, one per format,
  *		  each defined in the file that decodes and encodes it: codec_json.c,
- *		  codec_csv.c, codec_raw.c), the decode interface every scan and
+ *		  codec_csv.c, codec_raw.c, codec_avro.c), the decode interface every scan and
  *		  ingest job goes through (kafkaDecoderCreate, kafkaDecodeValue), and
  *		  what the codecs share: converting text to a column's type, bytea
  *		  datums, UTF-8 checks and conversions, the metadata columns.
@@ -36,6 +36,7 @@ static const KafkaCodec *const codecs[] = {
 	[KAFKA_FORMAT_TEXT] = &kafka_codec_text,
 	[KAFKA_FORMAT_BYTEA] = &kafka_codec_bytea,
 	[KAFKA_FORMAT_JSONB] = &kafka_codec_jsonb,
+	[KAFKA_FORMAT_AVRO] = &kafka_codec_avro,
 };
 
 /* The codec of a format (every KafkaFormat a table can have has one) */

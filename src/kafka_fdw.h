@@ -45,7 +45,7 @@ typedef enum KafkaFormat
 	KAFKA_FORMAT_TEXT,			/* the whole value as text in one column */
 	KAFKA_FORMAT_BYTEA,			/* the whole value as bytea in one column */
 	KAFKA_FORMAT_JSONB,			/* the whole value as json/jsonb in one column */
-	KAFKA_FORMAT_AVRO			/* Confluent wire format Avro (later) */
+	KAFKA_FORMAT_AVRO			/* Avro binary (schema: avro_schema, or derived) */
 } KafkaFormat;
 
 /* What a scan does with a message it cannot decode */
@@ -127,6 +127,7 @@ typedef struct KafkaOptions
 	char		csv_escape;		/* csv escape */
 	bool		csv_escape_set; /* escape given explicitly */
 	char	   *csv_null;		/* csv null string */
+	char	   *avro_schema;	/* avro: the schema (JSON text), or NULL: derived */
 	bool		read_committed; /* isolation.level for scans */
 	bool		transactional;	/* writes go into a Kafka transaction */
 	List	   *rdkafka_props;	/* KafkaProp *s passed to librdkafka; a later
@@ -399,6 +400,7 @@ extern const KafkaCodec kafka_codec_csv;	/* codec_csv.c */
 extern const KafkaCodec kafka_codec_text;	/* codec_raw.c */
 extern const KafkaCodec kafka_codec_bytea;	/* codec_raw.c */
 extern const KafkaCodec kafka_codec_jsonb;	/* codec_raw.c */
+extern const KafkaCodec kafka_codec_avro;	/* codec_avro.c */
 
 extern const KafkaCodec *kafkaCodec(KafkaFormat format);
 extern const KafkaCodec *kafkaCodecByName(const char *name);
@@ -418,6 +420,24 @@ extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, 
 extern void kafkaAppendText(StringInfo buf, Datum d);
 extern char *kafkaTextForm(KafkaColumn *col, Datum d);
 extern void kafkaToUtf8(StringInfo buf, int from);
+
+/* in codec_avro.c */
+
+/* A parsed Avro schema: avro-c's, with the logical types it drops (opaque) */
+typedef struct KafkaAvroSchema KafkaAvroSchema;
+
+extern int	kafka_avro_max_empty_items;
+
+extern KafkaAvroSchema *kafkaAvroSchemaParse(const char *text, size_t len, MemoryContext cxt, char **error);
+extern KafkaAvroSchema *kafkaAvroSchemaCached(const char *text, const char *what);
+extern const char *kafkaAvroSchemaJson(KafkaAvroSchema *s);
+extern bool kafkaAvroSchemaIsRecord(KafkaAvroSchema *s);
+extern char *kafkaAvroSchemaForTable(KafkaOptions *opts);
+extern KafkaAvroSchema *kafkaAvroTableSchema(KafkaOptions *opts);
+extern bool kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const char *data, size_t len,
+							Datum *values, bool *nulls, char **reason);
+extern void kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool *nulls,
+							StringInfo out);
 
 /* in message.c */
 

@@ -75,6 +75,7 @@ static const KafkaOptionDef option_defs[] = {
 	{"quote", OPT_TABLE, OT_CHAR, 0, 0},
 	{"escape", OPT_TABLE, OT_CHAR, 0, 0},
 	{"null", OPT_TABLE, OT_STRING, 0, 0},
+	{"avro_schema", OPT_TABLE, OT_STRING, 0, 0},
 	{"buffer_delay", OPT_TABLE, OT_IGNORED_INT, 0, 0},
 	{"num_partitions", OPT_TABLE, OT_IGNORED_INT, 0, 0},
 	{"partition", OPT_COLUMN, OT_BOOL, 0, 0},
@@ -602,6 +603,8 @@ apply_level(KafkaOptions *opts, List *options, KafkaPropSource source, bool trus
 		}
 		else if (strcmp(name, "null") == 0)
 			opts->csv_null = defGetString(def);
+		else if (strcmp(name, "avro_schema") == 0)
+			opts->avro_schema = defGetString(def);
 	}
 }
 
