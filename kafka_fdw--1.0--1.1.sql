@@ -389,6 +389,15 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION kafka.registry_set_compatibility(name, text, text)
   IS 'set the compatibility level of a subject (NULL: the registry''s); returns the level that applies';
 
+-- The Avro schema of a foreign table: its avro_schema option, or the one
+-- derived from its columns (what format 'avro' reads and INSERT writes).
+CREATE FUNCTION kafka.avro_schema(foreign_table regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kafka_avro_schema'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION kafka.avro_schema(regclass)
+  IS 'the Avro schema of a kafka_fdw foreign table: its avro_schema option, or the one derived from its columns';
+
 REVOKE ALL ON ALL TABLES IN SCHEMA kafka FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA kafka FROM PUBLIC;
 GRANT SELECT ON kafka.streams, kafka.workers, kafka.ingest_status TO PUBLIC;

@@ -36,6 +36,10 @@ extern char shim_last_error[256];
 extern void shim_begin_input(int db_encoding);
 extern void shim_end_input(bool errored);
 
+/* Between these, pallocs outlive the input (for state a harness keeps across inputs) */
+extern void shim_persistent_begin(void);
+extern void shim_persistent_end(void);
+
 /* A column of type typid for the codecs, its input function set up */
 extern void shim_make_column(KafkaColumn *col, AttrNumber attnum, const char *name,
 							 Oid typid, int value_index);

@@ -51,10 +51,13 @@ typedef struct ShimChunk
 	struct ShimChunk *next;
 	size_t		size;
 	uint64		magic;
+	uint64		persistent;		/* in persistent_arena: kept across inputs */
 } ShimChunk;
 
 static ShimChunk *arena;		/* doubly linked list of live chunks */
+static ShimChunk *persistent_arena; /* chunks that outlive inputs (shim_persistent) */
 static int	in_input;
+static bool shim_persistent;	/* allocate into persistent_arena */
 
 MemoryContext CurrentMemoryContext = NULL;
 MemoryContext TopMemoryContext = NULL;
@@ -85,7 +88,7 @@ shim_alloc(Size size, bool zero, bool huge)
 {
 	ShimChunk  *c;
 
-	if (!in_input)
+	if (!in_input && !shim_persistent)
 	{
 		fprintf(stderr, "pg_shim: palloc outside an input\n");
 		abort();
@@ -99,7 +102,16 @@ shim_alloc(Size size, bool zero, bool huge)
 		memset(c + 1, 0, size);
 	c->size = size;
 	c->magic = CHUNK_MAGIC;
+	c->persistent = shim_persistent;
 	c->prev = NULL;
+	if (shim_persistent)
+	{
+		c->next = persistent_arena;
+		if (persistent_arena)
+			persistent_arena->prev = c;
+		persistent_arena = c;
+		return c + 1;
+	}
 	c->next = arena;
 	if (arena)
 		arena->prev = c;
@@ -110,13 +122,28 @@ shim_alloc(Size size, bool zero, bool huge)
 static void
 unlink_chunk(ShimChunk *c)
 {
+	ShimChunk **head = c->persistent ? &persistent_arena : &arena;
+
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		arena = c->next;
+		*head = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->magic = 0;
+}
+
+/* Between these, pallocs outlive the input (state a harness keeps, such as a parsed schema) */
+void
+shim_persistent_begin(void)
+{
+	shim_persistent = true;
+}
+
+void
+shim_persistent_end(void)
+{
+	shim_persistent = false;
 }
 
 void *
@@ -769,12 +796,551 @@ ReThrowError(ErrorData *edata)
 	SHIM_UNREACHABLE("ReThrowError");
 }
 
-const char *
-kafkaFormatName(KafkaFormat format)
+/*
+ * Link-only stand-ins for what the encoders and the option checks (in the
+ * same codec files as the decoders) call: the harnesses only decode.
+ */
+
+#include "nodes/makefuncs.h"
+#include "commands/defrem.h"
+
+Datum
+FunctionCall1Coll(FmgrInfo *flinfo, Oid collation, Datum arg1)
 {
-	(void) format;
-	return "?";
+	(void) flinfo;
+	(void) collation;
+	(void) arg1;
+	SHIM_UNREACHABLE("FunctionCall1Coll");
 }
+
+char *
+JsonbToCString(StringInfo out, JsonbContainer *in, int estimated_len)
+{
+	(void) out;
+	(void) in;
+	(void) estimated_len;
+	SHIM_UNREACHABLE("JsonbToCString");
+}
+
+char *
+OutputFunctionCall(FmgrInfo *flinfo, Datum val)
+{
+	(void) flinfo;
+	(void) val;
+	SHIM_UNREACHABLE("OutputFunctionCall");
+}
+
+char *
+defGetString(DefElem *def)
+{
+	(void) def;
+	SHIM_UNREACHABLE("defGetString");
+}
+
+void
+fmgr_info(Oid functionId, FmgrInfo *finfo)
+{
+	(void) functionId;
+	(void) finfo;
+	SHIM_UNREACHABLE("fmgr_info");
+}
+
+char *
+get_rel_name(Oid relid)
+{
+	(void) relid;
+	SHIM_UNREACHABLE("get_rel_name");
+}
+
+List *
+list_make1_impl(NodeTag t, ListCell datum1)
+{
+	(void) t;
+	(void) datum1;
+	SHIM_UNREACHABLE("list_make1_impl");
+}
+
+FuncExpr *
+makeFuncExpr(Oid funcid, Oid rettype, List *args, Oid funccollid, Oid inputcollid, CoercionForm fformat)
+{
+	(void) funcid;
+	(void) rettype;
+	(void) args;
+	(void) funccollid;
+	(void) inputcollid;
+	(void) fformat;
+	SHIM_UNREACHABLE("makeFuncExpr");
+}
+
+Const *
+makeNullConst(Oid consttype, int32 consttypmod, Oid constcollid)
+{
+	(void) consttype;
+	(void) consttypmod;
+	(void) constcollid;
+	SHIM_UNREACHABLE("makeNullConst");
+}
+
+struct varlena *
+pg_detoast_datum(struct varlena *datum)
+{
+	(void) datum;
+	SHIM_UNREACHABLE("pg_detoast_datum");
+}
+
+struct varlena *
+pg_detoast_datum_packed(struct varlena *datum)
+{
+	(void) datum;
+	SHIM_UNREACHABLE("pg_detoast_datum_packed");
+}
+
+int
+pg_lltoa(int64 value, char *a)
+{
+	(void) value;
+	(void) a;
+	SHIM_UNREACHABLE("pg_lltoa");
+}
+
+int
+pg_ltoa(int32 value, char *a)
+{
+	(void) value;
+	(void) a;
+	SHIM_UNREACHABLE("pg_ltoa");
+}
+
+char *
+pg_server_to_any(const char *s, int len, int encoding)
+{
+	(void) s;
+	(void) len;
+	(void) encoding;
+	SHIM_UNREACHABLE("pg_server_to_any");
+}
+
+char *
+text_to_cstring(const text *t)
+{
+	(void) t;
+	SHIM_UNREACHABLE("text_to_cstring");
+}
+
+
+/* ---- what codec_avro.c needs beyond the other codecs ----------------------------------------- */
+
+#include "access/htup_details.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/catcache.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/syscache.h"
+
+void
+check_stack_depth(void)
+{
+	/* the decoder bounds its nesting itself; the harness has no stack limit to check */
+}
+
+/* reset callbacks (avro-c's schema is released by one): run at the end of the input */
+static MemoryContextCallback *shim_callbacks[64];
+static int	shim_ncallbacks;
+
+void
+MemoryContextRegisterResetCallback(MemoryContext context, MemoryContextCallback *cb)
+{
+	(void) context;
+	if (shim_persistent)
+		return;					/* what a harness keeps is never released */
+	if (shim_ncallbacks >= (int) lengthof(shim_callbacks))
+	{
+		fprintf(stderr, "pg_shim: too many reset callbacks in one input\n");
+		abort();
+	}
+	shim_callbacks[shim_ncallbacks++] = cb;
+}
+
+static void
+shim_run_callbacks(void)
+{
+	while (shim_ncallbacks > 0)
+	{
+		MemoryContextCallback *cb = shim_callbacks[--shim_ncallbacks];
+
+		cb->func(cb->arg);
+	}
+}
+
+/* Lists: elements always in their own chunk, grown by doubling */
+List *
+lappend(List *list, void *datum)
+{
+	if (list == NIL)
+	{
+		list = palloc(sizeof(List));
+		list->type = T_List;
+		list->length = 0;
+		list->max_length = 4;
+		list->elements = palloc(sizeof(ListCell) * list->max_length);
+	}
+	else if (list->length >= list->max_length)
+	{
+		list->max_length *= 2;
+		list->elements = repalloc(list->elements, sizeof(ListCell) * list->max_length);
+	}
+	list->elements[list->length++].ptr_value = datum;
+	return list;
+}
+
+void
+get_typlenbyvalalign(Oid typid, int16 *typlen, bool *typbyval, char *typalign)
+{
+	switch (typid)
+	{
+		case INT4OID:
+			*typlen = 4;
+			*typbyval = true;
+			*typalign = TYPALIGN_INT;
+			break;
+		case INT8OID:
+			*typlen = 8;
+			*typbyval = true;
+			*typalign = TYPALIGN_DOUBLE;
+			break;
+		case BOOLOID:
+			*typlen = 1;
+			*typbyval = true;
+			*typalign = TYPALIGN_CHAR;
+			break;
+		default:
+			*typlen = -1;
+			*typbyval = false;
+			*typalign = TYPALIGN_INT;
+			break;
+	}
+}
+
+/* link-only: the encoder, the derived schema and the schema cache */
+
+MemoryContext CacheMemoryContext = NULL;
+
+MemoryContext
+AllocSetContextCreateInternal(MemoryContext parent, const char *name, Size minContextSize,
+							  Size initBlockSize, Size maxBlockSize)
+{
+	(void) parent;
+	(void) name;
+	(void) minContextSize;
+	(void) initBlockSize;
+	(void) maxBlockSize;
+	SHIM_UNREACHABLE("AllocSetContextCreateInternal");
+}
+
+void
+MemoryContextDelete(MemoryContext context)
+{
+	(void) context;
+	SHIM_UNREACHABLE("MemoryContextDelete");
+}
+
+char *
+MemoryContextStrdup(MemoryContext context, const char *string)
+{
+	(void) context;
+	(void) string;
+	SHIM_UNREACHABLE("MemoryContextStrdup");
+}
+
+struct HeapTupleHeaderData *
+DatumGetHeapTupleHeader(Datum t)
+{
+	(void) t;
+	SHIM_UNREACHABLE("DatumGetHeapTupleHeader");
+}
+
+Datum
+DirectFunctionCall1Coll(PGFunction func, Oid collation, Datum arg1)
+{
+	(void) func;
+	(void) collation;
+	(void) arg1;
+	SHIM_UNREACHABLE("DirectFunctionCall1Coll");
+}
+
+Datum
+DirectFunctionCall2Coll(PGFunction func, Oid collation, Datum arg1, Datum arg2)
+{
+	(void) func;
+	(void) collation;
+	(void) arg1;
+	(void) arg2;
+	SHIM_UNREACHABLE("DirectFunctionCall2Coll");
+}
+
+ForeignDataWrapper *
+GetForeignDataWrapper(Oid fdwid)
+{
+	(void) fdwid;
+	SHIM_UNREACHABLE("GetForeignDataWrapper");
+}
+
+ForeignServer *
+GetForeignServer(Oid serverid)
+{
+	(void) serverid;
+	SHIM_UNREACHABLE("GetForeignServer");
+}
+
+ForeignTable *
+GetForeignTable(Oid relid)
+{
+	(void) relid;
+	SHIM_UNREACHABLE("GetForeignTable");
+}
+
+Oid
+GetUserId(void)
+{
+	SHIM_UNREACHABLE("GetUserId");
+}
+
+bool
+JsonbExtractScalar(JsonbContainer *jbc, JsonbValue *res)
+{
+	(void) jbc;
+	(void) res;
+	SHIM_UNREACHABLE("JsonbExtractScalar");
+}
+
+JsonbIterator *
+JsonbIteratorInit(JsonbContainer *container)
+{
+	(void) container;
+	SHIM_UNREACHABLE("JsonbIteratorInit");
+}
+
+JsonbIteratorToken
+JsonbIteratorNext(JsonbIterator **it, JsonbValue *val, bool skipNested)
+{
+	(void) it;
+	(void) val;
+	(void) skipNested;
+	SHIM_UNREACHABLE("JsonbIteratorNext");
+}
+
+JsonbValue *
+getKeyJsonValueFromContainer(JsonbContainer *container, const char *keyVal, int keyLen, JsonbValue *res)
+{
+	(void) container;
+	(void) keyVal;
+	(void) keyLen;
+	(void) res;
+	SHIM_UNREACHABLE("getKeyJsonValueFromContainer");
+}
+
+Datum
+OidInputFunctionCall(Oid functionId, char *str, Oid typioparam, int32 typmod)
+{
+	(void) functionId;
+	(void) str;
+	(void) typioparam;
+	(void) typmod;
+	SHIM_UNREACHABLE("OidInputFunctionCall");
+}
+
+char *
+OidOutputFunctionCall(Oid functionId, Datum val)
+{
+	(void) functionId;
+	(void) val;
+	SHIM_UNREACHABLE("OidOutputFunctionCall");
+}
+
+void
+ReleaseCatCacheList(CatCList *list)
+{
+	(void) list;
+	SHIM_UNREACHABLE("ReleaseCatCacheList");
+}
+
+void
+ReleaseSysCache(HeapTuple tuple)
+{
+	(void) tuple;
+	SHIM_UNREACHABLE("ReleaseSysCache");
+}
+
+HeapTuple
+SearchSysCache1(int cacheId, Datum key1)
+{
+	(void) cacheId;
+	(void) key1;
+	SHIM_UNREACHABLE("SearchSysCache1");
+}
+
+HeapTuple
+SearchSysCache2(int cacheId, Datum key1, Datum key2)
+{
+	(void) cacheId;
+	(void) key1;
+	(void) key2;
+	SHIM_UNREACHABLE("SearchSysCache2");
+}
+
+struct catclist *
+SearchSysCacheList(int cacheId, int nkeys, Datum key1, Datum key2, Datum key3)
+{
+	(void) cacheId;
+	(void) nkeys;
+	(void) key1;
+	(void) key2;
+	(void) key3;
+	SHIM_UNREACHABLE("SearchSysCacheList");
+}
+
+void
+aclcheck_error(AclResult aclerr, ObjectType objtype, const char *objectname)
+{
+	(void) aclerr;
+	(void) objtype;
+	(void) objectname;
+	SHIM_UNREACHABLE("aclcheck_error");
+}
+
+AclResult
+pg_class_aclcheck(Oid table_oid, Oid roleid, AclMode mode)
+{
+	(void) table_oid;
+	(void) roleid;
+	(void) mode;
+	SHIM_UNREACHABLE("pg_class_aclcheck");
+}
+
+void
+deconstruct_array(ArrayType *array, Oid elmtype, int elmlen, bool elmbyval, char elmalign,
+				  Datum **elemsp, bool **nullsp, int *nelemsp)
+{
+	(void) array;
+	(void) elmtype;
+	(void) elmlen;
+	(void) elmbyval;
+	(void) elmalign;
+	(void) elemsp;
+	(void) nullsp;
+	(void) nelemsp;
+	SHIM_UNREACHABLE("deconstruct_array");
+}
+
+char *
+format_type_be(Oid type_oid)
+{
+	(void) type_oid;
+	SHIM_UNREACHABLE("format_type_be");
+}
+
+Oid
+getBaseTypeAndTypmod(Oid typid, int32 *typmod)
+{
+	(void) typid;
+	(void) typmod;
+	SHIM_UNREACHABLE("getBaseTypeAndTypmod");
+}
+
+void
+getTypeInputInfo(Oid type, Oid *typInput, Oid *typIOParam)
+{
+	(void) type;
+	(void) typInput;
+	(void) typIOParam;
+	SHIM_UNREACHABLE("getTypeInputInfo");
+}
+
+void
+getTypeOutputInfo(Oid type, Oid *typOutput, bool *typIsVarlena)
+{
+	(void) type;
+	(void) typOutput;
+	(void) typIsVarlena;
+	SHIM_UNREACHABLE("getTypeOutputInfo");
+}
+
+char *
+get_namespace_name(Oid nspid)
+{
+	(void) nspid;
+	SHIM_UNREACHABLE("get_namespace_name");
+}
+
+Oid
+get_rel_namespace(Oid relid)
+{
+	(void) relid;
+	SHIM_UNREACHABLE("get_rel_namespace");
+}
+
+char
+get_rel_relkind(Oid relid)
+{
+	(void) relid;
+	SHIM_UNREACHABLE("get_rel_relkind");
+}
+
+void
+heap_deform_tuple(HeapTuple tuple, TupleDesc tupleDesc, Datum *values, bool *isnull)
+{
+	(void) tuple;
+	(void) tupleDesc;
+	(void) values;
+	(void) isnull;
+	SHIM_UNREACHABLE("heap_deform_tuple");
+}
+
+KafkaOptions *
+kafkaGetOptions(Oid foreigntableid, Relation rel)
+{
+	(void) foreigntableid;
+	(void) rel;
+	SHIM_UNREACHABLE("kafkaGetOptions");
+}
+
+List *
+list_insert_nth(List *list, int pos, void *datum)
+{
+	(void) list;
+	(void) pos;
+	(void) datum;
+	SHIM_UNREACHABLE("list_insert_nth");
+}
+
+bool
+numeric_is_inf(Numeric num)
+{
+	(void) num;
+	SHIM_UNREACHABLE("numeric_is_inf");
+}
+
+bool
+numeric_is_nan(Numeric num)
+{
+	(void) num;
+	SHIM_UNREACHABLE("numeric_is_nan");
+}
+
+#define SHIM_UNREACHABLE_FMGR(fn) \
+	Datum fn(PG_FUNCTION_ARGS); \
+	Datum fn(PG_FUNCTION_ARGS) { (void) fcinfo; SHIM_UNREACHABLE(#fn); }
+
+SHIM_UNREACHABLE_FMGR(numeric_int4)
+SHIM_UNREACHABLE_FMGR(numeric_int8)
+SHIM_UNREACHABLE_FMGR(numeric_out)
+SHIM_UNREACHABLE_FMGR(numeric_round)
+SHIM_UNREACHABLE_FMGR(uuid_out)
+SHIM_UNREACHABLE_FMGR(jsonb_in)
 
 /* ---- the fake type catalog ------------------------------------------------------------------ */
 
@@ -1112,6 +1678,51 @@ shim_record_in(const char *s, Oid typid)
 	return PointerGetDatum(cstring_to_text(s));
 }
 
+/* numeric_in stand-in: [-]digits[.digits], or NaN / Infinity; a text datum */
+static Datum
+shim_numeric_in(const char *s)
+{
+	const char *p = s;
+
+	if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 || strcmp(s, "-Infinity") == 0)
+		return PointerGetDatum(cstring_to_text(s));
+	if (*p == '-')
+		p++;
+	if (!isdigit((unsigned char) *p))
+		shim_error("invalid input syntax for type numeric: \"%s\"", s);
+	while (isdigit((unsigned char) *p))
+		p++;
+	if (*p == '.')
+	{
+		p++;
+		if (!isdigit((unsigned char) *p))
+			shim_error("invalid input syntax for type numeric: \"%s\"", s);
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	if (*p)
+		shim_error("invalid input syntax for type numeric: \"%s\"", s);
+	return PointerGetDatum(cstring_to_text(s));
+}
+
+/* uuid_in stand-in: 32 hex digits, dashes after 8, 12, 16, 20; a text datum */
+static Datum
+shim_uuid_in(const char *s)
+{
+	int			n = 0;
+
+	for (const char *p = s; *p; p++)
+	{
+		if (*p == '-' && (n == 8 || n == 12 || n == 16 || n == 20))
+			continue;
+		if (hexdigit(*p) < 0 || ++n > 32)
+			shim_error("invalid input syntax for type uuid: \"%s\"", s);
+	}
+	if (n != 32)
+		shim_error("invalid input syntax for type uuid: \"%s\"", s);
+	return PointerGetDatum(cstring_to_text(s));
+}
+
 Datum
 InputFunctionCall(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod)
 {
@@ -1147,6 +1758,28 @@ InputFunctionCall(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod)
 		case SHIM_INNER_OID:
 		case SHIM_LEADDROP_OID:
 			return shim_record_in(str, typid);
+		case FLOAT4OID:
+		case FLOAT8OID:
+			{
+				char	   *end;
+				double		v = strtod(str, &end);
+
+				if (end == str || *end != '\0')
+					shim_error("invalid input syntax for type double precision: \"%s\"", str);
+				return Float8GetDatum(v);
+			}
+		case NUMERICOID:
+			return shim_numeric_in(str);
+		case UUIDOID:
+			return shim_uuid_in(str);
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			/* the codecs build these directly; text for them must at least start with a digit */
+			if (!isdigit((unsigned char) str[0]))
+				shim_error("invalid input syntax for type %u: \"%s\"", typid, str);
+			return (Datum) 0;
 		default:
 			if (OidIsValid(get_element_type(getBaseType(typid))))
 				return literal_in(str, '{', '}');
@@ -1192,6 +1825,7 @@ shim_end_input(bool errored)
 	composite_td->tdrefcount = 0;
 	inner_td->tdrefcount = 0;
 	leaddrop_td->tdrefcount = 0;
+	shim_run_callbacks();
 	while (arena)
 	{
 		ShimChunk  *c = arena;
@@ -1269,8 +1903,10 @@ shim_check_datums(KafkaOptions *o, Datum *values, bool *nulls)
 
 		if (nulls[i] || col->kind != KAFKA_COL_VALUE)
 			continue;
-		if (col->typid == INT2OID || col->typid == INT4OID || col->typid == INT8OID || col->typid == BOOLOID)
-			continue;
+		if (col->typid == INT2OID || col->typid == INT4OID || col->typid == INT8OID || col->typid == BOOLOID ||
+			col->typid == FLOAT4OID || col->typid == FLOAT8OID || col->typid == DATEOID || col->typid == TIMEOID ||
+			col->typid == TIMESTAMPOID || col->typid == TIMESTAMPTZOID)
+			continue;			/* passed by value */
 		v = (struct varlena *) DatumGetPointer(values[i]);
 		if (v == NULL || VARATT_IS_EXTENDED(v) || VARSIZE(v) < VARHDRSZ)
 		{

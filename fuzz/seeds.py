@@ -49,6 +49,45 @@ hdr_msgs = [
     U8, U8 + hdr(b"big", bytes(range(256)) * 2),
 ]
 
+# Avro: a tiny encoder for the schemas of fuzz_avro.c (byte 0: schema + 6 * encoding)
+def zz(n):
+    u = (n << 1) ^ (n >> 63)
+    u &= (1 << 64) - 1
+    out = b""
+    while True:
+        b = u & 0x7f
+        u >>= 7
+        if u:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+def av_s(b):
+    return zz(len(b)) + b
+H = zz(1) + zz(0) + av_s(b"t") + zz(2) + zz(5) + zz(6) + zz(0) + av_s(b"\x01") + zz(1) + av_s(b"in") + b"\x01"
+avro_msgs = [
+    (0, av_s(b"caf\xc3\xa9") + zz(42) + zz(-9000000000) + b"\x01" + av_s(b"\x00\xff") + struct.pack("<d", 1.5) + zz(7)
+        + zz(1700000000000000) + zz(19000) + av_s(b"\x30\x39") + av_s(b"6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+        + zz(3600000) + zz(1700000000000) + zz(2) + struct.pack("<f", 2.5)),
+    (0, av_s(b"") + zz(-1) + zz(0) + b"\x00" + av_s(b"") + struct.pack("<d", float("nan")) + zz(70000)
+        + zz(-1) + zz(-719528) + av_s(b"\xff") + av_s(b"not a uuid") + zz(86400000) + zz(-1) + zz(0)
+        + struct.pack("<f", float("inf"))),
+    (1, zz(1) + zz(5) + av_s(b"x") + zz(1) + av_s(b"k") + zz(3) + zz(1) + zz(5) + zz(2) + av_s(b"s") + zz(0) + zz(0)
+        + zz(0) + H + zz(3) + zz(1) + zz(3) + zz(0) + zz(2) + zz(1) + zz(9) + zz(0) + zz(0)
+        + zz(2) + zz(0) + av_s(b'q"\\') + zz(2) + zz(1) + av_s(b"r") + zz(0) + zz(1) + zz(1) + H + zz(0) + H
+        + zz(1) + zz(1) + av_s(b"k") + av_s(b"\xff") + zz(0) + zz(0) + zz(4) + av_s(b"p")
+        + zz(-2) + zz(2) + zz(1) + zz(2) + zz(0)),
+    (2, zz(1) + zz(1) + zz(2) + zz(1) + zz(3) + zz(0) + zz(1) + zz(3) + zz(0) + zz(0)),
+    (3, zz(3) + zz(0) + zz(2) + zz(0) + zz(1) + av_s(b"k") + zz(0)),
+    (4, zz(1700000000000) + zz(-1) + zz(1) + b"\xff" * 8 + zz(0) + zz(1) + bytes(range(16)) + zz(0) + b"abc"
+        + av_s(b"\x01\x00") + zz(2) + zz(0) + zz(-719528) + zz(0) + struct.pack("<f", -0.0) + zz(1000)),
+    (5, zz(1) + av_s(b"str")), (5, zz(2) + zz(2) + struct.pack("<dd", 1e300, -2.5) + zz(0)),
+    (5, zz(3) + zz(1) + av_s(b"k") + zz(5) + zz(0)), (5, zz(0)), (5, zz(4) + av_s(b"\x00")),
+]
+avro_seeds = [bytes([w]) + ALL + m for w, m in avro_msgs]
+avro_seeds += [bytes([w + 6]) + ALL + m for w, m in avro_msgs[:3]]   # LATIN1
+avro_seeds += [bytes([w]) + ALL + m[:len(m) // 2] for w, m in avro_msgs[:6]]   # truncated
+avro_seeds += [b"\x02\xff\xff" + zz(1) + zz(1) + zz(1) * 150 + zz(0)]   # deep
+
 def write(target, items):
     d = os.path.join(here, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -60,6 +99,7 @@ write("fuzz_json", [enc + ALL + m for m in json_msgs for enc in (U8,)] + [L1 + A
 write("fuzz_csv", [h + m for h, m in csv_msgs])
 write("fuzz_text", text_msgs)
 write("fuzz_headers", hdr_msgs)
+write("fuzz_avro", avro_seeds)
 
 with open(os.path.join(here, "json.dict"), "w") as f:
     for tok in ['"{"', '"}"', '"["', '"]"', '":"', '","', '"\\""', '"true"', '"false"', '"null"', '"\\\\u"',

@@ -3,7 +3,7 @@
 # committed corpus (fuzz/corpus/<target>). Fails if any harness reports a crash, a sanitizer
 # error, a leak, a timeout or an out-of-memory (libFuzzer exits non-zero and writes an artifact).
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]      SECONDS default 60; TARGETS default: all four
+#   scripts/fuzz.sh [SECONDS] [TARGET...]      SECONDS default 60; TARGETS default: all five
 #
 # One line per target: "fuzz/<target> ... ok (<execs> execs, <exec/s> exec/s, corpus <n> files
 # <bytes> bytes)" or "fuzz/<target> ... FAILED (...)" followed by the report.
@@ -25,7 +25,7 @@ cd "$REPO"
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(fuzz_json fuzz_csv fuzz_text fuzz_headers)
+[ "${#targets[@]}" -gt 0 ] || targets=(fuzz_json fuzz_csv fuzz_text fuzz_headers fuzz_avro)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=${PG_CONFIG:-$PG_BIN/pg_config}
 FUZZ_JOBS=${FUZZ_JOBS:-1}

@@ -103,7 +103,7 @@ trap 'echo "test.sh: terminated" >&2; exit 143' TERM
 
 # ---- which tests -------------------------------------------------------------------------------
 regress_sel="" scripted_sel=() fuzz_sel=() select=0
-all_fuzz=(fuzz_json fuzz_csv fuzz_text fuzz_headers)
+all_fuzz=(fuzz_json fuzz_csv fuzz_text fuzz_headers fuzz_avro)
 all_scripts=()
 for f in test/t/*.sh; do
   [ -e "$f" ] || continue

@@ -1,10 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * codec.c
- *		  The decode interface shared by every format: which value columns a
- *		  query needs, converting text to a column's type, and the whole-value
- *		  formats (text, bytea, jsonb).  JSON and CSV live in codec_json.c and
- *		  codec_csv.c.
+ *		  The table of message formats (KafkaCodec entries, one per format,
+ *		  each defined in the file that decodes and encodes it: codec_json.c,
+ *		  codec_csv.c, codec_raw.c, codec_avro.c), the decode interface every scan and
+ *		  ingest job goes through (kafkaDecoderCreate, kafkaDecodeValue), and
+ *		  what the codecs share: converting text to a column's type, bytea
+ *		  datums, UTF-8 checks and conversions, the metadata columns.
+ *
+ *		  Adding a format is adding its file and one entry to codecs[]: the
+ *		  option validator, the column checks, scans, INSERT (encode.c) and
+ *		  ingest find it here.
  *
  * Invariants:
  *	- Only the columns a query needs are decoded; count(*) decodes nothing.
@@ -23,6 +29,95 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+/* The formats, indexed by KafkaFormat */
+static const KafkaCodec *const codecs[] = {
+	[KAFKA_FORMAT_JSON] = &kafka_codec_json,
+	[KAFKA_FORMAT_CSV] = &kafka_codec_csv,
+	[KAFKA_FORMAT_TEXT] = &kafka_codec_text,
+	[KAFKA_FORMAT_BYTEA] = &kafka_codec_bytea,
+	[KAFKA_FORMAT_JSONB] = &kafka_codec_jsonb,
+	[KAFKA_FORMAT_AVRO] = &kafka_codec_avro,
+};
+
+/* The codec of a format (every KafkaFormat a table can have has one) */
+const KafkaCodec *
+kafkaCodec(KafkaFormat format)
+{
+	if ((int) format < 0 || (size_t) format >= lengthof(codecs) || codecs[format] == NULL)
+		elog(ERROR, "unknown kafka_fdw format %d", (int) format);
+	return codecs[format];
+}
+
+/* The codec a format option names (case-insensitive), or NULL */
+const KafkaCodec *
+kafkaCodecByName(const char *name)
+{
+	for (size_t i = 0; i < lengthof(codecs); i++)
+		if (codecs[i] && pg_strcasecmp(name, codecs[i]->name) == 0)
+			return codecs[i];
+	return NULL;
+}
+
+/* The name of a format, for messages and EXPLAIN */
+const char *
+kafkaFormatName(KafkaFormat format)
+{
+	if ((int) format >= 0 && (size_t) format < lengthof(codecs) && codecs[format])
+		return codecs[format]->name;
+	return "?";
+}
+
+/* "json, csv, ...": the valid values of the format option, for hints */
+const char *
+kafkaFormatNames(void)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (size_t i = 0; i < lengthof(codecs); i++)
+	{
+		if (codecs[i] == NULL)
+			continue;
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, codecs[i]->name);
+	}
+	return buf.data;
+}
+
+/*
+ * The validator's hook: every codec checks the options of a foreign table
+ * that concern it (whatever the format, which may come from the server).
+ */
+void
+kafkaCodecValidate(List *table_options)
+{
+	for (size_t i = 0; i < lengthof(codecs); i++)
+		if (codecs[i] && codecs[i]->validate)
+			codecs[i]->validate(table_options);
+}
+
+/*
+ * Check a table's columns and options (opts->columns built) against its
+ * format: a whole-value format needs exactly one value column; the codec
+ * checks the rest.
+ */
+void
+kafkaCodecCheckTable(KafkaOptions *opts)
+{
+	const KafkaCodec *codec = kafkaCodec(opts->format);
+
+	if ((codec->flags & KAFKA_CODEC_WHOLE_VALUE) && opts->nvalue_columns > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("format \"%s\" needs exactly one value column, foreign table \"%s\" has %d",
+						codec->name, opts->table_name ? opts->table_name : get_rel_name(opts->relid),
+						opts->nvalue_columns),
+				 errhint("Mark the other columns as metadata (partition, offset, timestamp, key, headers) or use format json or csv.")));
+	if (codec->check_table)
+		codec->check_table(opts);
+}
+
 /*
  * Create a decoder for the value columns in needed (a set of attnums; an
  * empty set, NULL, means none: count(*) decodes nothing).
@@ -33,6 +128,7 @@ kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed)
 	KafkaDecoder *dec = palloc0(sizeof(KafkaDecoder));
 
 	dec->opts = opts;
+	dec->codec = kafkaCodec(opts->format);
 	dec->needed = palloc0(sizeof(KafkaColumn *) * Max(opts->ncolumns, 1));
 	dec->by_index = palloc0(sizeof(KafkaColumn *) * Max(opts->nvalue_columns, 1));
 	for (int i = 0; i < opts->ncolumns; i++)
@@ -48,6 +144,8 @@ kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed)
 	}
 	initStringInfo(&dec->buf);
 	initStringInfo(&dec->buf2);
+	if (dec->codec->decoder_init)
+		dec->codec->decoder_init(dec);
 	return dec;
 }
 
@@ -221,57 +319,61 @@ kafkaToServerText(const char **data, size_t *len, char **reason)
 	return true;
 }
 
-/* The whole message value into the one value column */
-static bool
-decode_whole(KafkaDecoder *dec, const char *data, size_t len, Datum *values, bool *nulls, char **reason)
-{
-	KafkaColumn *col = dec->needed[0];
-	bool		ok;
-
-	if (data == NULL)
-		return true;			/* tombstone: NULL value */
-	if (col->typid == BYTEAOID)
-	{
-		values[col->attnum - 1] = kafkaBytea(data, len);
-		nulls[col->attnum - 1] = false;
-		return true;
-	}
-	if (!kafkaToServerText(&data, &len, reason))
-		return false;
-	values[col->attnum - 1] = kafkaColumnFromText(col, data, len, &ok, reason);
-	nulls[col->attnum - 1] = false;
-	return ok;
-}
-
 /*
  * Decode a message value into the needed columns.  values/nulls are indexed
  * by attnum - 1 and preset to NULL by the caller.  Returns false with
- * *reason set for a malformed message.
+ * *reason set for a malformed message.  A tombstone (data NULL) leaves
+ * every value column NULL.
  */
 bool
 kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 				 Datum *values, bool *nulls, char **reason)
 {
-	if (dec->nneeded == 0)
+	if (dec->nneeded == 0 || data == NULL)
 		return true;
-	switch (dec->opts->format)
+	if ((dec->codec->flags & KAFKA_CODEC_TEXT) && !kafkaToServerText(&data, &len, reason))
+		return false;
+	return dec->codec->decode(dec, data, len, values, nulls, reason);
+}
+
+/* ---------------------------------------------------------------------
+ * Shared by the encoders
+ * ---------------------------------------------------------------------
+ */
+
+/* Append a text (or bytea, json) datum as the raw bytes of its content */
+void
+kafkaAppendText(StringInfo buf, Datum d)
+{
+	text	   *t = DatumGetTextPP(d);
+
+	appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+/* The text form of a value, as a NUL-terminated string */
+char *
+kafkaTextForm(KafkaColumn *col, Datum d)
+{
+	Oid			base = getBaseType(col->typid);
+
+	if (base == TEXTOID || base == VARCHAROID)
+		return TextDatumGetCString(d);
+	return OutputFunctionCall(&col->out_func, d);
+}
+
+/* Text in the server encoding to UTF-8, in place in buf from byte from on */
+void
+kafkaToUtf8(StringInfo buf, int from)
+{
+	char	   *conv;
+
+	if (GetDatabaseEncoding() == PG_UTF8 || GetDatabaseEncoding() == PG_SQL_ASCII || buf->len == 0)
+		return;
+	conv = pg_server_to_any(buf->data + from, buf->len - from, PG_UTF8);
+	if (conv != buf->data + from)
 	{
-		case KAFKA_FORMAT_TEXT:
-		case KAFKA_FORMAT_BYTEA:
-		case KAFKA_FORMAT_JSONB:
-			return decode_whole(dec, data, len, values, nulls, reason);
-		case KAFKA_FORMAT_JSON:
-		case KAFKA_FORMAT_CSV:
-			if (data == NULL)
-				return true;	/* tombstone: all value columns NULL */
-			if (!kafkaToServerText(&data, &len, reason))
-				return false;
-			if (dec->opts->format == KAFKA_FORMAT_JSON)
-				return kafkaDecodeJson(dec, data, len, values, nulls, reason);
-			return kafkaDecodeCsv(dec, data, len, values, nulls, reason);
-		case KAFKA_FORMAT_AVRO:
-			*reason = pstrdup("format avro is not supported yet");
-			return false;
+		buf->len = from;
+		buf->data[from] = '\0';
+		appendStringInfoString(buf, conv);
 	}
-	return true;
 }

@@ -1,15 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * codec_json.c
- *		  Decoding a JSON object message into columns.  A single-pass scanner
- *		  walks the top-level object; values of keys no needed column maps to
- *		  are skipped (structurally checked) without being converted.
+ *		  Format json: one JSON object per message, its keys the value
+ *		  columns (by name, or the column option json).
  *
- *		  Mapping: strings -> the column's input function (text directly);
- *		  numbers and booleans -> their literal; null -> NULL; objects and
- *		  arrays -> json/jsonb columns as they are, text columns as JSON
- *		  text, array columns as PostgreSQL arrays and composite columns as
- *		  records (both recursively).
+ *		  Decoding: a single-pass scanner walks the top-level object; values
+ *		  of keys no needed column maps to are skipped (structurally
+ *		  checked) without being converted.  Strings -> the column's input
+ *		  function (text directly); numbers and booleans -> their literal;
+ *		  null -> NULL; objects and arrays -> json/jsonb columns as they
+ *		  are, text columns as JSON text, array columns as PostgreSQL arrays
+ *		  and composite columns as records (both recursively).
+ *
+ *		  Encoding (INSERT): one object of the value columns by their json
+ *		  name; NULL as null, numbers and booleans as literals, json/jsonb
+ *		  embedded, everything else (arrays, composites, dates, ...) the way
+ *		  PostgreSQL's to_json() writes it.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,7 +24,11 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/typcache.h"
@@ -666,20 +676,20 @@ decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, JsonValueRef *
  * counts with its last value (as in jsonb), so only then are the values
  * converted, each once.
  */
-bool
-kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
-				Datum *values, bool *nulls, char **reason)
+static bool
+json_decode(KafkaDecoder *dec, const char *data, size_t len,
+			Datum *values, bool *nulls, char **reason)
 {
 	JsonScanner s = {data, data + len, NULL};
 	bool		first = true;
-	JsonValueRef *refs = dec->json_values;
+	JsonValueRef *refs = dec->codec_state;
 
 	if (refs == NULL)
 	{
 		/* the decoder's own context: calls run in a per-message one */
 		refs = MemoryContextAlloc(GetMemoryChunkContext(dec),
 								  sizeof(JsonValueRef) * Max(dec->nneeded, 1));
-		dec->json_values = refs;
+		dec->codec_state = refs;
 	}
 	for (int i = 0; i < dec->nneeded; i++)
 		refs[i].start = NULL;
@@ -787,3 +797,294 @@ kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
 	}
 	return true;
 }
+
+/* ---------------------------------------------------------------------
+ * Encoding
+ * ---------------------------------------------------------------------
+ */
+
+/* How a value column is written into a JSON object */
+typedef enum JsonKind
+{
+	JK_INT2,					/* integers: the literal, formatted in place */
+	JK_INT4,
+	JK_INT8,
+	JK_INTEGER,					/* oid: the literal from the output function */
+	JK_NUMBER,					/* float/numeric: literal, or a string for NaN/Infinity */
+	JK_BOOL,					/* true/false */
+	JK_TEXT,					/* text/varchar: an escaped string */
+	JK_JSON,					/* json: embedded as it is */
+	JK_JSONB,					/* jsonb: embedded */
+	JK_OTHER					/* to_json() */
+} JsonKind;
+
+static JsonKind
+json_kind(Oid typid)
+{
+	switch (getBaseType(typid))
+	{
+		case INT2OID:
+			return JK_INT2;
+		case INT4OID:
+			return JK_INT4;
+		case INT8OID:
+			return JK_INT8;
+		case OIDOID:
+			return JK_INTEGER;
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			return JK_NUMBER;
+		case BOOLOID:
+			return JK_BOOL;
+		case TEXTOID:
+		case VARCHAROID:
+			return JK_TEXT;
+		case JSONOID:
+			return JK_JSON;
+		case JSONBOID:
+			return JK_JSONB;
+		default:
+			return JK_OTHER;
+	}
+}
+
+/*
+ * A to_json() call for one column type.  to_json() looks at the type of its
+ * argument expression, so the FmgrInfo gets a dummy expression of that type;
+ * it then caches its type lookups in fn_extra, once per statement.
+ */
+static void
+init_to_json(FmgrInfo *finfo, KafkaColumn *col)
+{
+	Node	   *arg = (Node *) makeNullConst(col->typid, col->typmod, InvalidOid);
+
+	fmgr_info(F_TO_JSON, finfo);
+	fmgr_info_set_expr((Node *) makeFuncExpr(F_TO_JSON, JSONOID, list_make1(arg),
+											 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL),
+					   finfo);
+}
+
+/* Bytes a JSON string cannot hold as they are: control characters, '"', '\\' */
+static bool json_escape_byte[256];
+static bool json_escape_ready = false;
+
+static void
+init_json_escape(void)
+{
+	for (int c = 0; c < 256; c++)
+		json_escape_byte[c] = c < 0x20 || c == '"' || c == '\\';
+	json_escape_ready = true;
+}
+
+/* The JSON encoder of one statement: how each value column is written */
+typedef struct JsonEncoder
+{
+	int		   *kind;			/* JsonKind of each value column */
+	char	  **keys;			/* escaped "name": prefix of each */
+	int		   *key_len;		/* their lengths */
+	FmgrInfo   *to_json;		/* to_json() for the JK_OTHER ones */
+} JsonEncoder;
+
+static void
+json_encoder_init(KafkaEncoder *enc)
+{
+	JsonEncoder *je = palloc0(sizeof(JsonEncoder));
+	int			n = Max(enc->nvalue, 1);
+
+	if (!json_escape_ready)
+		init_json_escape();
+	je->kind = palloc0(sizeof(int) * n);
+	je->keys = palloc0(sizeof(char *) * n);
+	je->key_len = palloc0(sizeof(int) * n);
+	je->to_json = palloc0(sizeof(FmgrInfo) * n);
+	for (int i = 0; i < enc->nvalue; i++)
+	{
+		KafkaColumn *col = enc->value_cols[i];
+		StringInfoData k;
+
+		initStringInfo(&k);
+		if (i > 0)
+			appendStringInfoChar(&k, ',');
+		escape_json(&k, col->json_name);
+		appendStringInfoChar(&k, ':');
+		je->keys[i] = k.data;
+		je->key_len[i] = k.len;
+		je->kind[i] = json_kind(col->typid);
+		if (je->kind[i] == JK_OTHER)
+			init_to_json(&je->to_json[i], col);
+	}
+	enc->codec_state = je;
+}
+
+/*
+ * Make room for n more bytes.  The hot path below writes into the buffer
+ * directly after reserving, instead of a function call per piece; the
+ * buffer's terminating NUL is restored once per message.
+ */
+static inline void
+reserve(StringInfo buf, int n)
+{
+	if (unlikely(buf->len + n >= buf->maxlen))
+		enlargeStringInfo(buf, n);
+}
+
+static inline void
+put(StringInfo buf, const char *s, int n)
+{
+	memcpy(buf->data + buf->len, s, n);
+	buf->len += n;
+}
+
+/*
+ * A JSON string from text that need not be NUL-terminated, escaped as
+ * escape_json() does, but copying unescaped runs at once: text without
+ * quotes or control characters is one memcpy.
+ */
+static void
+append_json_string(StringInfo buf, const char *s, int len)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	const unsigned char *end = p + len;
+
+	reserve(buf, len + 2);
+	buf->data[buf->len++] = '"';
+	for (;;)
+	{
+		const unsigned char *run = p;
+		unsigned char c;
+
+		while (p < end && !json_escape_byte[*p])
+			p++;
+		put(buf, (const char *) run, p - run);
+		if (p >= end)
+			break;
+		/* an escape: up to 6 bytes instead of 1 */
+		reserve(buf, (end - p) + 6 + 1);
+		c = *p++;
+		buf->data[buf->len++] = '\\';
+		switch (c)
+		{
+			case '"':
+			case '\\':
+				buf->data[buf->len++] = c;
+				break;
+			case '\b':
+				buf->data[buf->len++] = 'b';
+				break;
+			case '\f':
+				buf->data[buf->len++] = 'f';
+				break;
+			case '\n':
+				buf->data[buf->len++] = 'n';
+				break;
+			case '\r':
+				buf->data[buf->len++] = 'r';
+				break;
+			case '\t':
+				buf->data[buf->len++] = 't';
+				break;
+			default:
+				buf->len += snprintf(buf->data + buf->len, 6, "u%04x", c);
+				break;
+		}
+	}
+	buf->data[buf->len++] = '"';
+}
+
+/* Does the output of a float or numeric read as a JSON number? */
+static bool
+is_json_number(const char *s)
+{
+	if (*s == '-')
+		s++;
+	return *s >= '0' && *s <= '9';
+}
+
+static bool
+json_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
+{
+	StringInfo	buf = &enc->value;
+	JsonEncoder *je = enc->codec_state;
+
+	reserve(buf, 2);
+	buf->data[buf->len++] = '{';
+	for (int i = 0; i < enc->nvalue; i++)
+	{
+		KafkaColumn *col = enc->value_cols[i];
+		Datum		d = values[col->attnum - 1];
+
+		/* key, and room for any fixed-size value */
+		reserve(buf, je->key_len[i] + 24);
+		put(buf, je->keys[i], je->key_len[i]);
+		if (nulls[col->attnum - 1])
+		{
+			put(buf, "null", 4);
+			continue;
+		}
+		switch ((JsonKind) je->kind[i])
+		{
+			case JK_INT2:
+				buf->len += pg_ltoa(DatumGetInt16(d), buf->data + buf->len);
+				break;
+			case JK_INT4:
+				buf->len += pg_ltoa(DatumGetInt32(d), buf->data + buf->len);
+				break;
+			case JK_INT8:
+				buf->len += pg_lltoa(DatumGetInt64(d), buf->data + buf->len);
+				break;
+			case JK_INTEGER:
+				appendStringInfoString(buf, OutputFunctionCall(&col->out_func, d));
+				break;
+			case JK_NUMBER:
+				{
+					char	   *s = OutputFunctionCall(&col->out_func, d);
+
+					if (is_json_number(s))
+						appendStringInfoString(buf, s);
+					else
+						escape_json(buf, s);	/* NaN, Infinity: as to_json does */
+					break;
+				}
+			case JK_BOOL:
+				if (DatumGetBool(d))
+					put(buf, "true", 4);
+				else
+					put(buf, "false", 5);
+				break;
+			case JK_TEXT:
+				{
+					text	   *t = DatumGetTextPP(d);
+
+					append_json_string(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+					break;
+				}
+			case JK_JSON:
+				kafkaAppendText(buf, d);
+				break;
+			case JK_JSONB:
+				{
+					Jsonb	   *jb = DatumGetJsonbP(d);
+
+					JsonbToCString(buf, &jb->root, VARSIZE(jb));
+					break;
+				}
+			case JK_OTHER:
+				kafkaAppendText(buf, FunctionCall1(&je->to_json[i], d));
+				break;
+		}
+	}
+	reserve(buf, 2);
+	buf->data[buf->len++] = '}';
+	buf->data[buf->len] = '\0';
+	return true;
+}
+
+const KafkaCodec kafka_codec_json = {
+	.format = KAFKA_FORMAT_JSON,
+	.name = "json",
+	.flags = KAFKA_CODEC_TEXT,
+	.decode = json_decode,
+	.encoder_init = json_encoder_init,
+	.encode = json_encode,
+};

@@ -93,8 +93,9 @@ set_role_column(KafkaOptions *opts, KafkaColumn *col, const KafkaRoleDef *r, Oid
 
 /*
  * Build opts->columns from the attributes of rel and their column options,
- * and check them against the table options already merged into opts (the
- * format, on_error).  rel is the foreign table the options belong to.
+ * and check them against the table options already merged into opts
+ * (on_error; the format's checks are kafkaCodecCheckTable's).  rel is the
+ * foreign table the options belong to.
  */
 void
 kafkaBuildColumns(KafkaOptions *opts, Relation rel)
@@ -162,13 +163,6 @@ kafkaBuildColumns(KafkaOptions *opts, Relation rel)
 		if (opts->columns[i].json_name)
 			opts->columns[i].json_name_len = strlen(opts->columns[i].json_name);
 
-	if ((opts->format == KAFKA_FORMAT_TEXT || opts->format == KAFKA_FORMAT_BYTEA ||
-		 opts->format == KAFKA_FORMAT_JSONB) && opts->nvalue_columns > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-				 errmsg("format \"%s\" needs exactly one value column, foreign table \"%s\" has %d",
-						kafkaFormatName(opts->format), get_rel_name(relid), opts->nvalue_columns),
-				 errhint("Mark the other columns as metadata (partition, offset, timestamp, key, headers) or use format json or csv.")));
 	if (opts->on_error == KAFKA_ON_ERROR_JUNK && opts->junk_attnum == 0 && opts->junk_error_attnum == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),

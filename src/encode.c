@@ -1,19 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * encode.c
- *		  Encoding rows into Kafka messages for INSERT: the value in the
- *		  table's format, the key, and the headers.  The inverse of the
- *		  codecs, so that what INSERT writes, SELECT reads back.
- *
- *		  json	one object of the value columns by their json name; NULL as
- *				null, numbers and booleans as literals, json/jsonb embedded,
- *				everything else (arrays, composites, dates, ...) the way
- *				PostgreSQL's to_json() writes it.
- *		  csv	one COPY-compatible record with the table's delimiter,
- *				quote, escape and null string.
- *		  text, bytea, jsonb
- *				the single value column is the whole value; NULL is a
- *				tombstone (a message without a value).
+ *		  Encoding rows into Kafka messages for INSERT: the value through
+ *		  the table's codec (the format's entry in codec.c's table, which
+ *		  also decodes it, so that what INSERT writes, SELECT reads back),
+ *		  the key, and the headers.
  *
  * Invariants:
  *	- Text sent to Kafka is UTF-8: converted from the server encoding when
@@ -37,80 +28,6 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
-/* How a value column is written into a JSON object */
-typedef enum JsonKind
-{
-	JK_INT2,					/* integers: the literal, formatted in place */
-	JK_INT4,
-	JK_INT8,
-	JK_INTEGER,					/* oid: the literal from the output function */
-	JK_NUMBER,					/* float/numeric: literal, or a string for NaN/Infinity */
-	JK_BOOL,					/* true/false */
-	JK_TEXT,					/* text/varchar: an escaped string */
-	JK_JSON,					/* json: embedded as it is */
-	JK_JSONB,					/* jsonb: embedded */
-	JK_OTHER					/* to_json() */
-} JsonKind;
-
-static JsonKind
-json_kind(Oid typid)
-{
-	switch (getBaseType(typid))
-	{
-		case INT2OID:
-			return JK_INT2;
-		case INT4OID:
-			return JK_INT4;
-		case INT8OID:
-			return JK_INT8;
-		case OIDOID:
-			return JK_INTEGER;
-		case FLOAT4OID:
-		case FLOAT8OID:
-		case NUMERICOID:
-			return JK_NUMBER;
-		case BOOLOID:
-			return JK_BOOL;
-		case TEXTOID:
-		case VARCHAROID:
-			return JK_TEXT;
-		case JSONOID:
-			return JK_JSON;
-		case JSONBOID:
-			return JK_JSONB;
-		default:
-			return JK_OTHER;
-	}
-}
-
-/*
- * A to_json() call for one column type.  to_json() looks at the type of its
- * argument expression, so the FmgrInfo gets a dummy expression of that type;
- * it then caches its type lookups in fn_extra, once per statement.
- */
-static void
-init_to_json(FmgrInfo *finfo, KafkaColumn *col)
-{
-	Node	   *arg = (Node *) makeNullConst(col->typid, col->typmod, InvalidOid);
-
-	fmgr_info(F_TO_JSON, finfo);
-	fmgr_info_set_expr((Node *) makeFuncExpr(F_TO_JSON, JSONOID, list_make1(arg),
-											 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL),
-					   finfo);
-}
-
-/* Bytes a JSON string cannot hold as they are: control characters, '"', '\\' */
-static bool json_escape_byte[256];
-static bool json_escape_ready = false;
-
-static void
-init_json_escape(void)
-{
-	for (int c = 0; c < 256; c++)
-		json_escape_byte[c] = c < 0x20 || c == '"' || c == '\\';
-	json_escape_ready = true;
-}
-
 /*
  * Create the encoder of a table, in the current memory context (the
  * statement's).
@@ -121,6 +38,7 @@ kafkaEncoderCreate(KafkaOptions *opts)
 	KafkaEncoder *enc = palloc0(sizeof(KafkaEncoder));
 
 	enc->opts = opts;
+	enc->codec = kafkaCodec(opts->format);
 	enc->value_cols = palloc0(sizeof(KafkaColumn *) * Max(opts->nvalue_columns, 1));
 	for (int i = 0; i < opts->ncolumns; i++)
 	{
@@ -131,304 +49,12 @@ kafkaEncoderCreate(KafkaOptions *opts)
 		enc->value_cols[col->value_index] = col;
 		enc->nvalue = Max(enc->nvalue, col->value_index + 1);
 	}
-
-	if (!json_escape_ready)
-		init_json_escape();
-	if (opts->format == KAFKA_FORMAT_JSON)
-	{
-		enc->json_kind = palloc0(sizeof(int) * Max(enc->nvalue, 1));
-		enc->json_keys = palloc0(sizeof(char *) * Max(enc->nvalue, 1));
-		enc->json_key_len = palloc0(sizeof(int) * Max(enc->nvalue, 1));
-		enc->to_json = palloc0(sizeof(FmgrInfo) * Max(enc->nvalue, 1));
-		for (int i = 0; i < enc->nvalue; i++)
-		{
-			KafkaColumn *col = enc->value_cols[i];
-			StringInfoData k;
-
-			initStringInfo(&k);
-			if (i > 0)
-				appendStringInfoChar(&k, ',');
-			escape_json(&k, col->json_name);
-			appendStringInfoChar(&k, ':');
-			enc->json_keys[i] = k.data;
-			enc->json_key_len[i] = k.len;
-			enc->json_kind[i] = json_kind(col->typid);
-			if (enc->json_kind[i] == JK_OTHER)
-				init_to_json(&enc->to_json[i], col);
-		}
-	}
 	initStringInfo(&enc->value);
 	initStringInfo(&enc->key);
 	initStringInfo(&enc->scratch);
+	if (enc->codec->encoder_init)
+		enc->codec->encoder_init(enc);
 	return enc;
-}
-
-/*
- * Make room for n more bytes.  The hot path below writes into the buffer
- * directly after reserving, instead of a function call per piece; the
- * buffer's terminating NUL is restored once per message.
- */
-static inline void
-reserve(StringInfo buf, int n)
-{
-	if (unlikely(buf->len + n >= buf->maxlen))
-		enlargeStringInfo(buf, n);
-}
-
-static inline void
-put(StringInfo buf, const char *s, int n)
-{
-	memcpy(buf->data + buf->len, s, n);
-	buf->len += n;
-}
-
-/*
- * A JSON string from text that need not be NUL-terminated, escaped as
- * escape_json() does, but copying unescaped runs at once: text without
- * quotes or control characters is one memcpy.
- */
-static void
-append_json_string(StringInfo buf, const char *s, int len)
-{
-	const unsigned char *p = (const unsigned char *) s;
-	const unsigned char *end = p + len;
-
-	reserve(buf, len + 2);
-	buf->data[buf->len++] = '"';
-	for (;;)
-	{
-		const unsigned char *run = p;
-		unsigned char c;
-
-		while (p < end && !json_escape_byte[*p])
-			p++;
-		put(buf, (const char *) run, p - run);
-		if (p >= end)
-			break;
-		/* an escape: up to 6 bytes instead of 1 */
-		reserve(buf, (end - p) + 6 + 1);
-		c = *p++;
-		buf->data[buf->len++] = '\\';
-		switch (c)
-		{
-			case '"':
-			case '\\':
-				buf->data[buf->len++] = c;
-				break;
-			case '\b':
-				buf->data[buf->len++] = 'b';
-				break;
-			case '\f':
-				buf->data[buf->len++] = 'f';
-				break;
-			case '\n':
-				buf->data[buf->len++] = 'n';
-				break;
-			case '\r':
-				buf->data[buf->len++] = 'r';
-				break;
-			case '\t':
-				buf->data[buf->len++] = 't';
-				break;
-			default:
-				buf->len += snprintf(buf->data + buf->len, 6, "u%04x", c);
-				break;
-		}
-	}
-	buf->data[buf->len++] = '"';
-}
-
-/* Does the output of a float or numeric read as a JSON number? */
-static bool
-is_json_number(const char *s)
-{
-	if (*s == '-')
-		s++;
-	return *s >= '0' && *s <= '9';
-}
-
-/* Append a text datum as the raw bytes of its content */
-static void
-append_text(StringInfo buf, Datum d)
-{
-	text	   *t = DatumGetTextPP(d);
-
-	appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-}
-
-/* The text form of a value, as a NUL-terminated string */
-static char *
-text_form(KafkaColumn *col, Datum d)
-{
-	Oid			base = getBaseType(col->typid);
-
-	if (base == TEXTOID || base == VARCHAROID)
-		return TextDatumGetCString(d);
-	return OutputFunctionCall(&col->out_func, d);
-}
-
-static void
-encode_json(KafkaEncoder *enc, Datum *values, bool *nulls)
-{
-	StringInfo	buf = &enc->value;
-
-	reserve(buf, 2);
-	buf->data[buf->len++] = '{';
-	for (int i = 0; i < enc->nvalue; i++)
-	{
-		KafkaColumn *col = enc->value_cols[i];
-		Datum		d = values[col->attnum - 1];
-
-		/* key, and room for any fixed-size value */
-		reserve(buf, enc->json_key_len[i] + 24);
-		put(buf, enc->json_keys[i], enc->json_key_len[i]);
-		if (nulls[col->attnum - 1])
-		{
-			put(buf, "null", 4);
-			continue;
-		}
-		switch ((JsonKind) enc->json_kind[i])
-		{
-			case JK_INT2:
-				buf->len += pg_ltoa(DatumGetInt16(d), buf->data + buf->len);
-				break;
-			case JK_INT4:
-				buf->len += pg_ltoa(DatumGetInt32(d), buf->data + buf->len);
-				break;
-			case JK_INT8:
-				buf->len += pg_lltoa(DatumGetInt64(d), buf->data + buf->len);
-				break;
-			case JK_INTEGER:
-				appendStringInfoString(buf, OutputFunctionCall(&col->out_func, d));
-				break;
-			case JK_NUMBER:
-				{
-					char	   *s = OutputFunctionCall(&col->out_func, d);
-
-					if (is_json_number(s))
-						appendStringInfoString(buf, s);
-					else
-						escape_json(buf, s);	/* NaN, Infinity: as to_json does */
-					break;
-				}
-			case JK_BOOL:
-				if (DatumGetBool(d))
-					put(buf, "true", 4);
-				else
-					put(buf, "false", 5);
-				break;
-			case JK_TEXT:
-				{
-					text	   *t = DatumGetTextPP(d);
-
-					append_json_string(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-					break;
-				}
-			case JK_JSON:
-				append_text(buf, d);
-				break;
-			case JK_JSONB:
-				{
-					Jsonb	   *jb = DatumGetJsonbP(d);
-
-					JsonbToCString(buf, &jb->root, VARSIZE(jb));
-					break;
-				}
-			case JK_OTHER:
-				append_text(buf, FunctionCall1(&enc->to_json[i], d));
-				break;
-		}
-	}
-	reserve(buf, 2);
-	buf->data[buf->len++] = '}';
-	buf->data[buf->len] = '\0';
-}
-
-/*
- * One CSV field the way COPY ... CSV writes it: quoted if it contains the
- * delimiter, the quote, a newline, or equals the null string; inside quotes,
- * the quote and the escape are preceded by the escape.
- */
-static void
-append_csv_field(StringInfo buf, KafkaOptions *o, const char *s, bool single)
-{
-	bool		quote = strcmp(s, o->csv_null) == 0;
-
-	if (!quote)
-	{
-		if (single && strcmp(s, "\\.") == 0)
-			quote = true;
-		for (const char *p = s; *p && !quote; p++)
-			if (*p == o->csv_delimiter || *p == o->csv_quote || *p == '\n' || *p == '\r')
-				quote = true;
-	}
-	if (!quote)
-	{
-		appendStringInfoString(buf, s);
-		return;
-	}
-	appendStringInfoChar(buf, o->csv_quote);
-	for (const char *p = s; *p; p++)
-	{
-		if (*p == o->csv_quote || *p == o->csv_escape)
-			appendStringInfoChar(buf, o->csv_escape);
-		appendStringInfoChar(buf, *p);
-	}
-	appendStringInfoChar(buf, o->csv_quote);
-}
-
-static void
-encode_csv(KafkaEncoder *enc, Datum *values, bool *nulls)
-{
-	KafkaOptions *o = enc->opts;
-
-	for (int i = 0; i < enc->nvalue; i++)
-	{
-		KafkaColumn *col = enc->value_cols[i];
-
-		if (i > 0)
-			appendStringInfoChar(&enc->value, o->csv_delimiter);
-		if (nulls[col->attnum - 1])
-			appendStringInfoString(&enc->value, o->csv_null);
-		else
-			append_csv_field(&enc->value, o, text_form(col, values[col->attnum - 1]), enc->nvalue == 1);
-	}
-}
-
-/* The whole value from the single value column (text, bytea, jsonb formats) */
-static void
-encode_whole(KafkaEncoder *enc, Datum d)
-{
-	KafkaColumn *col = enc->value_cols[0];
-	Oid			base = getBaseType(col->typid);
-
-	if (base == BYTEAOID || base == TEXTOID || base == VARCHAROID || base == JSONOID)
-		append_text(&enc->value, d);	/* the bytes themselves */
-	else if (base == JSONBOID)
-	{
-		Jsonb	   *jb = DatumGetJsonbP(d);
-
-		JsonbToCString(&enc->value, &jb->root, VARSIZE(jb));
-	}
-	else
-		appendStringInfoString(&enc->value, OutputFunctionCall(&col->out_func, d));
-}
-
-/* Text in the server encoding to UTF-8, in place in buf */
-static void
-to_utf8(StringInfo buf, int from)
-{
-	char	   *conv;
-
-	if (GetDatabaseEncoding() == PG_UTF8 || GetDatabaseEncoding() == PG_SQL_ASCII || buf->len == 0)
-		return;
-	conv = pg_server_to_any(buf->data + from, buf->len - from, PG_UTF8);
-	if (conv != buf->data + from)
-	{
-		buf->len = from;
-		buf->data[from] = '\0';
-		appendStringInfoString(buf, conv);
-	}
 }
 
 /*
@@ -439,33 +65,11 @@ to_utf8(StringInfo buf, int from)
 bool
 kafkaEncodeValue(KafkaEncoder *enc, Datum *values, bool *nulls, const char **data, size_t *len)
 {
-	KafkaOptions *o = enc->opts;
-	bool		binary = false;
-
 	resetStringInfo(&enc->value);
-	switch (o->format)
-	{
-		case KAFKA_FORMAT_JSON:
-			encode_json(enc, values, nulls);
-			break;
-		case KAFKA_FORMAT_CSV:
-			encode_csv(enc, values, nulls);
-			break;
-		case KAFKA_FORMAT_TEXT:
-		case KAFKA_FORMAT_BYTEA:
-		case KAFKA_FORMAT_JSONB:
-			if (enc->nvalue == 0 || nulls[enc->value_cols[0]->attnum - 1])
-				return false;
-			encode_whole(enc, values[enc->value_cols[0]->attnum - 1]);
-			binary = getBaseType(enc->value_cols[0]->typid) == BYTEAOID;
-			break;
-		case KAFKA_FORMAT_AVRO:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("format avro is not supported yet")));
-	}
-	if (!binary)
-		to_utf8(&enc->value, 0);
+	if (!enc->codec->encode(enc, values, nulls))
+		return false;
+	if (enc->codec->flags & KAFKA_CODEC_TEXT)
+		kafkaToUtf8(&enc->value, 0);
 	*data = enc->value.data;
 	*len = enc->value.len;
 	return true;
@@ -483,11 +87,11 @@ kafkaEncodeKey(KafkaEncoder *enc, Datum value, const char **data, size_t *len)
 
 	resetStringInfo(&enc->key);
 	if (base == BYTEAOID || base == TEXTOID || base == VARCHAROID)
-		append_text(&enc->key, value);
+		kafkaAppendText(&enc->key, value);
 	else
 		appendStringInfoString(&enc->key, OutputFunctionCall(&col->out_func, value));
 	if (base != BYTEAOID)
-		to_utf8(&enc->key, 0);
+		kafkaToUtf8(&enc->key, 0);
 	*data = enc->key.data;
 	*len = enc->key.len;
 }
@@ -500,7 +104,7 @@ utf8_copy(const char *s, size_t len, size_t *outlen)
 
 	initStringInfo(&b);
 	appendBinaryStringInfo(&b, s, len);
-	to_utf8(&b, 0);
+	kafkaToUtf8(&b, 0);
 	*outlen = b.len;
 	return b.data;
 }
@@ -573,7 +177,7 @@ kafkaEncodeHeaders(KafkaEncoder *enc, Datum value, KafkaHeader **headers)
 
 					initStringInfo(&b);
 					JsonbToCString(&b, v.val.binary.data, v.val.binary.len);
-					to_utf8(&b, 0);
+					kafkaToUtf8(&b, 0);
 					h->value = b.data;
 					h->len = b.len;
 					break;

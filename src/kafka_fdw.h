@@ -46,7 +46,7 @@ typedef enum KafkaFormat
 	KAFKA_FORMAT_TEXT,			/* the whole value as text in one column */
 	KAFKA_FORMAT_BYTEA,			/* the whole value as bytea in one column */
 	KAFKA_FORMAT_JSONB,			/* the whole value as json/jsonb in one column */
-	KAFKA_FORMAT_AVRO			/* Confluent wire format Avro (later) */
+	KAFKA_FORMAT_AVRO			/* Avro binary (schema: avro_schema, or derived) */
 } KafkaFormat;
 
 /* What a scan does with a message it cannot decode */
@@ -128,6 +128,7 @@ typedef struct KafkaOptions
 	char		csv_escape;		/* csv escape */
 	bool		csv_escape_set; /* escape given explicitly */
 	char	   *csv_null;		/* csv null string */
+	char	   *avro_schema;	/* avro: the schema (JSON text), or NULL: derived */
 	bool		read_committed; /* isolation.level for scans */
 	bool		transactional;	/* writes go into a Kafka transaction */
 	List	   *rdkafka_props;	/* KafkaProp *s passed to librdkafka; a later
@@ -239,7 +240,6 @@ extern KafkaOptions *kafkaGetServerOptions(Oid serverid);
 extern KafkaOptions *kafkaGetServerOptionsFor(Oid serverid, Oid userid);
 extern Oid	kafkaRelOwner(Oid relid);
 extern KafkaOptions *kafkaGetOptions(Oid foreigntableid, Relation rel);
-extern const char *kafkaFormatName(KafkaFormat format);
 extern bool kafkaBoolOption(DefElem *def);
 
 /* in columns.c */
@@ -315,21 +315,107 @@ extern ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, 
 										Plan *outer_plan);
 extern void kafkaSetScanRoutines(FdwRoutine *routine);
 
-/* in codec.c / codec_json.c / codec_csv.c */
+/* in codec.c: the table of formats, and what every codec shares */
+
+typedef struct KafkaCodec KafkaCodec;
 
 /* Decoding state of one scan: which value columns are needed */
 typedef struct KafkaDecoder
 {
 	KafkaOptions *opts;
+	const KafkaCodec *codec;	/* the table's format */
 	int			nneeded;		/* value columns the query needs */
 	KafkaColumn **needed;		/* them */
 	KafkaColumn **by_index;		/* value_index -> column if needed, else NULL */
 	StringInfoData buf;			/* scratch for unescaping */
 	StringInfoData buf2;		/* scratch for nested conversion */
-	void	   *json_values;	/* codec_json.c: where each needed column's
+	void	   *codec_state;	/* the codec's own state (decoder_init), e.g.
+								 * codec_json.c: where each needed column's
 								 * value is in the message being decoded */
 } KafkaDecoder;
 
+/* Encoding state of one INSERT: the value columns and scratch buffers */
+typedef struct KafkaEncoder
+{
+	KafkaOptions *opts;
+	const KafkaCodec *codec;	/* the table's format */
+	int			nvalue;			/* value columns, in value_index order */
+	KafkaColumn **value_cols;	/* them */
+	void	   *codec_state;	/* the codec's own state (encoder_init) */
+	StringInfoData value;		/* the encoded value */
+	StringInfoData key;			/* the encoded key */
+	StringInfoData scratch;		/* per-column scratch */
+} KafkaEncoder;
+
+/* KafkaCodec.flags */
+#define KAFKA_CODEC_WHOLE_VALUE	0x01	/* the message value is one column's value:
+										 * a table has exactly one value column,
+										 * and a NULL one is a tombstone */
+#define KAFKA_CODEC_TEXT		0x02	/* the message value is UTF-8 text:
+										 * verified and converted to the server
+										 * encoding before decode, converted to
+										 * UTF-8 after encode */
+
+/*
+ * One message format.  Every format is one entry of the table in codec.c
+ * and lives in one file that decodes and encodes it; the scan, INSERT,
+ * ingest (through message.c and encode.c) and option checks only call
+ * through this interface.  Entries that may be NULL say so.
+ */
+struct KafkaCodec
+{
+	KafkaFormat format;			/* its KafkaOptions.format */
+	const char *name;			/* the format option's value */
+	int			flags;			/* KAFKA_CODEC_* */
+
+	/*
+	 * DDL: check the options of a foreign table (the complete list) that
+	 * concern this format; NULL: none do.
+	 */
+	void		(*validate) (List *table_options);
+
+	/*
+	 * A table is used: check its columns and options (built by columns.c)
+	 * against the format.  NULL: nothing beyond the flags.
+	 */
+	void		(*check_table) (KafkaOptions *opts);
+
+	/* Set up dec->codec_state for a scan (may be NULL) */
+	void		(*decoder_init) (KafkaDecoder *dec);
+
+	/*
+	 * Decode a message value (never NULL: a tombstone never gets here) into
+	 * the needed columns.  values/nulls are indexed by attnum - 1 and preset
+	 * to NULL.  A malformed message: false with *reason.  Type input errors
+	 * may be ERRORs (message.c applies the on_error policy to both).
+	 */
+	bool		(*decode) (KafkaDecoder *dec, const char *data, size_t len,
+						   Datum *values, bool *nulls, char **reason);
+
+	/* Set up enc->codec_state for a statement (may be NULL) */
+	void		(*encoder_init) (KafkaEncoder *enc);
+
+	/*
+	 * Append the value of a row to enc->value (empty on entry).  false: the
+	 * row has no value (a tombstone).
+	 */
+	bool		(*encode) (KafkaEncoder *enc, Datum *values, bool *nulls);
+};
+
+/* the codecs, one per file */
+extern const KafkaCodec kafka_codec_json;	/* codec_json.c */
+extern const KafkaCodec kafka_codec_csv;	/* codec_csv.c */
+extern const KafkaCodec kafka_codec_text;	/* codec_raw.c */
+extern const KafkaCodec kafka_codec_bytea;	/* codec_raw.c */
+extern const KafkaCodec kafka_codec_jsonb;	/* codec_raw.c */
+extern const KafkaCodec kafka_codec_avro;	/* codec_avro.c */
+
+extern const KafkaCodec *kafkaCodec(KafkaFormat format);
+extern const KafkaCodec *kafkaCodecByName(const char *name);
+extern const char *kafkaFormatName(KafkaFormat format);
+extern const char *kafkaFormatNames(void);
+extern void kafkaCodecValidate(List *table_options);
+extern void kafkaCodecCheckTable(KafkaOptions *opts);
 extern KafkaDecoder *kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed);
 extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
@@ -339,10 +425,27 @@ extern void kafkaSetMetaColumns(KafkaOptions *o, Datum *values, bool *nulls,
 								int32 partition, int64 offset, int64 ts_ms);
 extern bool kafkaToServerText(const char **data, size_t *len, char **reason);
 extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
-extern bool kafkaDecodeJson(KafkaDecoder *dec, const char *data, size_t len,
+extern void kafkaAppendText(StringInfo buf, Datum d);
+extern char *kafkaTextForm(KafkaColumn *col, Datum d);
+extern void kafkaToUtf8(StringInfo buf, int from);
+
+/* in codec_avro.c */
+
+/* A parsed Avro schema: avro-c's, with the logical types it drops (opaque) */
+typedef struct KafkaAvroSchema KafkaAvroSchema;
+
+extern int	kafka_avro_max_empty_items;
+
+extern KafkaAvroSchema *kafkaAvroSchemaParse(const char *text, size_t len, MemoryContext cxt, char **error);
+extern KafkaAvroSchema *kafkaAvroSchemaCached(const char *text, const char *what);
+extern const char *kafkaAvroSchemaJson(KafkaAvroSchema *s);
+extern bool kafkaAvroSchemaIsRecord(KafkaAvroSchema *s);
+extern char *kafkaAvroSchemaForTable(KafkaOptions *opts);
+extern KafkaAvroSchema *kafkaAvroTableSchema(KafkaOptions *opts);
+extern bool kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const char *data, size_t len,
 							Datum *values, bool *nulls, char **reason);
-extern bool kafkaDecodeCsv(KafkaDecoder *dec, const char *data, size_t len,
-						   Datum *values, bool *nulls, char **reason);
+extern void kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool *nulls,
+							StringInfo out);
 
 /* in message.c */
 
@@ -374,21 +477,6 @@ extern ErrorData *kafkaInSubxact(void (*fn) (void *arg), void *arg);
 extern void kafkaHeadersToJson(rd_kafka_headers_t *hdrs, StringInfo buf);
 
 /* in encode.c */
-
-/* Encoding state of one INSERT: the value columns and scratch buffers */
-typedef struct KafkaEncoder
-{
-	KafkaOptions *opts;
-	int			nvalue;			/* value columns, in value_index order */
-	KafkaColumn **value_cols;	/* them */
-	int		   *json_kind;		/* json: how each value column is written */
-	char	  **json_keys;		/* json: escaped "name": prefix of each */
-	int		   *json_key_len;	/* json: their lengths */
-	FmgrInfo   *to_json;		/* json: to_json() for the other types */
-	StringInfoData value;		/* the encoded value */
-	StringInfoData key;			/* the encoded key */
-	StringInfoData scratch;		/* per-column scratch */
-} KafkaEncoder;
 
 /* One header of a message, before it is handed to librdkafka */
 typedef struct KafkaHeader

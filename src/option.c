@@ -80,6 +80,7 @@ static const KafkaOptionDef option_defs[] = {
 	{"quote", OPT_TABLE, OT_CHAR, 0, 0},
 	{"escape", OPT_TABLE, OT_CHAR, 0, 0},
 	{"null", OPT_TABLE, OT_STRING, 0, 0},
+	{"avro_schema", OPT_TABLE, OT_STRING, 0, 0},
 	{"buffer_delay", OPT_TABLE, OT_IGNORED_INT, 0, 0},
 	{"num_partitions", OPT_TABLE, OT_IGNORED_INT, 0, 0},
 	{"partition", OPT_COLUMN, OT_BOOL, 0, 0},
@@ -142,40 +143,16 @@ valid_options_list(int where)
 	return buf.data;
 }
 
-const char *
-kafkaFormatName(KafkaFormat format)
-{
-	switch (format)
-	{
-		case KAFKA_FORMAT_JSON:
-			return "json";
-		case KAFKA_FORMAT_CSV:
-			return "csv";
-		case KAFKA_FORMAT_TEXT:
-			return "text";
-		case KAFKA_FORMAT_BYTEA:
-			return "bytea";
-		case KAFKA_FORMAT_JSONB:
-			return "jsonb";
-		case KAFKA_FORMAT_AVRO:
-			return "avro";
-	}
-	return "?";
-}
-
+/* The format a format option names */
 static bool
 parse_format(const char *s, KafkaFormat *f)
 {
-	static const KafkaFormat all[] = {KAFKA_FORMAT_JSON, KAFKA_FORMAT_CSV, KAFKA_FORMAT_TEXT,
-	KAFKA_FORMAT_BYTEA, KAFKA_FORMAT_JSONB};
+	const KafkaCodec *codec = kafkaCodecByName(s);
 
-	for (size_t i = 0; i < lengthof(all); i++)
-		if (pg_strcasecmp(s, kafkaFormatName(all[i])) == 0)
-		{
-			*f = all[i];
-			return true;
-		}
-	return false;
+	if (codec == NULL)
+		return false;
+	*f = codec->format;
+	return true;
 }
 
 static bool
@@ -295,80 +272,6 @@ check_brokers(const char *value)
 			break;
 		p = comma + 1;
 	}
-}
-
-/*
- * The CSV characters must leave a record unambiguous, as COPY requires: the
- * delimiter differs from the quote (and here also from the escape), none of
- * them is a line break, and the null string contains neither the delimiter
- * nor the quote nor a line break.  Checked by the validator and again when a
- * table is used (its catalog entry may predate the check).
- */
-static void
-check_csv(char delimiter, char quote, char escape, const char *null)
-{
-	const char *bad = NULL;
-
-	if (delimiter == '\n' || delimiter == '\r')
-		bad = "delimiter";
-	else if (quote == '\n' || quote == '\r')
-		bad = "quote";
-	else if (escape == '\n' || escape == '\r')
-		bad = "escape";
-	if (bad)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("CSV %s cannot be newline or carriage return", bad)));
-	if (delimiter == quote)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("CSV delimiter and quote must be different"),
-				 errhint("Set the foreign table option \"delimiter\" or \"quote\" to another character.")));
-	if (delimiter == escape)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("CSV delimiter and escape must be different"),
-				 errhint("Set the foreign table option \"delimiter\" or \"escape\" to another character.")));
-	if (strchr(null, '\n') || strchr(null, '\r'))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("CSV null string cannot contain newline or carriage return")));
-	if (strchr(null, delimiter))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("CSV delimiter must not appear in the null string"),
-				 errhint("Set the foreign table option \"null\" to a string without the delimiter.")));
-	if (strchr(null, quote))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("CSV quote character must not appear in the null string"),
-				 errhint("Set the foreign table option \"null\" to a string without the quote character.")));
-}
-
-/* The CSV options of a foreign table (all table-level) with their defaults */
-static void
-check_table_csv(List *options)
-{
-	char		delimiter = ',';
-	char		quote = '"';
-	char		escape = 0;
-	const char *null = "";
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "delimiter") == 0)
-			delimiter = defGetString(def)[0];
-		else if (strcmp(def->defname, "quote") == 0)
-			quote = defGetString(def)[0];
-		else if (strcmp(def->defname, "escape") == 0)
-			escape = defGetString(def)[0];
-		else if (strcmp(def->defname, "null") == 0)
-			null = defGetString(def);
-	}
-	check_csv(delimiter, quote, escape ? escape : quote, null);
 }
 
 /*
@@ -540,7 +443,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 						ereport(ERROR,
 								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 								 errmsg("invalid value for option \"format\": \"%s\"", defGetString(def)),
-								 errhint("Valid formats are: json, csv, text, bytea, jsonb.")));
+								 errhint("Valid formats are: %s.", kafkaFormatNames())));
 					break;
 				}
 			case OT_ON_ERROR:
@@ -605,7 +508,7 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 					 errmsg("option \"topic\" is required for a kafka_fdw foreign table"),
 					 errhint("Add OPTIONS (topic 'name') to the foreign table.")));
-		check_table_csv(options);
+		kafkaCodecValidate(options);
 	}
 
 	PG_RETURN_VOID();
@@ -719,6 +622,8 @@ apply_level(KafkaOptions *opts, List *options, KafkaPropSource source, bool trus
 		}
 		else if (strcmp(name, "null") == 0)
 			opts->csv_null = defGetString(def);
+		else if (strcmp(name, "avro_schema") == 0)
+			opts->avro_schema = defGetString(def);
 	}
 }
 
@@ -810,8 +715,6 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 	/* as in COPY, the escape character defaults to the quote character */
 	if (!opts->csv_escape_set)
 		opts->csv_escape = opts->csv_quote;
-	if (opts->format == KAFKA_FORMAT_CSV)
-		check_csv(opts->csv_delimiter, opts->csv_quote, opts->csv_escape, opts->csv_null);
 
 	if (rel == NULL)
 	{
@@ -819,6 +722,7 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 		close_rel = true;
 	}
 	kafkaBuildColumns(opts, rel);
+	kafkaCodecCheckTable(opts);
 	if (close_rel)
 		table_close(rel, AccessShareLock);
 

@@ -27,6 +27,32 @@
 /* progress records read per step when searching backwards */
 #define PROGRESS_CHUNK 500
 
+/* The result of an admin request on q, or NULL after deadline; destroys q */
+static rd_kafka_event_t *
+poll_admin_queue(rd_kafka_t *admin, rd_kafka_queue_t *q, int64 deadline)
+{
+	rd_kafka_event_t *volatile ev = NULL;
+
+	PG_TRY();
+	{
+		while (ev == NULL && kafkaNowMs() < deadline)
+		{
+			ev = rd_kafka_queue_poll(q, KAFKA_SLICE_MS);
+			kafkaServeLogs(admin);
+			if (ev == NULL)
+				CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		rd_kafka_queue_destroy(q);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rd_kafka_queue_destroy(q);
+	return ev;
+}
+
 /* Make the progress topic (one partition, compacted) if it does not exist */
 void
 kafkaEnsureProgressTopic(KafkaOptions *opts, const char *topic)
@@ -78,21 +104,7 @@ kafkaEnsureProgressTopic(KafkaOptions *opts, const char *topic)
 	q = rd_kafka_queue_new(admin);
 	rd_kafka_CreateTopics(admin, &nt, 1, NULL, q);
 	rd_kafka_NewTopic_destroy(nt);
-	PG_TRY();
-	{
-		while (ev == NULL && kafkaNowMs() < deadline)
-		{
-			ev = rd_kafka_queue_poll(q, KAFKA_SLICE_MS);
-			kafkaServeLogs(admin);
-			if (ev == NULL)
-				CHECK_FOR_INTERRUPTS();
-		}
-	}
-	PG_FINALLY();
-	{
-		rd_kafka_queue_destroy(q);
-	}
-	PG_END_TRY();
+	ev = poll_admin_queue(admin, q, deadline);
 	if (ev == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
