@@ -94,10 +94,10 @@ RESET max_parallel_workers_per_gather;
 
 -- jsonb nested 100,000 levels deep: a bad message (stack depth), not a failed query
 SELECT kafka_create_topic('kafka', 'dec_deep', 1);
-\! printf '%s\n' '{"a":1}' > /tmp/dec_deep.txt
-\! python3 -c "print('[' * 100000 + ']' * 100000)" >> /tmp/dec_deep.txt
-\! printf '%s\n' '[2]' >> /tmp/dec_deep.txt
-\! kcat -b "$KAFKA_BROKERS" -P -t dec_deep -p 0 -l /tmp/dec_deep.txt && rm -f /tmp/dec_deep.txt
+\! printf '%s\n' '{"a":1}' > /tmp/dec_deep.$KAFKA_PORT.txt
+\! python3 -c "print('[' * 100000 + ']' * 100000)" >> /tmp/dec_deep.$KAFKA_PORT.txt
+\! printf '%s\n' '[2]' >> /tmp/dec_deep.$KAFKA_PORT.txt
+\! kcat -b "$KAFKA_BROKERS" -P -t dec_deep -p 0 -l /tmp/dec_deep.$KAFKA_PORT.txt && rm -f /tmp/dec_deep.$KAFKA_PORT.txt
 CREATE FOREIGN TABLE dec_deep (offs bigint OPTIONS (offset 'true'), v jsonb,
                                raw text OPTIONS (junk 'true'), why text OPTIONS (junk_error 'true'))
   SERVER kafka OPTIONS (topic 'dec_deep', format 'jsonb', on_error 'skip');
