@@ -377,3 +377,21 @@ kafkaToUtf8(StringInfo buf, int from)
 		appendStringInfoString(buf, conv);
 	}
 }
+
+/*
+ * Append str quoted as an element of an array or record literal (the
+ * text input of arrays and composites): in double quotes, with " and \
+ * escaped.  For the codecs that build such literals and envelope.c.
+ */
+void
+kafkaAppendQuoted(StringInfo out, const char *p, size_t len)
+{
+	appendStringInfoChar(out, '"');
+	for (size_t i = 0; i < len; i++)
+	{
+		if (p[i] == '"' || p[i] == '\\')
+			appendStringInfoChar(out, '\\');
+		appendStringInfoChar(out, p[i]);
+	}
+	appendStringInfoChar(out, '"');
+}

@@ -1777,19 +1777,6 @@ append_json(AvroIn *in, AvroNode *n, StringInfo out)
 	}
 }
 
-/* Append str quoted as an element of an array or record literal */
-static void
-append_quoted(StringInfo out, const char *p, size_t len)
-{
-	appendStringInfoChar(out, '"');
-	for (size_t i = 0; i < len; i++)
-	{
-		if (p[i] == '"' || p[i] == '\\')
-			appendStringInfoChar(out, '\\');
-		appendStringInfoChar(out, p[i]);
-	}
-	appendStringInfoChar(out, '"');
-}
 
 static bool append_literal(AvroIn *in, AvroNode *n, PgTarget *t, StringInfo out, bool *isnull);
 
@@ -1844,7 +1831,7 @@ append_array_literal(AvroIn *in, AvroNode *n, PgTarget *t, StringInfo out)
 				if (isnull)
 					appendStringInfoString(out, "NULL");
 				else
-					append_quoted(out, el.data, el.len);
+					kafkaAppendQuoted(out, el.data, el.len);
 			}
 		}
 		if (!end_block(in, block_end))
@@ -1900,7 +1887,7 @@ append_record_literal(AvroIn *in, AvroNode *n, PgTarget *t, StringInfo out)
 			appendStringInfoChar(out, ',');
 		first = false;
 		if (have[k])
-			append_quoted(out, vals[k].data, vals[k].len);
+			kafkaAppendQuoted(out, vals[k].data, vals[k].len);
 	}
 	appendStringInfoChar(out, ')');
 	in->depth--;

@@ -330,19 +330,6 @@ valid_literal(const char *p, size_t len)
 
 static bool json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth);
 
-/* Append str quoted as an element of an array or record literal */
-static void
-append_quoted(StringInfo out, const char *p, size_t len)
-{
-	appendStringInfoChar(out, '"');
-	for (size_t i = 0; i < len; i++)
-	{
-		if (p[i] == '"' || p[i] == '\\')
-			appendStringInfoChar(out, '\\');
-		appendStringInfoChar(out, p[i]);
-	}
-	appendStringInfoChar(out, '"');
-}
 
 /*
  * Convert the JSON value at s->p into the text literal of type typid, for
@@ -400,7 +387,7 @@ json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
 				{
 					if (!json_to_pg_literal(s, elemtype, &el, depth + 1))
 						return false;
-					append_quoted(out, el.data, el.len);
+					kafkaAppendQuoted(out, el.data, el.len);
 				}
 				pfree(el.data);
 			}
@@ -521,7 +508,7 @@ json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
 				appendStringInfoChar(out, ',');
 			first = false;
 			if (vals[i])
-				append_quoted(out, vals[i], lens[i]);
+				kafkaAppendQuoted(out, vals[i], lens[i]);
 		}
 		appendStringInfoChar(out, ')');
 		ReleaseTupleDesc(td);

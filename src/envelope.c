@@ -1024,14 +1024,7 @@ append_array_literal(StringInfo buf, JsonbContainer *arr)
 			continue;
 		}
 		e = kafkaJsonValueText(&v, TEXTOID, -1, false);
-		appendStringInfoChar(buf, '"');
-		for (const char *p = e; *p; p++)
-		{
-			if (*p == '"' || *p == '\\')
-				appendStringInfoChar(buf, '\\');
-			appendStringInfoChar(buf, *p);
-		}
-		appendStringInfoChar(buf, '"');
+		kafkaAppendQuoted(buf, e, strlen(e));
 	}
 	appendStringInfoChar(buf, '}');
 }

@@ -413,6 +413,7 @@ extern const KafkaCodec kafka_codec_avro;	/* codec_avro.c */
 extern const KafkaCodec *kafkaCodec(KafkaFormat format);
 extern const KafkaCodec *kafkaCodecByName(const char *name);
 extern const char *kafkaFormatName(KafkaFormat format);
+extern void kafkaAppendQuoted(StringInfo out, const char *p, size_t len);
 extern const char *kafkaFormatNames(void);
 extern void kafkaCodecValidate(List *table_options);
 extern void kafkaCodecCheckTable(KafkaOptions *opts);
