@@ -336,6 +336,19 @@ kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 	return dec->codec->decode(dec, data, len, values, nulls, reason);
 }
 
+/*
+ * Before kafkaDecodeValue and outside the on_error policy: let the codec
+ * fetch what this value needs (KafkaCodec.prepare); its ERRORs are not the
+ * message's fault.
+ */
+void
+kafkaDecodePrepare(KafkaDecoder *dec, const char *data, size_t len)
+{
+	if (dec->nneeded == 0 || data == NULL || dec->codec->prepare == NULL)
+		return;
+	dec->codec->prepare(dec, data, len);
+}
+
 /* ---------------------------------------------------------------------
  * Shared by the encoders
  * ---------------------------------------------------------------------

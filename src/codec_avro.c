@@ -35,8 +35,12 @@
  *
  * The writer schema is an argument of kafkaAvroDecode and kafkaAvroEncode
  * (a KafkaAvroSchema from kafkaAvroSchemaParse): the inline option gives
- * one, and a schema registry framing (magic byte, schema id) can give one
- * per message.
+ * one.  On a server with a schema registry and without avro_schema, values
+ * have the Confluent wire format (byte 0, the schema id as 4 bytes
+ * big-endian, Avro binary): each message gets the writer schema of its id
+ * (avro_prepare asks the registry outside the on_error policy, so that the
+ * registry's failures stay ERRORs), and INSERT registers the table's schema
+ * under "<topic>-value" and writes its id.
  *
  * Invariants:
  *	- avro-c and jansson objects are malloc'd: every one is owned by a
@@ -543,15 +547,26 @@ static List *schema_cache = NIL;
  * The parsed schema of this text, from the backend's cache; a bad schema
  * is an ERROR naming what, e.g. "option \"avro_schema\"".
  */
-KafkaAvroSchema *
-kafkaAvroSchemaCached(const char *text, const char *what)
+static void
+schema_cache_init(void)
+{
+	if (schema_cache_cxt == NULL)
+		schema_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "kafka_fdw Avro schemas",
+												 ALLOCSET_SMALL_SIZES);
+}
+
+/*
+ * The parsed schema of this text, from the backend's cache; a bad schema
+ * is NULL with *error (in the caller's memory context), and not cached.
+ */
+static KafkaAvroSchema *
+schema_cached(const char *text, char **error)
 {
 	ListCell   *lc;
 	CachedSchema *c;
 	MemoryContext cxt;
 	MemoryContext old;
 	KafkaAvroSchema *s;
-	char	   *error;
 
 	foreach(lc, schema_cache)
 	{
@@ -559,20 +574,17 @@ kafkaAvroSchemaCached(const char *text, const char *what)
 		if (strcmp(c->text, text) == 0)
 			return c->schema;
 	}
-	if (schema_cache_cxt == NULL)
-		schema_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "kafka_fdw Avro schemas",
-												 ALLOCSET_SMALL_SIZES);
+	schema_cache_init();
 	/* each schema in its own context, so that a bad one leaves nothing */
 	cxt = AllocSetContextCreate(schema_cache_cxt, "kafka_fdw Avro schema", ALLOCSET_SMALL_SIZES);
-	s = kafkaAvroSchemaParse(text, strlen(text), cxt, &error);
+	s = kafkaAvroSchemaParse(text, strlen(text), cxt, error);
 	if (s == NULL)
 	{
-		char	   *msg = pstrdup(error);
+		char	   *msg = pstrdup(*error);	/* it may be in cxt */
 
 		MemoryContextDelete(cxt);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("%s is not a valid Avro schema: %s", what, msg)));
+		*error = msg;
+		return NULL;
 	}
 	old = MemoryContextSwitchTo(schema_cache_cxt);
 	c = palloc(sizeof(CachedSchema));
@@ -581,6 +593,110 @@ kafkaAvroSchemaCached(const char *text, const char *what)
 	schema_cache = lappend(schema_cache, c);
 	MemoryContextSwitchTo(old);
 	return s;
+}
+
+KafkaAvroSchema *
+kafkaAvroSchemaCached(const char *text, const char *what)
+{
+	char	   *error;
+	KafkaAvroSchema *s = schema_cached(text, &error);
+
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("%s is not a valid Avro schema: %s", what, error)));
+	return s;
+}
+
+/* ---------------------------------------------------------------------
+ * The Confluent wire format of a schema registry
+ * ---------------------------------------------------------------------
+ */
+
+/* A message: magic byte 0, the schema id (4 bytes, big-endian), Avro binary */
+#define REGISTRY_MAGIC 0
+#define REGISTRY_HEADER 5
+
+/*
+ * Does a table read and write the wire format of a schema registry?  Its
+ * server has one and the table gives no avro_schema (an inline schema
+ * means plain Avro binary, no framing).
+ */
+static bool
+uses_registry(KafkaOptions *o)
+{
+	return o->schema_registry != NULL && o->avro_schema == NULL;
+}
+
+/* A writer schema of a registry id, parsed (the backend's, never freed) */
+typedef struct RegistryWriter
+{
+	char	   *registry;		/* the registry's URL */
+	int32		id;
+	KafkaAvroSchema *schema;	/* NULL: unusable, see error */
+	char	   *error;			/* why (not Avro, not a valid schema) */
+} RegistryWriter;
+
+static List *registry_writers = NIL;
+
+/*
+ * The writer schema of registry id: NULL with *reason if the registry does
+ * not know the id (not cached: it may be registered later) or its schema
+ * is not one we can read (cached).  Other registry failures are ERRORs.
+ */
+static KafkaAvroSchema *
+registry_writer(KafkaOptions *o, int32 id, char **reason)
+{
+	ListCell   *lc;
+	RegistryWriter *w;
+	const KafkaSchema *ks;
+	KafkaAvroSchema *schema = NULL;
+	char	   *error = NULL;
+	MemoryContext old;
+
+	foreach(lc, registry_writers)
+	{
+		w = lfirst(lc);
+		if (w->id == id && strcmp(w->registry, o->schema_registry) == 0)
+		{
+			if (w->schema == NULL)
+				*reason = pstrdup(w->error);
+			return w->schema;
+		}
+	}
+	if (id < 0)
+	{
+		*reason = psprintf("schema id %d of the schema registry wire format is negative", id);
+		return NULL;
+	}
+	ks = kafkaRegistrySchemaById(o, id, true);
+	if (ks == NULL)
+	{
+		*reason = psprintf("schema id %d is unknown to the schema registry", id);
+		return NULL;
+	}
+	if (ks->schema_type && pg_strcasecmp(ks->schema_type, "AVRO") != 0)
+		error = psprintf("schema id %d of the schema registry is a %s schema, not Avro",
+						 id, ks->schema_type);
+	else
+	{
+		schema = schema_cached(ks->schema, &error);
+		if (schema == NULL)
+			error = psprintf("schema id %d of the schema registry is not a valid Avro schema: %s",
+							 id, error);
+	}
+	schema_cache_init();
+	old = MemoryContextSwitchTo(schema_cache_cxt);
+	w = palloc0(sizeof(RegistryWriter));
+	w->registry = pstrdup(o->schema_registry);
+	w->id = id;
+	w->schema = schema;
+	w->error = error ? pstrdup(error) : NULL;
+	registry_writers = lappend(registry_writers, w);
+	MemoryContextSwitchTo(old);
+	if (schema == NULL)
+		*reason = error;
+	return schema;
 }
 
 /* ---------------------------------------------------------------------
@@ -1961,6 +2077,12 @@ typedef struct AvroDecoder
 	List	   *bindings;		/* AvroBinding *, one per writer schema seen */
 	KafkaAvroSchema *table_schema;	/* inline or derived, once resolved */
 	StringInfoData text;		/* scratch */
+	/* registry wire format: what avro_prepare found for the next message */
+	const char *prep_data;		/* the value it looked at, or NULL */
+	KafkaAvroSchema *prep_schema;	/* its writer schema, or NULL: */
+	char	   *prep_reason;	/* why the message is bad */
+	int32		last_id;		/* the id of the last message with a schema */
+	KafkaAvroSchema *last_schema;	/* its schema, or NULL */
 } AvroDecoder;
 
 static void
@@ -2287,12 +2409,80 @@ kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const char *data, si
 	return true;
 }
 
-/* The codec's decode: the table's own schema */
+/*
+ * The codec's prepare: with a schema registry, read the frame's header and
+ * find the writer schema of its id (asking the registry outside on_error,
+ * so that its failures are ERRORs).  A bad header or an unknown id makes
+ * the message bad, with the reason kept for avro_decode.
+ */
+static void
+avro_prepare(KafkaDecoder *dec, const char *data, size_t len)
+{
+	AvroDecoder *ad = dec->codec_state;
+	const unsigned char *p = (const unsigned char *) data;
+	int32		id;
+
+	if (!uses_registry(dec->opts))
+		return;
+	ad->prep_data = data;
+	ad->prep_schema = NULL;
+	ad->prep_reason = NULL;
+	if (len < REGISTRY_HEADER)
+	{
+		ad->prep_reason = psprintf("a message of %d byte%s is shorter than the %d-byte header of the schema registry wire format",
+								   (int) len, len == 1 ? "" : "s", REGISTRY_HEADER);
+		return;
+	}
+	if (p[0] != REGISTRY_MAGIC)
+	{
+		ad->prep_reason = psprintf("magic byte 0x%02x is not the schema registry wire format's 0x00", p[0]);
+		return;
+	}
+	id = (int32) (((uint32) p[1] << 24) | ((uint32) p[2] << 16) | ((uint32) p[3] << 8) | (uint32) p[4]);
+	if (ad->last_schema && id == ad->last_id)
+	{
+		ad->prep_schema = ad->last_schema;
+		return;
+	}
+	ad->prep_schema = registry_writer(dec->opts, id, &ad->prep_reason);
+	if (ad->prep_schema)
+	{
+		ad->last_id = id;
+		ad->last_schema = ad->prep_schema;
+	}
+}
+
+/*
+ * The codec's decode: with a schema registry, the Avro binary after the
+ * header with the writer schema of its id (fields map to columns by name);
+ * else the whole value with the table's own schema.
+ */
 static bool
 avro_decode(KafkaDecoder *dec, const char *data, size_t len, Datum *values, bool *nulls, char **reason)
 {
 	AvroDecoder *ad = dec->codec_state;
 
+	if (uses_registry(dec->opts))
+	{
+		KafkaAvroSchema *writer;
+
+		if (ad->prep_data != data)
+			avro_prepare(dec, data, len);
+		ad->prep_data = NULL;
+		writer = ad->prep_schema;
+		if (writer == NULL)
+		{
+			*reason = ad->prep_reason;
+			return false;
+		}
+		if (!kafkaAvroDecode(dec, writer, data + REGISTRY_HEADER, len - REGISTRY_HEADER,
+							 values, nulls, reason))
+		{
+			*reason = psprintf("%s (after the 5-byte schema registry header)", *reason);
+			return false;
+		}
+		return true;
+	}
 	if (ad->table_schema == NULL)
 		ad->table_schema = kafkaAvroTableSchema(dec->opts);
 	return kafkaAvroDecode(dec, ad->table_schema, data, len, values, nulls, reason);
@@ -2326,6 +2516,7 @@ typedef struct AvroEncoder
 	MemoryContext cxt;
 	List	   *writers;
 	KafkaAvroSchema *table_schema;
+	int32		registry_id;	/* registry wire format: the schema's id, or -1 */
 } AvroEncoder;
 
 static void
@@ -3274,6 +3465,7 @@ avro_encoder_init(KafkaEncoder *enc)
 	AvroEncoder *ae = palloc0(sizeof(AvroEncoder));
 
 	ae->cxt = CurrentMemoryContext;
+	ae->registry_id = -1;
 	enc->codec_state = ae;
 }
 
@@ -3360,7 +3552,12 @@ kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool 
 	out->data[out->len] = '\0';
 }
 
-/* The codec's encode: the table's own schema */
+/*
+ * The codec's encode: the table's own schema.  With a schema registry, the
+ * schema is registered under the subject "<topic>-value" (TopicNameStrategy;
+ * registry.c caches it, so once per backend), and each value is the header
+ * (magic byte 0, the id big-endian) and the Avro binary.
+ */
 static bool
 avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 {
@@ -3368,6 +3565,21 @@ avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 
 	if (ae->table_schema == NULL)
 		ae->table_schema = kafkaAvroTableSchema(enc->opts);
+	if (uses_registry(enc->opts))
+	{
+		uint32		id;
+
+		if (ae->registry_id < 0)
+			ae->registry_id = kafkaRegistryRegister(enc->opts,
+													psprintf("%s-value", enc->opts->topic),
+													kafkaAvroSchemaJson(ae->table_schema), NULL);
+		id = (uint32) ae->registry_id;
+		appendStringInfoChar(&enc->value, REGISTRY_MAGIC);
+		appendStringInfoChar(&enc->value, (char) (id >> 24));
+		appendStringInfoChar(&enc->value, (char) (id >> 16));
+		appendStringInfoChar(&enc->value, (char) (id >> 8));
+		appendStringInfoChar(&enc->value, (char) id);
+	}
 	kafkaAvroEncode(enc, ae->table_schema, values, nulls, &enc->value);
 	return true;
 }
@@ -3449,8 +3661,12 @@ avro_validate(List *options)
 static void
 avro_check_table(KafkaOptions *opts)
 {
-	KafkaAvroSchema *s = kafkaAvroTableSchema(opts);
+	KafkaAvroSchema *s;
 
+	/* each message names its writer schema; INSERT derives the table's */
+	if (uses_registry(opts))
+		return;
+	s = kafkaAvroTableSchema(opts);
 	if (s->root->kind != AK_RECORD && opts->nvalue_columns != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
@@ -3467,6 +3683,7 @@ const KafkaCodec kafka_codec_avro = {
 	.check_table = avro_check_table,
 	.decoder_init = avro_decoder_init,
 	.decode = avro_decode,
+	.prepare = avro_prepare,
 	.encoder_init = avro_encoder_init,
 	.encode = avro_encode,
 };

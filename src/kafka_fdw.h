@@ -392,6 +392,14 @@ struct KafkaCodec
 	bool		(*decode) (KafkaDecoder *dec, const char *data, size_t len,
 						   Datum *values, bool *nulls, char **reason);
 
+	/*
+	 * Before decode, outside the on_error policy: fetch what decoding this
+	 * message value needs from elsewhere (format avro: the writer schema of
+	 * a schema registry id), so that a failure there (registry unreachable,
+	 * 401) is an ERROR of its own, never a bad message.  NULL: nothing.
+	 */
+	void		(*prepare) (KafkaDecoder *dec, const char *data, size_t len);
+
 	/* Set up enc->codec_state for a statement (may be NULL) */
 	void		(*encoder_init) (KafkaEncoder *enc);
 
@@ -420,6 +428,7 @@ extern void kafkaCodecCheckTable(KafkaOptions *opts);
 extern KafkaDecoder *kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed);
 extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
+extern void kafkaDecodePrepare(KafkaDecoder *dec, const char *data, size_t len);
 extern Datum kafkaBytea(const void *data, size_t len);
 extern int64 kafkaTimestampToMs(Timestamp ts);
 extern void kafkaSetMetaColumns(KafkaOptions *o, Datum *values, bool *nulls,

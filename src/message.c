@@ -504,6 +504,7 @@ kafkaMessageToRow(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values,
 	KafkaRowResult res = KAFKA_ROW_OK;
 
 	memset(nulls, true, sizeof(bool) * o->ncolumns);
+	kafkaDecodePrepare(r->dec, m->payload, m->len);
 
 	if (o->on_error == KAFKA_ON_ERROR_FAIL)
 		ok = decode_content(r, m, values, nulls, &reason);

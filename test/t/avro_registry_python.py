@@ -1,0 +1,69 @@
+"""Helper of test/t/avro_registry_python.sh: confluent-kafka-python's Avro serializers against
+the test registry.
+
+  produce BROKERS REGISTRY TOPIC   writes {id, name, at} with schema v1, then {id, name, at,
+                                   score} with v2 (score has a default), through AvroSerializer
+  consume BROKERS REGISTRY TOPIC N reads N values from offset 0 with AvroDeserializer (each with
+                                   its writer schema by id) and prints each as sorted JSON
+"""
+import datetime
+import json
+import sys
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+V1 = {"type": "record", "name": "py_event", "fields": [
+    {"name": "id", "type": "long"},
+    {"name": "name", "type": ["null", "string"], "default": None},
+    {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}}]}
+V2 = {"type": "record", "name": "py_event", "fields": V1["fields"] + [
+    {"name": "score", "type": "int", "default": 0}]}
+UTC = datetime.timezone.utc
+
+
+def main():
+    mode, brokers, url, topic = sys.argv[1:5]
+    registry = SchemaRegistryClient({"url": url})
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    if mode == "produce":
+        producer = Producer({"bootstrap.servers": brokers})
+        batches = [
+            (V1, [{"id": 1, "name": "ann", "at": datetime.datetime(2024, 1, 2, 3, 4, 5, 678000, UTC)},
+                  {"id": 2, "name": None, "at": datetime.datetime(1970, 1, 1, tzinfo=UTC)}]),
+            (V2, [{"id": 3, "name": "cy", "at": datetime.datetime(2030, 6, 7, 8, 9, 10, tzinfo=UTC),
+                   "score": 42}]),
+        ]
+        for schema, rows in batches:
+            ser = AvroSerializer(registry, json.dumps(schema))
+            for row in rows:
+                producer.produce(topic, value=ser(row, ctx))
+        if producer.flush(30) != 0:
+            sys.exit("produce: messages left unsent")
+    elif mode == "consume":
+        want = int(sys.argv[5])
+        de = AvroDeserializer(registry)
+        consumer = Consumer({"bootstrap.servers": brokers, "group.id": "avro_registry_python",
+                             "enable.auto.commit": False})
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        got = 0
+        tries = 0
+        while got < want and tries < 60:
+            m = consumer.poll(1.0)
+            tries += 1
+            if m is None:
+                continue
+            if m.error():
+                sys.exit("consume: %s" % m.error())
+            print(json.dumps(de(m.value(), ctx), sort_keys=True, default=str))
+            got += 1
+        consumer.close()
+        if got < want:
+            sys.exit("consume: %d of %d messages" % (got, want))
+    else:
+        sys.exit("unknown mode " + mode)
+
+
+main()

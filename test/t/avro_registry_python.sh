@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# avro_registry_python: format 'avro' on a schema registry (SCHEMA_REGISTRY_URL, the test bed's)
+# interoperates with the client users run, confluent-kafka-python's Avro serializers
+# ($REGISTRY_PYTHON, test/t/avro_registry_python.py), with schema evolution in between:
+#   (a) its AvroSerializer writes messages with v1, then v2 (adds score with a default); one
+#       SELECT reads all typed (v1 messages: score NULL)
+#   (b) INSERT writes rows, ALTER FOREIGN TABLE adds a column, INSERT writes more; its
+#       AvroDeserializer reads both versions back by their ids
+set -euo pipefail
+
+PSQL=${PG_BIN:+$PG_BIN/}psql
+DB=avro_registry_python
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ -n "${SCHEMA_REGISTRY_URL:-}" ] || fail "no SCHEMA_REGISTRY_URL (scripts/test.sh starts the registry)"
+[ -x "${REGISTRY_PYTHON:-}" ] || fail "no REGISTRY_PYTHON (scripts/registry.sh fetch)"
+PY="$REGISTRY_PYTHON $REPO/test/t/avro_registry_python.py"
+q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+cleanup() {
+  timeout 30 "$PSQL" -X -q -At -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+"$PSQL" -X -q -At -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB" \
+  -c "CREATE DATABASE $DB"
+q <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION kafka_fdw;
+CREATE SERVER kreg FOREIGN DATA WRAPPER kafka_fdw
+  OPTIONS (brokers '$KAFKA_BROKERS', schema_registry '$SCHEMA_REGISTRY_URL', timeout_ms '10000');
+SELECT kafka_create_topic('kreg', 'avpy_in', 1);
+SELECT kafka_create_topic('kreg', 'avpy_out', 1);
+SQL
+
+# (a) confluent-kafka-python writes, SELECT reads
+$PY produce "$KAFKA_BROKERS" "$SCHEMA_REGISTRY_URL" avpy_in
+got=$(q <<'SQL'
+SET timezone = 'UTC';
+CREATE FOREIGN TABLE avpy_in (id bigint NOT NULL, name text, at timestamptz, score int)
+  SERVER kreg OPTIONS (topic 'avpy_in', format 'avro');
+SELECT id, coalesce(name, '-'), at, coalesce(score::text, '-') FROM avpy_in ORDER BY id;
+SQL
+)
+want="1|ann|2024-01-02 03:04:05.678+00|-
+2|-|1970-01-01 00:00:00+00|-
+3|cy|2030-06-07 08:09:10+00|42"
+[ "$got" = "$want" ] || fail "(a) SELECT of messages written by AvroSerializer:
+$got
+want:
+$want"
+echo "(a) ok: AvroSerializer v1 and v2 read by one SELECT"
+
+# (b) INSERT writes, confluent-kafka-python reads
+q <<'SQL'
+SET timezone = 'UTC';
+CREATE FOREIGN TABLE avpy_out (id bigint NOT NULL, name text, at timestamptz)
+  SERVER kreg OPTIONS (topic 'avpy_out', format 'avro');
+INSERT INTO avpy_out VALUES (1, 'ann', '2024-01-02 03:04:05.678901+00'), (2, NULL, NULL);
+ALTER FOREIGN TABLE avpy_out ADD COLUMN score int;
+INSERT INTO avpy_out VALUES (3, 'cy', '2030-06-07 08:09:10+00', 42);
+SQL
+got=$($PY consume "$KAFKA_BROKERS" "$SCHEMA_REGISTRY_URL" avpy_out 3)
+want='{"at": "2024-01-02 03:04:05.678901+00:00", "id": 1, "name": "ann"}
+{"at": null, "id": 2, "name": null}
+{"at": "2030-06-07 08:09:10+00:00", "id": 3, "name": "cy", "score": 42}'
+[ "$got" = "$want" ] || fail "(b) AvroDeserializer of messages written by INSERT:
+$got
+want:
+$want"
+echo "(b) ok: INSERT before and after ALTER TABLE read by AvroDeserializer"
