@@ -187,7 +187,6 @@ typedef struct IngestState
 	int			ntcols;
 	TargetCol  *tcols;
 	Oid			key_index;		/* upsert: the target's primary key index */
-	char		target_relkind;
 	TupleDesc	target_desc;	/* the target's row type when tcols were made */
 	bool		volatile_defaults;	/* a default calls a volatile function (not nextval) */
 	/* the worker's loop */
@@ -571,7 +570,6 @@ prepare_job(IngestState *st)
 
 	rel = table_open(job->target, AccessShareLock);
 	st->tcols = map_target(job, st->opts, rel, &st->ntcols, &st->key_index, false, &st->volatile_defaults);
-	st->target_relkind = rel->rd_rel->relkind;
 	st->target_desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	table_close(rel, AccessShareLock);
 	MemoryContextSwitchTo(old);
@@ -2134,7 +2132,7 @@ pipeline_progress(IngestState *st, IngestJob *job, KafkaRange *ranges, int n, Oi
 		appendStringInfo(&b, "%s[%d," INT64_FORMAT "]", b.data[b.len - 1] == '[' ? "" : ",", st->parts[i], next);
 	}
 	appendStringInfoString(&b, "]}");
-	kafkaEnsureProgressTopic(kafkaGetServerOptionsFor(serverid, userid), KAFKA_DEFAULT_PROGRESS_TOPIC);
+	/* the progress topic exists: pipeline_recover made it when this server was recorded */
 	p = kafkaProducerBegin(h, KAFKA_DEFAULT_PROGRESS_TOPIC, timeout_ms, KAFKA_PRODUCE_XACT, CurrentMemoryContext);
 	(void) kafkaProducerSend(p, NULL, RD_KAFKA_PARTITION_UA, key, strlen(key), b.data, b.len, NULL, 0, 0, false);
 	kafkaProducerFlush(p);
