@@ -13,8 +13,26 @@ DB=avro_registry_python
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -n "${SCHEMA_REGISTRY_URL:-}" ] || fail "no SCHEMA_REGISTRY_URL (scripts/test.sh starts the registry)"
 [ -x "${REGISTRY_PYTHON:-}" ] || fail "no REGISTRY_PYTHON (scripts/registry.sh fetch)"
-PY="$REGISTRY_PYTHON $REPO/test/t/avro_registry_python.py"
-q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+# every step is bounded, so that a hang says which step it was and what the server was doing
+# (the scripted-test timeout would only say "timeout")
+py() { timeout --kill-after=5 90 "$REGISTRY_PYTHON" "$REPO/test/t/avro_registry_python.py" "$@"; }
+q() { timeout --kill-after=5 60 "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+diagnose() {
+  echo "--- pg_stat_activity:" >&2
+  timeout 10 "$PSQL" -X -At -d postgres -c "SELECT pid, backend_type, state, wait_event_type, wait_event, left(query, 120)
+    FROM pg_stat_activity WHERE datname = '$DB'" >&2 || true
+  local PGLOG=${PG_HOME:-}/cluster/postgresql.log
+  if [ -f "$PGLOG" ]; then echo "--- PostgreSQL log (tail):" >&2; tail -n 30 "$PGLOG" >&2; fi
+  echo "--- registry: $(curl -s -m 5 -o /dev/null -w '%{http_code} in %{time_total} s' "$SCHEMA_REGISTRY_URL/subjects" || echo 'no answer in 5 s')" >&2
+}
+step() {   # step WHAT CMD...: run CMD; on failure or timeout say which step and diagnose
+  local what=$1 rc=0; shift
+  "$@" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    [ "$rc" -eq 124 ] && echo "step '$what' timed out" >&2 || echo "step '$what' failed (exit $rc)" >&2
+    diagnose; exit 1
+  fi
+}
 cleanup() {
   timeout 30 "$PSQL" -X -q -At -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
@@ -32,8 +50,8 @@ SELECT kafka_create_topic('kreg', 'avpy_out', 1);
 SQL
 
 # (a) confluent-kafka-python writes, SELECT reads
-$PY produce "$KAFKA_BROKERS" "$SCHEMA_REGISTRY_URL" avpy_in
-got=$(q <<'SQL'
+step "AvroSerializer produce" py produce "$KAFKA_BROKERS" "$SCHEMA_REGISTRY_URL" avpy_in
+got=$(step "SELECT" q <<'SQL'
 SET timezone = 'UTC';
 CREATE FOREIGN TABLE avpy_in (id bigint NOT NULL, name text, at timestamptz, score int)
   SERVER kreg OPTIONS (topic 'avpy_in', format 'avro');
@@ -50,7 +68,7 @@ $want"
 echo "(a) ok: AvroSerializer v1 and v2 read by one SELECT"
 
 # (b) INSERT writes, confluent-kafka-python reads
-q <<'SQL'
+step "INSERT, ALTER, INSERT" q <<'SQL'
 SET timezone = 'UTC';
 CREATE FOREIGN TABLE avpy_out (id bigint NOT NULL, name text, at timestamptz)
   SERVER kreg OPTIONS (topic 'avpy_out', format 'avro');
@@ -58,7 +76,7 @@ INSERT INTO avpy_out VALUES (1, 'ann', '2024-01-02 03:04:05.678901+00'), (2, NUL
 ALTER FOREIGN TABLE avpy_out ADD COLUMN score int;
 INSERT INTO avpy_out VALUES (3, 'cy', '2030-06-07 08:09:10+00', 42);
 SQL
-got=$($PY consume "$KAFKA_BROKERS" "$SCHEMA_REGISTRY_URL" avpy_out 3)
+got=$(step "AvroDeserializer consume" py consume "$KAFKA_BROKERS" "$SCHEMA_REGISTRY_URL" avpy_out 3)
 want='{"at": "2024-01-02 03:04:05.678901+00:00", "id": 1, "name": "ann"}
 {"at": null, "id": 2, "name": null}
 {"at": "2030-06-07 08:09:10+00:00", "id": 3, "name": "cy", "score": 42}'
