@@ -1318,6 +1318,16 @@ kafkaRegistrySchemaById(KafkaOptions *opts, int32 id, bool missing_ok)
 	SHIM_UNREACHABLE("kafkaRegistrySchemaById");
 }
 
+const KafkaSchema *
+kafkaRegistrySubjectVersion(KafkaOptions *opts, const char *subject, int32 version, bool missing_ok)
+{
+	(void) opts;
+	(void) subject;
+	(void) version;
+	(void) missing_ok;
+	SHIM_UNREACHABLE("kafkaRegistrySubjectVersion");
+}
+
 int32
 kafkaRegistryRegister(KafkaOptions *opts, const char *subject, const char *schema,
 					  const char *schema_type)

@@ -229,8 +229,76 @@ CREATE FOREIGN TABLE avro_bad2 (offs bigint OPTIONS (offset 'true'), nulls text,
     {"name": "dec", "type": {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 1}}]}$$);
 SELECT offs, nulls, longs, u, b, e, blk, deep, dt, dec, why FROM avro_bad2 ORDER BY offs;
 
+-- ---- key_format 'avro': the key column in Avro (plain binary: no registry here) ----
+-- the options are checked when written
+SELECT show_error($$CREATE FOREIGN TABLE avro_knok (k bigint OPTIONS (key 'true'), v text) SERVER kafka
+  OPTIONS (topic 'avro_keys', key_format 'xml')$$);
+SELECT show_error($$CREATE FOREIGN TABLE avro_knok (k bigint OPTIONS (key 'true'), v text) SERVER kafka
+  OPTIONS (topic 'avro_keys', key_avro_schema '"long"')$$);
+SELECT show_error($$CREATE FOREIGN TABLE avro_knok (k bigint OPTIONS (key 'true'), v text) SERVER kafka
+  OPTIONS (topic 'avro_keys', key_format 'avro', key_avro_schema '{"type": "lng"}')$$);
+SELECT show_error($$CREATE FOREIGN TABLE avro_knok (k bigint OPTIONS (key 'true'), v text) SERVER kafka
+  OPTIONS (topic 'avro_keys', key_subject 'k')$$);
+SELECT show_error($$CREATE FOREIGN TABLE avro_knok (k bigint OPTIONS (key 'true'), v text) SERVER kafka
+  OPTIONS (topic 'avro_keys', format 'json', value_subject 'v')$$);
+SELECT show_error($$CREATE FOREIGN TABLE avro_knok (k bigint OPTIONS (key 'true'), v text) SERVER kafka
+  OPTIONS (topic 'avro_keys', subject_name_strategy 'TopicNameStrategy')$$);
+SELECT show_error($$CREATE FOREIGN TABLE avro_knok (k bigint OPTIONS (key 'true'), v text) SERVER kafka
+  OPTIONS (topic 'avro_keys', key_subject '')$$);
+-- a scalar key: bigint NOT NULL is the Avro long (derived); the value stays json
+SELECT kafka_create_topic('kafka', 'avro_keys', 1);
+CREATE FOREIGN TABLE avro_keys (offs bigint OPTIONS (offset 'true'), k bigint OPTIONS (key 'true') NOT NULL, v text)
+  SERVER kafka OPTIONS (topic 'avro_keys', key_format 'avro');
+INSERT INTO avro_keys (k, v) VALUES (1, 'one'), (-64, 'minus 64'), (-9223372036854775808, 'min');
+SELECT * FROM avro_keys ORDER BY offs;
+-- the keys are Avro longs (zigzag varints), the values JSON
+CREATE FOREIGN TABLE avro_keys_raw (offs bigint OPTIONS (offset 'true'), k bytea OPTIONS (key 'true'), v text)
+  SERVER kafka OPTIONS (topic 'avro_keys', format 'text');
+SELECT * FROM avro_keys_raw ORDER BY offs;
+-- a record key: a composite key column is an Avro record (derived: named after the type);
+-- a nullable key column is a union with null, and a NULL key is a message without a key
+CREATE TYPE avro_kt AS (id int, region text);
+SELECT kafka_create_topic('kafka', 'avro_keys2', 1);
+CREATE FOREIGN TABLE avro_keys2 (offs bigint OPTIONS (offset 'true'), k avro_kt OPTIONS (key 'true'), n int)
+  SERVER kafka OPTIONS (topic 'avro_keys2', format 'avro', key_format 'avro');
+INSERT INTO avro_keys2 (k, n) VALUES ('(7,eu)', 1), ('(8,)', 2), (NULL, 3);
+SELECT offs, k, (k).region, n FROM avro_keys2 ORDER BY offs;
+CREATE FOREIGN TABLE avro_keys2_raw (offs bigint OPTIONS (offset 'true'), k bytea OPTIONS (key 'true'), v bytea)
+  SERVER kafka OPTIONS (topic 'avro_keys2', format 'bytea');
+SELECT * FROM avro_keys2_raw ORDER BY offs;
+-- an inline key schema (key_avro_schema, plain Avro binary) into other column types: the same
+-- record keys as jsonb
+CREATE FOREIGN TABLE avro_keys2_json (offs bigint OPTIONS (offset 'true'), k jsonb OPTIONS (key 'true'), n int)
+  SERVER kafka OPTIONS (topic 'avro_keys2', format 'avro', key_format 'avro', key_avro_schema
+  '["null", {"type": "record", "name": "avro_kt", "fields": [{"name": "id", "type": ["null", "int"]}, {"name": "region", "type": ["null", "string"]}]}]');
+SELECT * FROM avro_keys2_json ORDER BY offs;
+-- jsonb keys written with an inline schema
+INSERT INTO avro_keys2_json (k, n) VALUES ('{"id": 9, "region": "us"}', 4);
+SELECT offs, k, n FROM avro_keys2 WHERE offs = 3;
+-- a text key with a string schema, and a key type the schema cannot hold
+SELECT kafka_create_topic('kafka', 'avro_keys3', 1);
+CREATE FOREIGN TABLE avro_keys3 (k text OPTIONS (key 'true'), v text)
+  SERVER kafka OPTIONS (topic 'avro_keys3', format 'text', key_format 'avro', key_avro_schema '"string"');
+INSERT INTO avro_keys3 VALUES ('ключ', 'a');
+SELECT * FROM avro_keys3;
+ALTER FOREIGN TABLE avro_keys3 OPTIONS (SET key_avro_schema '"long"');
+SELECT show_error($$INSERT INTO avro_keys3 VALUES ('not a number', 'b')$$);
+-- bad keys are bad messages for on_error, their reason starts with "key: "
+-- (offsets 3: a truncated varint; 4: a byte after the long; 5: no key, NULL; 6: good)
+INSERT INTO avro_keys_raw (k, v) VALUES ('\x80', '{"v": "bad 1"}'), ('\x0200', '{"v": "bad 2"}'),
+  (NULL, '{"v": "no key"}'), ('\x06', '{"v": "three"}');
+SELECT show_error('SELECT * FROM avro_keys');
+ALTER FOREIGN TABLE avro_keys OPTIONS (ADD on_error 'skip');
+SELECT * FROM avro_keys ORDER BY offs;
+-- a query without the key column does not decode keys
+SELECT count(*), count(v) FROM avro_keys;
+ALTER FOREIGN TABLE avro_keys OPTIONS (SET on_error 'junk');
+ALTER FOREIGN TABLE avro_keys ADD COLUMN why text OPTIONS (junk_error 'true');
+SELECT * FROM avro_keys ORDER BY offs;
+
 DROP FOREIGN TABLE avro_ddl, avro_names, avro_rt, avro_all, avro_all_as, avro_evo_v1, avro_evo_t2, avro_evo_v2,
-  avro_bad_raw, avro_bad, avro_bad2_raw, avro_bad2;
+  avro_bad_raw, avro_bad, avro_bad2_raw, avro_bad2, avro_keys, avro_keys_raw, avro_keys2, avro_keys2_raw,
+  avro_keys2_json, avro_keys3;
 DROP TABLE avro_src;
-DROP TYPE avro_mood, avro_pt, avro_point, avro_color;
+DROP TYPE avro_mood, avro_pt, avro_point, avro_color, avro_kt;
 RESET datestyle;

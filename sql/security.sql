@@ -40,6 +40,11 @@ CREATE SERVER sec_u FOREIGN DATA WRAPPER kafka_fdw
 CREATE FOREIGN TABLE sec_t (v text) SERVER sec_u
   OPTIONS (topic 'sec_t', format 'text', "ssl.ca.pem" '-----BEGIN CERTIFICATE-----', "linger.ms" '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER sec_u OPTIONS ("sasl.username" 'u', "sasl.password" 'secret');
+-- kafka_fdw's own options are not librdkafka properties: Avro keys and subject names are for anyone
+CREATE FOREIGN TABLE sec_avro (k bigint OPTIONS (key 'true'), v text) SERVER sec_u
+  OPTIONS (topic 'sec_t', format 'avro', key_format 'avro', key_avro_schema '"long"',
+           subject_name_strategy 'topic_record', value_subject 'sec-v', key_subject 'sec-k');
+DROP FOREIGN TABLE sec_avro;
 -- secrets only in user mappings, for everyone
 ALTER SERVER sec_u OPTIONS (ADD "sasl.password" 'secret');
 -- a non-superuser's own server and table work

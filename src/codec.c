@@ -4,7 +4,8 @@
  *		  The table of message formats (KafkaCodec entries, one per format,
  *		  each defined in the file that decodes and encodes it: codec_json.c,
  *		  codec_csv.c, codec_raw.c, codec_avro.c), the decode interface every scan and
- *		  ingest job goes through (kafkaDecoderCreate, kafkaDecodeValue), and
+ *		  ingest job goes through (kafkaDecoderCreate, kafkaDecodeValue; a
+ *		  key_format's key decoder, kafkaKeyDecoderCreate, the same), and
  *		  what the codecs share: converting text to a column's type, bytea
  *		  datums, UTF-8 checks and conversions, the metadata columns.
  *
@@ -129,6 +130,7 @@ kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed)
 
 	dec->opts = opts;
 	dec->codec = kafkaCodec(opts->format);
+	dec->part = KAFKA_PART_VALUE;
 	dec->needed = palloc0(sizeof(KafkaColumn *) * Max(opts->ncolumns, 1));
 	dec->by_index = palloc0(sizeof(KafkaColumn *) * Max(opts->nvalue_columns, 1));
 	for (int i = 0; i < opts->ncolumns; i++)
@@ -147,6 +149,47 @@ kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed)
 	if (dec->codec->decoder_init)
 		dec->codec->decoder_init(dec);
 	return dec;
+}
+
+/*
+ * Create a decoder of message keys for a table with a key column and a
+ * key_format: the same codec interface as values, with part
+ * KAFKA_PART_KEY, so that the codec picks the key's schema (and subject)
+ * and fills the key column with the whole key (kafkaDecodeValue on the
+ * key's bytes).
+ */
+KafkaDecoder *
+kafkaKeyDecoderCreate(KafkaOptions *opts)
+{
+	KafkaDecoder *dec = palloc0(sizeof(KafkaDecoder));
+
+	Assert(opts->key_codec != NULL && opts->key_attnum != 0);
+	dec->opts = opts;
+	dec->codec = opts->key_codec;
+	dec->part = KAFKA_PART_KEY;
+	dec->needed = palloc0(sizeof(KafkaColumn *));
+	dec->by_index = palloc0(sizeof(KafkaColumn *));
+	dec->needed[0] = dec->by_index[0] = &opts->columns[opts->key_attnum - 1];
+	dec->nneeded = 1;
+	initStringInfo(&dec->buf);
+	initStringInfo(&dec->buf2);
+	if (dec->codec->decoder_init)
+		dec->codec->decoder_init(dec);
+	return dec;
+}
+
+/* "raw, avro": the valid values of the key_format option, for hints */
+const char *
+kafkaKeyFormatNames(void)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "raw");
+	for (size_t i = 0; i < lengthof(codecs); i++)
+		if (codecs[i] && (codecs[i]->flags & KAFKA_CODEC_KEY))
+			appendStringInfo(&buf, ", %s", codecs[i]->name);
+	return buf.data;
 }
 
 /*

@@ -40,7 +40,16 @@
  * big-endian, Avro binary): each message gets the writer schema of its id
  * (avro_prepare asks the registry outside the on_error policy, so that the
  * registry's failures stay ERRORs), and INSERT registers the table's schema
- * under "<topic>-value" and writes its id.
+ * under its subject (registry_subject: "<topic>-value" by default, or by
+ * subject_name_strategy, value_subject) and writes its id.  A column the
+ * writer's record lacks reads the default of its field in the subject's
+ * latest version, asked once per scan (get_binding).
+ *
+ * Keys (key_format 'avro') go through the same code: the decoder or
+ * encoder says which part of the message it handles (KafkaPart), and the
+ * part picks the inline schema (key_avro_schema), the derived one (the key
+ * column's type), the subject ("<topic>-key", key_subject), and that the
+ * whole value fills the one key column instead of fields filling columns.
  *
  * Invariants:
  *	- avro-c and jansson objects are malloc'd: every one is owned by a
@@ -617,15 +626,63 @@ kafkaAvroSchemaCached(const char *text, const char *what)
 #define REGISTRY_MAGIC 0
 #define REGISTRY_HEADER 5
 
+/* The inline schema of a part of the messages (avro_schema, key_avro_schema), or NULL */
+static const char *
+inline_schema(KafkaOptions *o, KafkaPart part)
+{
+	return part == KAFKA_PART_KEY ? o->key_avro_schema : o->avro_schema;
+}
+
 /*
- * Does a table read and write the wire format of a schema registry?  Its
- * server has one and the table gives no avro_schema (an inline schema
- * means plain Avro binary, no framing).
+ * Does a table read and write a part of its messages (the value, or the
+ * key) in the wire format of a schema registry?  Its server has one and
+ * the table gives no inline schema for that part (an inline schema means
+ * plain Avro binary, no framing).
  */
 static bool
-uses_registry(KafkaOptions *o)
+uses_registry(KafkaOptions *o, KafkaPart part)
 {
-	return o->schema_registry != NULL && o->avro_schema == NULL;
+	return o->schema_registry != NULL && inline_schema(o, part) == NULL;
+}
+
+/*
+ * The registry subject a part's schema s is written under: the table
+ * option value_subject or key_subject, else subject_name_strategy's name:
+ * "<topic>-value" / "<topic>-key" (topic), the record's full name
+ * (record), "<topic>-<full name>" (topic_record), as Confluent's
+ * TopicNameStrategy, RecordNameStrategy and TopicRecordNameStrategy.  The
+ * last two need a record schema (or a union of null and a record: a
+ * nullable composite key column's): otherwise NULL if missing_ok, else an
+ * ERROR.
+ */
+static char *
+registry_subject(KafkaOptions *o, KafkaPart part, KafkaAvroSchema *s, bool missing_ok)
+{
+	const char *given = part == KAFKA_PART_KEY ? o->key_subject : o->value_subject;
+	const char *what = part == KAFKA_PART_KEY ? "key" : "value";
+	AvroNode   *record = s ? s->root : NULL;
+
+	if (given)
+		return pstrdup(given);
+	if (o->subject_strategy == KAFKA_SUBJECT_TOPIC)
+		return psprintf("%s-%s", o->topic, what);
+	/* a nullable record (a nullable composite key column) is named by its record */
+	if (record && record->kind == AK_UNION && record->n == 2 && record->null_branch >= 0)
+		record = record->sub[1 - record->null_branch];
+	if (record == NULL || record->kind != AK_RECORD)
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("subject_name_strategy '%s' of foreign table \"%s\" needs a record schema, and the %s's Avro schema is not a record",
+						o->subject_strategy == KAFKA_SUBJECT_RECORD ? "record" : "topic_record",
+						o->table_name, what),
+				 errhint("Use subject_name_strategy 'topic', or name the subject with the option %s_subject.", what)));
+	}
+	if (o->subject_strategy == KAFKA_SUBJECT_RECORD)
+		return pstrdup(record->name);
+	return psprintf("%s-%s", o->topic, record->name);
 }
 
 /* A writer schema of a registry id, parsed (the backend's, never freed) */
@@ -1022,15 +1079,62 @@ kafkaAvroSchemaForTable(KafkaOptions *opts)
 }
 
 /*
- * The schema a table reads and writes with: its avro_schema option, or
- * the one derived from its columns.
+ * The Avro schema (JSON text) of a table's key column, for key_format
+ * avro without key_avro_schema: the column's type as a value column's type
+ * is derived (a composite as a record named after its type, a scalar as
+ * its primitive or logical type, ...), a union with null unless the column
+ * is NOT NULL.
  */
-KafkaAvroSchema *
-kafkaAvroTableSchema(KafkaOptions *opts)
+char *
+kafkaAvroSchemaForKey(KafkaOptions *opts)
 {
+	StringInfoData out;
+	DeriveState ds = {NIL};
+	KafkaColumn *col;
+	HeapTuple	tp;
+	bool		notnull;
+
+	if (opts->key_attnum == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
+				 errmsg("foreign table \"%s\" has no key column", opts->table_name),
+				 errhint("Mark a column with OPTIONS (key 'true').")));
+	col = &opts->columns[opts->key_attnum - 1];
+	tp = SearchSysCache2(ATTNUM, ObjectIdGetDatum(opts->relid), Int16GetDatum(col->attnum));
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for attribute %d of relation %u", col->attnum, opts->relid);
+	notnull = ((Form_pg_attribute) GETSTRUCT(tp))->attnotnull;
+	ReleaseSysCache(tp);
+	initStringInfo(&out);
+	derive_type(&ds, &out, col->typid, col->typmod, !notnull);
+	return out.data;
+}
+
+/*
+ * The schema a table reads and writes a part of its messages with (when
+ * no registry gives each message its own): the inline option avro_schema
+ * or key_avro_schema, or the schema derived from its value columns or its
+ * key column.
+ */
+static KafkaAvroSchema *
+part_schema(KafkaOptions *opts, KafkaPart part)
+{
+	if (part == KAFKA_PART_KEY)
+	{
+		if (opts->key_avro_schema)
+			return kafkaAvroSchemaCached(opts->key_avro_schema, "option \"key_avro_schema\"");
+		return kafkaAvroSchemaCached(kafkaAvroSchemaForKey(opts), "the schema derived from the key column");
+	}
 	if (opts->avro_schema)
 		return kafkaAvroSchemaCached(opts->avro_schema, "option \"avro_schema\"");
 	return kafkaAvroSchemaCached(kafkaAvroSchemaForTable(opts), "the schema derived from the table");
+}
+
+/* The schema of a table's values: avro_schema, or derived from its columns */
+KafkaAvroSchema *
+kafkaAvroTableSchema(KafkaOptions *opts)
+{
+	return part_schema(opts, KAFKA_PART_VALUE);
 }
 
 /* ---------------------------------------------------------------------
@@ -2059,15 +2163,41 @@ typedef struct AvroColumn
 	PgTarget   *target;
 } AvroColumn;
 
+/*
+ * A needed column the writer schema has no field for, and the default of
+ * its field in the latest version of the subject: written once as Avro
+ * binary (avro-c, as INSERT writes a default), read like a message's field
+ */
+typedef struct AvroDefault
+{
+	AvroColumn	column;
+	AvroNode   *node;			/* the field's type in the latest version */
+	char	   *data;			/* the default as Avro binary */
+	size_t		len;
+	char	   *what;			/* "the default of field ... of subject ..." */
+} AvroDefault;
+
 /* How the fields of one writer schema map to the needed columns */
 typedef struct AvroBinding
 {
 	KafkaAvroSchema *schema;	/* the writer schema */
+	bool		by_field;		/* the root is a record whose fields fill the
+								 * value columns by name; else the whole value
+								 * fills the one column (the key's too) */
 	int			nfields;		/* root record fields (1 for another root) */
 	int		   *ncols;			/* per field: columns it fills */
 	AvroColumn **cols;			/* per field: them */
+	int			ndefaults;		/* columns filled from the latest version */
+	AvroDefault *defaults;		/* them */
 	char	   *error;			/* the table cannot read this schema: why */
 } AvroBinding;
+
+/* The latest version of a subject, fetched once per scan */
+typedef struct AvroLatest
+{
+	char	   *subject;
+	KafkaAvroSchema *schema;	/* NULL: no version, or not an Avro record */
+} AvroLatest;
 
 /* The Avro state of one scan */
 typedef struct AvroDecoder
@@ -2076,6 +2206,7 @@ typedef struct AvroDecoder
 	AvroColumn *columns;		/* per needed column */
 	List	   *bindings;		/* AvroBinding *, one per writer schema seen */
 	KafkaAvroSchema *table_schema;	/* inline or derived, once resolved */
+	List	   *latest;			/* AvroLatest *: subjects asked so far */
 	StringInfoData text;		/* scratch */
 	/* registry wire format: what avro_prepare found for the next message */
 	const char *prep_data;		/* the value it looked at, or NULL */
@@ -2101,6 +2232,64 @@ avro_decoder_init(KafkaDecoder *dec)
 	dec->codec_state = ad;
 }
 
+/*
+ * The latest version of the subject a writer schema belongs to (the
+ * subject INSERT would register it under: value_subject, or by
+ * subject_name_strategy), asked once per scan and subject: a registry
+ * table's values only, with a record as writer schema.  NULL: none, or not
+ * an Avro record.  Registry failures are ERRORs (called from avro_prepare,
+ * outside the on_error policy).
+ */
+static KafkaAvroSchema *
+latest_schema(KafkaDecoder *dec, AvroDecoder *ad, KafkaAvroSchema *writer)
+{
+	char	   *subject;
+	ListCell   *lc;
+	const KafkaSchema *ks;
+	KafkaAvroSchema *schema = NULL;
+	AvroLatest *l;
+	MemoryContext old;
+
+	if (dec->part != KAFKA_PART_VALUE || !uses_registry(dec->opts, dec->part) ||
+		writer->root->kind != AK_RECORD)
+		return NULL;
+	subject = registry_subject(dec->opts, dec->part, writer, true);
+	if (subject == NULL)
+		return NULL;
+	foreach(lc, ad->latest)
+	{
+		l = lfirst(lc);
+		if (strcmp(l->subject, subject) == 0)
+			return l->schema;
+	}
+	ks = kafkaRegistrySubjectVersion(dec->opts, subject, KAFKA_REGISTRY_LATEST, true);
+	if (ks && (ks->schema_type == NULL || pg_strcasecmp(ks->schema_type, "AVRO") == 0))
+	{
+		char	   *error;
+
+		schema = schema_cached(ks->schema, &error);
+		if (schema && schema->root->kind != AK_RECORD)
+			schema = NULL;
+	}
+	old = MemoryContextSwitchTo(ad->cxt);
+	l = palloc(sizeof(AvroLatest));
+	l->subject = pstrdup(subject);
+	l->schema = schema;
+	ad->latest = lappend(ad->latest, l);
+	MemoryContextSwitchTo(old);
+	return schema;
+}
+
+static void default_bytes(KafkaAvroSchema *s, int f, const char *what, char **data, size_t *len);
+
+/*
+ * How a writer schema fills the needed columns (once per scan and writer
+ * schema): a record's fields the value columns by name; any other schema,
+ * and every key, the one column.  Columns of a registry table that the
+ * writer's record lacks get the default of their field in the subject's
+ * latest version, if it has one.  avro_prepare makes the binding of a
+ * registry message's schema before decoding, outside the on_error policy.
+ */
 static AvroBinding *
 get_binding(KafkaDecoder *dec, AvroDecoder *ad, KafkaAvroSchema *schema)
 {
@@ -2118,8 +2307,11 @@ get_binding(KafkaDecoder *dec, AvroDecoder *ad, KafkaAvroSchema *schema)
 	old = MemoryContextSwitchTo(ad->cxt);
 	b = palloc0(sizeof(AvroBinding));
 	b->schema = schema;
-	if (root->kind == AK_RECORD)
+	b->by_field = root->kind == AK_RECORD && dec->part == KAFKA_PART_VALUE;
+	if (b->by_field)
 	{
+		KafkaAvroSchema *latest;
+
 		b->nfields = root->n;
 		b->ncols = palloc0(sizeof(int) * Max(root->n, 1));
 		b->cols = palloc0(sizeof(AvroColumn *) * Max(root->n, 1));
@@ -2137,6 +2329,34 @@ get_binding(KafkaDecoder *dec, AvroDecoder *ad, KafkaAvroSchema *schema)
 					b->cols[f][b->ncols[f]++] = ad->columns[i];
 			}
 		}
+
+		/* the columns no field fills: the latest version's defaults */
+		latest = latest_schema(dec, ad, schema);
+		b->defaults = palloc0(sizeof(AvroDefault) * Max(dec->nneeded, 1));
+		for (int i = 0; latest && latest != schema && i < dec->nneeded; i++)
+		{
+			KafkaColumn *col = dec->needed[i];
+			AvroNode   *lr = latest->root;
+			bool		filled = false;
+
+			for (int f = 0; f < root->n && !filled; f++)
+				if (strcmp(col->json_name, root->names[f]) == 0)
+					filled = true;
+			for (int f = 0; f < lr->n && !filled; f++)
+			{
+				AvroDefault *d;
+
+				if (lr->defaults[f] == NULL || strcmp(col->json_name, lr->names[f]) != 0)
+					continue;
+				d = &b->defaults[b->ndefaults++];
+				d->column = ad->columns[i];
+				d->node = lr->sub[f];
+				d->what = psprintf("the default of field \"%s\" in the latest version of subject \"%s\"",
+								   lr->names[f], registry_subject(dec->opts, dec->part, schema, false));
+				default_bytes(latest, f, d->what, &d->data, &d->len);
+				filled = true;
+			}
+		}
 	}
 	else
 	{
@@ -2145,7 +2365,7 @@ get_binding(KafkaDecoder *dec, AvroDecoder *ad, KafkaAvroSchema *schema)
 		b->cols = palloc(sizeof(AvroColumn *));
 		b->cols[0] = ad->columns;
 		b->ncols[0] = dec->nneeded;
-		if (dec->opts->nvalue_columns != 1)
+		if (dec->part == KAFKA_PART_VALUE && dec->opts->nvalue_columns != 1)
 			b->error = psprintf("the Avro schema is not a record, and the foreign table has %d value columns",
 								dec->opts->nvalue_columns);
 	}
@@ -2373,7 +2593,7 @@ kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const char *data, si
 
 	for (int f = 0; f < b->nfields; f++)
 	{
-		AvroNode   *fn = root->kind == AK_RECORD ? root->sub[f] : root;
+		AvroNode   *fn = b->by_field ? root->sub[f] : root;
 		const unsigned char *start = in.p;
 		const unsigned char *after = NULL;
 
@@ -2406,6 +2626,25 @@ kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const char *data, si
 		*reason = psprintf("%s at byte %d", in.err, (int) (in.p - in.start));
 		return false;
 	}
+	/* columns the writer lacks, with a default in the latest version */
+	for (int i = 0; i < b->ndefaults; i++)
+	{
+		AvroDefault *d = &b->defaults[i];
+		KafkaColumn *col = d->column.col;
+		AvroIn		din;
+
+		din.start = din.p = (const unsigned char *) d->data;
+		din.end = din.p + d->len;
+		din.err = NULL;
+		din.depth = 0;
+		din.empty_items = 0;
+		if (!decode_column(&din, d->node, &d->column, &ad->text,
+						   &values[col->attnum - 1], &nulls[col->attnum - 1]))
+		{
+			*reason = psprintf("%s: %s", d->what, din.err);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -2422,7 +2661,7 @@ avro_prepare(KafkaDecoder *dec, const char *data, size_t len)
 	const unsigned char *p = (const unsigned char *) data;
 	int32		id;
 
-	if (!uses_registry(dec->opts))
+	if (!uses_registry(dec->opts, dec->part))
 		return;
 	ad->prep_data = data;
 	ad->prep_schema = NULL;
@@ -2449,6 +2688,8 @@ avro_prepare(KafkaDecoder *dec, const char *data, size_t len)
 	{
 		ad->last_id = id;
 		ad->last_schema = ad->prep_schema;
+		/* the latest version's defaults, if any, are asked for here */
+		(void) get_binding(dec, ad, ad->prep_schema);
 	}
 }
 
@@ -2462,7 +2703,7 @@ avro_decode(KafkaDecoder *dec, const char *data, size_t len, Datum *values, bool
 {
 	AvroDecoder *ad = dec->codec_state;
 
-	if (uses_registry(dec->opts))
+	if (uses_registry(dec->opts, dec->part))
 	{
 		KafkaAvroSchema *writer;
 
@@ -2484,7 +2725,7 @@ avro_decode(KafkaDecoder *dec, const char *data, size_t len, Datum *values, bool
 		return true;
 	}
 	if (ad->table_schema == NULL)
-		ad->table_schema = kafkaAvroTableSchema(dec->opts);
+		ad->table_schema = part_schema(dec->opts, dec->part);
 	return kafkaAvroDecode(dec, ad->table_schema, data, len, values, nulls, reason);
 }
 
@@ -2501,6 +2742,9 @@ typedef struct AvroWriter
 	avro_value_t value;			/* one value, reused row after row */
 	bool		have_value;
 	avro_writer_t writer;		/* a memory writer, pointed at each row's buffer */
+	bool		by_field;		/* the root is a record written field by field
+								 * from the value columns; else the one column
+								 * (the key's too) is the whole value */
 	int			nfields;		/* root record fields (1 for another root) */
 	KafkaColumn **field_col;	/* per field: its column, or NULL */
 	PgTarget  **field_target;	/* per field: the column's type */
@@ -3364,6 +3608,49 @@ set_from_datum(AvroWriter *w, avro_value_t *v, AvroNode *n, Datum d, bool isnull
 	}
 }
 
+/*
+ * The default of field f of record schema s as Avro binary, written by
+ * avro-c as INSERT writes a missing field's default (into *data, *len, in
+ * the current memory context).  A default that does not fit its type is an
+ * ERROR naming what.
+ */
+static void
+default_bytes(KafkaAvroSchema *s, int f, const char *what, char **data, size_t *len)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw Avro default",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContextCallback *cb;
+	AvroWriter *w = palloc0(sizeof(AvroWriter));
+	avro_value_t field;
+	size_t		size;
+	char	   *buf;
+
+	/* avro-c's objects go with cxt, on success and on ERROR alike */
+	w->schema = s;
+	cb = palloc0(sizeof(MemoryContextCallback));
+	cb->func = release_writer;
+	cb->arg = w;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	w->iface = avro_generic_class_from_schema(s->schema);
+	if (w->iface == NULL)
+		avro_fail(what);
+	AVRO_CHECK(avro_generic_value_new(w->iface, &w->value), what);
+	w->have_value = true;
+	AVRO_CHECK(avro_value_get_by_index(&w->value, f, &field, NULL), what);
+	set_missing_field(w, &field, s->root, f, what);
+	AVRO_CHECK(avro_value_sizeof(&field, &size), what);
+	MemoryContextSwitchTo(old);
+	buf = palloc(Max(size, 1));
+	w->writer = avro_writer_memory(buf, (int64_t) size);
+	if (w->writer == NULL)
+		avro_fail(what);
+	AVRO_CHECK(avro_value_write(w->writer, &field), what);
+	MemoryContextDelete(cxt);
+	*data = buf;
+	*len = size;
+}
+
 /* The writer of a schema for a table (once per statement and schema) */
 static AvroWriter *
 get_writer(KafkaEncoder *enc, AvroEncoder *ae, KafkaAvroSchema *schema)
@@ -3398,7 +3685,8 @@ get_writer(KafkaEncoder *enc, AvroEncoder *ae, KafkaAvroSchema *schema)
 		avro_fail("a row");
 
 	w->unmapped = palloc0(sizeof(KafkaColumn *) * Max(enc->nvalue, 1));
-	if (root->kind == AK_RECORD)
+	w->by_field = root->kind == AK_RECORD && enc->part == KAFKA_PART_VALUE;
+	if (w->by_field)
 	{
 		w->nfields = root->n;
 		w->field_col = palloc0(sizeof(KafkaColumn *) * Max(root->n, 1));
@@ -3526,10 +3814,10 @@ kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool 
 		avro_value_t field;
 		char	   *what;
 
-		ec.field = root->kind == AK_RECORD ? root->names[f] : NULL;
+		ec.field = w->by_field ? root->names[f] : NULL;
 		ec.column = col ? col->name : NULL;
 
-		if (root->kind == AK_RECORD)
+		if (w->by_field)
 			AVRO_CHECK(avro_value_get_by_index(&w->value, f, &field, NULL), "a row");
 		else
 			field = w->value;
@@ -3539,7 +3827,7 @@ kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool 
 			continue;
 		}
 		what = psprintf("column \"%s\"", col->name);
-		set_from_datum(w, &field, root->kind == AK_RECORD ? root->sub[f] : root,
+		set_from_datum(w, &field, w->by_field ? root->sub[f] : root,
 					   values[col->attnum - 1], nulls[col->attnum - 1], w->field_target[f],
 					   &col->out_func, what);
 	}
@@ -3553,10 +3841,11 @@ kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool 
 }
 
 /*
- * The codec's encode: the table's own schema.  With a schema registry, the
- * schema is registered under the subject "<topic>-value" (TopicNameStrategy;
- * registry.c caches it, so once per backend), and each value is the header
- * (magic byte 0, the id big-endian) and the Avro binary.
+ * The codec's encode, of a value or (enc->part) of a key: the table's own
+ * schema for it.  With a schema registry, the schema is registered under
+ * its subject (registry_subject: "<topic>-value" or "<topic>-key" by
+ * default; registry.c caches it, so once per backend), and each value is
+ * the header (magic byte 0, the id big-endian) and the Avro binary.
  */
 static bool
 avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
@@ -3564,14 +3853,14 @@ avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 	AvroEncoder *ae = enc->codec_state;
 
 	if (ae->table_schema == NULL)
-		ae->table_schema = kafkaAvroTableSchema(enc->opts);
-	if (uses_registry(enc->opts))
+		ae->table_schema = part_schema(enc->opts, enc->part);
+	if (uses_registry(enc->opts, enc->part))
 	{
 		uint32		id;
 
 		if (ae->registry_id < 0)
 			ae->registry_id = kafkaRegistryRegister(enc->opts,
-													psprintf("%s-value", enc->opts->topic),
+													registry_subject(enc->opts, enc->part, ae->table_schema, false),
 													kafkaAvroSchemaJson(ae->table_schema), NULL);
 		id = (uint32) ae->registry_id;
 		appendStringInfoChar(&enc->value, REGISTRY_MAGIC);
@@ -3614,13 +3903,43 @@ kafka_avro_schema(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-/* The validator: avro_schema must parse, and goes with format avro */
+/* An inline schema option must parse: an ERROR naming the option otherwise */
+static void
+check_schema_option(const char *option, const char *schema)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw Avro schema check",
+											  ALLOCSET_SMALL_SIZES);
+	char	   *error;
+	KafkaAvroSchema *s = kafkaAvroSchemaParse(schema, strlen(schema), cxt, &error);
+
+	if (s == NULL)
+	{
+		char	   *msg = pstrdup(error);
+
+		MemoryContextDelete(cxt);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"%s\" is not a valid Avro schema: %s", option, msg),
+				 errhint("Give the writer's schema as JSON, for example '{\"type\": \"record\", \"name\": \"r\", \"fields\": [{\"name\": \"id\", \"type\": \"long\"}]}'.")));
+	}
+	MemoryContextDelete(cxt);
+}
+
+/*
+ * The validator: avro_schema and key_avro_schema must parse; avro_schema
+ * and value_subject go with format avro, key_avro_schema and key_subject
+ * with key_format avro.
+ */
 static void
 avro_validate(List *options)
 {
 	ListCell   *lc;
 	const char *schema = NULL;
+	const char *key_schema = NULL;
 	const char *format = NULL;
+	const char *key_format = NULL;
+	const char *value_subject = NULL;
+	const char *key_subject = NULL;
 
 	foreach(lc, options)
 	{
@@ -3628,33 +3947,32 @@ avro_validate(List *options)
 
 		if (strcmp(def->defname, "avro_schema") == 0)
 			schema = defGetString(def);
+		else if (strcmp(def->defname, "key_avro_schema") == 0)
+			key_schema = defGetString(def);
 		else if (strcmp(def->defname, "format") == 0)
 			format = defGetString(def);
+		else if (strcmp(def->defname, "key_format") == 0)
+			key_format = defGetString(def);
+		else if (strcmp(def->defname, "value_subject") == 0)
+			value_subject = defGetString(def);
+		else if (strcmp(def->defname, "key_subject") == 0)
+			key_subject = defGetString(def);
 	}
-	if (schema == NULL)
-		return;
-	if (format && pg_strcasecmp(format, "avro") != 0)
+	/* the format may come from the server: only a table's own other format is refused */
+	if (format && pg_strcasecmp(format, "avro") != 0 && (schema || value_subject))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-				 errmsg("option \"avro_schema\" needs format 'avro', the foreign table has format '%s'", format)));
-	{
-		MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw Avro schema check",
-												  ALLOCSET_SMALL_SIZES);
-		char	   *error;
-		KafkaAvroSchema *s = kafkaAvroSchemaParse(schema, strlen(schema), cxt, &error);
-
-		if (s == NULL)
-		{
-			char	   *msg = pstrdup(error);
-
-			MemoryContextDelete(cxt);
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-					 errmsg("option \"avro_schema\" is not a valid Avro schema: %s", msg),
-					 errhint("Give the writer's schema as JSON, for example '{\"type\": \"record\", \"name\": \"r\", \"fields\": [{\"name\": \"id\", \"type\": \"long\"}]}'.")));
-		}
-		MemoryContextDelete(cxt);
-	}
+				 errmsg("option \"%s\" needs format 'avro', the foreign table has format '%s'",
+						schema ? "avro_schema" : "value_subject", format)));
+	if ((key_schema || key_subject) && (key_format == NULL || pg_strcasecmp(key_format, "avro") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("option \"%s\" needs key_format 'avro'", key_schema ? "key_avro_schema" : "key_subject"),
+				 errhint("Add the option key_format 'avro' to the foreign table.")));
+	if (schema)
+		check_schema_option("avro_schema", schema);
+	if (key_schema)
+		check_schema_option("key_avro_schema", key_schema);
 }
 
 /* A table of format avro is used: its schema must be one it can read */
@@ -3664,7 +3982,7 @@ avro_check_table(KafkaOptions *opts)
 	KafkaAvroSchema *s;
 
 	/* each message names its writer schema; INSERT derives the table's */
-	if (uses_registry(opts))
+	if (uses_registry(opts, KAFKA_PART_VALUE))
 		return;
 	s = kafkaAvroTableSchema(opts);
 	if (s->root->kind != AK_RECORD && opts->nvalue_columns != 1)
@@ -3678,7 +3996,7 @@ avro_check_table(KafkaOptions *opts)
 const KafkaCodec kafka_codec_avro = {
 	.format = KAFKA_FORMAT_AVRO,
 	.name = "avro",
-	.flags = 0,
+	.flags = KAFKA_CODEC_KEY,
 	.validate = avro_validate,
 	.check_table = avro_check_table,
 	.decoder_init = avro_decoder_init,

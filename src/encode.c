@@ -4,7 +4,8 @@
  *		  Encoding rows into Kafka messages for INSERT: the value through
  *		  the table's codec (the format's entry in codec.c's table, which
  *		  also decodes it, so that what INSERT writes, SELECT reads back),
- *		  the key, and the headers.
+ *		  the key (raw, or through the codec of key_format), and the
+ *		  headers.
  *
  * Invariants:
  *	- Text sent to Kafka is UTF-8: converted from the server encoding when
@@ -30,7 +31,9 @@
 
 /*
  * Create the encoder of a table, in the current memory context (the
- * statement's).
+ * statement's).  With a key_format and a key column, it has an encoder of
+ * the key too (key_enc): the same codec interface, with part
+ * KAFKA_PART_KEY and the key column as its one column.
  */
 KafkaEncoder *
 kafkaEncoderCreate(KafkaOptions *opts)
@@ -39,6 +42,7 @@ kafkaEncoderCreate(KafkaOptions *opts)
 
 	enc->opts = opts;
 	enc->codec = kafkaCodec(opts->format);
+	enc->part = KAFKA_PART_VALUE;
 	enc->value_cols = palloc0(sizeof(KafkaColumn *) * Max(opts->nvalue_columns, 1));
 	for (int i = 0; i < opts->ncolumns; i++)
 	{
@@ -54,6 +58,24 @@ kafkaEncoderCreate(KafkaOptions *opts)
 	initStringInfo(&enc->scratch);
 	if (enc->codec->encoder_init)
 		enc->codec->encoder_init(enc);
+
+	if (opts->key_codec && opts->key_attnum)
+	{
+		KafkaEncoder *ke = palloc0(sizeof(KafkaEncoder));
+
+		ke->opts = opts;
+		ke->codec = opts->key_codec;
+		ke->part = KAFKA_PART_KEY;
+		ke->nvalue = 1;
+		ke->value_cols = palloc(sizeof(KafkaColumn *));
+		ke->value_cols[0] = &opts->columns[opts->key_attnum - 1];
+		initStringInfo(&ke->value);
+		initStringInfo(&ke->key);
+		initStringInfo(&ke->scratch);
+		if (ke->codec->encoder_init)
+			ke->codec->encoder_init(ke);
+		enc->key_enc = ke;
+	}
 	return enc;
 }
 
@@ -76,15 +98,30 @@ kafkaEncodeValue(KafkaEncoder *enc, Datum *values, bool *nulls, const char **dat
 }
 
 /*
- * Encode a non-null key: text as its UTF-8 bytes, bytea raw, other types by
- * their output function.
+ * Encode the key column of a row (values/nulls indexed by attnum - 1; the
+ * caller checked that it is not NULL: a NULL key is a message without a
+ * key).  With a key_format, the key's codec encodes it (kafkaEncodeValue on
+ * the key's encoder); else text is its UTF-8 bytes, bytea raw, other types
+ * their output function.  *data and *len are valid until the next call.
  */
 void
-kafkaEncodeKey(KafkaEncoder *enc, Datum value, const char **data, size_t *len)
+kafkaEncodeKey(KafkaEncoder *enc, Datum *values, bool *nulls, const char **data, size_t *len)
 {
 	KafkaColumn *col = &enc->opts->columns[enc->opts->key_attnum - 1];
-	Oid			base = getBaseType(col->typid);
+	Datum		value = values[col->attnum - 1];
+	Oid			base;
 
+	if (enc->key_enc)
+	{
+		if (!kafkaEncodeValue(enc->key_enc, values, nulls, data, len))
+		{
+			/* a codec that writes no bytes for this key: no key */
+			*data = NULL;
+			*len = 0;
+		}
+		return;
+	}
+	base = getBaseType(col->typid);
 	resetStringInfo(&enc->key);
 	if (base == BYTEAOID || base == TEXTOID || base == VARCHAROID)
 		kafkaAppendText(&enc->key, value);

@@ -49,6 +49,25 @@ typedef enum KafkaFormat
 	KAFKA_FORMAT_AVRO			/* Avro binary (schema: avro_schema, or derived) */
 } KafkaFormat;
 
+/* Which part of a message a codec decodes or encodes */
+typedef enum KafkaPart
+{
+	KAFKA_PART_VALUE,			/* the value: the value columns */
+	KAFKA_PART_KEY				/* the key: the key column, as one value
+								 * (key_format) */
+} KafkaPart;
+
+/* How a schema registry subject is named (subject_name_strategy) */
+typedef enum KafkaSubjectStrategy
+{
+	KAFKA_SUBJECT_TOPIC,		/* <topic>-value, <topic>-key (Confluent's
+								 * TopicNameStrategy) */
+	KAFKA_SUBJECT_RECORD,		/* the record's full name
+								 * (RecordNameStrategy) */
+	KAFKA_SUBJECT_TOPIC_RECORD	/* <topic>-<record's full name>
+								 * (TopicRecordNameStrategy) */
+} KafkaSubjectStrategy;
+
 /* What a scan does with a message it cannot decode */
 typedef enum KafkaOnError
 {
@@ -129,6 +148,15 @@ typedef struct KafkaOptions
 	bool		csv_escape_set; /* escape given explicitly */
 	char	   *csv_null;		/* csv null string */
 	char	   *avro_schema;	/* avro: the schema (JSON text), or NULL: derived */
+	const struct KafkaCodec *key_codec; /* key_format: the codec of the key
+										 * column, or NULL: the raw key */
+	char	   *key_avro_schema;	/* key_format avro: the key's schema, or
+									 * NULL: derived */
+	KafkaSubjectStrategy subject_strategy;	/* subject_name_strategy */
+	char	   *value_subject;	/* registry subject of values, or NULL: by
+								 * subject_strategy */
+	char	   *key_subject;	/* registry subject of keys, or NULL: by
+								 * subject_strategy */
 	bool		read_committed; /* isolation.level for scans */
 	bool		transactional;	/* writes go into a Kafka transaction */
 	List	   *rdkafka_props;	/* KafkaProp *s passed to librdkafka; a later
@@ -323,7 +351,9 @@ typedef struct KafkaCodec KafkaCodec;
 typedef struct KafkaDecoder
 {
 	KafkaOptions *opts;
-	const KafkaCodec *codec;	/* the table's format */
+	const KafkaCodec *codec;	/* the table's format (key: key_format) */
+	KafkaPart	part;			/* what it decodes: the value into the value
+								 * columns, or the key into the key column */
 	int			nneeded;		/* value columns the query needs */
 	KafkaColumn **needed;		/* them */
 	KafkaColumn **by_index;		/* value_index -> column if needed, else NULL */
@@ -338,9 +368,14 @@ typedef struct KafkaDecoder
 typedef struct KafkaEncoder
 {
 	KafkaOptions *opts;
-	const KafkaCodec *codec;	/* the table's format */
-	int			nvalue;			/* value columns, in value_index order */
+	const KafkaCodec *codec;	/* the table's format (key: key_format) */
+	KafkaPart	part;			/* what it encodes: the value from the value
+								 * columns, or the key from the key column */
+	int			nvalue;			/* value columns, in value_index order (key:
+								 * 1, the key column) */
 	KafkaColumn **value_cols;	/* them */
+	struct KafkaEncoder *key_enc;	/* key_format: the key's encoder (part
+									 * KAFKA_PART_KEY), or NULL: the raw key */
 	void	   *codec_state;	/* the codec's own state (encoder_init) */
 	StringInfoData value;		/* the encoded value */
 	StringInfoData key;			/* the encoded key */
@@ -355,6 +390,8 @@ typedef struct KafkaEncoder
 										 * verified and converted to the server
 										 * encoding before decode, converted to
 										 * UTF-8 after encode */
+#define KAFKA_CODEC_KEY			0x04	/* can decode and encode the message key
+										 * too (key_format) */
 
 /*
  * One message format.  Every format is one entry of the table in codec.c
@@ -426,6 +463,8 @@ extern const char *kafkaFormatNames(void);
 extern void kafkaCodecValidate(List *table_options);
 extern void kafkaCodecCheckTable(KafkaOptions *opts);
 extern KafkaDecoder *kafkaDecoderCreate(KafkaOptions *opts, Bitmapset *needed);
+extern KafkaDecoder *kafkaKeyDecoderCreate(KafkaOptions *opts);
+extern const char *kafkaKeyFormatNames(void);
 extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
 extern void kafkaDecodePrepare(KafkaDecoder *dec, const char *data, size_t len);
@@ -451,6 +490,7 @@ extern KafkaAvroSchema *kafkaAvroSchemaCached(const char *text, const char *what
 extern const char *kafkaAvroSchemaJson(KafkaAvroSchema *s);
 extern bool kafkaAvroSchemaIsRecord(KafkaAvroSchema *s);
 extern char *kafkaAvroSchemaForTable(KafkaOptions *opts);
+extern char *kafkaAvroSchemaForKey(KafkaOptions *opts);
 extern KafkaAvroSchema *kafkaAvroTableSchema(KafkaOptions *opts);
 extern bool kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const char *data, size_t len,
 							Datum *values, bool *nulls, char **reason);
@@ -464,6 +504,8 @@ typedef struct KafkaRowReader
 {
 	KafkaOptions *opts;
 	KafkaDecoder *dec;			/* the value columns to decode */
+	KafkaDecoder *key_dec;		/* key_format: the key column's decoder, or
+								 * NULL: the raw key */
 	bool		need_key;		/* fill the key column */
 	bool		need_headers;	/* fill the headers column */
 	bool		need_ts;		/* fill the timestamp column */
@@ -499,7 +541,7 @@ typedef struct KafkaHeader
 extern KafkaEncoder *kafkaEncoderCreate(KafkaOptions *opts);
 extern bool kafkaEncodeValue(KafkaEncoder *enc, Datum *values, bool *nulls,
 							 const char **data, size_t *len);
-extern void kafkaEncodeKey(KafkaEncoder *enc, Datum value, const char **data, size_t *len);
+extern void kafkaEncodeKey(KafkaEncoder *enc, Datum *values, bool *nulls, const char **data, size_t *len);
 extern int	kafkaEncodeHeaders(KafkaEncoder *enc, Datum value, KafkaHeader **headers);
 
 /* in producer.c */

@@ -2,9 +2,9 @@
  *
  * message.c
  *		  One Kafka message to one row: the value (through the codecs), the
- *		  key, the headers, the partition, offset and timestamp columns, and
- *		  the on_error policy (fail, skip, junk) for a message that cannot be
- *		  decoded.  Needs no executor state: a scan and a background worker
+ *		  key (raw, or through the codec of key_format), the headers, the
+ *		  partition, offset and timestamp columns, and the on_error policy
+ *		  (fail, skip, junk) for a message that cannot be decoded.  Needs no executor state: a scan and a background worker
  *		  call it alike (kafkaRowReaderCreate, then kafkaMessageToRow).
  *
  * What a bad message is: any error raised while converting its value, key
@@ -199,6 +199,8 @@ kafkaRowReaderCreate(KafkaOptions *opts, Bitmapset *attrs)
 	r->opts = opts;
 	r->dec = kafkaDecoderCreate(opts, fill);
 	r->need_key = opts->key_attnum && bms_is_member(opts->key_attnum, fill);
+	if (r->need_key && opts->key_codec)
+		r->key_dec = kafkaKeyDecoderCreate(opts);
 	r->need_headers = opts->headers_attnum && bms_is_member(opts->headers_attnum, fill);
 	r->need_ts = opts->timestamp_attnum && bms_is_member(opts->timestamp_attnum, fill);
 	r->use_subxact = needs_subxact(opts, fill);
@@ -352,8 +354,8 @@ key_datum(const rd_kafka_message_t *m, KafkaColumn *col, bool *isnull)
 
 /*
  * Decode the value, key and headers of a message: what a bad message can
- * break.  Returns false with *reason for a malformed value; a conversion
- * error is an ERROR.
+ * break.  Returns false with *reason for a malformed value or key (a key's
+ * reason starts with "key: "); a conversion error is an ERROR.
  */
 static bool
 decode_content(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
@@ -362,7 +364,16 @@ decode_content(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bo
 
 	if (!kafkaDecodeValue(r->dec, m->payload, m->len, values, nulls, reason))
 		return false;
-	if (r->need_key)
+	if (r->key_dec)
+	{
+		/* key_format: the key's codec fills the key column (none: NULL) */
+		if (!kafkaDecodeValue(r->key_dec, m->key, m->key_len, values, nulls, reason))
+		{
+			*reason = psprintf("key: %s", *reason);
+			return false;
+		}
+	}
+	else if (r->need_key)
 		values[o->key_attnum - 1] = key_datum(m, &o->columns[o->key_attnum - 1], &nulls[o->key_attnum - 1]);
 	if (r->need_headers)
 	{
@@ -505,6 +516,8 @@ kafkaMessageToRow(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values,
 
 	memset(nulls, true, sizeof(bool) * o->ncolumns);
 	kafkaDecodePrepare(r->dec, m->payload, m->len);
+	if (r->key_dec)
+		kafkaDecodePrepare(r->key_dec, m->key, m->key_len);
 
 	if (o->on_error == KAFKA_ON_ERROR_FAIL)
 		ok = decode_content(r, m, values, nulls, &reason);

@@ -150,7 +150,7 @@ produce_row(KafkaModifyState *st, TupleTableSlot *slot, bool wait)
 	if (!kafkaEncodeValue(st->enc, values, nulls, &payload, &plen))
 		payload = NULL;			/* tombstone */
 	if (o->key_attnum && !nulls[o->key_attnum - 1])
-		kafkaEncodeKey(st->enc, values[o->key_attnum - 1], &key, &klen);
+		kafkaEncodeKey(st->enc, values, nulls, &key, &klen);
 	if (o->partition_attnum && !nulls[o->partition_attnum - 1])
 		partition = row_partition(st, &o->columns[o->partition_attnum - 1], values[o->partition_attnum - 1]);
 	if (o->timestamp_attnum && !nulls[o->timestamp_attnum - 1])

@@ -45,6 +45,8 @@ typedef enum OptType
 	OT_BROKERS,					/* host:port list */
 	OT_URL,						/* schema registry base URL */
 	OT_PEM,						/* PEM certificates, as text */
+	OT_KEY_FORMAT,				/* raw, or a format that can encode keys */
+	OT_SUBJECT_STRATEGY,		/* topic, record, topic_record */
 	OT_IGNORED_INT				/* accepted for adjust/kafka_fdw compatibility */
 } OptType;
 
@@ -81,6 +83,11 @@ static const KafkaOptionDef option_defs[] = {
 	{"escape", OPT_TABLE, OT_CHAR, 0, 0},
 	{"null", OPT_TABLE, OT_STRING, 0, 0},
 	{"avro_schema", OPT_TABLE, OT_STRING, 0, 0},
+	{"key_format", OPT_TABLE, OT_KEY_FORMAT, 0, 0},
+	{"key_avro_schema", OPT_TABLE, OT_STRING, 0, 0},
+	{"subject_name_strategy", OPT_TABLE, OT_SUBJECT_STRATEGY, 0, 0},
+	{"value_subject", OPT_TABLE, OT_STRING, 0, 0},
+	{"key_subject", OPT_TABLE, OT_STRING, 0, 0},
 	{"buffer_delay", OPT_TABLE, OT_IGNORED_INT, 0, 0},
 	{"num_partitions", OPT_TABLE, OT_IGNORED_INT, 0, 0},
 	{"partition", OPT_COLUMN, OT_BOOL, 0, 0},
@@ -152,6 +159,39 @@ parse_format(const char *s, KafkaFormat *f)
 	if (codec == NULL)
 		return false;
 	*f = codec->format;
+	return true;
+}
+
+/* The codec a key_format option names (NULL: raw), or false */
+static bool
+parse_key_format(const char *s, const KafkaCodec **codec)
+{
+	const KafkaCodec *c;
+
+	if (pg_strcasecmp(s, "raw") == 0)
+	{
+		*codec = NULL;
+		return true;
+	}
+	c = kafkaCodecByName(s);
+	if (c == NULL || !(c->flags & KAFKA_CODEC_KEY))
+		return false;
+	*codec = c;
+	return true;
+}
+
+/* subject_name_strategy: Confluent's three strategies, by short name */
+static bool
+parse_subject_strategy(const char *s, KafkaSubjectStrategy *st)
+{
+	if (pg_strcasecmp(s, "topic") == 0)
+		*st = KAFKA_SUBJECT_TOPIC;
+	else if (pg_strcasecmp(s, "record") == 0)
+		*st = KAFKA_SUBJECT_RECORD;
+	else if (pg_strcasecmp(s, "topic_record") == 0)
+		*st = KAFKA_SUBJECT_TOPIC_RECORD;
+	else
+		return false;
 	return true;
 }
 
@@ -457,6 +497,28 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 								 errhint("Valid values are: fail, skip, junk.")));
 					break;
 				}
+			case OT_KEY_FORMAT:
+				{
+					const KafkaCodec *c;
+
+					if (!parse_key_format(defGetString(def), &c))
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"key_format\": \"%s\"", defGetString(def)),
+								 errhint("Valid values are: %s.", kafkaKeyFormatNames())));
+					break;
+				}
+			case OT_SUBJECT_STRATEGY:
+				{
+					KafkaSubjectStrategy st;
+
+					if (!parse_subject_strategy(defGetString(def), &st))
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"subject_name_strategy\": \"%s\"", defGetString(def)),
+								 errhint("Valid values are: topic, record, topic_record.")));
+					break;
+				}
 			case OT_ISOLATION:
 				if (pg_strcasecmp(defGetString(def), "read_committed") != 0 &&
 					pg_strcasecmp(defGetString(def), "read_uncommitted") != 0)
@@ -624,6 +686,16 @@ apply_level(KafkaOptions *opts, List *options, KafkaPropSource source, bool trus
 			opts->csv_null = defGetString(def);
 		else if (strcmp(name, "avro_schema") == 0)
 			opts->avro_schema = defGetString(def);
+		else if (strcmp(name, "key_format") == 0)
+			(void) parse_key_format(defGetString(def), &opts->key_codec);
+		else if (strcmp(name, "key_avro_schema") == 0)
+			opts->key_avro_schema = defGetString(def);
+		else if (strcmp(name, "subject_name_strategy") == 0)
+			(void) parse_subject_strategy(defGetString(def), &opts->subject_strategy);
+		else if (strcmp(name, "value_subject") == 0)
+			opts->value_subject = defGetString(def);
+		else if (strcmp(name, "key_subject") == 0)
+			opts->key_subject = defGetString(def);
 	}
 }
 

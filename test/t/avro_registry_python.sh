@@ -3,9 +3,11 @@
 # interoperates with the client users run, confluent-kafka-python's Avro serializers
 # ($REGISTRY_PYTHON, test/t/avro_registry_python.py), with schema evolution in between:
 #   (a) its AvroSerializer writes messages with v1, then v2 (adds score with a default); one
-#       SELECT reads all typed (v1 messages: score NULL)
+#       SELECT reads all typed (v1 messages: score is v2's default, the subject's latest)
 #   (b) INSERT writes rows, ALTER FOREIGN TABLE adds a column, INSERT writes more; its
 #       AvroDeserializer reads both versions back by their ids
+#   (c) keys (key_format 'avro'): its AvroSerializer's record keys read by SELECT into a
+#       composite key column; INSERT's keys read by its AvroDeserializer
 set -euo pipefail
 
 PSQL=${PG_BIN:+$PG_BIN/}psql
@@ -47,6 +49,8 @@ CREATE SERVER kreg FOREIGN DATA WRAPPER kafka_fdw
   OPTIONS (brokers '$KAFKA_BROKERS', schema_registry '$SCHEMA_REGISTRY_URL', timeout_ms '10000');
 SELECT kafka_create_topic('kreg', 'avpy_in', 1);
 SELECT kafka_create_topic('kreg', 'avpy_out', 1);
+SELECT kafka_create_topic('kreg', 'avpy_kin', 1);
+SELECT kafka_create_topic('kreg', 'avpy_kout', 1);
 SQL
 
 # (a) confluent-kafka-python writes, SELECT reads
@@ -58,8 +62,8 @@ CREATE FOREIGN TABLE avpy_in (id bigint NOT NULL, name text, at timestamptz, sco
 SELECT id, coalesce(name, '-'), at, coalesce(score::text, '-') FROM avpy_in ORDER BY id;
 SQL
 )
-want="1|ann|2024-01-02 03:04:05.678+00|-
-2|-|1970-01-01 00:00:00+00|-
+want="1|ann|2024-01-02 03:04:05.678+00|0
+2|-|1970-01-01 00:00:00+00|0
 3|cy|2030-06-07 08:09:10+00|42"
 [ "$got" = "$want" ] || fail "(a) SELECT of messages written by AvroSerializer:
 $got
@@ -85,3 +89,32 @@ $got
 want:
 $want"
 echo "(b) ok: INSERT before and after ALTER TABLE read by AvroDeserializer"
+
+# (c) keys: confluent-kafka-python's record keys read by SELECT, INSERT's keys read by it
+step "AvroSerializer produce keyed" py produce_keyed "$KAFKA_BROKERS" "$SCHEMA_REGISTRY_URL" avpy_kin
+got=$(step "SELECT keyed" q <<'SQL'
+CREATE TYPE avpy_key AS (id bigint, region text);
+CREATE FOREIGN TABLE avpy_kin (k avpy_key OPTIONS (key 'true'), id bigint NOT NULL, name text)
+  SERVER kreg OPTIONS (topic 'avpy_kin', format 'avro', key_format 'avro');
+SELECT k, (k).region = '', id, coalesce(name, '-') FROM avpy_kin ORDER BY id;
+SQL
+)
+want="(7,eu)|f|1|ann
+(-8,\"\")|t|2|-"
+[ "$got" = "$want" ] || fail "(c) SELECT of keys written by AvroSerializer:
+$got
+want:
+$want"
+step "INSERT keyed" q <<'SQL'
+CREATE FOREIGN TABLE avpy_kout (k avpy_key OPTIONS (key 'true') NOT NULL, n int)
+  SERVER kreg OPTIONS (topic 'avpy_kout', format 'avro', key_format 'avro');
+INSERT INTO avpy_kout VALUES ('(1,us)', 10), ('(2,)', 20);
+SQL
+got=$(step "AvroDeserializer consume keyed" py consume_keyed "$KAFKA_BROKERS" "$SCHEMA_REGISTRY_URL" avpy_kout 2)
+want='{"key": {"id": 1, "region": "us"}, "value": {"n": 10}}
+{"key": {"id": 2, "region": null}, "value": {"n": 20}}'
+[ "$got" = "$want" ] || fail "(c) AvroDeserializer of keys written by INSERT:
+$got
+want:
+$want"
+echo "(c) ok: record keys both ways"
