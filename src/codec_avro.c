@@ -3555,8 +3555,9 @@ kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool 
 /*
  * The codec's encode: the table's own schema.  With a schema registry, the
  * schema is registered under the subject "<topic>-value" (TopicNameStrategy;
- * registry.c caches it, so once per backend), and each value is the header
- * (magic byte 0, the id big-endian) and the Avro binary.
+ * after kafka_fdw's own compatibility check, avro_compat.c; registry.c
+ * caches it, so once per backend), and each value is the header (magic
+ * byte 0, the id big-endian) and the Avro binary.
  */
 static bool
 avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
@@ -3570,9 +3571,9 @@ avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 		uint32		id;
 
 		if (ae->registry_id < 0)
-			ae->registry_id = kafkaRegistryRegister(enc->opts,
-													psprintf("%s-value", enc->opts->topic),
-													kafkaAvroSchemaJson(ae->table_schema), NULL);
+			ae->registry_id = kafkaAvroRegisterChecked(enc->opts,
+													   psprintf("%s-value", enc->opts->topic),
+													   kafkaAvroSchemaJson(ae->table_schema));
 		id = (uint32) ae->registry_id;
 		appendStringInfoChar(&enc->value, REGISTRY_MAGIC);
 		appendStringInfoChar(&enc->value, (char) (id >> 24));
