@@ -398,11 +398,26 @@ LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION kafka.avro_schema(regclass)
   IS 'the Avro schema of a kafka_fdw foreign table: its avro_schema option, or the one derived from its columns';
 
+-- ALTER FOREIGN TABLE (and ALTER TABLE on a foreign table) of a table of format 'avro' on a
+-- server with a schema registry and without avro_schema: the table's new derived schema must
+-- stay compatible with the subject "<topic>-value" at the subject's level, or the command fails
+-- (avro_compat.c).  Runs as the user who runs the command; other tables cost a catalog lookup.
+CREATE FUNCTION kafka.check_altered_avro_tables()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'kafka_check_altered_avro_tables'
+LANGUAGE C;
+COMMENT ON FUNCTION kafka.check_altered_avro_tables()
+  IS 'event trigger: an altered Avro foreign table on a schema registry must stay compatible with its subject';
+CREATE EVENT TRIGGER kafka_avro_compatibility ON ddl_command_end
+  WHEN TAG IN ('ALTER FOREIGN TABLE', 'ALTER TABLE')
+  EXECUTE FUNCTION kafka.check_altered_avro_tables();
+
 REVOKE ALL ON ALL TABLES IN SCHEMA kafka FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA kafka FROM PUBLIC;
 GRANT SELECT ON kafka.streams, kafka.workers, kafka.ingest_status TO PUBLIC;
 REVOKE ALL ON FUNCTION kafka.capture() FROM PUBLIC;
 REVOKE ALL ON FUNCTION kafka.drop_streams_of_dropped_tables() FROM PUBLIC;
+REVOKE ALL ON FUNCTION kafka.check_altered_avro_tables() FROM PUBLIC;
 -- they change the registry for every user of a subject: granted by a superuser
 REVOKE ALL ON FUNCTION kafka.registry_register(name, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION kafka.registry_set_compatibility(name, text, text) FROM PUBLIC;

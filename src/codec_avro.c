@@ -685,6 +685,30 @@ registry_subject(KafkaOptions *o, KafkaPart part, KafkaAvroSchema *s, bool missi
 	return psprintf("%s-%s", o->topic, record->name);
 }
 
+/*
+ * The registry subject INSERT writes the value schema schema_json (derived
+ * from the table) under: registry_subject's, for ALTER's compatibility check
+ * (avro_compat.c)
+ */
+char *
+kafkaAvroValueSubject(KafkaOptions *opts, const char *schema_json)
+{
+	KafkaAvroSchema *s = NULL;
+
+	if (opts->value_subject == NULL && opts->subject_strategy != KAFKA_SUBJECT_TOPIC)
+	{
+		char	   *error = NULL;
+
+		s = kafkaAvroSchemaParse(schema_json, strlen(schema_json), CurrentMemoryContext, &error);
+		if (s == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("the Avro schema derived from foreign table \"%s\" does not parse: %s",
+							opts->table_name, error ? error : "?")));
+	}
+	return registry_subject(opts, KAFKA_PART_VALUE, s, false);
+}
+
 /* A writer schema of a registry id, parsed (the backend's, never freed) */
 typedef struct RegistryWriter
 {
@@ -3844,8 +3868,9 @@ kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool 
  * The codec's encode, of a value or (enc->part) of a key: the table's own
  * schema for it.  With a schema registry, the schema is registered under
  * its subject (registry_subject: "<topic>-value" or "<topic>-key" by
- * default; registry.c caches it, so once per backend), and each value is
- * the header (magic byte 0, the id big-endian) and the Avro binary.
+ * default), after kafka_fdw's own compatibility check (avro_compat.c;
+ * registry.c caches it, so once per backend), and each value is the header
+ * (magic byte 0, the id big-endian) and the Avro binary.
  */
 static bool
 avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
@@ -3859,9 +3884,9 @@ avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 		uint32		id;
 
 		if (ae->registry_id < 0)
-			ae->registry_id = kafkaRegistryRegister(enc->opts,
-													registry_subject(enc->opts, enc->part, ae->table_schema, false),
-													kafkaAvroSchemaJson(ae->table_schema), NULL);
+			ae->registry_id = kafkaAvroRegisterChecked(enc->opts,
+													   registry_subject(enc->opts, enc->part, ae->table_schema, false),
+													   kafkaAvroSchemaJson(ae->table_schema));
 		id = (uint32) ae->registry_id;
 		appendStringInfoChar(&enc->value, REGISTRY_MAGIC);
 		appendStringInfoChar(&enc->value, (char) (id >> 24));

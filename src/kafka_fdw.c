@@ -44,6 +44,7 @@ _PG_init(void)
 	kafkaWorkerInit();
 	kafkaEmitterInit();
 	kafkaXactInit();
+	kafkaAvroCompatInit();
 	MarkGUCPrefixReserved("kafka_fdw");
 }
 

@@ -492,6 +492,7 @@ extern bool kafkaAvroSchemaIsRecord(KafkaAvroSchema *s);
 extern char *kafkaAvroSchemaForTable(KafkaOptions *opts);
 extern char *kafkaAvroSchemaForKey(KafkaOptions *opts);
 extern KafkaAvroSchema *kafkaAvroTableSchema(KafkaOptions *opts);
+extern char *kafkaAvroValueSubject(KafkaOptions *opts, const char *schema_json);
 extern bool kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const char *data, size_t len,
 							Datum *values, bool *nulls, char **reason);
 extern void kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool *nulls,
@@ -778,6 +779,10 @@ extern int32 kafkaRegistryRegister(KafkaOptions *opts, const char *subject, cons
 								   const char *schema_type);
 extern int32 kafkaRegistryLookup(KafkaOptions *opts, const char *subject, const char *schema,
 								 const char *schema_type, int32 *version);
+extern int32 kafkaRegistryRegisteredId(KafkaOptions *opts, const char *subject, const char *schema);
+extern void kafkaRegistryRemember(KafkaOptions *opts, const char *subject, const char *schema,
+								  int32 id);
+extern List *kafkaRegistrySubjectVersions(KafkaOptions *opts, const char *subject);
 extern bool kafkaRegistryCheckCompatibility(KafkaOptions *opts, const char *subject,
 											const char *schema, const char *schema_type,
 											List **messages);
@@ -787,6 +792,14 @@ extern void kafkaRegistrySetCompatibility(KafkaOptions *opts, const char *subjec
 extern List *kafkaRegistrySubjects(KafkaOptions *opts);
 extern void kafkaRegistryCheckUrl(const char *url);
 extern void kafkaRegistryCheckCa(const char *pem);
+
+/* in avro_compat.c */
+extern void kafkaAvroCompatInit(void);
+extern bool kafkaAvroSchemasSame(const char *a, const char *b);
+extern List *kafkaAvroCompatCheck(const char *level, const char *schema, List *versions);
+extern List *kafkaAvroCompatCheckSubject(KafkaOptions *opts, const char *subject, const char *schema,
+										 const char *level, const KafkaSchema *latest);
+extern int32 kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema);
 
 /* in registry_api.c: SQL-callable functions of the schema registry */
 

@@ -1144,6 +1144,78 @@ kafkaRegistryRegister(KafkaOptions *opts, const char *subject, const char *schem
 }
 
 /*
+ * The id kafkaRegistryRegister returned (or kafkaRegistryRemember noted)
+ * for this schema text under the subject in this backend, or -1: no
+ * request is made.
+ */
+int32
+kafkaRegistryRegisteredId(KafkaOptions *opts, const char *subject, const char *schema)
+{
+	RegKey		key = {REG_KEY_REGISTERED, reg_number(opts), 0, subject, schema};
+	const KafkaSchema *found = reg_cache_find(&key);
+
+	return found ? found->id : -1;
+}
+
+/*
+ * Note that this schema text is (equivalent to) the schema with this id
+ * under the subject, as kafkaRegistryRegister would: later registrations
+ * of the text in this backend return the id without asking.
+ */
+void
+kafkaRegistryRemember(KafkaOptions *opts, const char *subject, const char *schema, int32 id)
+{
+	RegKey		key = {REG_KEY_REGISTERED, reg_number(opts), 0, subject, schema};
+	KafkaSchema s = {0};
+
+	check_subject(subject);
+	s.id = id;
+	s.subject = (char *) subject;
+	s.schema = (char *) schema;
+	s.schema_type = "AVRO";
+	(void) reg_cache_put(&key, &s);
+}
+
+/*
+ * The version numbers of a subject (GET /subjects/{subject}/versions), in
+ * the registry's order (ascending), as an IntList; NIL if the subject does
+ * not exist.  Not cached: versions may be added at any time.
+ */
+List *
+kafkaRegistrySubjectVersions(KafkaOptions *opts, const char *subject)
+{
+	RegResponse r;
+	RegWhat		what = {subject, 0, 0};
+	char	   *path;
+	List	   *result = NIL;
+	uint32		n;
+
+	check_subject(subject);
+	path = psprintf("/subjects/%s/versions", reg_escape(subject));
+	reg_request(opts, "GET", path, NULL, &r);
+	if (r.status == 404 && r.error_code == 40401)
+		return NIL;
+	reg_report_status(opts, "GET", path, &r, &what);
+	if (r.json == NULL || !JB_ROOT_IS_ARRAY(r.json) || JB_ROOT_IS_SCALAR(r.json))
+		reg_report_invalid(opts, "GET", path, &r, "a JSON array of version numbers");
+	n = JsonContainerSize(&r.json->root);
+	for (uint32 i = 0; i < n; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(&r.json->root, i);
+		bool		error = false;
+		int32		version;
+
+		if (v == NULL || v->type != jbvNumeric)
+			reg_report_invalid(opts, "GET", path, &r, "a JSON array of version numbers");
+		version = numeric_int4_opt_error(v->val.numeric, &error);
+		if (error || version <= 0)
+			reg_report_invalid(opts, "GET", path, &r, "a JSON array of version numbers");
+		result = lappend_int(result, version);
+	}
+	return result;
+}
+
+/*
  * Is this schema registered under the subject (POST /subjects/{subject})?
  * Returns its id and sets *version, or returns -1 if the subject does not
  * have it (or does not exist).  Nothing is registered; not cached.

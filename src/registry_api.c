@@ -62,7 +62,10 @@ require_arg(FunctionCallInfo fcinfo, int n, const char *name)
  * level, messages): would the registry accept schema as subject's next
  * version under the level that applies to the subject?  Returns false
  * with the registry's reasons rather than raising an error; an invalid
- * schema, an unreachable registry and the like are errors.
+ * schema, an unreachable registry and the like are errors.  messages: the
+ * registry's reasons, or kafka_fdw's own (avro_compat.c) when it gives
+ * none (Apicurio); when the two verdicts differ, a message says so, with
+ * kafka_fdw's reasons.  is_compatible stays the registry's verdict.
  */
 Datum
 kafka_check_compatibility(PG_FUNCTION_ARGS)
@@ -74,6 +77,8 @@ kafka_check_compatibility(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 	List	   *messages = NIL;
+	List	   *ours;
+	char	   *level;
 	bool		ok;
 	Datum	   *elems;
 	int			n = 0;
@@ -89,8 +94,21 @@ kafka_check_compatibility(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 
 	ok = kafkaRegistryCheckCompatibility(opts, subject, schema, NULL, &messages);
+	level = kafkaRegistryGetCompatibility(opts, subject);
+	ours = kafkaAvroCompatCheckSubject(opts, subject, schema, level, NULL);
+	if (ok && ours != NIL)
+		messages = lappend(messages,
+						   psprintf("the registry accepts the schema, but kafka_fdw's own check at level %s finds it incompatible (INSERT and ALTER FOREIGN TABLE refuse it):",
+									level));
+	else if (!ok && ours == NIL)
+		messages = lappend(messages,
+						   psprintf("the registry finds the schema incompatible, but kafka_fdw's own check at level %s finds no reason",
+									level));
+	/* the registry's reasons; ours when it gives none, or when the two disagree */
+	if (messages == NIL || ok != (ours == NIL))
+		messages = list_concat(messages, ours);
 	values[0] = BoolGetDatum(ok);
-	values[1] = CStringGetTextDatum(kafkaRegistryGetCompatibility(opts, subject));
+	values[1] = CStringGetTextDatum(level);
 	elems = palloc(sizeof(Datum) * Max(list_length(messages), 1));
 	foreach(lc, messages)
 		elems[n++] = CStringGetTextDatum((char *) lfirst(lc));

@@ -37,6 +37,8 @@ echo "ok: 1.0 installed, foreign table written and read"
 q -d upg_old -c "ALTER EXTENSION kafka_fdw UPDATE TO '1.1'"
 [ "$(q -d upg_old -c "SELECT extversion FROM pg_extension WHERE extname = 'kafka_fdw'")" = "1.1" ] || fail "not at 1.1"
 q -d upg_old -c "INSERT INTO upg_ft VALUES ('c')"
+# the event trigger of 1.1 fires on ALTER FOREIGN TABLE and leaves other formats alone
+q -d upg_old -c "ALTER FOREIGN TABLE upg_ft OPTIONS (ADD on_error 'skip')"
 [ "$(q -d upg_old -c "SELECT string_agg(v, ',' ORDER BY v) FROM upg_ft")" = "a,b,c" ] || fail "foreign table after the update"
 echo "ok: updated to 1.1; the foreign table still reads and writes"
 
@@ -47,6 +49,10 @@ got=$(q -d upg_old -c "SELECT to_regclass('kafka.stream') IS NOT NULL, to_regcla
   to_regprocedure('kafka.resume_stream(regclass)') IS NOT NULL, to_regprocedure('kafka.flush_stream(regclass,int)') IS NOT NULL,
   to_regprocedure('kafka.capture()') IS NOT NULL")
 [ "$got" = "t|t|t|t|t|t|t|t|t|t" ] || fail "schema kafka objects after the update: $got"
+got=$(q -d upg_old -c "SELECT string_agg(evtname || ' ' || evtevent || ' ' || evtfoid::regproc || ' ' || evttags::text, '; ' ORDER BY evtname)
+  FROM pg_event_trigger WHERE evtname = 'kafka_avro_compatibility'")
+[ "$got" = 'kafka_avro_compatibility ddl_command_end kafka.check_altered_avro_tables {"ALTER FOREIGN TABLE","ALTER TABLE"}' ] ||
+  fail "the event trigger kafka_avro_compatibility after the update: '$got'"
 echo "ok: schema kafka has its tables, views and functions"
 
 # not readable by PUBLIC
@@ -85,7 +91,8 @@ SELECT pg_describe_object(classid, objid, objsubid) || ' | ' || coalesce(
     WHEN 'pg_namespace'::regclass THEN
       (SELECT 'acl=' || coalesce(n.nspacl::text, 'default') || ' owner=' || n.nspowner::regrole FROM pg_namespace n WHERE n.oid = objid)
     WHEN 'pg_event_trigger'::regclass THEN
-      (SELECT t.evtevent || ' ' || t.evtfoid::regproc || ' ' || t.evtenabled::text FROM pg_event_trigger t WHERE t.oid = objid)
+      (SELECT t.evtevent || ' ' || t.evtfoid::regproc || ' ' || t.evtenabled::text || ' tags=' || coalesce(t.evttags::text, '')
+         FROM pg_event_trigger t WHERE t.oid = objid)
     WHEN 'pg_foreign_data_wrapper'::regclass THEN
       (SELECT w.fdwhandler::regproc || ' ' || w.fdwvalidator::regproc FROM pg_foreign_data_wrapper w WHERE w.oid = objid)
   END, '')
