@@ -1052,7 +1052,10 @@ kafkaEmitterHasStreams(void)
  * last_error_at) and is retried after a growing pause (1 to 10 s), while
  * the other streams carry on: the per-stream catch below is the worker's
  * error boundary, like the main loop of any background worker.  Returns the
- * number of events sent (0: nothing to do now).
+ * number of events sent (0: nothing to do now).  Each transaction sets the
+ * statement start first, as postgres.c does for a client's statement:
+ * otherwise now() (last_sent_at, last_error_at) would be the time the
+ * worker started, and kafka.streams could not tell a failing stream.
  */
 int64
 kafkaEmitterWork(void)
@@ -1064,6 +1067,7 @@ kafkaEmitterWork(void)
 												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(workcxt);
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (installed())
@@ -1099,6 +1103,7 @@ kafkaEmitterWork(void)
 		{
 			StreamInfo *s;
 
+			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			if (SPI_connect() != SPI_OK_CONNECT)
@@ -1124,6 +1129,7 @@ kafkaEmitterWork(void)
 				SPI_finish();
 				PopActiveSnapshot();
 				CommitTransactionCommand();
+				SetCurrentStatementStartTimestamp();
 				StartTransactionCommand();
 				PushActiveSnapshot(GetTransactionSnapshot());
 				if (SPI_connect() != SPI_OK_CONNECT)
@@ -1159,6 +1165,7 @@ kafkaEmitterWork(void)
 			st->backoff_ms = st->backoff_ms ? Min(st->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
 			st->retry_at = kafkaNowMs() + st->backoff_ms;
 			/* remember it in kafka.stream, for kafka.streams */
+			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			if (SPI_connect() == SPI_OK_CONNECT)
