@@ -70,11 +70,12 @@ CREATE FUNCTION kafka.stream_changes(source regclass, server name, topic text,
                                      key_columns name[] DEFAULT NULL,
                                      snapshot boolean DEFAULT false,
                                      schemas boolean DEFAULT false,
+                                     format text DEFAULT 'json',
                                      options jsonb DEFAULT '{}')
 RETURNS int
 AS 'MODULE_PATHNAME', 'kafka_stream_changes'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION kafka.stream_changes(regclass, name, text, text, name[], boolean, boolean, jsonb)
+COMMENT ON FUNCTION kafka.stream_changes(regclass, name, text, text, name[], boolean, boolean, text, jsonb)
   IS 'stream the changes of a table to a Kafka topic (table owner only); returns the stream_id';
 
 CREATE FUNCTION kafka.stop_stream(source regclass)
@@ -155,6 +156,7 @@ SELECT s.stream_id,
        s.server,
        s.topic,
        s.envelope,
+       coalesce(s.options->>'format', 'json') AS format,
        s.key_columns,
        CASE WHEN s.state = 'paused' THEN 'paused'
             WHEN s.last_error_at IS NOT NULL

@@ -37,7 +37,7 @@ SELECT kafka_create_topic('kafka', 'tf_cards', 1);
 SELECT kafka.stream_changes('tf_cards', 'kafka', 'tf_cards',
                             options => '{"mask": {"card": 4, "holder": 0}, "exclude": ["cvv"]}') > 0 AS started;
 SELECT kafka.pause_stream('tf_cards');
-SELECT options - 'schemas' AS options FROM kafka.stream WHERE relid = 'tf_cards'::regclass;
+SELECT options - 'schemas' - 'format' AS options FROM kafka.stream WHERE relid = 'tf_cards'::regclass;
 CREATE FOREIGN TABLE tf_cards_t (offs bigint OPTIONS (offset 'true'), k jsonb OPTIONS (key 'true'), v jsonb)
   SERVER kafka OPTIONS (topic 'tf_cards', format 'jsonb');
 CREATE FOREIGN TABLE tf_cards_raw (offs bigint OPTIONS (offset 'true'), k text OPTIONS (key 'true'), v text)

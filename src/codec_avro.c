@@ -31,7 +31,10 @@
  *
  * Encoding (INSERT) uses avro-c: a generic value of the schema is filled
  * from the row and written with avro_value_write, so what INSERT writes is
- * checked by an implementation other than the decoder.
+ * checked by an implementation other than the decoder.  The table-change
+ * emitter (envelope_avro.c) drives the same encoder, with column models of
+ * its own and anonymous record types (BlessTupleDesc) for nested records,
+ * and derives its schemas with kafkaAvroDeriveType.
  *
  * The writer schema is an argument of kafkaAvroDecode and kafkaAvroEncode
  * (a KafkaAvroSchema from kafkaAvroSchemaParse): the inline option gives
@@ -1041,6 +1044,52 @@ derive_type(DeriveState *ds, StringInfo out, Oid typid, int32 typmod, bool nulla
 }
 
 /*
+ * For other builders of derived schemas (envelope_avro.c): the Avro type of
+ * a PostgreSQL type as kafkaAvroSchemaForTable writes it, ["null", T] if
+ * nullable.  *named lists the named types (composites, enums) one schema
+ * has defined so far: pass the same list for every type of one schema, so
+ * that a type used twice is defined once and then referred to by name.
+ */
+void
+kafkaAvroDeriveType(StringInfo out, Oid typid, int32 typmod, bool nullable, List **named)
+{
+	DeriveState ds = {*named};
+
+	derive_type(&ds, out, typid, typmod, nullable);
+	*named = ds.written;
+}
+
+/* Is s a valid Avro name ([A-Za-z_][A-Za-z0-9_]*)? */
+bool
+kafkaAvroValidName(const char *s)
+{
+	return valid_avro_name(s);
+}
+
+/* s made a valid Avro name: other characters become '_' */
+char *
+kafkaAvroName(const char *s)
+{
+	return avro_name(s);
+}
+
+/*
+ * Append the header of the Confluent wire format (magic byte 0, the schema
+ * id as 4 bytes big-endian) to out; the Avro binary value follows it.
+ */
+void
+kafkaAvroAppendRegistryHeader(StringInfo out, int32 id)
+{
+	uint32		u = (uint32) id;
+
+	appendStringInfoChar(out, REGISTRY_MAGIC);
+	appendStringInfoChar(out, (char) (u >> 24));
+	appendStringInfoChar(out, (char) (u >> 16));
+	appendStringInfoChar(out, (char) (u >> 8));
+	appendStringInfoChar(out, (char) u);
+}
+
+/*
  * The Avro schema (JSON text) of a table's value columns: a record named
  * after the table (namespace: its schema), a field per value column named
  * by the column (or its json option); nullable columns as ["null", T] with
@@ -1209,9 +1258,11 @@ build_target(Oid typid, int32 typmod, int depth)
 		t->elem = build_target(elem, typmod, depth + 1);
 		get_typlenbyvalalign(elem, &t->elemlen, &t->elembyval, &t->elemalign);
 	}
-	else if (get_typtype(t->base) == TYPTYPE_COMPOSITE && depth < 50)
+	else if ((get_typtype(t->base) == TYPTYPE_COMPOSITE ||
+			  (t->base == RECORDOID && typmod >= 0)) && depth < 50)
 	{
-		TupleDesc	td = lookup_rowtype_tupdesc(t->base, -1);
+		/* a named composite, or an anonymous record type (BlessTupleDesc) */
+		TupleDesc	td = lookup_rowtype_tupdesc(t->base, t->base == RECORDOID ? typmod : -1);
 
 		t->kind = TK_COMPOSITE;
 		t->natts = td->natts;

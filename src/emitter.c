@@ -103,6 +103,7 @@ typedef struct StreamInfo
 	char	   *envelope;
 	List	   *key_columns;	/* of char * */
 	bool		schemas;
+	KafkaFormat format;			/* of the messages: json or avro */
 	char	   *progress_topic;
 	bool		running;
 	int64		batch_no;
@@ -365,7 +366,7 @@ load_stream(int32 stream_id, Oid relid)
 	rc = SPI_execute_with_args(psprintf("SELECT stream_id, stream_uuid::text, relid::oid, server::text, topic, envelope, "
 										"key_columns::text[], coalesce((options->>'schemas')::bool, false), "
 										"coalesce(options->>'progress_topic', '%s'), state = 'running', batch_no, options::text, "
-										"snapshot_state "
+										"snapshot_state, coalesce(options->>'format', 'json') "
 										"FROM kafka.stream WHERE %s = $1",
 										KAFKA_DEFAULT_PROGRESS_TOPIC,
 										OidIsValid(relid) ? "relid" : "stream_id"),
@@ -391,6 +392,7 @@ load_stream(int32 stream_id, Oid relid)
 	s->batch_no = DatumGetInt64(SPI_getbinval(tup, td, 11, &isnull));
 	s->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(spi_text(tup, td, 12))));
 	s->snapshot_state = spi_text(tup, td, 13);
+	s->format = strcmp(spi_text(tup, td, 14), "avro") == 0 ? KAFKA_FORMAT_AVRO : KAFKA_FORMAT_JSON;
 	return s;
 }
 
@@ -757,9 +759,16 @@ publish_batch(StreamInfo *s, bool *full)
 
 	rel = table_open(s->relid, AccessShareLock);
 	tf = kafkaTransformParse(s->options, s->relid, s->key_columns);
-	env = kafkaEnvelopeCreate(rel, kafkaEnvelopeKind(s->envelope), s->schemas,
+	env = kafkaEnvelopeCreate(rel, kafkaEnvelopeKind(s->envelope), s->format, s->schemas,
 							  s->server, dbname ? dbname : "?", s->key_columns, tf);
 	table_close(rel, AccessShareLock);
+
+	/*
+	 * Avro: the schemas of the table as it is now are registered before the
+	 * Kafka transaction begins, so that a registry that fails or refuses
+	 * them fails the batch with nothing sent (retried like a Kafka failure).
+	 */
+	kafkaEnvelopeRegister(env, opts, s->topic);
 
 	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka emitter batch", ALLOCSET_DEFAULT_SIZES);
 	evcxt = AllocSetContextCreate(batchcxt, "kafka emitter event", ALLOCSET_DEFAULT_SIZES);
@@ -773,6 +782,9 @@ publish_batch(StreamInfo *s, bool *full)
 		KafkaProducer *p;
 		KafkaHeader hdrs[2];
 		char		idbuf[32];
+		Oid			save_userid;
+		int			save_sec;
+		int			nestlevel;
 
 		/* checks the topic before a Kafka transaction is open */
 		p = kafkaProducerBegin(h, s->topic, opts->timeout_ms, KAFKA_PRODUCE_TXN, batchcxt);
@@ -789,6 +801,21 @@ publish_batch(StreamInfo *s, bool *full)
 			txn_error(error, "begin a Kafka transaction", s);
 		}
 		begun = true;
+
+		/*
+		 * The events are encoded as the table's owner: the input and output
+		 * functions of its column types (a domain's CHECK, inside a
+		 * composite) run as a security-restricted operation with
+		 * search_path pinned, as PostgreSQL runs index expressions during
+		 * maintenance, never as the worker's role.  An ERROR restores both
+		 * (transaction abort).
+		 */
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(table_owner,
+							   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+		nestlevel = NewGUCNestLevel();
+		(void) set_config_option("search_path", "pg_catalog, pg_temp",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		for (uint64 i = 0; i < nrows; i++)
 		{
 			HeapTuple	tup = tuptable->vals[i];
@@ -841,6 +868,8 @@ publish_batch(StreamInfo *s, bool *full)
 			if ((i & 1023) == 0)
 				kafkaProducerPoll(p);	/* fail fast; interrupts */
 		}
+		AtEOXact_GUC(true, nestlevel);
+		SetUserIdAndSecContext(save_userid, save_sec);
 
 		/*
 		 * Every change event is acknowledged before the progress record is
@@ -1052,7 +1081,10 @@ kafkaEmitterHasStreams(void)
  * last_error_at) and is retried after a growing pause (1 to 10 s), while
  * the other streams carry on: the per-stream catch below is the worker's
  * error boundary, like the main loop of any background worker.  Returns the
- * number of events sent (0: nothing to do now).
+ * number of events sent (0: nothing to do now).  Each transaction sets the
+ * statement start first, as postgres.c does for a client's statement:
+ * otherwise now() (last_sent_at, last_error_at) would be the time the
+ * worker started, and kafka.streams could not tell a failing stream.
  */
 int64
 kafkaEmitterWork(void)
@@ -1064,6 +1096,7 @@ kafkaEmitterWork(void)
 												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(workcxt);
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (installed())
@@ -1099,6 +1132,7 @@ kafkaEmitterWork(void)
 		{
 			StreamInfo *s;
 
+			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			if (SPI_connect() != SPI_OK_CONNECT)
@@ -1124,6 +1158,7 @@ kafkaEmitterWork(void)
 				SPI_finish();
 				PopActiveSnapshot();
 				CommitTransactionCommand();
+				SetCurrentStatementStartTimestamp();
 				StartTransactionCommand();
 				PushActiveSnapshot(GetTransactionSnapshot());
 				if (SPI_connect() != SPI_OK_CONNECT)
@@ -1159,6 +1194,7 @@ kafkaEmitterWork(void)
 			st->backoff_ms = st->backoff_ms ? Min(st->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
 			st->retry_at = kafkaNowMs() + st->backoff_ms;
 			/* remember it in kafka.stream, for kafka.streams */
+			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			if (SPI_connect() == SPI_OK_CONNECT)

@@ -26,9 +26,13 @@
  *		  row       the new row as value (key from the key columns, if
  *		            any); deletes as tombstones; TRUNCATE emits nothing.
  *
- *		  Pure: no catalog access after kafkaEnvelopeCreate, no Kafka.  The
- *		  only format is JSON; Avro will implement the same interface
- *		  (kafkaEnvelopeEncode fills KafkaEnvMessage key/value bytes).
+ *		  Formats: JSON here; Avro (envelope_avro.c) writes the same
+ *		  messages of each event (kafkaEnvelopeEncode decides which) as
+ *		  Debezium's AvroConverter does, with schemas registered in a schema
+ *		  registry (kafkaEnvelopeRegister).
+ *
+ *		  No Kafka here; the JSON envelope does no catalog access after
+ *		  kafkaEnvelopeCreate (the Avro encoder looks types up as it goes).
  *
  * Invariants:
  *	- Columns are written in attribute order of the table as it is when
@@ -58,8 +62,6 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
-
-#define KAFKA_FDW_SOURCE_VERSION "kafka_fdw-1.1"
 
 /* How Debezium represents a column type */
 typedef enum DbzType
@@ -302,8 +304,8 @@ value_schema(KafkaEnvelope *env)
  * schema names (the kafka_fdw server).
  */
 KafkaEnvelope *
-kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, bool schemas, const char *name,
-					const char *dbname, List *key_columns, const KafkaTransform *tf)
+kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, KafkaFormat format, bool schemas,
+					const char *name, const char *dbname, List *key_columns, const KafkaTransform *tf)
 {
 	KafkaEnvelope *env = palloc0(sizeof(KafkaEnvelope));
 	TupleDesc	td = RelationGetDescr(rel);
@@ -311,7 +313,8 @@ kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, bool schemas, const ch
 	int			n = 0;
 
 	env->kind = kind;
-	env->schemas = schemas && kind == KAFKA_ENV_DEBEZIUM;
+	env->format = format;
+	env->schemas = schemas && kind == KAFKA_ENV_DEBEZIUM && format == KAFKA_FORMAT_JSON;
 	env->name = pstrdup(name);
 	env->db = pstrdup(dbname);
 	env->schema = get_namespace_name(RelationGetNamespace(rel));
@@ -363,7 +366,27 @@ kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, bool schemas, const ch
 		env->key_schema = env->nkeys > 0 ? key_schema(env) : NULL;
 		env->value_schema = value_schema(env);
 	}
+	if (format == KAFKA_FORMAT_AVRO)
+	{
+		if (tf && tf->function)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a transform function cannot change Avro messages"),
+					 errhint("Use format json, or the column rules include, exclude, mask and hash.")));
+		kafkaEnvAvroCreate(env, rel);
+	}
 	return env;
+}
+
+/*
+ * Before a batch is sent: format avro registers its schemas under the
+ * topic's subjects (an ERROR leaves nothing sent); JSON needs nothing.
+ */
+void
+kafkaEnvelopeRegister(KafkaEnvelope *env, KafkaOptions *opts, const char *topic)
+{
+	if (env->format == KAFKA_FORMAT_AVRO)
+		kafkaEnvAvroRegister(env, opts, topic);
 }
 
 /* ---------------------------------------------------------------------
@@ -834,34 +857,96 @@ rewrite_row(KafkaEnvelope *env, const char *text)
 	return b.data;
 }
 
+/* One row image of an event (before or after), in the envelope's format */
+typedef struct EnvRow
+{
+	const char *text;			/* row_to_json text (rewritten by the column rules) */
+	Jsonb	   *json;			/* json: parsed */
+	KafkaEnvAvroRow *avro;		/* avro: read back into datums */
+} EnvRow;
+
+static EnvRow *
+env_row(KafkaEnvelope *env, const char *text)
+{
+	EnvRow	   *row;
+
+	if (text == NULL)
+		return NULL;
+	row = palloc0(sizeof(EnvRow));
+	row->text = text;
+	if (env->format == KAFKA_FORMAT_AVRO)
+		row->avro = kafkaEnvAvroRow(env, text);
+	else
+		row->json = parse_row(text);
+	return row;
+}
+
+/* The key of a row, or NULL (no row, or no key columns) */
+static char *
+env_key(KafkaEnvelope *env, EnvRow *row, size_t *len)
+{
+	char	   *key;
+
+	*len = 0;
+	if (row == NULL)
+		return NULL;
+	if (env->format == KAFKA_FORMAT_AVRO)
+		return kafkaEnvAvroKey(env, row->avro, len);
+	key = make_key(env, row->json);
+	*len = key ? strlen(key) : 0;
+	return key;
+}
+
+/* A debezium value of op with these rows */
+static char *
+env_dbz_value(KafkaEnvelope *env, const KafkaChangeEvent *ev, char op, EnvRow *before,
+			  EnvRow *after, int64 now_ns, size_t *len)
+{
+	char	   *value;
+
+	if (env->format == KAFKA_FORMAT_AVRO)
+		return kafkaEnvAvroDbzValue(env, ev, op, before ? before->avro : NULL,
+									after ? after->avro : NULL, now_ns, len);
+	value = make_dbz_value(env, ev, op, before ? before->json : NULL,
+						   after ? after->json : NULL, now_ns);
+	*len = strlen(value);
+	return value;
+}
+
+/* The value of the upsert and row envelopes: the new row */
+static char *
+env_row_value(KafkaEnvelope *env, EnvRow *after, size_t *len)
+{
+	if (env->format == KAFKA_FORMAT_AVRO)
+		return kafkaEnvAvroRowValue(env, after->avro, len);
+	*len = strlen(after->text);
+	return pstrdup(after->text);
+}
+
 static void
-add_msg(KafkaEnvMessage *out, int *n, char *key, char *value)
+add_msg(KafkaEnvMessage *out, int *n, char *key, size_t key_len, char *value, size_t value_len)
 {
 	out[*n].key = key;
-	out[*n].key_len = key ? strlen(key) : 0;
+	out[*n].key_len = key ? key_len : 0;
 	out[*n].value = value;
-	out[*n].value_len = value ? strlen(value) : 0;
+	out[*n].value_len = value ? value_len : 0;
 	(*n)++;
 }
 
-/*
- * Encode one change event into up to KAFKA_ENV_MAX_MESSAGES messages (key
- * NULL: no key; value NULL: a tombstone), in the order they must be sent.
- * now_ns is the publish time (Debezium's top-level ts_ms/us/ns).  Returns
- * the number of messages (0: the envelope does not represent the event).
- */
-int
-kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns,
-					KafkaEnvMessage *out)
+/* The messages of one event (kafkaEnvelopeEncode) */
+static int
+encode_event(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns, KafkaEnvMessage *out)
 {
-	const char *before_text = env->rewrite ? rewrite_row(env, ev->before) : ev->before;
-	const char *after_text = env->rewrite ? rewrite_row(env, ev->after) : ev->after;
-	Jsonb	   *before = parse_row(before_text);
-	Jsonb	   *after = parse_row(after_text);
-	char	   *old_key = make_key(env, before);
-	char	   *new_key = make_key(env, after);
+	EnvRow	   *before = env_row(env, env->rewrite ? rewrite_row(env, ev->before) : ev->before);
+	EnvRow	   *after = env_row(env, env->rewrite ? rewrite_row(env, ev->after) : ev->after);
+	size_t		old_len;
+	size_t		new_len;
+	size_t		len;
+	char	   *old_key = env_key(env, before, &old_len);
+	char	   *new_key = env_key(env, after, &new_len);
 	bool		key_changed = ev->op == 'u' && env->nkeys > 0 && old_key && new_key &&
-		strcmp(old_key, new_key) != 0;
+		(old_len != new_len || memcmp(old_key, new_key, old_len) != 0);
+	char	   *value;
 	int			n = 0;
 
 	switch (env->kind)
@@ -871,26 +956,34 @@ kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns
 			{
 				case 'c':
 				case 'r':
-					add_msg(out, &n, new_key, make_dbz_value(env, ev, ev->op, NULL, after, now_ns));
+					value = env_dbz_value(env, ev, ev->op, NULL, after, now_ns, &len);
+					add_msg(out, &n, new_key, new_len, value, len);
 					break;
 				case 'u':
 					if (key_changed)
 					{
-						add_msg(out, &n, old_key, make_dbz_value(env, ev, 'd', before, NULL, now_ns));
-						add_msg(out, &n, old_key, NULL);
-						add_msg(out, &n, new_key, make_dbz_value(env, ev, 'c', NULL, after, now_ns));
+						value = env_dbz_value(env, ev, 'd', before, NULL, now_ns, &len);
+						add_msg(out, &n, old_key, old_len, value, len);
+						add_msg(out, &n, old_key, old_len, NULL, 0);
+						value = env_dbz_value(env, ev, 'c', NULL, after, now_ns, &len);
+						add_msg(out, &n, new_key, new_len, value, len);
 					}
 					else
-						add_msg(out, &n, new_key, make_dbz_value(env, ev, 'u', before, after, now_ns));
+					{
+						value = env_dbz_value(env, ev, 'u', before, after, now_ns, &len);
+						add_msg(out, &n, new_key, new_len, value, len);
+					}
 					break;
 				case 'd':
-					add_msg(out, &n, old_key, make_dbz_value(env, ev, 'd', before, NULL, now_ns));
+					value = env_dbz_value(env, ev, 'd', before, NULL, now_ns, &len);
+					add_msg(out, &n, old_key, old_len, value, len);
 					/* a tombstone needs a key to mean anything to compaction */
 					if (old_key)
-						add_msg(out, &n, old_key, NULL);
+						add_msg(out, &n, old_key, old_len, NULL, 0);
 					break;
 				case 't':
-					add_msg(out, &n, NULL, make_dbz_value(env, ev, 't', NULL, NULL, now_ns));
+					value = env_dbz_value(env, ev, 't', NULL, NULL, now_ns, &len);
+					add_msg(out, &n, NULL, 0, value, len);
 					break;
 				default:
 					elog(ERROR, "unknown change event op \"%c\"", ev->op);
@@ -902,15 +995,17 @@ kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns
 			{
 				case 'c':
 				case 'r':
-					add_msg(out, &n, new_key, pstrdup(after_text));
+					value = env_row_value(env, after, &len);
+					add_msg(out, &n, new_key, new_len, value, len);
 					break;
 				case 'u':
 					if (key_changed)
-						add_msg(out, &n, old_key, NULL);
-					add_msg(out, &n, new_key, pstrdup(after_text));
+						add_msg(out, &n, old_key, old_len, NULL, 0);
+					value = env_row_value(env, after, &len);
+					add_msg(out, &n, new_key, new_len, value, len);
 					break;
 				case 'd':
-					add_msg(out, &n, old_key, NULL);
+					add_msg(out, &n, old_key, old_len, NULL, 0);
 					break;
 				case 't':
 					break;		/* not representable as rows of a table view */
@@ -919,6 +1014,42 @@ kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns
 			}
 			break;
 	}
+	return n;
+}
+
+/*
+ * Encode one change event into up to KAFKA_ENV_MAX_MESSAGES messages (key
+ * NULL: no key; value NULL: a tombstone), in the order they must be sent.
+ * now_ns is the publish time (Debezium's top-level ts_ms/us/ns).  Returns
+ * the number of messages (0: the envelope does not represent the event).
+ * An Avro encoding error names the event and table in its message (which
+ * kafka.streams.last_error shows), and is rethrown.
+ */
+int
+kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns,
+					KafkaEnvMessage *out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile int n = 0;
+
+	if (env->format != KAFKA_FORMAT_AVRO)
+		return encode_event(env, ev, now_ns, out);
+	PG_TRY();
+	{
+		n = encode_event(env, ev, now_ns, out);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->message = psprintf("could not encode change event " INT64_FORMAT " of table \"%s\" as Avro: %s",
+								  ev->event_id, env->table, edata->message);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 	return n;
 }
 

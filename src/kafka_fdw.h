@@ -497,6 +497,10 @@ extern bool kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const ch
 							Datum *values, bool *nulls, char **reason);
 extern void kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool *nulls,
 							StringInfo out);
+extern void kafkaAvroDeriveType(StringInfo out, Oid typid, int32 typmod, bool nullable, List **named);
+extern bool kafkaAvroValidName(const char *s);
+extern char *kafkaAvroName(const char *s);
+extern void kafkaAvroAppendRegistryHeader(StringInfo out, int32 id);
 
 /* in message.c */
 
@@ -643,10 +647,15 @@ typedef struct KafkaEnvColumn
 	int			mask_keep;		/* mask: characters kept at the end */
 } KafkaEnvColumn;
 
+/* The format avro part of an envelope (envelope_avro.c) */
+typedef struct KafkaEnvAvro KafkaEnvAvro;
+
 /* How the events of one stream become messages */
 typedef struct KafkaEnvelope
 {
 	KafkaEnvelopeKind kind;
+	KafkaFormat format;			/* KAFKA_FORMAT_JSON or KAFKA_FORMAT_AVRO */
+	KafkaEnvAvro *avro;			/* avro: schemas, decoder, encoders */
 	bool		schemas;		/* debezium: {"schema","payload"} wrapper */
 	char	   *name;			/* logical server name (source.name, schema names) */
 	char	   *db;				/* database name */
@@ -688,12 +697,30 @@ typedef struct KafkaEnvMessage
 #define KAFKA_ENV_MAX_MESSAGES 3
 
 extern KafkaEnvelopeKind kafkaEnvelopeKind(const char *name);
-extern KafkaEnvelope *kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, bool schemas,
-										  const char *name, const char *dbname, List *key_columns,
-										  const KafkaTransform *tf);
+extern KafkaEnvelope *kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, KafkaFormat format,
+										  bool schemas, const char *name, const char *dbname,
+										  List *key_columns, const KafkaTransform *tf);
+extern void kafkaEnvelopeRegister(KafkaEnvelope *env, KafkaOptions *opts, const char *topic);
 extern int	kafkaEnvelopeEncode(KafkaEnvelope *env, const KafkaChangeEvent *ev, int64 now_ns,
 								KafkaEnvMessage *out);
 extern char *kafkaJsonValueText(JsonbValue *v, Oid typid, int32 typmod, bool debezium);
+
+/* in envelope_avro.c */
+
+/* source.version of the Debezium envelope */
+#define KAFKA_FDW_SOURCE_VERSION "kafka_fdw-1.1"
+
+/* A captured row read back into datums (opaque) */
+typedef struct KafkaEnvAvroRow KafkaEnvAvroRow;
+
+extern void kafkaEnvAvroCreate(KafkaEnvelope *env, Relation rel);
+extern void kafkaEnvAvroRegister(KafkaEnvelope *env, KafkaOptions *opts, const char *topic);
+extern KafkaEnvAvroRow *kafkaEnvAvroRow(KafkaEnvelope *env, const char *text);
+extern char *kafkaEnvAvroKey(KafkaEnvelope *env, KafkaEnvAvroRow *row, size_t *len);
+extern char *kafkaEnvAvroRowValue(KafkaEnvelope *env, KafkaEnvAvroRow *row, size_t *len);
+extern char *kafkaEnvAvroDbzValue(KafkaEnvelope *env, const KafkaChangeEvent *ev, char op,
+								  KafkaEnvAvroRow *before, KafkaEnvAvroRow *after, int64 now_ns,
+								  size_t *len);
 
 /* in worker.c */
 extern int	kafka_max_workers;

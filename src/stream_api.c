@@ -273,6 +273,14 @@ check_stream_options(Jsonb *options)
 			if (strlen(stream_option_keys[i]) == (size_t) v.val.string.len &&
 				memcmp(stream_option_keys[i], v.val.string.val, v.val.string.len) == 0)
 				known = true;
+		if (!known && ((v.val.string.len == 6 && memcmp(v.val.string.val, "format", 6) == 0) ||
+					   (v.val.string.len == 7 && memcmp(v.val.string.val, "schemas", 7) == 0)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%.*s\" is an argument of kafka.stream_changes, not a key of its options",
+							v.val.string.len, v.val.string.val),
+					 errhint("Pass it by name, for example %s.",
+							 v.val.string.len == 6 ? "format => 'avro'" : "schemas => true")));
 		if (!known)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -293,9 +301,44 @@ check_stream_options(Jsonb *options)
 }
 
 /*
+ * Format avro: the server must have a schema registry, and the schemas
+ * derived from the table must be valid (column names that are Avro names,
+ * types avro-c accepts): checked now by creating the stream's envelope,
+ * rather than at its first batch.  Nothing is registered yet.
+ */
+static void
+check_avro_stream(Oid relid, ForeignServer *server, const char *envelope, bool schemas,
+				  List *keys, const KafkaTransform *tf)
+{
+	ListCell   *lc;
+	bool		registry = false;
+	Relation	rel;
+
+	if (schemas)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schemas applies to format json only"),
+				 errhint("Avro messages name their schema in the schema registry; leave out schemas => true.")));
+	foreach(lc, server->options)
+		if (strcmp(((DefElem *) lfirst(lc))->defname, "schema_registry") == 0)
+			registry = true;
+	if (!registry)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("format avro needs a schema registry, and server \"%s\" has none", server->servername),
+				 errhint("Set the server option schema_registry to the URL of a Confluent-compatible registry: ALTER SERVER %s OPTIONS (ADD schema_registry 'http://...').",
+						 quote_identifier(server->servername))));
+	rel = relation_open(relid, AccessShareLock);
+	(void) kafkaEnvelopeCreate(rel, kafkaEnvelopeKind(envelope), KAFKA_FORMAT_AVRO, false,
+							   server->servername, "?", keys, tf);
+	relation_close(rel, AccessShareLock);
+}
+
+/*
  * kafka.stream_changes(source regclass, server name, topic text,
  *   envelope text, key_columns name[], snapshot bool, schemas bool,
- *   options jsonb) RETURNS int: start streaming the changes of a table.
+ *   format text, options jsonb) RETURNS int: start streaming the changes
+ *   of a table.
  */
 Datum
 kafka_stream_changes(PG_FUNCTION_ARGS)
@@ -309,6 +352,7 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 	List	   *keys;
 	bool		snapshot,
 				schemas;
+	char	   *format;
 	KafkaOwnerContext oc;
 	StringInfoData sql;
 	char	   *qname;
@@ -353,6 +397,12 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 				 errhint("Valid envelopes are \"debezium\", \"upsert\" and \"row\".")));
 	snapshot = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
 	schemas = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
+	format = PG_ARGISNULL(7) ? "json" : text_to_cstring(PG_GETARG_TEXT_PP(7));
+	if (strcmp(format, "json") != 0 && strcmp(format, "avro") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid format \"%s\"", format),
+				 errhint("Valid formats are \"json\" and \"avro\".")));
 
 	if (!PG_ARGISNULL(4))
 		keys = explicit_key_columns(relid, PG_GETARG_ARRAYTYPE_P(4));
@@ -377,17 +427,17 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 	 * search_path, which names the transform function); the function is
 	 * stored by its qualified signature.
 	 */
-	if (!PG_ARGISNULL(7))
-		check_stream_options(PG_GETARG_JSONB_P(7));
-	tf = PG_ARGISNULL(7) ? NULL : kafkaTransformParse(PG_GETARG_JSONB_P(7), relid, keys);
+	if (!PG_ARGISNULL(8))
+		check_stream_options(PG_GETARG_JSONB_P(8));
+	tf = PG_ARGISNULL(8) ? NULL : kafkaTransformParse(PG_GETARG_JSONB_P(8), relid, keys);
 
 	if (snapshot)
 	{
 		int			chunk = 1;	/* the default is valid */
 
-		if (!PG_ARGISNULL(7) && JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(7)))
+		if (!PG_ARGISNULL(8) && JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(8)))
 		{
-			Jsonb	   *opts = PG_GETARG_JSONB_P(7);
+			Jsonb	   *opts = PG_GETARG_JSONB_P(8);
 			const char *name = "snapshot_chunk_size";
 			JsonbValue *v = getKeyJsonValueFromContainer(&opts->root, name, strlen(name), NULL);
 
@@ -397,14 +447,16 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 		}
 		kafkaSnapshotCheck(relid, keys, chunk);
 	}
+	if (strcmp(format, "avro") == 0)
+		check_avro_stream(relid, server, envelope, schemas, keys, tf);
 
 	qname = qualified_name(relid);
 	kafkaBeginAsOwner(&oc);
 	{
-		Oid			types[9] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, NAMEARRAYOID, JSONBOID,
-		BOOLOID, OIDOID, TEXTOID};
-		Datum		values[9];
-		char		nulls[9] = "         ";
+		Oid			types[10] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, NAMEARRAYOID, JSONBOID,
+		BOOLOID, OIDOID, TEXTOID, TEXTOID};
+		Datum		values[10];
+		char		nulls[10] = "          ";
 
 		values[0] = ObjectIdGetDatum(relid);
 		values[1] = CStringGetTextDatum(server->servername);
@@ -414,16 +466,17 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 			values[4] = name_array(keys);
 		else
 			nulls[4] = 'n';
-		if (PG_ARGISNULL(7))
+		if (PG_ARGISNULL(8))
 			nulls[5] = 'n';
 		else
-			values[5] = PG_GETARG_DATUM(7);
+			values[5] = PG_GETARG_DATUM(8);
 		values[6] = BoolGetDatum(schemas);
 		values[7] = ObjectIdGetDatum(oc.save_userid);
 		if (tf && tf->function)
 			values[8] = CStringGetTextDatum(tf->function);
 		else
 			nulls[8] = 'n';
+		values[9] = CStringGetTextDatum(format);
 
 		kafkaSpiExec("SELECT 1 FROM kafka.stream WHERE relid = $1::pg_catalog.regclass",
 				 1, types, values, nulls, SPI_OK_SELECT);
@@ -435,15 +488,15 @@ kafka_stream_changes(PG_FUNCTION_ARGS)
 		kafkaSpiExec(snapshot ?
 				 "INSERT INTO kafka.stream (relid, server, topic, envelope, key_columns, options, created_by, snapshot_state) "
 				 "VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, "
-				 "coalesce($6, '{}') || pg_catalog.jsonb_build_object('schemas', $7) || "
+				 "coalesce($6, '{}') || pg_catalog.jsonb_build_object('schemas', $7, 'format', $10) || "
 				 "CASE WHEN $9 IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('transform', $9) END, $8, 'pending') "
 				 "RETURNING stream_id" :
 				 "INSERT INTO kafka.stream (relid, server, topic, envelope, key_columns, options, created_by) "
 				 "VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, "
-				 "coalesce($6, '{}') || pg_catalog.jsonb_build_object('schemas', $7) || "
+				 "coalesce($6, '{}') || pg_catalog.jsonb_build_object('schemas', $7, 'format', $10) || "
 				 "CASE WHEN $9 IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('transform', $9) END, $8) "
 				 "RETURNING stream_id",
-				 9, types, values, nulls, SPI_OK_INSERT_RETURNING);
+				 10, types, values, nulls, SPI_OK_INSERT_RETURNING);
 		stream_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 

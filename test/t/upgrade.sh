@@ -44,7 +44,7 @@ echo "ok: updated to 1.1; the foreign table still reads and writes"
 
 got=$(q -d upg_old -c "SELECT to_regclass('kafka.stream') IS NOT NULL, to_regclass('kafka.outbox') IS NOT NULL,
   to_regclass('kafka.streams') IS NOT NULL, to_regclass('kafka.workers') IS NOT NULL,
-  to_regprocedure('kafka.stream_changes(regclass,name,text,text,name[],boolean,boolean,jsonb)') IS NOT NULL,
+  to_regprocedure('kafka.stream_changes(regclass,name,text,text,name[],boolean,boolean,text,jsonb)') IS NOT NULL,
   to_regprocedure('kafka.stop_stream(regclass)') IS NOT NULL, to_regprocedure('kafka.pause_stream(regclass)') IS NOT NULL,
   to_regprocedure('kafka.resume_stream(regclass)') IS NOT NULL, to_regprocedure('kafka.flush_stream(regclass,int)') IS NOT NULL,
   to_regprocedure('kafka.capture()') IS NOT NULL")
