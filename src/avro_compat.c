@@ -1207,10 +1207,13 @@ reasons_detail(const char *level, List *reasons)
  * that is the same schema (canonical form) is used as it is, and so is a
  * version the registry finds equal to it (POST /subjects/{subject});
  * otherwise the schema must pass kafka_fdw's own check at the subject's
- * level, or the statement fails (42P17) before anything is sent.
+ * level, or the statement fails (42P17) before anything is sent.  whose:
+ * what the schema is of, for the error ("foreign table \"t\""); NULL: the
+ * foreign table of opts.
  */
 int32
-kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema)
+kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema,
+						 const char *whose)
 {
 	int32		id = kafkaRegistryRegisteredId(opts, subject, schema);
 	const KafkaSchema *latest;
@@ -1239,8 +1242,10 @@ kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *sc
 	if (reasons != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("the Avro schema of foreign table \"%s\" is incompatible with subject \"%s\" in the schema registry of server \"%s\"",
-						opts->table_name ? opts->table_name : get_rel_name(opts->relid),
+				 errmsg("the Avro schema of %s is incompatible with subject \"%s\" in the schema registry of server \"%s\"",
+						whose ? whose :
+						psprintf("foreign table \"%s\"",
+								 opts->table_name ? opts->table_name : get_rel_name(opts->relid)),
 						subject, opts->server_name),
 				 errdetail("%s", reasons_detail(level, reasons)),
 				 errhint(COMPAT_HINT, opts->server_name, subject)));

@@ -3937,7 +3937,7 @@ avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 		if (ae->registry_id < 0)
 			ae->registry_id = kafkaAvroRegisterChecked(enc->opts,
 													   registry_subject(enc->opts, enc->part, ae->table_schema, false),
-													   kafkaAvroSchemaJson(ae->table_schema));
+													   kafkaAvroSchemaJson(ae->table_schema), NULL);
 		id = (uint32) ae->registry_id;
 		appendStringInfoChar(&enc->value, REGISTRY_MAGIC);
 		appendStringInfoChar(&enc->value, (char) (id >> 24));

@@ -403,9 +403,10 @@ kafkaEnvAvroCreate(KafkaEnvelope *env, Relation rel)
 
 /*
  * Register the envelope's schemas under the subjects <topic>-value and
- * <topic>-key, before anything is sent: a registry that cannot be reached,
- * or that refuses a schema (incompatible with the subject's versions under
- * its compatibility level), fails the batch while nothing is in Kafka.
+ * <topic>-key, before anything is sent, as INSERT does (kafka_fdw's own
+ * compatibility check first, avro_compat.c): a registry that cannot be
+ * reached, or a schema incompatible with the subject's versions under its
+ * compatibility level, fails the batch while nothing is in Kafka.
  * Registrations are cached per session, so this asks the registry once per
  * schema text.
  */
@@ -413,6 +414,7 @@ void
 kafkaEnvAvroRegister(KafkaEnvelope *env, KafkaOptions *opts, const char *topic)
 {
 	KafkaEnvAvro *a = env->avro;
+	char	   *whose;
 
 	if (opts->schema_registry == NULL)
 		ereport(ERROR,
@@ -420,9 +422,10 @@ kafkaEnvAvroRegister(KafkaEnvelope *env, KafkaOptions *opts, const char *topic)
 				 errmsg("the change stream of table \"%s\" has format avro, and server \"%s\" has no schema registry",
 						env->table, opts->server_name),
 				 errhint("Set the server option schema_registry, or stop the stream and start it with format json.")));
-	a->value_id = kafkaRegistryRegister(opts, psprintf("%s-value", topic), a->value_schema, NULL);
+	whose = psprintf("the change stream of table \"%s\"", env->table);
+	a->value_id = kafkaAvroRegisterChecked(opts, psprintf("%s-value", topic), a->value_schema, whose);
 	if (a->key_schema)
-		a->key_id = kafkaRegistryRegister(opts, psprintf("%s-key", topic), a->key_schema, NULL);
+		a->key_id = kafkaAvroRegisterChecked(opts, psprintf("%s-key", topic), a->key_schema, whose);
 }
 
 /*

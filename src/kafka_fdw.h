@@ -826,7 +826,8 @@ extern bool kafkaAvroSchemasSame(const char *a, const char *b);
 extern List *kafkaAvroCompatCheck(const char *level, const char *schema, List *versions);
 extern List *kafkaAvroCompatCheckSubject(KafkaOptions *opts, const char *subject, const char *schema,
 										 const char *level, const KafkaSchema *latest);
-extern int32 kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema);
+extern int32 kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema,
+									   const char *whose);
 
 /* in registry_api.c: SQL-callable functions of the schema registry */
 
