@@ -194,35 +194,58 @@ typedef struct KafkaRange
  */
 enum FdwScanPrivateIndex
 {
-	FdwScanPrivateQualKinds,	/* IntList: KafkaQualKind per fdw_exprs entry */
+	FdwScanPrivateQuals,		/* IntList: the pushed-down conditions as a
+								 * program of KafkaQualKinds (pushdown.c) */
 	FdwScanPrivateQualText,		/* List of String: deparsed quals for EXPLAIN */
 	FdwScanPrivateRetrieved,	/* IntList: attnums the query needs */
 	FdwScanPrivateLimit,		/* Integer: LIMIT pushed down (-1: none) */
 	FdwScanPrivateCount
 };
 
-/* A pushed-down restriction on partition/offset/timestamp */
+/*
+ * One step of the program of pushed-down conditions: a comparison of the
+ * partition, offset or timestamp column with the next value of fdw_exprs,
+ * or KQ_AND / KQ_OR followed by the number of terms they combine.
+ */
 typedef enum KafkaQualKind
 {
 	KQ_PART_EQ, KQ_PART_IN, KQ_PART_LT, KQ_PART_LE, KQ_PART_GT, KQ_PART_GE,
 	KQ_OFF_EQ, KQ_OFF_IN, KQ_OFF_LT, KQ_OFF_LE, KQ_OFF_GT, KQ_OFF_GE,
-	KQ_TS_GT, KQ_TS_GE
+	KQ_TS_GT, KQ_TS_GE,
+	KQ_AND, KQ_OR
 } KafkaQualKind;
 
-/* The restrictions evaluated at execution time */
+/* Partitions [plo, phi) x offsets [olo, ohi): a box of the set a scan reads */
+typedef struct KafkaBox
+{
+	int64		plo;
+	int64		phi;
+	int64		olo;
+	int64		ohi;
+} KafkaBox;
+
+/* The end of the partition numbers and of the offsets (exclusive) */
+#define KAFKA_PARTITION_END ((int64) PG_INT32_MAX + 1)
+#define KAFKA_OFFSET_END PG_INT64_MAX
+
+/*
+ * The restrictions evaluated at execution time: the set of (partition,
+ * offset) pairs the scan reads, as boxes in the canonical form of
+ * pushdown.c (sorted by partition then offset; boxes of one partition
+ * interval share it, intervals are disjoint; a partition interval's offset
+ * ranges are disjoint and not adjacent), and a timestamp lower bound.
+ */
 typedef struct KafkaScanBounds
 {
-	List	   *partitions;		/* IntList of wanted partitions */
-	bool		partitions_set; /* partitions restricts the scan */
-	int64		part_lo;		/* partition >= part_lo */
-	int64		part_hi;		/* partition < part_hi */
-	bool		empty;			/* contradictory: scan nothing */
-	int64		off_lo;			/* offset >= off_lo */
-	int64		off_hi;			/* offset < off_hi */
+	int			nboxes;			/* 0: the scan reads nothing */
+	KafkaBox   *boxes;
 	int64		ts_lo;			/* timestamp >= ts_lo (ms since epoch), or -1 */
-	int64	   *off_set;		/* offset IN (...): sorted distinct offsets */
-	int			noff_set;		/* their number; -1 if no IN list */
+	bool		widened;		/* a set was widened: it would have had more
+								 * than KAFKA_MAX_PUSHDOWN_RANGES boxes */
 } KafkaScanBounds;
+
+/* Most boxes a set of KafkaScanBounds holds */
+#define KAFKA_MAX_PUSHDOWN_RANGES 10000
 
 /* The kinds of librdkafka handle kafka_fdw makes */
 typedef enum HandleKind
@@ -327,9 +350,10 @@ extern int	kafkaErrcode(rd_kafka_resp_err_t err);
 
 /* in pushdown.c */
 extern void kafkaExtractQuals(PlannerInfo *root, RelOptInfo *baserel, KafkaOptions *opts,
-							  List *clauses, List **kinds, List **exprs, List **texts);
-extern void kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext,
+							  List *clauses, List **program, List **exprs, List **texts);
+extern void kafkaEvalBounds(List *program, List *exprstates, ExprContext *econtext,
 							KafkaScanBounds *bounds);
+extern bool kafkaBoundsAll(const KafkaScanBounds *bounds);
 extern List *kafkaPlanRanges(KafkaOptions *opts, rd_kafka_t *rk, KafkaScanBounds *bounds);
 extern void kafkaPinRanges(Oid relid, const KafkaRange *ranges, int n);
 extern void kafkaUnpinRanges(void);

@@ -4,24 +4,44 @@
  *		  Turning WHERE clauses on the partition, offset and timestamp columns
  *		  into the partitions and offset ranges a scan reads.
  *
+ * At planning, the clauses become a program (kafkaExtractQuals): comparisons
+ * of the partition and offset columns with a value, combined with AND and OR
+ * as in the clauses, and lower bounds on the timestamp among the top-level
+ * conjuncts.  When the scan starts, the values are evaluated and the program
+ * becomes a set of (partition, offset) pairs (kafkaEvalBounds): a
+ * conjunction intersects its terms' sets, a disjunction unites them.  A
+ * clause, or a part of one, that cannot be pushed stands for "every
+ * message": it drops out of a conjunction, and leaves a disjunction
+ * unrestricted.
+ *
+ * A set is kept as boxes, partition interval x offset interval, in a
+ * canonical form: sorted by partition then offset; the boxes of one
+ * partition interval share it and intervals are disjoint; one interval's
+ * offset ranges are disjoint and not adjacent (overlapping and adjacent
+ * ranges are merged), and two adjacent intervals with the same ranges are
+ * one.  Equal sets have equal forms, and EXPLAIN shows them compactly.
+ *
  * Invariants:
  *	- Pushdown only narrows what is read; every clause is still checked
- *	  locally by the executor, so a conservative range is always correct.
+ *	  locally by the executor, so a conservative set is always correct.
  *	- The compared value may be a Const, a Param or any stable expression
  *	  without Vars: it is evaluated when the scan starts (and on rescan),
  *	  so prepared statements and parameterized joins work.
+ *	- A set never holds more than KAFKA_MAX_PUSHDOWN_RANGES boxes, and
+ *	  combining two sets does bounded work: beyond, a union is widened to
+ *	  the one box enclosing it and an intersection to the smaller of its two
+ *	  operands; a set is never narrowed.
  *
  *-------------------------------------------------------------------------
  */
 #include "kafka_fdw.h"
-
-#include "utils/memutils.h"
 
 #include "access/stratnum.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -31,6 +51,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
 
@@ -73,14 +94,26 @@ is_runtime_constant(Node *node)
 }
 
 /*
+ * The btree operator families of the column types seen while extracting
+ * one relation's clauses: a long OR compares the same columns many times,
+ * and GetDefaultOpClass scans pg_opclass.
+ */
+typedef struct FamilyCache
+{
+	int			n;
+	Oid			type[4];
+	Oid			family[4];
+} FamilyCache;
+
+/*
  * The btree strategy of opno for a column of type coltype compared with a
  * value of type valtype, or 0 if we do not push it down.
  */
 static int
-op_strategy(Oid opno, Oid coltype, Oid valtype)
+op_strategy(FamilyCache *fc, Oid opno, Oid coltype, Oid valtype)
 {
-	Oid			opclass;
-	Oid			family;
+	Oid			family = InvalidOid;
+	int			i;
 
 	if (is_int_type(coltype))
 	{
@@ -89,10 +122,26 @@ op_strategy(Oid opno, Oid coltype, Oid valtype)
 	}
 	else if (coltype != valtype)
 		return 0;
-	opclass = GetDefaultOpClass(coltype, BTREE_AM_OID);
-	if (!OidIsValid(opclass))
+	for (i = 0; i < fc->n; i++)
+		if (fc->type[i] == coltype)
+			break;
+	if (i < fc->n)
+		family = fc->family[i];
+	else
+	{
+		Oid			opclass = GetDefaultOpClass(coltype, BTREE_AM_OID);
+
+		if (OidIsValid(opclass))
+			family = get_opclass_family(opclass);
+		if (fc->n < (int) lengthof(fc->type))
+		{
+			fc->type[fc->n] = coltype;
+			fc->family[fc->n] = family;
+			fc->n++;
+		}
+	}
+	if (!OidIsValid(family))
 		return 0;
-	family = get_opclass_family(opclass);
 	return get_op_opfamily_strategy(opno, family);
 }
 
@@ -133,72 +182,153 @@ deparse_context(PlannerInfo *root, RelOptInfo *baserel)
 																		 bms_make_singleton(baserel->relid)));
 }
 
+/* The clauses being turned into a program (kafkaExtractQuals) */
+typedef struct ExtractContext
+{
+	Index		relid;			/* our relation's index in the range table */
+	KafkaOptions *opts;
+	List	   *program;		/* IntList: KafkaQualKinds and term counts */
+	List	   *exprs;			/* the values the comparisons compare with */
+	FamilyCache families;		/* of the column types seen */
+} ExtractContext;
+
 /*
- * Find the clauses we can push down.  kinds gets a KafkaQualKind per clause,
- * exprs the value expression to evaluate at scan start, texts the clause as
- * SQL for EXPLAIN.
+ * A comparison of the partition, offset or timestamp column with a value we
+ * can evaluate at scan start: its KafkaQualKind, or -1.  Timestamps count
+ * only where top is true (a conjunct of the whole WHERE clause): their
+ * bound is one for the whole scan.
+ */
+static int
+leaf_kind(ExtractContext *cx, Node *clause, bool top, Node **value)
+{
+	int			kind = -1;
+
+	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		Node	   *l = linitial(op->args);
+		Node	   *r = lsecond(op->args);
+		Oid			opno = op->opno;
+		int			role = column_role(l, cx->relid, cx->opts);
+
+		if (role == KAFKA_COL_VALUE)
+		{
+			/* value op column: commute */
+			role = column_role(r, cx->relid, cx->opts);
+			opno = get_commutator(opno);
+			*value = l;
+			l = r;
+		}
+		else
+			*value = r;
+		if (role != KAFKA_COL_VALUE && OidIsValid(opno) && is_runtime_constant(*value))
+			kind = strategy_kind(role, op_strategy(&cx->families, opno, exprType(l), exprType(*value)));
+	}
+	else if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) clause;
+		Node	   *l = linitial(sa->args);
+		int			role = column_role(l, cx->relid, cx->opts);
+
+		*value = lsecond(sa->args);
+		if (sa->useOr && (role == KAFKA_COL_PARTITION || role == KAFKA_COL_OFFSET) &&
+			is_runtime_constant(*value) &&
+			op_strategy(&cx->families, sa->opno, exprType(l), get_element_type(exprType(*value))) == BTEqualStrategyNumber)
+			kind = role == KAFKA_COL_PARTITION ? KQ_PART_IN : KQ_OFF_IN;
+	}
+	if ((kind == KQ_TS_GE || kind == KQ_TS_GT) && !top)
+		kind = -1;
+	return kind;
+}
+
+/*
+ * Append the program of clause to cx.  Returns false, appending nothing, if
+ * it restricts nothing we can push: a conjunction keeps the terms that do,
+ * a disjunction needs all of its terms.
+ */
+static bool
+extract_term(ExtractContext *cx, Node *clause, bool top)
+{
+	check_stack_depth();
+	if (IsA(clause, RestrictInfo))
+		clause = (Node *) ((RestrictInfo *) clause)->clause;
+
+	if (is_andclause(clause) || is_orclause(clause))
+	{
+		bool		is_and = is_andclause(clause);
+		int			plen = list_length(cx->program);
+		int			elen = list_length(cx->exprs);
+		int			n = 0;
+		ListCell   *lc;
+
+		cx->program = lappend_int(cx->program, is_and ? KQ_AND : KQ_OR);
+		cx->program = lappend_int(cx->program, 0);	/* the count, set below */
+		foreach(lc, ((BoolExpr *) clause)->args)
+		{
+			if (extract_term(cx, lfirst(lc), top && is_and))
+				n++;
+			else if (!is_and)
+			{
+				n = 0;			/* a term that restricts nothing: nor does the OR */
+				break;
+			}
+		}
+		if (n == 0)
+		{
+			cx->program = list_truncate(cx->program, plen);
+			cx->exprs = list_truncate(cx->exprs, elen);
+			return false;
+		}
+		lfirst_int(list_nth_cell(cx->program, plen + 1)) = n;
+		return true;
+	}
+	else
+	{
+		Node	   *value = NULL;
+		int			kind = leaf_kind(cx, clause, top, &value);
+
+		if (kind < 0)
+			return false;
+		cx->program = lappend_int(cx->program, kind);
+		cx->exprs = lappend(cx->exprs, value);
+		return true;
+	}
+}
+
+/*
+ * Find what of the clauses we can push down.  program gets the conditions
+ * (the top-level clauses are its terms, AND-ed), exprs the values they
+ * compare with, in the program's order, to evaluate at scan start; texts
+ * the clauses that contributed, as SQL for EXPLAIN.
  */
 void
 kafkaExtractQuals(PlannerInfo *root, RelOptInfo *baserel, KafkaOptions *opts,
-				  List *clauses, List **kinds, List **exprs, List **texts)
+				  List *clauses, List **program, List **exprs, List **texts)
 {
+	ExtractContext cx;
 	ListCell   *lc;
 	List	   *dpcontext = NIL;
 
-	*kinds = NIL;
-	*exprs = NIL;
+	cx.relid = baserel->relid;
+	cx.opts = opts;
+	cx.program = NIL;
+	cx.exprs = NIL;
+	cx.families.n = 0;
 	*texts = NIL;
 	foreach(lc, clauses)
 	{
-		Expr	   *clause = (Expr *) lfirst(lc);
-		int			kind = -1;
-		Node	   *value = NULL;
+		Node	   *clause = lfirst(lc);
 
 		if (IsA(clause, RestrictInfo))
-			clause = ((RestrictInfo *) clause)->clause;
-
-		if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
-		{
-			OpExpr	   *op = (OpExpr *) clause;
-			Node	   *l = linitial(op->args);
-			Node	   *r = lsecond(op->args);
-			Oid			opno = op->opno;
-			int			role = column_role(l, baserel->relid, opts);
-
-			if (role == KAFKA_COL_VALUE)
-			{
-				/* value op column: commute */
-				role = column_role(r, baserel->relid, opts);
-				opno = get_commutator(opno);
-				value = l;
-				l = r;
-			}
-			else
-				value = r;
-			if (role != KAFKA_COL_VALUE && OidIsValid(opno) && is_runtime_constant(value))
-				kind = strategy_kind(role, op_strategy(opno, exprType(l), exprType(value)));
-		}
-		else if (IsA(clause, ScalarArrayOpExpr))
-		{
-			ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) clause;
-			Node	   *l = linitial(sa->args);
-			int			role = column_role(l, baserel->relid, opts);
-
-			value = lsecond(sa->args);
-			if (sa->useOr && (role == KAFKA_COL_PARTITION || role == KAFKA_COL_OFFSET) &&
-				is_runtime_constant(value) &&
-				op_strategy(sa->opno, exprType(l), get_element_type(exprType(value))) == BTEqualStrategyNumber)
-				kind = role == KAFKA_COL_PARTITION ? KQ_PART_IN : KQ_OFF_IN;
-		}
-
-		if (kind < 0)
+			clause = (Node *) ((RestrictInfo *) clause)->clause;
+		if (!extract_term(&cx, clause, true))
 			continue;
-		*kinds = lappend_int(*kinds, kind);
-		*exprs = lappend(*exprs, value);
 		if (dpcontext == NIL)
 			dpcontext = deparse_context(root, baserel);
-		*texts = lappend(*texts, makeString(deparse_expression((Node *) clause, dpcontext, false, false)));
+		*texts = lappend(*texts, makeString(deparse_expression(clause, dpcontext, false, false)));
 	}
+	*program = cx.program;
+	*exprs = cx.exprs;
 }
 
 /* A Datum of an integer or timestamp type as int64 (timestamps: Unix ms) */
@@ -237,165 +367,487 @@ cmp_int64(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Intersect an optional set with another */
-static List *
-intersect_set(List *cur, bool cur_set, List *other)
-{
-	List	   *res = NIL;
-	ListCell   *lc;
+/* ---------------------------------------------------------------------
+ * Sets of (partition, offset) pairs
+ * ---------------------------------------------------------------------
+ */
 
-	if (!cur_set)
-		return other;
-	foreach(lc, cur)
-		if (list_member_int(other, lfirst_int(lc)))
-			res = lappend_int(res, lfirst_int(lc));
-	return res;
+/* Most offset ranges one union or intersection of two sets looks at */
+#define KAFKA_MAX_COMBINE_WORK (100 * KAFKA_MAX_PUSHDOWN_RANGES)
+
+/* A set in canonical form (see the file header) */
+typedef struct RangeSet
+{
+	int			n;
+	KafkaBox   *b;
+} RangeSet;
+
+static const RangeSet set_nothing = {0, NULL};
+
+/* The set of one box, clipped to the partitions and offsets that exist */
+static RangeSet
+set_box(int64 plo, int64 phi, int64 olo, int64 ohi)
+{
+	RangeSet	s = set_nothing;
+
+	plo = Max(plo, 0);
+	phi = Min(phi, KAFKA_PARTITION_END);
+	olo = Max(olo, 0);
+	ohi = Min(ohi, KAFKA_OFFSET_END);
+	if (plo < phi && olo < ohi)
+	{
+		s.n = 1;
+		s.b = palloc(sizeof(KafkaBox));
+		s.b[0].plo = plo;
+		s.b[0].phi = phi;
+		s.b[0].olo = olo;
+		s.b[0].ohi = ohi;
+	}
+	return s;
+}
+
+static bool
+box_is_all(const KafkaBox *b)
+{
+	return b->plo == 0 && b->phi == KAFKA_PARTITION_END && b->olo == 0 && b->ohi == KAFKA_OFFSET_END;
+}
+
+static bool
+set_is_all(const RangeSet *s)
+{
+	return s->n == 1 && box_is_all(&s->b[0]);
+}
+
+/* The one box enclosing two sets, not both empty */
+static RangeSet
+set_hull(const RangeSet *a, const RangeSet *b)
+{
+	int64		plo = PG_INT64_MAX,
+				phi = PG_INT64_MIN,
+				olo = PG_INT64_MAX,
+				ohi = PG_INT64_MIN;
+	const RangeSet *sets[2] = {a, b};
+
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < sets[k]->n; i++)
+		{
+			const KafkaBox *x = &sets[k]->b[i];
+
+			plo = Min(plo, x->plo);
+			phi = Max(phi, x->phi);
+			olo = Min(olo, x->olo);
+			ohi = Max(ohi, x->ohi);
+		}
+	return set_box(plo, phi, olo, ohi);
+}
+
+/* Index of the first box after the partition interval of box i */
+static int
+next_group(const RangeSet *s, int i)
+{
+	int			j = i + 1;
+
+	while (j < s->n && s->b[j].plo == s->b[i].plo)
+		j++;
+	return j;
 }
 
 /*
- * Evaluate the pushed-down clauses into bounds.  A NULL value makes the
- * clause false, so the scan reads nothing.
+ * Sorted, disjoint, non-adjacent offset ranges (of a's and b's boxes):
+ * their union or intersection into out; returns how many.
  */
-void
-kafkaEvalBounds(List *kinds, List *exprstates, ExprContext *econtext, KafkaScanBounds *b)
+static int
+combine_offsets(const KafkaBox *a, int na, const KafkaBox *b, int nb, bool is_and, KafkaBox *out)
 {
-	ListCell   *lk,
-			   *le;
+	int			i = 0,
+				j = 0,
+				n = 0;
 
-	memset(b, 0, sizeof(*b));
-	b->part_lo = 0;
-	b->part_hi = PG_INT32_MAX;
-	b->off_lo = 0;
-	b->off_hi = PG_INT64_MAX;
-	b->ts_lo = -1;
-	b->noff_set = -1;
-
-	forboth(lk, kinds, le, exprstates)
+	if (is_and)
 	{
-		int			kind = lfirst_int(lk);
-		ExprState  *es = (ExprState *) lfirst(le);
-		Oid			type = exprType((Node *) es->expr);
-		bool		isnull;
-		Datum		d = ExecEvalExprSwitchContext(es, econtext, &isnull);
-		int64		v;
-
-		if (isnull)
+		while (i < na && j < nb)
 		{
-			b->empty = true;
-			continue;
-		}
-		if (kind == KQ_PART_IN || kind == KQ_OFF_IN)
-		{
-			ArrayType  *arr = DatumGetArrayTypeP(d);
-			Oid			et = ARR_ELEMTYPE(arr);
-			int16		typlen;
-			bool		typbyval;
-			char		typalign;
-			Datum	   *elems;
-			bool	   *enulls;
-			int			n;
-			List	   *set = NIL;
+			int64		lo = Max(a[i].olo, b[j].olo);
+			int64		hi = Min(a[i].ohi, b[j].ohi);
 
-			get_typlenbyvalalign(et, &typlen, &typbyval, &typalign);
-			deconstruct_array(arr, et, typlen, typbyval, typalign, &elems, &enulls, &n);
-			for (int i = 0; i < n; i++)
+			if (lo < hi)
 			{
-				if (enulls[i])
-					continue;
-				v = datum_int64(elems[i], et);
-				if (kind == KQ_PART_IN && v >= 0 && v <= PG_INT32_MAX)
-					set = lappend_int(set, (int) v);
+				out[n].olo = lo;
+				out[n].ohi = hi;
+				n++;
 			}
-			if (kind == KQ_PART_IN)
-			{
-				b->partitions = intersect_set(b->partitions, b->partitions_set, set);
-				b->partitions_set = true;
-			}
+			if (a[i].ohi < b[j].ohi)
+				i++;
 			else
-			{
-				int64	   *set = palloc(sizeof(int64) * Max(n, 1));
-				int			m = 0;
-
-				for (int i = 0; i < n; i++)
-					if (!enulls[i])
-						set[m++] = datum_int64(elems[i], et);
-				qsort(set, m, sizeof(int64), cmp_int64);
-				m = (int) qunique(set, m, sizeof(int64), cmp_int64);
-				/* two IN lists: keep what both allow */
-				if (b->noff_set >= 0)
-				{
-					int			k = 0;
-
-					for (int i = 0; i < m; i++)
-						if (bsearch(&set[i], b->off_set, b->noff_set, sizeof(int64), cmp_int64))
-							set[k++] = set[i];
-					m = k;
-				}
-				b->off_set = set;
-				b->noff_set = m;
-				if (m == 0)
-					b->empty = true;
-			}
-			continue;
+				j++;
 		}
+		return n;
+	}
+	while (i < na || j < nb)
+	{
+		const KafkaBox *x = (j >= nb || (i < na && a[i].olo <= b[j].olo)) ? &a[i++] : &b[j++];
 
-		v = datum_int64(d, type);
-		switch (kind)
+		/* overlapping or adjacent: one range */
+		if (n > 0 && x->olo <= out[n - 1].ohi)
+			out[n - 1].ohi = Max(out[n - 1].ohi, x->ohi);
+		else
 		{
-			case KQ_PART_EQ:
-				b->partitions = intersect_set(b->partitions, b->partitions_set,
-											  (v >= 0 && v <= PG_INT32_MAX) ? list_make1_int((int) v) : NIL);
-				b->partitions_set = true;
-				break;
-			case KQ_PART_LT:
-				b->part_hi = Min(b->part_hi, v);
-				break;
-			case KQ_PART_LE:
-				if (v < PG_INT32_MAX)
-					b->part_hi = Min(b->part_hi, v + 1);
-				break;
-			case KQ_PART_GT:
-				b->part_lo = Max(b->part_lo, v < PG_INT32_MAX ? v + 1 : v);
-				if (v >= PG_INT32_MAX)
-					b->empty = true;
-				break;
-			case KQ_PART_GE:
-				b->part_lo = Max(b->part_lo, v);
-				break;
-			case KQ_OFF_EQ:
-				b->off_lo = Max(b->off_lo, v);
-				b->off_hi = v < PG_INT64_MAX ? Min(b->off_hi, v + 1) : b->off_hi;
-				break;
-			case KQ_OFF_LT:
-				b->off_hi = Min(b->off_hi, v);
-				break;
-			case KQ_OFF_LE:
-				if (v < PG_INT64_MAX)
-					b->off_hi = Min(b->off_hi, v + 1);
-				break;
-			case KQ_OFF_GT:
-				if (v == PG_INT64_MAX)
-					b->empty = true;
-				else
-					b->off_lo = Max(b->off_lo, v + 1);
-				break;
-			case KQ_OFF_GE:
-				b->off_lo = Max(b->off_lo, v);
-				break;
-			case KQ_TS_GE:
-			case KQ_TS_GT:
-				b->ts_lo = Max(b->ts_lo, v);
-				break;
+			out[n].olo = x->olo;
+			out[n].ohi = x->ohi;
+			n++;
 		}
 	}
-	if (b->part_lo >= b->part_hi || b->off_lo >= b->off_hi)
-		b->empty = true;
+	return n;
 }
 
 /*
- * The ranges a scan reads: for each wanted partition, [start, end) from the
- * low and high watermarks taken now, narrowed by the bounds.
+ * The union or intersection of two sets, in canonical form, into *out.
+ * The partition axis is cut at every end of an interval of either set; in
+ * each piece, the two sets' offset ranges are combined; a piece next to the
+ * previous one with the same ranges extends it.  Returns false if the
+ * result would exceed KAFKA_MAX_PUSHDOWN_RANGES boxes or the work
+ * KAFKA_MAX_COMBINE_WORK.
  */
+static bool
+set_combine(const RangeSet *a, const RangeSet *b, bool is_and, RangeSet *out)
+{
+	int64	   *cuts = palloc(sizeof(int64) * 2 * (a->n + b->n));
+	int			ncuts = 0;
+	int			ia = 0,
+				ib = 0;
+	int			last = -1;		/* first box of the last interval in out */
+	int			space = 16;
+	KafkaBox   *tmp = palloc(sizeof(KafkaBox) * (a->n + b->n));
+	int64		work = 0;
+	const RangeSet *sets[2] = {a, b};
+
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < sets[k]->n; i = next_group(sets[k], i))
+		{
+			cuts[ncuts++] = sets[k]->b[i].plo;
+			cuts[ncuts++] = sets[k]->b[i].phi;
+		}
+	qsort(cuts, ncuts, sizeof(int64), cmp_int64);
+	ncuts = (int) qunique(cuts, ncuts, sizeof(int64), cmp_int64);
+
+	out->n = 0;
+	out->b = palloc(sizeof(KafkaBox) * space);
+	for (int k = 0; k + 1 < ncuts; k++)
+	{
+		int64		x = cuts[k],
+					y = cuts[k + 1];
+		int			na = 0,
+					nb = 0,
+					nt;
+
+		/* the intervals of a and b that hold [x, y), if any */
+		while (ia < a->n && a->b[ia].phi <= x)
+			ia = next_group(a, ia);
+		if (ia < a->n && a->b[ia].plo <= x)
+			na = next_group(a, ia) - ia;
+		while (ib < b->n && b->b[ib].phi <= x)
+			ib = next_group(b, ib);
+		if (ib < b->n && b->b[ib].plo <= x)
+			nb = next_group(b, ib) - ib;
+
+		work += na + nb;
+		if (work > KAFKA_MAX_COMBINE_WORK)
+			return false;
+		nt = combine_offsets(a->b + ia, na, b->b + ib, nb, is_and, tmp);
+		if (nt == 0)
+			continue;
+
+		if (last >= 0 && out->b[last].phi == x && out->n - last == nt)
+		{
+			bool		same = true;
+
+			for (int i = 0; i < nt && same; i++)
+				same = out->b[last + i].olo == tmp[i].olo && out->b[last + i].ohi == tmp[i].ohi;
+			if (same)
+			{
+				for (int i = last; i < out->n; i++)
+					out->b[i].phi = y;
+				continue;
+			}
+		}
+		if (out->n + nt > KAFKA_MAX_PUSHDOWN_RANGES)
+			return false;
+		if (out->n + nt > space)
+		{
+			space = Max(space * 2, out->n + nt);
+			out->b = repalloc(out->b, sizeof(KafkaBox) * space);
+		}
+		last = out->n;
+		for (int i = 0; i < nt; i++)
+		{
+			KafkaBox   *o = &out->b[out->n++];
+
+			o->plo = x;
+			o->phi = y;
+			o->olo = tmp[i].olo;
+			o->ohi = tmp[i].ohi;
+		}
+	}
+	return true;
+}
+
+/* a AND b; too large or costly: the smaller of the two, a superset */
+static RangeSet
+set_and(RangeSet a, RangeSet b, bool *widened)
+{
+	RangeSet	r;
+
+	if (a.n == 0 || set_is_all(&b))
+		return a;
+	if (b.n == 0 || set_is_all(&a))
+		return b;
+	if (set_combine(&a, &b, true, &r))
+		return r;
+	*widened = true;
+	return a.n <= b.n ? a : b;
+}
+
+/* a OR b; too large or costly: the box enclosing both */
+static RangeSet
+set_or(RangeSet a, RangeSet b, bool *widened)
+{
+	RangeSet	r;
+
+	if (a.n == 0 || set_is_all(&b))
+		return b;
+	if (b.n == 0 || set_is_all(&a))
+		return a;
+	if (set_combine(&a, &b, false, &r))
+		return r;
+	*widened = true;
+	return set_hull(&a, &b);
+}
+
+/*
+ * The set of sorted distinct values, as partitions (all offsets) or as
+ * offsets (all partitions): runs of consecutive values become one interval.
+ * Values outside the partitions or offsets that exist are left out.
+ */
+static RangeSet
+set_of_values(int64 *v, int n, bool partitions, bool *widened)
+{
+	RangeSet	s = set_nothing;
+	int64		end = partitions ? KAFKA_PARTITION_END : KAFKA_OFFSET_END;
+	int			i = 0;
+
+	s.b = palloc(sizeof(KafkaBox) * Max(n, 1));
+	while (i < n)
+	{
+		int64		lo = v[i],
+					hi;
+
+		if (lo < 0 || lo >= end)
+		{
+			i++;
+			continue;
+		}
+		hi = lo + 1;
+		while (++i < n && v[i] == hi && hi < end)
+			hi++;
+		if (partitions)
+		{
+			s.b[s.n].plo = lo;
+			s.b[s.n].phi = hi;
+			s.b[s.n].olo = 0;
+			s.b[s.n].ohi = KAFKA_OFFSET_END;
+		}
+		else
+		{
+			s.b[s.n].plo = 0;
+			s.b[s.n].phi = KAFKA_PARTITION_END;
+			s.b[s.n].olo = lo;
+			s.b[s.n].ohi = hi;
+		}
+		s.n++;
+	}
+	if (s.n > KAFKA_MAX_PUSHDOWN_RANGES)
+	{
+		*widened = true;
+		return set_hull(&s, &set_nothing);
+	}
+	return s;
+}
+
+/* v + 1, or v if that overflows (the value is beyond every offset anyway) */
+static int64
+succ(int64 v)
+{
+	return v < PG_INT64_MAX ? v + 1 : v;
+}
+
+/* The program being evaluated (kafkaEvalBounds) */
+typedef struct EvalContext
+{
+	List	   *program;
+	int			pc;				/* next step of the program */
+	List	   *exprstates;
+	int			next_expr;		/* the value of the next comparison */
+	ExprContext *econtext;
+	int64		ts_lo;			/* timestamp lower bound, or -1 */
+	bool		widened;		/* a set was widened (the cap) */
+} EvalContext;
+
+/* The set of a comparison with the value of the next expression */
+static RangeSet
+eval_leaf(EvalContext *ec, int kind)
+{
+	ExprState  *es = list_nth(ec->exprstates, ec->next_expr++);
+	Oid			type = exprType((Node *) es->expr);
+	bool		isnull;
+	Datum		d = ExecEvalExprSwitchContext(es, ec->econtext, &isnull);
+	int64		v,
+				lo = PG_INT64_MIN,
+				hi = PG_INT64_MAX;
+
+	/* a NULL value makes the comparison NULL: no row */
+	if (isnull)
+		return set_nothing;
+
+	if (kind == KQ_PART_IN || kind == KQ_OFF_IN)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		Oid			et = ARR_ELEMTYPE(arr);
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n,
+					m = 0;
+		int64	   *vals;
+
+		get_typlenbyvalalign(et, &typlen, &typbyval, &typalign);
+		deconstruct_array(arr, et, typlen, typbyval, typalign, &elems, &enulls, &n);
+		vals = palloc(sizeof(int64) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+			if (!enulls[i])		/* NULL elements match nothing */
+				vals[m++] = datum_int64(elems[i], et);
+		qsort(vals, m, sizeof(int64), cmp_int64);
+		m = (int) qunique(vals, m, sizeof(int64), cmp_int64);
+		return set_of_values(vals, m, kind == KQ_PART_IN, &ec->widened);
+	}
+
+	v = datum_int64(d, type);
+	switch (kind)
+	{
+		case KQ_PART_EQ:
+		case KQ_OFF_EQ:
+			lo = v;
+			hi = succ(v);
+			break;
+		case KQ_PART_LT:
+		case KQ_OFF_LT:
+			hi = v;
+			break;
+		case KQ_PART_LE:
+		case KQ_OFF_LE:
+			hi = succ(v);
+			break;
+		case KQ_PART_GT:
+		case KQ_OFF_GT:
+			if (v == PG_INT64_MAX)
+				return set_nothing;
+			lo = v + 1;
+			break;
+		case KQ_PART_GE:
+		case KQ_OFF_GE:
+			lo = v;
+			break;
+		case KQ_TS_GE:
+		case KQ_TS_GT:
+			ec->ts_lo = Max(ec->ts_lo, v);
+			return set_box(0, KAFKA_PARTITION_END, 0, KAFKA_OFFSET_END);
+		default:
+			elog(ERROR, "unexpected kafka_fdw pushdown step %d", kind);
+	}
+	if (kind == KQ_PART_EQ || kind == KQ_PART_LT || kind == KQ_PART_LE ||
+		kind == KQ_PART_GT || kind == KQ_PART_GE)
+		return set_box(lo, hi, 0, KAFKA_OFFSET_END);
+	return set_box(0, KAFKA_PARTITION_END, lo, hi);
+}
+
+/* The set of the next term of the program */
+static RangeSet
+eval_term(EvalContext *ec)
+{
+	int			kind = list_nth_int(ec->program, ec->pc++);
+	int			n;
+	RangeSet	r;
+
+	check_stack_depth();
+	if (kind != KQ_AND && kind != KQ_OR)
+		return eval_leaf(ec, kind);
+
+	n = list_nth_int(ec->program, ec->pc++);
+	if (kind == KQ_AND)
+	{
+		r = set_box(0, KAFKA_PARTITION_END, 0, KAFKA_OFFSET_END);
+		for (int i = 0; i < n; i++)
+			r = set_and(r, eval_term(ec), &ec->widened);
+	}
+	else
+	{
+		RangeSet   *terms = palloc(sizeof(RangeSet) * n);
+
+		for (int i = 0; i < n; i++)
+			terms[i] = eval_term(ec);
+		/* pairwise, so that a long OR costs n log n, not n^2 */
+		for (int step = 1; step < n; step *= 2)
+			for (int i = 0; i + step < n; i += 2 * step)
+				terms[i] = set_or(terms[i], terms[i + step], &ec->widened);
+		r = terms[0];
+	}
+	return r;
+}
+
+/*
+ * Evaluate the pushed-down program (kafkaExtractQuals) into bounds, with
+ * the values of its expressions now.  The boxes are allocated in the
+ * current memory context; the work in a temporary one.
+ */
+void
+kafkaEvalBounds(List *program, List *exprstates, ExprContext *econtext, KafkaScanBounds *b)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw pushdown",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	EvalContext ec;
+	RangeSet	r = set_box(0, KAFKA_PARTITION_END, 0, KAFKA_OFFSET_END);
+
+	ec.program = program;
+	ec.pc = 0;
+	ec.exprstates = exprstates;
+	ec.next_expr = 0;
+	ec.econtext = econtext;
+	ec.ts_lo = -1;
+	ec.widened = false;
+	while (ec.pc < list_length(program))
+		r = set_and(r, eval_term(&ec), &ec.widened);
+	if (ec.next_expr != list_length(exprstates))
+		elog(ERROR, "kafka_fdw pushdown program does not match its values");
+
+	MemoryContextSwitchTo(old);
+	b->nboxes = r.n;
+	b->boxes = palloc(sizeof(KafkaBox) * Max(r.n, 1));
+	if (r.n > 0)
+		memcpy(b->boxes, r.b, sizeof(KafkaBox) * r.n);
+	b->ts_lo = ec.ts_lo;
+	b->widened = ec.widened;
+	MemoryContextDelete(cxt);
+}
+
+/* Do the bounds leave every partition and offset (timestamps aside)? */
+bool
+kafkaBoundsAll(const KafkaScanBounds *b)
+{
+	return b->nboxes == 1 && box_is_all(&b->boxes[0]);
+}
+
 /*
  * A pipeline (ingest.c) pins the scans of its source table to the offsets
  * of its batch while it runs the user's statement in this backend.
@@ -445,81 +897,84 @@ pinned_range(int32 partition)
 	return NULL;
 }
 
+/*
+ * The ranges a scan reads: for each partition of the topic the bounds
+ * select, [start, end) from the low and high watermarks taken now, narrowed
+ * by the timestamp bound (offsets for times) and by a pipeline's pin, then
+ * cut by the bounds' offset ranges of that partition.  A partition's ranges
+ * are consecutive in the list, in offset order.  Partitions the bounds name
+ * but the topic lacks are no error: they hold no message.
+ */
 List *
 kafkaPlanRanges(KafkaOptions *opts, rd_kafka_t *rk, KafkaScanBounds *b)
 {
 	int32	   *parts;
 	int			nparts;
 	List	   *ranges = NIL;
+	bool		pinned = OidIsValid(pin_relid) && opts->relid == pin_relid;
 
-	if (b->empty)
+	if (b->nboxes == 0)
 		return NIL;
 	nparts = kafkaTopicPartitions(rk, opts->topic, opts->timeout_ms, &parts);
 	for (int i = 0; i < nparts; i++)
 	{
 		int32		p = parts[i];
 		int64		low,
-					high;
-		KafkaRange *r;
+					high,
+					start,
+					end;
+		int			lo = 0,
+					hi = b->nboxes,
+					first,
+					last;
 
-		if (p < b->part_lo || p >= b->part_hi)
+		/* the boxes of p's partition interval: [first, last) */
+		while (lo < hi)
+		{
+			int			mid = lo + (hi - lo) / 2;
+
+			if (b->boxes[mid].phi <= p)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo >= b->nboxes || b->boxes[lo].plo > p)
 			continue;
-		if (b->partitions_set && !list_member_int(b->partitions, p))
+		first = last = lo;
+		while (last < b->nboxes && b->boxes[last].plo == b->boxes[first].plo)
+			last++;
+		if (pinned && pinned_range(p) == NULL)
 			continue;
-		if (OidIsValid(pin_relid) && opts->relid == pin_relid && pinned_range(p) == NULL)
-			continue;
+
 		kafkaQueryWatermarks(rk, opts->topic, p, opts->timeout_ms, &low, &high);
-		r = palloc(sizeof(KafkaRange));
-		r->partition = p;
-		r->start = Max(low, b->off_lo);
-		r->end = Min(high, b->off_hi);
-		if (OidIsValid(pin_relid) && opts->relid == pin_relid)
+		start = Max(low, b->boxes[first].olo);
+		end = Min(high, b->boxes[last - 1].ohi);
+		if (pinned)
 		{
 			/* a pipeline's batch: only its offsets */
-			r->start = Max(r->start, pinned_range(p)->start);
-			r->end = Min(r->end, pinned_range(p)->end);
+			start = Max(start, pinned_range(p)->start);
+			end = Min(end, pinned_range(p)->end);
 		}
-		if (b->ts_lo >= 0 && r->start < r->end)
+		if (b->ts_lo >= 0 && start < end)
 		{
 			int64		o = kafkaOffsetForTime(rk, opts->topic, p, b->ts_lo, opts->timeout_ms);
 
-			r->start = o < 0 ? r->end : Max(r->start, o);
+			start = o < 0 ? end : Max(start, o);
 		}
-		if (r->start >= r->end)
+		for (int j = first; j < last && start < end; j++)
 		{
-			pfree(r);
-			continue;
-		}
-		if (b->noff_set < 0)
-		{
-			ranges = lappend(ranges, r);
-			continue;
-		}
-		/* offset IN (...): one range per run of consecutive listed offsets */
-		for (int i = 0; i < b->noff_set; i++)
-		{
-			int64		o = b->off_set[i];
-			KafkaRange *x;
+			KafkaRange *r;
 
-			if (o < r->start || o >= r->end)
+			if (b->boxes[j].ohi <= start)
 				continue;
-			if (ranges != NIL)
-			{
-				KafkaRange *last = llast(ranges);
-
-				if (last->partition == p && last->end == o)
-				{
-					last->end = o + 1;
-					continue;
-				}
-			}
-			x = palloc(sizeof(KafkaRange));
-			x->partition = p;
-			x->start = o;
-			x->end = o + 1;
-			ranges = lappend(ranges, x);
+			if (b->boxes[j].olo >= end)
+				break;
+			r = palloc(sizeof(KafkaRange));
+			r->partition = p;
+			r->start = Max(start, b->boxes[j].olo);
+			r->end = Min(end, b->boxes[j].ohi);
+			ranges = lappend(ranges, r);
 		}
-		pfree(r);
 	}
 	return ranges;
 }

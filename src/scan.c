@@ -126,7 +126,7 @@ typedef struct KafkaScanState
 {
 	KafkaOptions *opts;
 	KafkaRowReader *reader;		/* message to row */
-	List	   *qual_kinds;
+	List	   *qual_program;	/* the pushed-down conditions (pushdown.c) */
 	List	   *qual_exprs;		/* ExprStates of the pushed-down values */
 	List	   *qual_texts;
 	KafkaScanBounds bounds;		/* the pushed-down values, once evaluated */
@@ -257,7 +257,7 @@ kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 					ForeignPath *best_path, List *tlist, List *scan_clauses, Plan *outer_plan)
 {
 	KafkaPlanState *ps = baserel->fdw_private;
-	List	   *kinds,
+	List	   *program,
 			   *exprs,
 			   *texts;
 	List	   *attrs = NIL;
@@ -267,7 +267,7 @@ kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 
 	(void) foreigntableid;
 	(void) best_path;
-	kafkaExtractQuals(root, baserel, ps->opts, scan_clauses, &kinds, &exprs, &texts);
+	kafkaExtractQuals(root, baserel, ps->opts, scan_clauses, &program, &exprs, &texts);
 	while ((x = bms_next_member(ps->attrs, x)) >= 0)
 		attrs = lappend_int(attrs, x + FirstLowInvalidHeapAttributeNumber);
 
@@ -276,7 +276,7 @@ kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		root->limit_tuples < INT_MAX)
 		limit = (int) root->limit_tuples;
 
-	fdw_private = list_make4(kinds, texts, attrs, makeInteger(limit));
+	fdw_private = list_make4(program, texts, attrs, makeInteger(limit));
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs, fdw_private,
 							NIL, NIL, outer_plan);
@@ -361,7 +361,7 @@ kafkaBeginForeignScan(ForeignScanState *node, int eflags)
 
 	node->fdw_state = st;
 	st->opts = kafkaGetOptions(RelationGetRelid(rel), rel);
-	st->qual_kinds = list_nth(plan->fdw_private, FdwScanPrivateQualKinds);
+	st->qual_program = list_nth(plan->fdw_private, FdwScanPrivateQuals);
 	st->qual_texts = list_nth(plan->fdw_private, FdwScanPrivateQualText);
 	foreach(lc, (List *) list_nth(plan->fdw_private, FdwScanPrivateRetrieved))
 		st->attrs = bms_add_member(st->attrs, lfirst_int(lc));
@@ -649,6 +649,16 @@ shared_area(KafkaScanState *st)
 	return st->area;
 }
 
+/* Evaluate the pushed-down conditions with the values they have now */
+static void
+eval_bounds(KafkaScanState *st, ExprContext *econtext)
+{
+	if (st->have_bounds && st->bounds.boxes)
+		pfree(st->bounds.boxes);	/* a rescan's */
+	kafkaEvalBounds(st->qual_program, st->qual_exprs, econtext, &st->bounds);
+	st->have_bounds = true;
+}
+
 /* Plan the ranges (evaluating pushed-down values) and start reading */
 static void
 start_scan(ForeignScanState *node)
@@ -679,8 +689,7 @@ start_scan(ForeignScanState *node)
 			int64		slice;
 			dsa_pointer dp = InvalidDsaPointer;
 
-			kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &st->bounds);
-			st->have_bounds = true;
+			eval_bounds(st, econtext);
 			ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &st->bounds);
 			ranges = slice_ranges(ranges, max_parallel_workers_per_gather + 1, &slice);
 			n = list_length(ranges);
@@ -733,8 +742,7 @@ start_scan(ForeignScanState *node)
 	}
 	else
 	{
-		kafkaEvalBounds(st->qual_kinds, st->qual_exprs, econtext, &st->bounds);
-		st->have_bounds = true;
+		eval_bounds(st, econtext);
 		ranges = kafkaPlanRanges(st->opts, kafkaGetMeta(st->opts), &st->bounds);
 		start_serial(st, ranges);
 	}
@@ -1003,6 +1011,99 @@ kafkaEndForeignScan(ForeignScanState *node)
 		release_scan(st);
 }
 
+/* Append an offset range: "5", "[5, 10)" or ">= 5" (sep: ", " or ",") */
+static void
+append_offsets(StringInfo buf, const KafkaBox *x, const char *sep)
+{
+	if (x->ohi == KAFKA_OFFSET_END)
+		appendStringInfo(buf, ">= " INT64_FORMAT, x->olo);
+	else if (x->ohi == x->olo + 1)
+		appendStringInfo(buf, INT64_FORMAT, x->olo);
+	else
+		appendStringInfo(buf, "[" INT64_FORMAT "%s" INT64_FORMAT ")", x->olo, sep, x->ohi);
+}
+
+/*
+ * EXPLAIN a set of partitions and offsets (not empty, not everything).
+ * When every selected partition has the same offset ranges, as "Kafka
+ * partitions" and "Kafka offsets"; otherwise as "Kafka ranges", one entry
+ * per partition interval and offset range: "p1 [100,201), p2-3 7, p5- >= 10".
+ */
+static void
+explain_boxes(KafkaScanBounds *b, ExplainState *es)
+{
+	StringInfoData buf;
+	int			ng = 0;			/* partition intervals */
+	int			glen = 0;		/* boxes of the first one */
+	bool		product;		/* all intervals have the first one's offsets */
+
+	while (glen < b->nboxes && b->boxes[glen].plo == b->boxes[0].plo)
+		glen++;
+	for (int i = 0; i < b->nboxes; i++)
+		if (i == 0 || b->boxes[i].plo != b->boxes[i - 1].plo)
+			ng++;
+	product = (b->nboxes == ng * glen);
+	for (int i = 0; product && i < b->nboxes; i++)
+		product = b->boxes[i].olo == b->boxes[i % glen].olo &&
+			b->boxes[i].ohi == b->boxes[i % glen].ohi &&
+			b->boxes[i].plo == b->boxes[i - i % glen].plo;
+
+	initStringInfo(&buf);
+	if (!product)
+	{
+		for (int i = 0; i < b->nboxes; i++)
+		{
+			const KafkaBox *x = &b->boxes[i];
+
+			if (i > 0)
+				appendStringInfoString(&buf, ", ");
+			if (x->phi == KAFKA_PARTITION_END)
+				appendStringInfo(&buf, "p" INT64_FORMAT "-", x->plo);
+			else if (x->phi == x->plo + 1)
+				appendStringInfo(&buf, "p" INT64_FORMAT, x->plo);
+			else
+				appendStringInfo(&buf, "p" INT64_FORMAT "-" INT64_FORMAT, x->plo, x->phi - 1);
+			appendStringInfoChar(&buf, ' ');
+			append_offsets(&buf, x, ",");
+		}
+		ExplainPropertyText("Kafka ranges", buf.data, es);
+		return;
+	}
+
+	/* partitions: the intervals, short ones as numbers */
+	if (ng > 1 || b->boxes[0].plo > 0 || b->boxes[0].phi < KAFKA_PARTITION_END)
+	{
+		for (int i = 0; i < b->nboxes; i += glen)
+		{
+			const KafkaBox *x = &b->boxes[i];
+
+			if (buf.len > 0)
+				appendStringInfoString(&buf, ", ");
+			if (x->phi == KAFKA_PARTITION_END)
+				appendStringInfo(&buf, ">= " INT64_FORMAT, x->plo);
+			else if (x->phi - x->plo <= 8)
+			{
+				for (int64 p = x->plo; p < x->phi; p++)
+					appendStringInfo(&buf, "%s" INT64_FORMAT, p > x->plo ? ", " : "", p);
+			}
+			else
+				appendStringInfo(&buf, "[" INT64_FORMAT ", " INT64_FORMAT ")", x->plo, x->phi);
+		}
+		ExplainPropertyText("Kafka partitions", buf.data, es);
+	}
+	resetStringInfo(&buf);
+	if (glen > 1 || b->boxes[0].olo > 0 || b->boxes[0].ohi < KAFKA_OFFSET_END)
+	{
+		for (int i = 0; i < glen; i++)
+		{
+			if (i > 0)
+				appendStringInfoString(&buf, ", ");
+			append_offsets(&buf, &b->boxes[i], ", ");
+		}
+		ExplainPropertyText("Kafka offsets", buf.data, es);
+	}
+}
+
 /*
  * EXPLAIN the partitions and offsets the pushed-down clauses select: as
  * evaluated by the scan, or, before it runs, when all values are constants.
@@ -1011,7 +1112,6 @@ static void
 explain_bounds(ForeignScanState *node, KafkaScanState *st, ExplainState *es)
 {
 	KafkaScanBounds *b = &st->bounds;
-	StringInfoData buf;
 	ListCell   *lc;
 
 	if (!st->have_bounds)
@@ -1023,48 +1123,21 @@ explain_bounds(ForeignScanState *node, KafkaScanState *st, ExplainState *es)
 			if (!IsA(lfirst(lc), Const))
 				return;			/* parameters: known when the scan runs */
 		econtext = CreateStandaloneExprContext();
-		kafkaEvalBounds(st->qual_kinds, ExecInitExprList(exprs, NULL), econtext, b);
+		kafkaEvalBounds(st->qual_program, ExecInitExprList(exprs, NULL), econtext, b);
 		FreeExprContext(econtext, true);
 		st->have_bounds = true;
 	}
 
-	initStringInfo(&buf);
-	if (b->empty)
+	if (b->nboxes == 0)
 	{
 		ExplainPropertyText("Kafka partitions", "none (the conditions exclude every message)", es);
 		return;
 	}
-	if (b->partitions_set)
-	{
-		foreach(lc, b->partitions)
-			if (lfirst_int(lc) >= b->part_lo && lfirst_int(lc) < b->part_hi)
-				appendStringInfo(&buf, "%s%d", buf.len ? ", " : "", lfirst_int(lc));
-		if (buf.len == 0)
-			appendStringInfoString(&buf, "none");
-	}
-	else if (b->part_lo > 0 || b->part_hi < PG_INT32_MAX)
-	{
-		if (b->part_hi < PG_INT32_MAX)
-			appendStringInfo(&buf, "[" INT64_FORMAT ", " INT64_FORMAT ")", b->part_lo, b->part_hi);
-		else
-			appendStringInfo(&buf, ">= " INT64_FORMAT, b->part_lo);
-	}
-	if (buf.len > 0)
-		ExplainPropertyText("Kafka partitions", buf.data, es);
-
-	resetStringInfo(&buf);
-	if (b->noff_set >= 0)
-	{
-		for (int i = 0; i < b->noff_set; i++)
-			if (b->off_set[i] >= b->off_lo && b->off_set[i] < b->off_hi)
-				appendStringInfo(&buf, "%s" INT64_FORMAT, buf.len ? ", " : "", b->off_set[i]);
-	}
-	else if (b->off_hi < PG_INT64_MAX)
-		appendStringInfo(&buf, "[" INT64_FORMAT ", " INT64_FORMAT ")", b->off_lo, b->off_hi);
-	else if (b->off_lo > 0)
-		appendStringInfo(&buf, ">= " INT64_FORMAT, b->off_lo);
-	if (buf.len > 0)
-		ExplainPropertyText("Kafka offsets", buf.data, es);
+	if (!kafkaBoundsAll(b))
+		explain_boxes(b, es);
+	if (b->widened)
+		ExplainPropertyText("Kafka ranges widened",
+							psprintf("the conditions select more than %d ranges", KAFKA_MAX_PUSHDOWN_RANGES), es);
 	if (b->ts_lo >= 0 && es->verbose)
 		ExplainPropertyInteger("Kafka timestamp from", "ms", b->ts_lo, es);
 }

@@ -6,7 +6,9 @@
 #  - a topic of 4 partitions of 600 messages: offs IN (<300 even offsets>) selects 1200 messages,
 #    1200 ranges; serial and parallel;
 #  - the same IN list as a parameter of a rescanned parallel scan (a LATERAL subquery under a
-#    nested loop: the Gather is re-initialized with a new list for each outer row).
+#    nested loop: the Gather is re-initialized with a new list for each outer row);
+#  - an OR of (partition, offsets) conditions (issue 11): a union of ranges of different
+#    partitions, shared among the workers; exactly the messages selected are read.
 # The expected counts and sums come from kcat's dump of the topics, not from kafka_fdw.
 # The topics are deleted at the end (a 1100-partition topic would slow later tests down).
 set -euo pipefail
@@ -48,6 +50,8 @@ nparts=$(awk '{ print $1 }' "$TEST_TMP/big.txt" | sort -u | wc -l)
   || fail "kcat reads $want_big from pr_big"
 [ "$nparts" = "$BIGP" ] || fail "kcat sees messages in $nparts partitions, expected $BIGP"
 want_in=$(stats '$2 % 2 == 0 && $2 <= 598' "$TEST_TMP/in.txt")
+want_or=$(stats '($1 == 0 && $2 >= 10 && $2 <= 300) || (($1 == 1 || $1 == 2) && $2 % 2 == 0 && $2 <= 598) ||
+                 ($1 == 3 && $2 > 500) || ($1 == 3 && $2 == 5) || ($1 == 0 && $2 == 599)' "$TEST_TMP/in.txt")
 [ "${want_in%|*}" = "1200" ] || fail "kcat: $want_in messages at even offsets up to 598 in pr_in, expected 1200"
 echo "ok: kcat reads pr_big $want_big (count|sum) over $nparts partitions, offsets 0 and 2: $want_big_in; pr_in even offsets: $want_in"
 
@@ -57,8 +61,10 @@ INLIST=$(seq -s, 0 2 598)
 Q_BIG="SELECT count(*) || '|' || sum(x) FROM pr_big"
 Q_BIG_IN="SELECT count(*) || '|' || sum(x) FROM pr_big WHERE offs IN (0, 2)"
 Q_IN="SELECT count(*) || '|' || sum(x) FROM pr_in WHERE offs IN ($INLIST)"
+Q_OR="SELECT count(*) || '|' || sum(x) FROM pr_in WHERE (part = 0 AND offs BETWEEN 10 AND 300)
+  OR (part IN (1, 2) AND offs IN ($INLIST)) OR (part = 3 AND offs > 500) OR (part, offs) IN ((3, 5), (0, 599))"
 
-for query in Q_BIG Q_BIG_IN Q_IN; do
+for query in Q_BIG Q_BIG_IN Q_IN Q_OR; do
   plan=$(q -c "$PAR" -c "EXPLAIN (COSTS OFF) ${!query}")
   grep -q 'Gather' <<<"$plan" || { echo "$plan" >&2; fail "$query: no Gather in the parallel plan"; }
   grep -q 'Parallel Foreign Scan' <<<"$plan" || { echo "$plan" >&2; fail "$query: no parallel foreign scan"; }
@@ -78,12 +84,18 @@ check() {  # check NAME QUERY WANT
 check "pr_big, $BIGP partitions" "$Q_BIG" "$want_big"
 check "pr_big offs IN (0, 2)" "$Q_BIG_IN" "$want_big_in"
 check "pr_in offs IN (300 values)" "$Q_IN" "$want_in"
+check "pr_in OR of partition and offset conditions" "$Q_OR" "$want_or"
 
 # all participants' reads reach EXPLAIN ANALYZE (per-range counters in shared memory)
 plan=$(q -c "$PAR" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) $Q_IN")
 read_msgs=$(sed -n 's/.*Kafka messages read: \([0-9]*\).*/\1/p' <<<"$plan" | head -1)
 [ "$read_msgs" = "${want_in%|*}" ] || { echo "$plan" >&2; fail "parallel EXPLAIN ANALYZE: $read_msgs messages read, expected ${want_in%|*}"; }
 echo "ok: parallel EXPLAIN ANALYZE counts $read_msgs messages read"
+plan=$(q -c "$PAR" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) $Q_OR")
+read_msgs=$(sed -n 's/.*Kafka messages read: \([0-9]*\).*/\1/p' <<<"$plan" | head -1)
+[ "$read_msgs" = "${want_or%|*}" ] || { echo "$plan" >&2; fail "parallel EXPLAIN ANALYZE of the OR: $read_msgs messages read, expected ${want_or%|*}"; }
+grep -q 'Kafka ranges: p0 \[10,301), p0 599, p1-2 0, p1-2 2, ' <<<"$plan" || { echo "$plan" >&2; fail "parallel EXPLAIN ANALYZE of the OR: ranges not shown"; }
+echo "ok: parallel EXPLAIN ANALYZE of the OR reads exactly the $read_msgs messages selected"
 
 # a rescanned parallel scan: a new IN list (an InitPlan parameter) for each outer row
 want_rescan="0|$(stats '$2 % 2 == 0 && $2 <= 598' "$TEST_TMP/in.txt"),1|$(stats '$2 % 2 == 1 && $2 <= 597' "$TEST_TMP/in.txt"),2|$(stats '$2 % 2 == 0 && $2 >= 2 && $2 <= 598' "$TEST_TMP/in.txt")"
