@@ -7,6 +7,8 @@ SELECT kafka_create_topic('kafka', 'pj', 4);
 \! for p in 0 1 2 3; do seq 0 49 | awk -v p=$p '{ printf "{\"x\":%d}\n", p * 1000 + $1 }' | kcat -b "$KAFKA_BROKERS" -P -t pj -p $p; done
 CREATE FOREIGN TABLE pj (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'), x int)
   SERVER kafka OPTIONS (topic 'pj', format 'json');
+-- what kcat wrote (so that a shortfall below says whether writing or reading lost messages)
+SELECT partition, low, high FROM kafka_watermarks('pj') ORDER BY 1;
 CREATE TABLE pj_local AS SELECT p AS part, o::bigint AS offs, p * 1000 + o AS x
   FROM generate_series(0, 3) p, generate_series(0, 49) o;
 CREATE TABLE pj_loyalty (loyalty_id int, level text);
