@@ -45,9 +45,9 @@ got=$(q -d upg_old -c "SELECT to_regclass('kafka.stream') IS NOT NULL, to_regcla
   to_regprocedure('kafka.stream_changes(regclass,name,text,text,name[],boolean,boolean,jsonb)') IS NOT NULL,
   to_regprocedure('kafka.stop_stream(regclass)') IS NOT NULL, to_regprocedure('kafka.pause_stream(regclass)') IS NOT NULL,
   to_regprocedure('kafka.resume_stream(regclass)') IS NOT NULL, to_regprocedure('kafka.flush_stream(regclass,int)') IS NOT NULL,
-  to_regprocedure('kafka.capture()') IS NOT NULL")
-[ "$got" = "t|t|t|t|t|t|t|t|t|t" ] || fail "schema kafka objects after the update: $got"
-echo "ok: schema kafka has its tables, views and functions"
+  to_regprocedure('kafka.capture()') IS NOT NULL, to_regprocedure('kafka_get_watermarks(regclass)') IS NOT NULL")
+[ "$got" = "t|t|t|t|t|t|t|t|t|t|t" ] || fail "schema kafka objects after the update: $got"
+echo "ok: schema kafka has its tables, views and functions; kafka_get_watermarks exists"
 
 # not readable by PUBLIC
 for t in kafka.stream kafka.outbox; do
