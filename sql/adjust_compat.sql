@@ -160,6 +160,12 @@ CREATE FOREIGN TABLE adj_enc_json (offs bigint OPTIONS (offset 'true'), name tex
                                    raw text OPTIONS (junk 'true'), why text OPTIONS (junk_error 'true'))
   SERVER kafka OPTIONS (topic 'adj_enc_json', format 'json', encoding 'WIN1252');
 SELECT offs, name, n, raw, why FROM adj_enc_json ORDER BY offs;
+-- INSERT writes JSON in WIN1252 too
+INSERT INTO adj_enc_json (name, n) VALUES ('€ 3', 3);
+CREATE FOREIGN TABLE adj_enc_json_raw (offs bigint OPTIONS (offset 'true'), v bytea)
+  SERVER kafka OPTIONS (topic 'adj_enc_json', format 'bytea');
+SELECT v FROM adj_enc_json_raw WHERE offs = 2;
+SELECT offs, name, n FROM adj_enc_json WHERE offs = 2;
 -- bytes that are not valid in the encoding: a bad message
 SELECT kafka_create_topic('kafka', 'adj_enc_sjis', 1);
 \! printf '\202\240\n\202\n' | kcat -b "$KAFKA_BROKERS" -P -t adj_enc_sjis -p 0
