@@ -1,9 +1,18 @@
-/* kafka_fdw--1.0--1.1.sql: streams of table changes (schema kafka) */
+/* kafka_fdw--1.0--1.1.sql: streams of table changes (schema kafka), kafka_get_watermarks */
 
 \echo Use "ALTER EXTENSION kafka_fdw UPDATE TO '1.1'" to load this file. \quit
 
 -- kafka_fdw--1.1.sql is kafka_fdw--1.0.sql followed by this file: keep them equal
 -- (test/t/upgrade.sh compares a fresh 1.1 with 1.0 updated to 1.1).
+
+-- adjust/kafka_fdw's name (and column names) for kafka_watermarks
+CREATE FUNCTION kafka_get_watermarks(rel regclass,
+                                     OUT partition int, OUT offset_low bigint, OUT offset_high bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'kafka_watermarks'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION kafka_get_watermarks(regclass)
+  IS 'low and high watermark of each partition of a kafka_fdw foreign table (adjust/kafka_fdw''s name for kafka_watermarks)';
 
 CREATE SCHEMA kafka;
 COMMENT ON SCHEMA kafka IS 'kafka_fdw streams: definitions, outbox, API and views';

@@ -12,7 +12,9 @@
  *
  * Input: byte 0 the database encoding, 1 delimiter, 2 quote, 3 escape
  * (0: the quote), 4 flags (bit 0 strict, bits 1-2 the null string's
- * length n), 5-6 the needed columns, then n bytes of null string, then
+ * length n, bit 3 force_not_null and bit 4 force_null on the value
+ * columns, bit 5 on_error 'junk': extra fields are a failure), 5-6 the
+ * needed columns, then n bytes of null string, then
  * the message value.  Option characters are made valid as option.c would
  * require (one byte of the database encoding, not NUL, newline or carriage
  * return; delimiter and quote differ).
@@ -158,6 +160,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		o->csv_escape = data[3] ? option_char(data[3], enc, '"') : o->csv_quote;
 		o->csv_escape_set = data[3] != 0;
 		o->strict = data[4] & 1;
+		o->on_error = (data[4] & 32) ? KAFKA_ON_ERROR_JUNK : KAFKA_ON_ERROR_FAIL;
 		if (o->csv_delimiter == o->csv_quote)
 			goto done;			/* option.c refuses this, as COPY does */
 		null = pnstrdup((const char *) data + 7, nulllen);
@@ -170,6 +173,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			col->dropped = table[i].kind == 1;
 			if (table[i].kind == 2)
 				col->kind = KAFKA_COL_KEY;
+			col->force_not_null = table[i].kind == 0 && (data[4] & 8) != 0;
+			col->force_null = table[i].kind == 0 && (data[4] & 16) != 0;
 		}
 		o->nvalue_columns = vi;
 		if (enc == PG_UTF8)

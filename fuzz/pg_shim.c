@@ -997,6 +997,16 @@ lappend(List *list, void *datum)
 	return list;
 }
 
+/* lcons: lappend, then move the new element to the front */
+List *
+lcons(void *datum, List *list)
+{
+	list = lappend(list, datum);
+	memmove(&list->elements[1], &list->elements[0], sizeof(ListCell) * (list->length - 1));
+	list->elements[0].ptr_value = datum;
+	return list;
+}
+
 void
 get_typlenbyvalalign(Oid typid, int16 *typlen, bool *typbyval, char *typalign)
 {
@@ -1918,6 +1928,7 @@ shim_make_options(KafkaFormat format, int ncolumns)
 	o->csv_quote = '"';
 	o->csv_escape = '"';
 	o->csv_null = "";
+	o->encoding = PG_UTF8;
 	o->ncolumns = ncolumns;
 	o->columns = palloc0(sizeof(KafkaColumn) * Max(ncolumns, 1));
 	return o;

@@ -20,7 +20,7 @@ CREATE FOREIGN TABLE bad_skip (offs bigint OPTIONS (offset 'true'), id int, v te
   SERVER kafka OPTIONS (topic 'bad', format 'json', on_error 'skip');
 SELECT * FROM bad_skip ORDER BY offs;
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM bad_skip;
--- junk: the row comes back with the raw message and the reason
+-- junk: the row comes back with the raw message, the reason, and the fields that decode
 CREATE FOREIGN TABLE bad_junk (offs bigint OPTIONS (offset 'true'), id int, v text,
                                raw text OPTIONS (junk 'true'), why text OPTIONS (junk_error 'true'))
   SERVER kafka OPTIONS (topic 'bad', format 'json', on_error 'junk');

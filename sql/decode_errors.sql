@@ -39,7 +39,7 @@ SELECT offs, c FROM dec_comp ORDER BY offs;
 -- 7 dimensions (54000 from array_in) and malformed hstore values (from its input function)
 SELECT offs, arr FROM dec_arr ORDER BY offs;
 SELECT offs, h FROM dec_hs ORDER BY offs;
--- junk: the same messages come back with their reason
+-- junk: the same messages come back with their reason (and the fields that decode)
 ALTER FOREIGN TABLE dec_dom OPTIONS (SET on_error 'junk');
 ALTER FOREIGN TABLE dec_dom ADD COLUMN why text OPTIONS (junk_error 'true');
 SELECT offs, id, d, why FROM dec_dom ORDER BY offs;

@@ -42,9 +42,8 @@ SELECT * FROM t3;
 -- whole-value formats need exactly one value column
 CREATE FOREIGN TABLE t4 (a text, b text) SERVER s1 OPTIONS (topic 'x', format 'text');
 SELECT * FROM t4;
--- on_error 'junk' needs a junk column
+-- on_error 'junk' without a junk column is accepted: a bad message's row keeps what decodes
 CREATE FOREIGN TABLE t5 (a text) SERVER s1 OPTIONS (topic 'x', on_error 'junk');
-SELECT * FROM t5;
 -- security: a non-superuser may not set properties that read files or run commands
 CREATE ROLE kafka_user;
 GRANT USAGE ON FOREIGN DATA WRAPPER kafka_fdw TO kafka_user;

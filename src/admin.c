@@ -290,7 +290,8 @@ kafka_topics(PG_FUNCTION_ARGS)
 
 /*
  * kafka_watermarks(regclass) returns (partition, low, high) of a foreign
- * table's topic.
+ * table's topic; also kafka_get_watermarks(regclass), adjust/kafka_fdw's
+ * name, whose columns are (partition, offset_low, offset_high).
  */
 Datum
 kafka_watermarks(PG_FUNCTION_ARGS)

@@ -363,6 +363,39 @@ kafkaToServerText(const char **data, size_t *len, char **reason)
 }
 
 /*
+ * Message text in another encoding than UTF-8 (the table option encoding):
+ * check it, and convert it to the database encoding with PostgreSQL's
+ * conversion functions.  A character the database encoding cannot hold is
+ * an ERROR (a data exception, which on_error 'skip' and 'junk' handle), as
+ * for UTF-8.  A message encoding of SQL_ASCII means bytes that must be
+ * valid in the database encoding, unconverted.
+ */
+bool
+kafkaEncodedToServerText(int encoding, const char **data, size_t *len, char **reason)
+{
+	int			db = GetDatabaseEncoding();
+	int			check = encoding == PG_SQL_ASCII ? db : encoding;
+	char	   *conv;
+
+	if (encoding == PG_UTF8)
+		return kafkaToServerText(data, len, reason);
+	if (check != PG_SQL_ASCII && !pg_verify_mbstr(check, *data, *len, true))
+	{
+		*reason = psprintf("invalid byte sequence for encoding \"%s\"", pg_encoding_to_char(check));
+		return false;
+	}
+	if (encoding == db || encoding == PG_SQL_ASCII || db == PG_SQL_ASCII)
+		return true;
+	conv = pg_any_to_server(*data, *len, encoding);
+	if (conv != *data)
+	{
+		*data = conv;
+		*len = strlen(conv);
+	}
+	return true;
+}
+
+/*
  * Decode a message value into the needed columns.  values/nulls are indexed
  * by attnum - 1 and preset to NULL by the caller.  Returns false with
  * *reason set for a malformed message.  A tombstone (data NULL) leaves
@@ -374,9 +407,33 @@ kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 {
 	if (dec->nneeded == 0 || data == NULL)
 		return true;
-	if ((dec->codec->flags & KAFKA_CODEC_TEXT) && !kafkaToServerText(&data, &len, reason))
-		return false;
+	if (dec->codec->flags & KAFKA_CODEC_TEXT)
+	{
+		if (likely(dec->opts->encoding == PG_UTF8) ?
+			!kafkaToServerText(&data, &len, reason) :
+			!kafkaEncodedToServerText(dec->opts->encoding, &data, &len, reason))
+			return false;
+	}
 	return dec->codec->decode(dec, data, len, values, nulls, reason);
+}
+
+/*
+ * Salvage mode (KafkaDecoder.salvage, see message.c): run fn(arg), which
+ * converts one field into column col and sets its value and *isnull, so
+ * that an error it raises leaves the field NULL and is added to
+ * dec->errors instead of failing the whole message.  Errors that are not
+ * the message's fault are raised (kafkaRunGuarded).
+ */
+void
+kafkaSalvageField(KafkaDecoder *dec, KafkaColumn *col, void (*fn) (void *arg), void *arg, bool *isnull)
+{
+	char	   *err = kafkaRunGuarded(fn, arg, kafkaTypeInputIsPlain(col->typid));
+
+	if (err)
+	{
+		*isnull = true;
+		dec->errors = lappend(dec->errors, err);
+	}
 }
 
 /*
@@ -426,6 +483,32 @@ kafkaToUtf8(StringInfo buf, int from)
 	if (GetDatabaseEncoding() == PG_UTF8 || GetDatabaseEncoding() == PG_SQL_ASCII || buf->len == 0)
 		return;
 	conv = pg_server_to_any(buf->data + from, buf->len - from, PG_UTF8);
+	if (conv != buf->data + from)
+	{
+		buf->len = from;
+		buf->data[from] = '\0';
+		appendStringInfoString(buf, conv);
+	}
+}
+
+/*
+ * Text in the server encoding to the message encoding of a table (the
+ * option encoding; UTF-8 by default), in place in buf from byte from on.
+ * A character the message encoding cannot hold is an ERROR.
+ */
+void
+kafkaToMessageText(StringInfo buf, int from, int encoding)
+{
+	char	   *conv;
+
+	if (likely(encoding == PG_UTF8))
+	{
+		kafkaToUtf8(buf, from);
+		return;
+	}
+	if (buf->len == from)
+		return;
+	conv = pg_server_to_any(buf->data + from, buf->len - from, encoding);
 	if (conv != buf->data + from)
 	{
 		buf->len = from;

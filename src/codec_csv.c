@@ -3,11 +3,13 @@
  * codec_csv.c
  *		  Format csv: one CSV record per message, with COPY's rules:
  *		  delimiter, quote, escape (default: the quote), and a null string
- *		  that means NULL only when unquoted (default: the empty string).
+ *		  that means NULL only when unquoted (default: the empty string;
+ *		  the column options force_not_null and force_null as in COPY).
  *		  Fields map to the value columns in column order.  Without the
  *		  table option strict, missing trailing fields are NULL and extra
- *		  fields are ignored; with it, the field count must match.  INSERT
- *		  writes the record the way COPY ... CSV does.
+ *		  fields are ignored (under on_error 'junk' reported); with it, the
+ *		  field count must match.  INSERT writes the record the way
+ *		  COPY ... CSV does.
  *
  *-------------------------------------------------------------------------
  */
@@ -96,6 +98,45 @@ csv_check_table(KafkaOptions *opts)
 	check_csv(opts->csv_delimiter, opts->csv_quote, opts->csv_escape, opts->csv_null);
 }
 
+/* One field for kafkaSalvageField */
+typedef struct CsvField
+{
+	KafkaColumn *col;
+	const char *str;
+	size_t		len;
+	Datum	   *value;
+	bool	   *isnull;
+} CsvField;
+
+static void
+csv_field_call(void *arg)
+{
+	CsvField   *f = arg;
+	bool		ok;
+	char	   *reason = NULL;
+
+	*f->value = kafkaColumnFromText(f->col, f->str, f->len, &ok, &reason);
+	*f->isnull = false;
+}
+
+/*
+ * A problem with the record as a whole (a field count that does not fit,
+ * an unterminated quote): false with *reason, or in salvage mode recorded
+ * first in the failures (as adjust/kafka_fdw lists it) and true, so that
+ * the fields decoded so far are kept.
+ */
+static bool
+record_problem(KafkaDecoder *dec, char *problem, char **reason)
+{
+	if (!dec->salvage)
+	{
+		*reason = problem;
+		return false;
+	}
+	dec->errors = lcons(problem, dec->errors);
+	return true;
+}
+
 static bool
 csv_decode(KafkaDecoder *dec, const char *data, size_t len,
 		   Datum *values, bool *nulls, char **reason)
@@ -127,10 +168,8 @@ csv_decode(KafkaDecoder *dec, const char *data, size_t len,
 			for (;;)
 			{
 				if (p >= end)
-				{
-					*reason = psprintf("unterminated CSV quoted field %d", field + 1);
-					return false;
-				}
+					return record_problem(dec, psprintf("unterminated CSV quoted field %d", field + 1),
+										  reason);
 				if (*p == o->csv_escape && p + 1 < end &&
 					(p[1] == o->csv_quote || (o->csv_escape != o->csv_quote && p[1] == o->csv_escape)))
 				{
@@ -168,8 +207,23 @@ csv_decode(KafkaDecoder *dec, const char *data, size_t len,
 		{
 			bool		ok;
 
-			if (!quoted && flen == nulllen && memcmp(fstart, o->csv_null, nulllen) == 0)
+			/*
+			 * As in COPY: the unquoted null string is NULL (force_not_null:
+			 * the string itself), a quoted one a value (force_null: NULL).
+			 */
+			if (!quoted && flen == nulllen && memcmp(fstart, o->csv_null, nulllen) == 0 &&
+				!col->force_not_null)
 				nulls[col->attnum - 1] = true;
+			else if (quoted && col->force_null && (size_t) dec->buf.len == nulllen &&
+					 memcmp(dec->buf.data, o->csv_null, nulllen) == 0)
+				nulls[col->attnum - 1] = true;
+			else if (unlikely(dec->salvage))
+			{
+				CsvField	f = {col, quoted ? dec->buf.data : fstart, quoted ? (size_t) dec->buf.len : flen,
+				&values[col->attnum - 1], &nulls[col->attnum - 1]};
+
+				kafkaSalvageField(dec, col, csv_field_call, &f, &nulls[col->attnum - 1]);
+			}
 			else
 			{
 				if (quoted)
@@ -185,11 +239,22 @@ csv_decode(KafkaDecoder *dec, const char *data, size_t len,
 		p++;					/* delimiter */
 	}
 
-	if (o->strict && field != o->nvalue_columns)
+	/*
+	 * Fields beyond the table's: an error with strict, a failure to report
+	 * under on_error 'junk' (as adjust/kafka_fdw does), else ignored.  Too
+	 * few fields: an error with strict, else the missing ones are NULL.
+	 * COPY's words.
+	 */
+	if (field > o->nvalue_columns && (o->strict || o->on_error == KAFKA_ON_ERROR_JUNK))
+		return record_problem(dec, pstrdup("extra data after last expected column"), reason);
+	if (field < o->nvalue_columns && o->strict)
 	{
-		*reason = psprintf("CSV record has %d fields, the foreign table has %d value columns",
-						   field, o->nvalue_columns);
-		return false;
+		const char *missing = "?";
+
+		for (int i = 0; i < o->ncolumns; i++)
+			if (o->columns[i].kind == KAFKA_COL_VALUE && o->columns[i].value_index == field)
+				missing = o->columns[i].name;
+		return record_problem(dec, psprintf("missing data for column \"%s\"", missing), reason);
 	}
 	return true;
 }
@@ -249,7 +314,7 @@ csv_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 const KafkaCodec kafka_codec_csv = {
 	.format = KAFKA_FORMAT_CSV,
 	.name = "csv",
-	.flags = KAFKA_CODEC_TEXT,
+	.flags = KAFKA_CODEC_TEXT | KAFKA_CODEC_BY_FIELD,
 	.validate = csv_validate,
 	.check_table = csv_check_table,
 	.decode = csv_decode,

@@ -10,7 +10,10 @@
  *		  function (text directly); numbers and booleans -> their literal;
  *		  null -> NULL; objects and arrays -> json/jsonb columns as they
  *		  are, text columns as JSON text, array columns as PostgreSQL arrays
- *		  and composite columns as records (both recursively).
+ *		  and composite columns as records (both recursively).  With the
+ *		  table option strict, a key no value column maps to is an error.
+ *		  In salvage mode (message.c, on_error 'junk') a field that fails
+ *		  is left NULL and the others are decoded.
  *
  *		  Encoding (INSERT): one object of the value columns by their json
  *		  name; NULL as null, numbers and booleans as literals, json/jsonb
@@ -657,6 +660,59 @@ decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, JsonValueRef *
 	return true;
 }
 
+/* One field for kafkaSalvageField */
+typedef struct JsonField
+{
+	KafkaDecoder *dec;
+	JsonScanner *s;
+	KafkaColumn *col;
+	JsonValueRef *v;
+	Datum	   *value;
+	bool	   *isnull;
+} JsonField;
+
+static void
+json_field_call(void *arg)
+{
+	JsonField  *f = arg;
+
+	(void) decode_field(f->dec, f->s, f->col, f->v, f->value, f->isnull);
+}
+
+/*
+ * Salvage mode: convert one field, so that whatever fails (a bad escape or
+ * literal, a value of the wrong shape for the column, the type's input
+ * function) leaves the field NULL and is recorded, and the others go on.
+ */
+static void
+salvage_field(KafkaDecoder *dec, JsonScanner *s, const char *data, KafkaColumn *col, JsonValueRef *v,
+			  Datum *value, bool *isnull)
+{
+	JsonField	f = {dec, s, col, v, value, isnull};
+
+	kafkaSalvageField(dec, col, json_field_call, &f, isnull);
+	if (s->err)
+	{
+		*isnull = true;
+		dec->errors = lappend(dec->errors, psprintf("%s at byte %d", s->err, (int) (s->p - data)));
+		s->err = NULL;
+	}
+}
+
+/* Is k (kl bytes) the key of a value column of the table (strict)? */
+static bool
+key_is_column(KafkaOptions *o, const char *k, size_t kl)
+{
+	for (int i = 0; i < o->ncolumns; i++)
+	{
+		KafkaColumn *col = &o->columns[i];
+
+		if (!col->dropped && col->kind == KAFKA_COL_VALUE && key_matches(col, k, kl))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Decode a JSON object message.  A first pass checks the whole object and
  * notes where the value of each needed column is; a key that appears twice
@@ -746,8 +802,24 @@ json_decode(KafkaDecoder *dec, const char *data, size_t len,
 			}
 			if (s.err)
 				break;
-			if (matched < 0 && !skip_value(&s, 1))
-				break;
+			if (matched < 0)
+			{
+				/* strict: a key the table lacks is an error */
+				if (unlikely(dec->opts->strict) && !key_is_column(dec->opts, k, kl))
+				{
+					char	   *problem = psprintf("JSON key \"%s\" is not a column of the foreign table",
+												   pnstrdup(k, kl));
+
+					if (!dec->salvage)
+					{
+						*reason = problem;
+						return false;
+					}
+					dec->errors = lappend(dec->errors, problem);
+				}
+				if (!skip_value(&s, 1))
+					break;
+			}
 		}
 		first = false;
 		skip_ws(&s);
@@ -774,8 +846,12 @@ json_decode(KafkaDecoder *dec, const char *data, size_t len,
 	{
 		KafkaColumn *col = dec->needed[i];
 
-		if (refs[i].start != NULL)
+		if (refs[i].start == NULL)
+			continue;
+		if (likely(!dec->salvage))
 			(void) decode_field(dec, &s, col, &refs[i], &values[col->attnum - 1], &nulls[col->attnum - 1]);
+		else
+			salvage_field(dec, &s, data, col, &refs[i], &values[col->attnum - 1], &nulls[col->attnum - 1]);
 	}
 	if (s.err)
 	{
@@ -1070,7 +1146,7 @@ json_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 const KafkaCodec kafka_codec_json = {
 	.format = KAFKA_FORMAT_JSON,
 	.name = "json",
-	.flags = KAFKA_CODEC_TEXT,
+	.flags = KAFKA_CODEC_TEXT | KAFKA_CODEC_BY_FIELD,
 	.decode = json_decode,
 	.encoder_init = json_encoder_init,
 	.encode = json_encode,

@@ -6,7 +6,8 @@
  *		  in name; what the bytes mean follows the column's type.
  *
  *		  Decoding: a bytea column gets the bytes as they are; any other
- *		  column gets the value as UTF-8 text through its input function.
+ *		  column gets the value as text (UTF-8, or the table's encoding)
+ *		  through its input function.
  *		  Encoding: bytea, text, varchar and json columns write their bytes;
  *		  jsonb its text; other types their output function's text.  A NULL
  *		  value column is a tombstone (a message without a value), both
@@ -33,7 +34,7 @@ raw_decode(KafkaDecoder *dec, const char *data, size_t len, Datum *values, bool 
 		nulls[col->attnum - 1] = false;
 		return true;
 	}
-	if (!kafkaToServerText(&data, &len, reason))
+	if (!kafkaEncodedToServerText(dec->opts->encoding, &data, &len, reason))
 		return false;
 	values[col->attnum - 1] = kafkaColumnFromText(col, data, len, &ok, reason);
 	nulls[col->attnum - 1] = false;
@@ -64,7 +65,7 @@ raw_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 	else
 		appendStringInfoString(&enc->value, OutputFunctionCall(&col->out_func, d));
 	if (base != BYTEAOID)
-		kafkaToUtf8(&enc->value, 0);
+		kafkaToMessageText(&enc->value, 0, enc->opts->encoding);
 	return true;
 }
 

@@ -93,8 +93,9 @@ set_role_column(KafkaOptions *opts, KafkaColumn *col, const KafkaRoleDef *r, Oid
 
 /*
  * Build opts->columns from the attributes of rel and their column options,
- * and check them against the table options already merged into opts
- * (on_error; the format's checks are kafkaCodecCheckTable's).  rel is the
+ * and check them against the table options already merged into opts (the
+ * csv column options; the format's checks are kafkaCodecCheckTable's);
+ * a junk column makes on_error 'junk' unless it was given.  rel is the
  * foreign table the options belong to.
  */
 void
@@ -139,6 +140,10 @@ kafkaBuildColumns(KafkaOptions *opts, Relation rel)
 
 			if (strcmp(n, "json") == 0)
 				col->json_name = defGetString(def);
+			else if (strcmp(n, "force_not_null") == 0)
+				col->force_not_null = kafkaBoolOption(def);
+			else if (strcmp(n, "force_null") == 0)
+				col->force_null = kafkaBoolOption(def);
 			else if (!kafkaBoolOption(def))
 				continue;
 			else
@@ -149,6 +154,14 @@ kafkaBuildColumns(KafkaOptions *opts, Relation rel)
 			}
 		}
 
+		if ((col->force_not_null || col->force_null) &&
+			(role != NULL || opts->format != KAFKA_FORMAT_CSV))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("column option %s of column \"%s\" is only for value columns of format csv",
+							col->force_not_null ? "force_not_null" : "force_null", col->name),
+					 errhint("Remove it with ALTER FOREIGN TABLE ... ALTER COLUMN ... OPTIONS (DROP %s).",
+							 col->force_not_null ? "force_not_null" : "force_null")));
 		if (role == NULL)
 			col->value_index = value_index++;
 		else
@@ -163,9 +176,12 @@ kafkaBuildColumns(KafkaOptions *opts, Relation rel)
 		if (opts->columns[i].json_name)
 			opts->columns[i].json_name_len = strlen(opts->columns[i].json_name);
 
-	if (opts->on_error == KAFKA_ON_ERROR_JUNK && opts->junk_attnum == 0 && opts->junk_error_attnum == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("on_error 'junk' needs a junk or junk_error column"),
-				 errhint("Add a column with OPTIONS (junk 'true') or (junk_error 'true').")));
+	/*
+	 * A junk or junk_error column asks for bad messages to be returned (as
+	 * in adjust/kafka_fdw), unless on_error (or ignore_junk) says otherwise.
+	 * 'junk' without such columns returns the rows with the fields that
+	 * failed NULL.
+	 */
+	if (!opts->on_error_explicit && (opts->junk_attnum != 0 || opts->junk_error_attnum != 0))
+		opts->on_error = KAFKA_ON_ERROR_JUNK;
 }

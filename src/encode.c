@@ -8,8 +8,9 @@
  *		  headers.
  *
  * Invariants:
- *	- Text sent to Kafka is UTF-8: converted from the server encoding when
- *	  that differs.
+ *	- Text sent to Kafka is UTF-8 (or the encoding the table option
+ *	  encoding names): converted from the server encoding when that differs.
+ *	  Header names and values are always UTF-8.
  *	- Everything is palloc'd in the caller's (per-row) memory context; the
  *	  encoder's buffers are reused from row to row.
  *	- No librdkafka object is created here: headers come back as a palloc'd
@@ -91,7 +92,7 @@ kafkaEncodeValue(KafkaEncoder *enc, Datum *values, bool *nulls, const char **dat
 	if (!enc->codec->encode(enc, values, nulls))
 		return false;
 	if (enc->codec->flags & KAFKA_CODEC_TEXT)
-		kafkaToUtf8(&enc->value, 0);
+		kafkaToMessageText(&enc->value, 0, enc->opts->encoding);
 	*data = enc->value.data;
 	*len = enc->value.len;
 	return true;
@@ -101,8 +102,9 @@ kafkaEncodeValue(KafkaEncoder *enc, Datum *values, bool *nulls, const char **dat
  * Encode the key column of a row (values/nulls indexed by attnum - 1; the
  * caller checked that it is not NULL: a NULL key is a message without a
  * key).  With a key_format, the key's codec encodes it (kafkaEncodeValue on
- * the key's encoder); else text is its UTF-8 bytes, bytea raw, other types
- * their output function.  *data and *len are valid until the next call.
+ * the key's encoder); else text is its UTF-8 bytes (or in the table's
+ * encoding), bytea raw, other types their output function.  *data and *len
+ * are valid until the next call.
  */
 void
 kafkaEncodeKey(KafkaEncoder *enc, Datum *values, bool *nulls, const char **data, size_t *len)
@@ -128,7 +130,7 @@ kafkaEncodeKey(KafkaEncoder *enc, Datum *values, bool *nulls, const char **data,
 	else
 		appendStringInfoString(&enc->key, OutputFunctionCall(&col->out_func, value));
 	if (base != BYTEAOID)
-		kafkaToUtf8(&enc->key, 0);
+		kafkaToMessageText(&enc->key, 0, enc->opts->encoding);
 	*data = enc->key.data;
 	*len = enc->key.len;
 }

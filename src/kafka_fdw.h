@@ -105,6 +105,8 @@ typedef struct KafkaColumn
 	Oid			in_ioparam;		/* its typioparam */
 	FmgrInfo	out_func;		/* type output function */
 	char		category;		/* type category (TYPCATEGORY_*) */
+	bool		force_not_null; /* csv: the unquoted null string is a value */
+	bool		force_null;		/* csv: the quoted null string is NULL too */
 } KafkaColumn;
 
 /* Where a librdkafka property of a KafkaOptions comes from */
@@ -141,7 +143,13 @@ typedef struct KafkaOptions
 	int			insert_batch_size;	/* rows per ExecForeignBatchInsert (0: 1) */
 	int			timeout_ms;		/* broker request timeout */
 	KafkaOnError on_error;		/* bad message policy */
-	bool		strict;			/* csv: field count must match */
+	bool		on_error_explicit;	/* on_error given (or ignore_junk 'true'):
+									 * junk columns do not imply 'junk' */
+	bool		ignore_junk;	/* table option ignore_junk 'true' */
+	bool		strict;			/* csv: field count must match; json: no
+								 * keys the table lacks */
+	int			encoding;		/* message text encoding (PG_UTF8 unless the
+								 * option encoding names another) */
 	char		csv_delimiter;	/* csv delimiter */
 	char		csv_quote;		/* csv quote */
 	char		csv_escape;		/* csv escape */
@@ -292,6 +300,7 @@ extern KafkaOptions *kafkaGetServerOptionsFor(Oid serverid, Oid userid);
 extern Oid	kafkaRelOwner(Oid relid);
 extern KafkaOptions *kafkaGetOptions(Oid foreigntableid, Relation rel);
 extern bool kafkaBoolOption(DefElem *def);
+extern void kafkaCheckEncoding(int encoding, const char *table);
 
 /* in columns.c */
 extern void kafkaBuildColumns(KafkaOptions *opts, Relation rel);
@@ -386,6 +395,11 @@ typedef struct KafkaDecoder
 	void	   *codec_state;	/* the codec's own state (decoder_init), e.g.
 								 * codec_json.c: where each needed column's
 								 * value is in the message being decoded */
+	bool		salvage;		/* a message that failed is decoded again
+								 * field by field (KAFKA_CODEC_BY_FIELD,
+								 * message.c): a field that fails is left
+								 * NULL and its error added to errors */
+	List	   *errors;			/* salvage: the failures (char *), in order */
 } KafkaDecoder;
 
 /* Encoding state of one INSERT: the value columns and scratch buffers */
@@ -413,9 +427,13 @@ typedef struct KafkaEncoder
 #define KAFKA_CODEC_TEXT		0x02	/* the message value is UTF-8 text:
 										 * verified and converted to the server
 										 * encoding before decode, converted to
-										 * UTF-8 after encode */
+										 * UTF-8 after encode (or from and to the
+										 * table's encoding option) */
 #define KAFKA_CODEC_KEY			0x04	/* can decode and encode the message key
 										 * too (key_format) */
+#define KAFKA_CODEC_BY_FIELD	0x08	/* decode supports salvage mode
+										 * (KafkaDecoder.salvage): a message that
+										 * failed keeps the fields that decoded */
 
 /*
  * One message format.  Every format is one entry of the table in codec.c
@@ -448,7 +466,11 @@ struct KafkaCodec
 	 * Decode a message value (never NULL: a tombstone never gets here) into
 	 * the needed columns.  values/nulls are indexed by attnum - 1 and preset
 	 * to NULL.  A malformed message: false with *reason.  Type input errors
-	 * may be ERRORs (message.c applies the on_error policy to both).
+	 * may be ERRORs (message.c applies the on_error policy to both).  With
+	 * KAFKA_CODEC_BY_FIELD, in salvage mode (dec->salvage): convert each
+	 * field through kafkaSalvageField, add other failures that leave the
+	 * fields meaningful to dec->errors and go on; false only when no field
+	 * can be read (the message is not an object, not JSON, ...).
 	 */
 	bool		(*decode) (KafkaDecoder *dec, const char *data, size_t len,
 						   Datum *values, bool *nulls, char **reason);
@@ -497,6 +519,10 @@ extern int64 kafkaTimestampToMs(Timestamp ts);
 extern void kafkaSetMetaColumns(KafkaOptions *o, Datum *values, bool *nulls,
 								int32 partition, int64 offset, int64 ts_ms);
 extern bool kafkaToServerText(const char **data, size_t *len, char **reason);
+extern bool kafkaEncodedToServerText(int encoding, const char **data, size_t *len, char **reason);
+extern void kafkaToMessageText(StringInfo buf, int from, int encoding);
+extern void kafkaSalvageField(KafkaDecoder *dec, KafkaColumn *col, void (*fn) (void *arg), void *arg,
+							  bool *isnull);
 extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
 extern void kafkaAppendText(StringInfo buf, Datum d);
 extern char *kafkaTextForm(KafkaColumn *col, Datum d);
@@ -545,7 +571,7 @@ typedef struct KafkaRowReader
 typedef enum KafkaRowResult
 {
 	KAFKA_ROW_OK,				/* decoded */
-	KAFKA_ROW_JUNK,				/* bad: value columns NULL, junk columns set */
+	KAFKA_ROW_JUNK,				/* bad: what failed NULL, junk columns set */
 	KAFKA_ROW_SKIP				/* bad, on_error 'skip': no row */
 } KafkaRowResult;
 
@@ -554,6 +580,8 @@ extern KafkaRowResult kafkaMessageToRow(KafkaRowReader *r, const rd_kafka_messag
 										Datum *values, bool *nulls);
 extern bool kafkaRowNeedsSubxact(KafkaOptions *opts, Bitmapset *attrs);
 extern bool kafkaErrorIsMessageFault(int sqlerrcode);
+extern char *kafkaRunGuarded(void (*fn) (void *arg), void *arg, bool plain);
+extern bool kafkaTypeInputIsPlain(Oid typid);
 extern ErrorData *kafkaInSubxact(void (*fn) (void *arg), void *arg);
 extern void kafkaHeadersToJson(rd_kafka_headers_t *hdrs, StringInfo buf);
 

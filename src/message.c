@@ -25,6 +25,13 @@
  * ranges of those, ...) are decoded under a plain PG_TRY: the clean path
  * pays nothing.  Policy fail needs neither: the error aborts the query.
  *
+ * Junk rows keep what decodes (as adjust/kafka_fdw's do): under 'junk' a
+ * message that failed is decoded a second time, part by part
+ * (salvage_message): the value of json and csv field by field, each field
+ * guarded as above, so that a field that fails is NULL and the others are
+ * kept, and junk_error lists every failure, one per line.  Only bad
+ * messages take that path; a good one is decoded once, as under 'fail'.
+ *
  * Invariants:
  *	- Parallel mode forbids subtransactions: a scan that needs them is not
  *	  parallel safe (kafkaRowNeedsSubxact).  If the query runs in parallel
@@ -102,8 +109,8 @@ kafkaErrorIsMessageFault(int sqlerrcode)
  * enums, and every type of an extension or a user (OID beyond the
  * bootstrap catalog) may run user code or hold a resource.
  */
-static bool
-type_input_is_plain(Oid typid)
+bool
+kafkaTypeInputIsPlain(Oid typid)
 {
 	Oid			elem;
 	char		typtype;
@@ -112,7 +119,7 @@ type_input_is_plain(Oid typid)
 		return false;
 	elem = get_element_type(typid);
 	if (OidIsValid(elem))
-		return type_input_is_plain(elem);
+		return kafkaTypeInputIsPlain(elem);
 	switch (typid)
 	{
 		case REGPROCOID:
@@ -169,7 +176,7 @@ needs_subxact(KafkaOptions *o, Bitmapset *fill)
 		if (col->dropped || !bms_is_member(col->attnum, fill))
 			continue;
 		if ((col->kind == KAFKA_COL_VALUE || col->kind == KAFKA_COL_KEY) &&
-			!type_input_is_plain(col->typid))
+			!kafkaTypeInputIsPlain(col->typid))
 			return true;
 	}
 	return false;
@@ -325,9 +332,9 @@ headers_datum(const rd_kafka_message_t *m, KafkaColumn *col)
 	return InputFunctionCall(&col->in_func, buf.data, col->in_ioparam, col->typmod);
 }
 
-/* The key into the key column */
+/* The key into the key column (text keys in the message encoding) */
 static Datum
-key_datum(const rd_kafka_message_t *m, KafkaColumn *col, bool *isnull)
+key_datum(const rd_kafka_message_t *m, KafkaColumn *col, int encoding, bool *isnull)
 {
 	bool		ok;
 	char	   *err = NULL;
@@ -344,10 +351,11 @@ key_datum(const rd_kafka_message_t *m, KafkaColumn *col, bool *isnull)
 		return kafkaBytea(m->key, m->key_len);
 	key = m->key;
 	len = m->key_len;
-	if (!kafkaToServerText(&key, &len, &err))
+	if (!kafkaEncodedToServerText(encoding, &key, &len, &err))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("message key is not valid UTF-8"),
+				 errmsg("message key is not valid %s",
+						encoding == PG_UTF8 ? "UTF-8" : pg_encoding_to_char(encoding)),
 				 errhint("Use a bytea key column for binary keys.")));
 	return kafkaColumnFromText(col, key, len, &ok, &err);
 }
@@ -374,7 +382,8 @@ decode_content(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bo
 		}
 	}
 	else if (r->need_key)
-		values[o->key_attnum - 1] = key_datum(m, &o->columns[o->key_attnum - 1], &nulls[o->key_attnum - 1]);
+		values[o->key_attnum - 1] = key_datum(m, &o->columns[o->key_attnum - 1], o->encoding,
+											  &nulls[o->key_attnum - 1]);
 	if (r->need_headers)
 	{
 		values[o->headers_attnum - 1] = headers_datum(m, &o->columns[o->headers_attnum - 1]);
@@ -492,6 +501,215 @@ decode_in_subxact(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values,
 	return c.ok;
 }
 
+/*
+ * Run fn(arg), which converts part of a message (one field, the key, the
+ * headers), catching an error that is the message's fault: returns NULL if
+ * fn returned, else the error's message (any other error is raised).
+ * plain: fn runs only input functions that hold nothing across an error
+ * (kafkaTypeInputIsPlain), so PG_TRY is enough; otherwise fn runs in an
+ * internal subtransaction, or, in parallel mode, where none can start,
+ * unguarded: its error fails the query.  For on_error 'junk' (salvage).
+ */
+char *
+kafkaRunGuarded(void (*fn) (void *arg), void *arg, bool plain)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *volatile result = NULL;
+
+	if (!plain)
+	{
+		ErrorData  *edata;
+
+		if (IsInParallelMode())
+		{
+			fn(arg);
+			return NULL;
+		}
+		edata = kafkaInSubxact(fn, arg);
+		if (edata == NULL)
+			return NULL;
+		return edata->message ? edata->message : "unknown error";
+	}
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		result = edata->message ? edata->message : "unknown error";
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* One part of a message, converted by kafkaRunGuarded (salvage_message) */
+typedef struct PartCall
+{
+	KafkaRowReader *r;
+	const rd_kafka_message_t *m;
+	Datum	   *values;
+	bool	   *nulls;
+	char	   *reason;			/* value: why it is malformed */
+	bool		ok;				/* value: not malformed */
+} PartCall;
+
+static void
+value_call(void *arg)
+{
+	PartCall   *c = arg;
+
+	c->ok = kafkaDecodeValue(c->r->dec, c->m->payload, c->m->len, c->values, c->nulls, &c->reason);
+}
+
+static void
+key_call(void *arg)
+{
+	PartCall   *c = arg;
+	KafkaOptions *o = c->r->opts;
+
+	c->values[o->key_attnum - 1] = key_datum(c->m, &o->columns[o->key_attnum - 1], o->encoding,
+											 &c->nulls[o->key_attnum - 1]);
+}
+
+/* key_format: the key's codec (its failure: c->ok false, c->reason) */
+static void
+key_codec_call(void *arg)
+{
+	PartCall   *c = arg;
+
+	c->ok = kafkaDecodeValue(c->r->key_dec, c->m->key, c->m->key_len, c->values, c->nulls, &c->reason);
+}
+
+static void
+headers_call(void *arg)
+{
+	PartCall   *c = arg;
+	KafkaOptions *o = c->r->opts;
+
+	c->values[o->headers_attnum - 1] = headers_datum(c->m, &o->columns[o->headers_attnum - 1]);
+	c->nulls[o->headers_attnum - 1] = false;
+}
+
+/*
+ * on_error 'junk': decode a message that failed again, part by part, so
+ * that its row keeps everything that decodes, as adjust/kafka_fdw does.  The
+ * value of a format that can (KAFKA_CODEC_BY_FIELD: json, csv) is decoded
+ * field by field, a field that fails left NULL; of another format as a
+ * whole; then the key and the headers.  Returns every failure, in order.
+ * The slow path only: a message that decodes is decoded once, as under
+ * 'fail', so good messages cost nothing more.
+ */
+static List *
+salvage_message(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls)
+{
+	KafkaOptions *o = r->opts;
+	KafkaDecoder *dec = r->dec;
+	PartCall	c = {r, m, values, nulls, NULL, false};
+	bool		by_field = (dec->codec->flags & KAFKA_CODEC_BY_FIELD) != 0;
+	char	   *volatile err = NULL;
+	List	   *errors;
+
+	memset(nulls, true, sizeof(bool) * o->ncolumns);
+	dec->errors = NIL;
+	dec->salvage = by_field;
+	PG_TRY();
+	{
+		/*
+		 * By field, each field is guarded itself and the rest holds nothing,
+		 * so PG_TRY is enough around it, except in parallel mode, where a
+		 * field that runs user code is not guarded: its error must fail the
+		 * query.
+		 */
+		err = kafkaRunGuarded(value_call, &c,
+							  !r->use_subxact || (by_field && !IsInParallelMode()));
+	}
+	PG_FINALLY();
+	{
+		dec->salvage = false;
+	}
+	PG_END_TRY();
+	errors = dec->errors;
+	dec->errors = NIL;
+	if (err != NULL || !c.ok)
+	{
+		/* the value failed as a whole: none of its columns */
+		memset(nulls, true, sizeof(bool) * o->ncolumns);
+		errors = lappend(errors, err ? err : (c.reason ? c.reason : "unknown error"));
+	}
+	if (r->key_dec)
+	{
+		/* a codec may run any type's input: in a subtransaction */
+		c.ok = false;
+		c.reason = NULL;
+		err = kafkaRunGuarded(key_codec_call, &c, false);
+		if (err || !c.ok)
+		{
+			nulls[o->key_attnum - 1] = true;
+			errors = lappend(errors, psprintf("key: %s", err ? err : (c.reason ? c.reason : "unknown error")));
+		}
+	}
+	else if (r->need_key)
+	{
+		err = kafkaRunGuarded(key_call, &c, kafkaTypeInputIsPlain(o->columns[o->key_attnum - 1].typid));
+		if (err)
+		{
+			nulls[o->key_attnum - 1] = true;
+			errors = lappend(errors, err);
+		}
+	}
+	if (r->need_headers)
+	{
+		err = kafkaRunGuarded(headers_call, &c, true);
+		if (err)
+		{
+			nulls[o->headers_attnum - 1] = true;
+			errors = lappend(errors, err);
+		}
+	}
+	return errors;
+}
+
+/* The message value in the database encoding for kafkaRunGuarded (junk_text) */
+typedef struct JunkText
+{
+	int			encoding;
+	const char *data;
+	size_t		len;
+	bool		ok;
+} JunkText;
+
+static void
+junk_text_call(void *arg)
+{
+	JunkText   *j = arg;
+	char	   *why = NULL;
+
+	j->ok = kafkaEncodedToServerText(j->encoding, &j->data, &j->len, &why);
+}
+
+/*
+ * The raw value of a bad message for a text junk column: its text in the
+ * database encoding, or NULL (false) if it is not valid text of the
+ * message encoding or has characters the database cannot hold.
+ */
+static bool
+junk_text(KafkaOptions *o, const rd_kafka_message_t *m, Datum *value)
+{
+	JunkText	j = {o->encoding, m->payload, m->len, false};
+
+	if (kafkaRunGuarded(junk_text_call, &j, true) != NULL || !j.ok)
+		return false;
+	*value = PointerGetDatum(cstring_to_text_with_len(j.data, j.len));
+	return true;
+}
+
 static void
 parallel_mode_context(void *arg)
 {
@@ -513,6 +731,7 @@ kafkaMessageToRow(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values,
 	char	   *reason = NULL;
 	bool		ok;
 	KafkaRowResult res = KAFKA_ROW_OK;
+	List	   *errors;
 
 	memset(nulls, true, sizeof(bool) * o->ncolumns);
 	kafkaDecodePrepare(r->dec, m->payload, m->len);
@@ -548,25 +767,54 @@ kafkaMessageToRow(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values,
 					 errhint("Set the foreign table option on_error to 'skip' or 'junk' to read past bad messages.")));
 		if (o->on_error == KAFKA_ON_ERROR_SKIP)
 			return KAFKA_ROW_SKIP;
-		memset(nulls, true, sizeof(bool) * o->ncolumns);
+		res = KAFKA_ROW_JUNK;
+
+		/* junk: keep what decodes, say what failed */
+		if (r->use_subxact && IsInParallelMode())
+		{
+			ErrorContextCallback errcb;
+
+			errcb.callback = parallel_mode_context;
+			errcb.arg = NULL;
+			errcb.previous = error_context_stack;
+			error_context_stack = &errcb;
+			errors = salvage_message(r, m, values, nulls);
+			error_context_stack = errcb.previous;
+		}
+		else
+			errors = salvage_message(r, m, values, nulls);
+		/* decoding again found nothing (an input function that changed its mind) */
+		if (errors == NIL)
+			errors = list_make1(reason ? reason : "unknown error");
 		if (o->junk_attnum)
 		{
 			KafkaColumn *jc = &o->columns[o->junk_attnum - 1];
 
-			if (m->payload && (jc->typid == BYTEAOID || pg_verifymbstr(m->payload, m->len, true)))
+			nulls[o->junk_attnum - 1] = true;
+			if (m->payload && jc->typid == BYTEAOID)
 			{
-				values[o->junk_attnum - 1] = jc->typid == BYTEAOID ?
-					kafkaBytea(m->payload, m->len) :
-					PointerGetDatum(cstring_to_text_with_len(m->payload, m->len));
+				values[o->junk_attnum - 1] = kafkaBytea(m->payload, m->len);
 				nulls[o->junk_attnum - 1] = false;
 			}
+			else if (m->payload && junk_text(o, m, &values[o->junk_attnum - 1]))
+				nulls[o->junk_attnum - 1] = false;
 		}
 		if (o->junk_error_attnum)
 		{
-			values[o->junk_error_attnum - 1] = CStringGetTextDatum(reason ? reason : "unknown error");
+			StringInfoData buf;
+			ListCell   *lc;
+
+			/* every failure, one per line */
+			initStringInfo(&buf);
+			foreach(lc, errors)
+			{
+				if (buf.len > 0)
+					appendStringInfoChar(&buf, '\n');
+				appendStringInfoString(&buf, (const char *) lfirst(lc));
+			}
+			values[o->junk_error_attnum - 1] = PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
 			nulls[o->junk_error_attnum - 1] = false;
 		}
-		res = KAFKA_ROW_JUNK;
 	}
 
 	{

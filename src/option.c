@@ -26,7 +26,9 @@
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
+#include "catalog/namespace.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -47,6 +49,8 @@ typedef enum OptType
 	OT_PEM,						/* PEM certificates, as text */
 	OT_KEY_FORMAT,				/* raw, or a format that can encode keys */
 	OT_SUBJECT_STRATEGY,		/* topic, record, topic_record */
+	OT_ENCODING,				/* a PostgreSQL encoding name */
+	OT_FLAG,					/* a boolean column option that is no role */
 	OT_IGNORED_INT				/* accepted for adjust/kafka_fdw compatibility */
 } OptType;
 
@@ -88,6 +92,7 @@ static const KafkaOptionDef option_defs[] = {
 	{"subject_name_strategy", OPT_TABLE, OT_SUBJECT_STRATEGY, 0, 0},
 	{"value_subject", OPT_TABLE, OT_STRING, 0, 0},
 	{"key_subject", OPT_TABLE, OT_STRING, 0, 0},
+	{"encoding", OPT_TABLE, OT_ENCODING, 0, 0},
 	{"buffer_delay", OPT_TABLE, OT_IGNORED_INT, 0, 0},
 	{"num_partitions", OPT_TABLE, OT_IGNORED_INT, 0, 0},
 	{"partition", OPT_COLUMN, OT_BOOL, 0, 0},
@@ -98,6 +103,8 @@ static const KafkaOptionDef option_defs[] = {
 	{"junk", OPT_COLUMN, OT_BOOL, 0, 0},
 	{"junk_error", OPT_COLUMN, OT_BOOL, 0, 0},
 	{"json", OPT_COLUMN, OT_STRING, 0, 0},
+	{"force_not_null", OPT_COLUMN, OT_FLAG, 0, 0},
+	{"force_null", OPT_COLUMN, OT_FLAG, 0, 0},
 	{"password_required", OPT_MAPPING, OT_BOOL, 0, 0},
 	{"schema_registry", OPT_SERVER, OT_URL, 0, 0},
 	{"schema_registry_ca", OPT_SERVER, OT_PEM, 0, 0},
@@ -472,9 +479,24 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 								   "kafka_fdw waits for the high watermark of each partition, not for a delay.")));
 				break;
 			case OT_BOOL:
-				if (kafkaBoolOption(def) && where == OPT_COLUMN && strcmp(d->name, "json") != 0)
+				if (kafkaBoolOption(def) && where == OPT_COLUMN)
 					roles++;
 				break;
+			case OT_FLAG:
+				(void) kafkaBoolOption(def);
+				break;
+			case OT_ENCODING:
+				{
+					int			enc = pg_char_to_encoding(defGetString(def));
+
+					if (enc < 0 || !PG_VALID_ENCODING(enc))
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"encoding\": \"%s\"", defGetString(def)),
+								 errhint("Give the name of a PostgreSQL encoding, such as UTF8, LATIN1, WIN1252 or SJIS (see pg_encoding_to_char).")));
+					kafkaCheckEncoding(enc, NULL);
+					break;
+				}
 			case OT_FORMAT:
 				{
 					KafkaFormat f;
@@ -577,6 +599,33 @@ kafka_fdw_validator(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Is there a conversion between the message encoding of a table and the
+ * database encoding, both ways?  Checked when the option is written and
+ * when the table is used (a table restored into a database of another
+ * encoding), so that a missing conversion is one clear error rather than a
+ * bad message each.
+ */
+void
+kafkaCheckEncoding(int encoding, const char *table)
+{
+	int			db = GetDatabaseEncoding();
+
+	if (encoding == PG_UTF8 || encoding == db || encoding == PG_SQL_ASCII || db == PG_SQL_ASCII)
+		return;
+	if (!OidIsValid(FindDefaultConversionProc(encoding, db)) ||
+		!OidIsValid(FindDefaultConversionProc(db, encoding)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 table ?
+				 errmsg("no conversion between the message encoding \"%s\" of foreign table \"%s\" and the database encoding \"%s\"",
+						pg_encoding_to_char(encoding), table, pg_encoding_to_char(db)) :
+				 errmsg("no conversion between the message encoding \"%s\" and the database encoding \"%s\"",
+						pg_encoding_to_char(encoding), pg_encoding_to_char(db)),
+				 errhint("Set the option \"encoding\" to an encoding PostgreSQL converts to and from \"%s\", such as UTF8.",
+						 pg_encoding_to_char(db))));
+}
+
+/*
  * Options of the user mapping of userid (or PUBLIC) for a server; NIL if
  * none.  *umuser: the role the mapping is for (InvalidOid for PUBLIC).
  */
@@ -661,7 +710,10 @@ apply_level(KafkaOptions *opts, List *options, KafkaPropSource source, bool trus
 		else if (strcmp(name, "timeout_ms") == 0)
 			opts->timeout_ms = int_value(def, d);
 		else if (strcmp(name, "on_error") == 0)
+		{
 			(void) parse_on_error(defGetString(def), &opts->on_error);
+			opts->on_error_explicit = true;
+		}
 		else if (strcmp(name, "isolation_level") == 0)
 			opts->read_committed = pg_strcasecmp(defGetString(def), "read_committed") == 0;
 		else if (strcmp(name, "strict") == 0)
@@ -669,10 +721,9 @@ apply_level(KafkaOptions *opts, List *options, KafkaPropSource source, bool trus
 		else if (strcmp(name, "transactional") == 0)
 			opts->transactional = kafkaBoolOption(def);
 		else if (strcmp(name, "ignore_junk") == 0)
-		{
-			if (kafkaBoolOption(def))
-				opts->on_error = KAFKA_ON_ERROR_JUNK;
-		}
+			opts->ignore_junk = kafkaBoolOption(def);
+		else if (strcmp(name, "encoding") == 0)
+			opts->encoding = pg_char_to_encoding(defGetString(def));
 		else if (strcmp(name, "delimiter") == 0)
 			opts->csv_delimiter = defGetString(def)[0];
 		else if (strcmp(name, "quote") == 0)
@@ -749,6 +800,7 @@ kafkaGetServerOptionsFor(Oid serverid, Oid userid)
 	opts->csv_escape = '"';
 	opts->csv_null = "";
 	opts->read_committed = true;
+	opts->encoding = PG_UTF8;
 
 	apply_level(opts, server->options, KAFKA_PROP_SERVER, superuser_arg(server->owner));
 	umoptions = user_mapping_options(opts->userid, server->serverid, &umuser);
@@ -780,10 +832,27 @@ kafkaGetOptions(Oid foreigntableid, Relation rel)
 	ForeignTable *table = GetForeignTable(foreigntableid);
 	KafkaOptions *opts = kafkaGetServerOptions(table->serverid);
 	bool		close_rel = false;
+	bool		server_on_error = opts->on_error_explicit;
 
 	opts->table_name = get_rel_name(foreigntableid);
 	opts->relid = foreigntableid;
+	opts->on_error_explicit = false;
 	apply_level(opts, table->options, KAFKA_PROP_TABLE, superuser_arg(kafkaRelOwner(foreigntableid)));
+
+	/*
+	 * The bad message policy: the table's on_error, else its ignore_junk
+	 * 'true' (adjust/kafka_fdw's spelling of 'junk'), else the server's
+	 * on_error; else kafkaBuildColumns makes it 'junk' if the table has a
+	 * junk or junk_error column, as adjust/kafka_fdw does, or 'fail'.
+	 */
+	if (!opts->on_error_explicit && opts->ignore_junk)
+	{
+		opts->on_error = KAFKA_ON_ERROR_JUNK;
+		opts->on_error_explicit = true;
+	}
+	else if (server_on_error)
+		opts->on_error_explicit = true;
+	kafkaCheckEncoding(opts->encoding, opts->table_name);
 	/* as in COPY, the escape character defaults to the quote character */
 	if (!opts->csv_escape_set)
 		opts->csv_escape = opts->csv_quote;

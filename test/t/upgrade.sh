@@ -47,13 +47,13 @@ got=$(q -d upg_old -c "SELECT to_regclass('kafka.stream') IS NOT NULL, to_regcla
   to_regprocedure('kafka.stream_changes(regclass,name,text,text,name[],boolean,boolean,text,jsonb)') IS NOT NULL,
   to_regprocedure('kafka.stop_stream(regclass)') IS NOT NULL, to_regprocedure('kafka.pause_stream(regclass)') IS NOT NULL,
   to_regprocedure('kafka.resume_stream(regclass)') IS NOT NULL, to_regprocedure('kafka.flush_stream(regclass,int)') IS NOT NULL,
-  to_regprocedure('kafka.capture()') IS NOT NULL")
-[ "$got" = "t|t|t|t|t|t|t|t|t|t" ] || fail "schema kafka objects after the update: $got"
+  to_regprocedure('kafka.capture()') IS NOT NULL, to_regprocedure('kafka_get_watermarks(regclass)') IS NOT NULL")
+[ "$got" = "t|t|t|t|t|t|t|t|t|t|t" ] || fail "schema kafka objects after the update: $got"
 got=$(q -d upg_old -c "SELECT string_agg(evtname || ' ' || evtevent || ' ' || evtfoid::regproc || ' ' || evttags::text, '; ' ORDER BY evtname)
   FROM pg_event_trigger WHERE evtname = 'kafka_avro_compatibility'")
 [ "$got" = 'kafka_avro_compatibility ddl_command_end kafka.check_altered_avro_tables {"ALTER FOREIGN TABLE","ALTER TABLE"}' ] ||
   fail "the event trigger kafka_avro_compatibility after the update: '$got'"
-echo "ok: schema kafka has its tables, views and functions"
+echo "ok: schema kafka has its tables, views and functions; kafka_get_watermarks exists"
 
 # not readable by PUBLIC
 for t in kafka.stream kafka.outbox; do
