@@ -1349,6 +1349,17 @@ kafkaRegistryRegister(KafkaOptions *opts, const char *subject, const char *schem
 	SHIM_UNREACHABLE("kafkaRegistryRegister");
 }
 
+int32
+kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema,
+						 const char *whose)
+{
+	(void) opts;
+	(void) subject;
+	(void) schema;
+	(void) whose;
+	SHIM_UNREACHABLE("kafkaAvroRegisterChecked");
+}
+
 List *
 list_insert_nth(List *list, int pos, void *datum)
 {
