@@ -12,7 +12,10 @@
 #   upsert    MESSAGES changes of KEYS (100k) keys (10 versions each by default; a key's versions
 #             in one partition, in order) into a table with a primary key, mode => 'upsert',
 #             for each P in PARALLELISM; the table must end with KEYS rows, all at the last
-#             version. Goal: rate >= 0.25x kcat's (of that topic).
+#             version. Goal: rate >= 0.25x kcat's (of that topic). Beside it, in the same
+#             round, pg_upsert: PostgreSQL alone applying the same changes from a local table
+#             (INSERT ... ON CONFLICT DO UPDATE, batches of kafka_fdw.ingest_batch_size, one
+#             transaction each; no Kafka, no decoding): what the target table itself allows.
 #   pipeline  kafka.pipeline over the page views topic: a join with a MEMBERS-row (100k) members
 #             table (primary key), the matches inserted into a table; the same wall time until
 #             the pipeline's messages reach MESSAGES; the matches must equal the ad-hoc join's.
@@ -287,8 +290,16 @@ if want upsert; then
   changes_bytes=$(cat "$work"/bench_changes.[0-9]*.json | wc -c)
   q "CREATE FOREIGN TABLE bench_changes_k (member_id bigint, version int, level text, points int, email text,
        updated_at bigint) SERVER kafka OPTIONS (topic 'bench_changes', format 'json'$SOURCE_OPTIONS)" >/dev/null
+  # the same changes in a local table, in the files' order (a key's versions in order), for
+  # pg_upsert: what PostgreSQL itself does with them, no Kafka and no decoding
+  q "CREATE TABLE bench_changes_json (i bigserial PRIMARY KEY, j jsonb)" >/dev/null
+  cat "$work"/bench_changes.[0-9]*.json | psql -q -c "\copy bench_changes_json (j) FROM STDIN" >/dev/null
   produce bench_changes
   last_version=$(( (MESSAGES - 1) / KEYS ))
+  q "CREATE TABLE bench_changes_rows AS SELECT i, (j->>'member_id')::bigint AS member_id, (j->>'version')::int AS version,
+       j->>'level' AS level, (j->>'points')::int AS points, j->>'email' AS email, (j->>'updated_at')::bigint AS updated_at
+       FROM bench_changes_json; CREATE INDEX ON bench_changes_rows (i); DROP TABLE bench_changes_json" >/dev/null
+  q "VACUUM ANALYZE bench_changes_rows" >/dev/null
 fi
 if want pipeline; then
   # members: MEMBERS ids spread over the views' loyalty_id range (1,000,000..9,999,999)
@@ -343,7 +354,7 @@ report_run() {  # label
 kinds=()
 want append && kinds+=(kcat_views kcat_best_views $(for p in $PARALLELISM; do echo "append_$p"; done))
 want append && [ "$NOSTALL" = 1 ] && kinds+=(append_nostall)
-want upsert && kinds+=(kcat_changes kcat_best_changes $(for p in $PARALLELISM; do echo "upsert_$p"; done))
+want upsert && kinds+=(kcat_changes kcat_best_changes pg_upsert $(for p in $PARALLELISM; do echo "upsert_$p"; done))
 want pipeline && { want append || kinds+=(kcat_views kcat_best_views); kinds+=(pipeline); }
 declare -A runs cpu firsts
 for k in "${kinds[@]}"; do runs[$k]=""; cpu[$k]=""; firsts[$k]=""; done
@@ -384,6 +395,22 @@ if [ ${#kinds[@]} -gt 0 ]; then
       note kcat_changes "$(time_kcat bench_changes)"
       note kcat_best_changes "$(time_kcat bench_changes "${KCAT_BEST[@]}")"
       log "round $r (changes): kcat $(last kcat_changes) ms, kcat_best $(last kcat_best_changes) ms"
+      # PostgreSQL alone: the same changes from a local table, INSERT ... ON CONFLICT DO UPDATE
+      # in batches of the ingest batch size, one transaction each, the last change of a key in a
+      # batch only (as the upsert job does): the best a set-based apply does
+      make_changes_target
+      q "CHECKPOINT" >/dev/null
+      t0=$(now_ms)
+      q "DO \$\$ DECLARE b bigint; n bigint := current_setting('kafka_fdw.ingest_batch_size')::bigint;
+         BEGIN b := 1; WHILE b <= $MESSAGES LOOP
+           INSERT INTO bench_changes_t SELECT DISTINCT ON (member_id) member_id, version, level, points, email, updated_at
+             FROM bench_changes_rows WHERE i >= b AND i < b + n ORDER BY member_id, i DESC
+           ON CONFLICT (member_id) DO UPDATE SET version = EXCLUDED.version, level = EXCLUDED.level,
+             points = EXCLUDED.points, email = EXCLUDED.email, updated_at = EXCLUDED.updated_at;
+           COMMIT; b := b + n; END LOOP; END \$\$" >/dev/null
+      note pg_upsert "$(( $(now_ms) - t0 ))"
+      check_upsert
+      log "round $r (changes): pg_upsert $(last pg_upsert) ms"
       for p in $PARALLELISM; do
         make_changes_target
         run_job "kafka.ingest('bench_changes_k', 'bench_changes_t', mode => 'upsert', parallelism => $p)" "$MESSAGES"
@@ -420,7 +447,7 @@ if [ ${#kinds[@]} -gt 0 ]; then
   for k in "${kinds[@]}"; do
     # shellcheck disable=SC2086
     rng=$(range ${runs[$k]})
-    base=views; [[ $k == *changes* || $k == upsert_* ]] && base=changes
+    base=views; [[ $k == *changes* || $k == upsert_* || $k == pg_upsert ]] && base=changes
     vs="-" vsb="-" c="-" f="-"
     if [[ $k != kcat* ]]; then
       vs=$(ratio "${ms[kcat_$base]}" "${ms[$k]}")
@@ -444,6 +471,10 @@ if [ ${#kinds[@]} -gt 0 ]; then
   fi
   if want upsert; then
     for p in $PARALLELISM; do goal_line "upsert of $KEYS keys, parallelism $p" "upsert_$p" changes 0.25; done
+    goal_line "PostgreSQL alone: INSERT ... ON CONFLICT of the same changes from a local table, batches of the ingest batch size" pg_upsert changes
+    for p in $PARALLELISM; do
+      summary+=("upsert, parallelism $p / PostgreSQL alone: $(ratio "${ms[pg_upsert]}" "${ms[upsert_$p]}")x its rate")
+    done
   fi
   if want pipeline; then
     # the planner estimates the source at the whole topic's size, in the pipeline's batches too
