@@ -4,13 +4,13 @@ OBJS = src/kafka_fdw.o src/option.o src/columns.o src/rdkafka_conf.o src/connect
        src/codec.o src/codec_json.o src/codec_csv.o src/codec_raw.o src/codec_avro.o src/admin.o \
        src/modify.o src/producer.o src/encode.o src/xact.o src/message.o \
        src/outbox.o src/envelope.o src/envelope_avro.o src/emitter.o src/worker.o src/stream_api.o src/transform.o src/snapshot.o src/ingest.o src/ingest_api.o src/progress.o \
-       src/registry.o src/registry_api.o src/avro_compat.o
+       src/registry.o src/registry_api.o src/avro_compat.o src/import.o
 
 EXTENSION = kafka_fdw
 DATA = kafka_fdw--1.0.sql kafka_fdw--1.0--1.1.sql
 PGFILEDESC = "kafka_fdw - foreign data wrapper for Apache Kafka"
 
-REGRESS ?= setup options read pushdown_joins or_pushdown formats bad_messages decode_errors adjust_compat fuzz_findings avro write security registry avro_registry avro_compat handles streams emitter emitter_avro transforms snapshot capture ingest
+REGRESS ?= setup options read pushdown_joins or_pushdown formats bad_messages decode_errors adjust_compat fuzz_findings avro write security registry avro_registry avro_compat import handles streams emitter emitter_avro transforms snapshot capture ingest
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)

@@ -4081,3 +4081,118 @@ const KafkaCodec kafka_codec_avro = {
 	.encoder_init = avro_encoder_init,
 	.encode = avro_encode,
 };
+
+/* ---------------------------------------------------------------------
+ * Columns for a schema (IMPORT FOREIGN SCHEMA, import.c)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The PostgreSQL type that values of node n read into whole: scalars as
+ * natural_type (with decimal's precision and scale as the typmod), enums
+ * as text, unions with null as their other branch (*nullable), arrays of
+ * such scalars as PostgreSQL arrays, and everything else (records, maps,
+ * arrays of containers, unions of several types) as jsonb.  A PostgreSQL
+ * array is rectangular and of one type, so arrays of arrays are jsonb too.
+ */
+static Oid
+import_type(AvroNode *n, int32 *typmod, bool *nullable)
+{
+	*typmod = -1;
+	*nullable = false;
+	if (n->kind == AK_UNION)
+	{
+		AvroNode   *other = NULL;
+		int			nother = 0;
+
+		for (int i = 0; i < n->n; i++)
+		{
+			if (n->sub[i]->kind == AK_NULL)
+				*nullable = true;
+			else
+			{
+				other = n->sub[i];
+				nother++;
+			}
+		}
+		if (nother == 0)
+			return TEXTOID;		/* always null */
+		if (nother > 1)
+			return JSONBOID;
+		n = other;				/* Avro forbids unions directly in unions */
+	}
+	switch (n->kind)
+	{
+		case AK_NULL:
+			*nullable = true;
+			return TEXTOID;
+		case AK_RECORD:
+		case AK_MAP:
+			return JSONBOID;
+		case AK_ARRAY:
+			{
+				AvroNode   *items = n->sub[0];
+				bool		items_nullable;
+				int32		items_typmod;
+				Oid			elem;
+				Oid			arr;
+
+				elem = import_type(items, &items_typmod, &items_nullable);
+				/* items that are arrays themselves have no array type */
+				arr = elem == JSONBOID ? InvalidOid : get_array_type(elem);
+				if (!OidIsValid(arr))
+					return JSONBOID;
+				*typmod = items_typmod;
+				return arr;
+			}
+		default:
+			if (n->logical == AL_DECIMAL)
+				*typmod = ((n->precision << 16) | n->scale) + VARHDRSZ;
+			return natural_type(n);
+	}
+}
+
+/*
+ * The type of one column that reads a whole value of the schema (a key
+ * column: records into jsonb).
+ */
+Oid
+kafkaAvroSchemaType(KafkaAvroSchema *s, int32 *typmod)
+{
+	bool		nullable;
+
+	return import_type(s->root, typmod, &nullable);
+}
+
+/*
+ * The columns that read a schema whole: for a record, one per field in
+ * order (notnull: the field is not nullable, so every message written
+ * with the schema has a value, and one written without the field reads
+ * its default); for any other schema, one column with field NULL.  Returns their number; *defs is
+ * palloc'd.
+ */
+int
+kafkaAvroSchemaColumns(KafkaAvroSchema *s, KafkaAvroColumnDef **defs)
+{
+	AvroNode   *root = s->root;
+	bool		nullable;
+
+	if (root->kind != AK_RECORD)
+	{
+		*defs = palloc0(sizeof(KafkaAvroColumnDef));
+		(*defs)[0].field = NULL;
+		(*defs)[0].typid = import_type(root, &(*defs)[0].typmod, &nullable);
+		(*defs)[0].notnull = false; /* a tombstone reads NULL */
+		return 1;
+	}
+	*defs = palloc0(sizeof(KafkaAvroColumnDef) * Max(root->n, 1));
+	for (int i = 0; i < root->n; i++)
+	{
+		KafkaAvroColumnDef *d = &(*defs)[i];
+
+		d->field = root->names[i];
+		d->typid = import_type(root->sub[i], &d->typmod, &nullable);
+		d->notnull = !nullable;
+	}
+	return root->n;
+}

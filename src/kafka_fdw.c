@@ -2,8 +2,9 @@
  *
  * kafka_fdw.c
  *		  Entry points of kafka_fdw: _PG_init and the FDW handler.  The scan
- *		  callbacks live in scan.c, the INSERT callbacks in modify.c, options
- *		  in option.c, columns in columns.c, handles in connection.c.
+ *		  callbacks live in scan.c, the INSERT callbacks in modify.c,
+ *		  IMPORT FOREIGN SCHEMA in import.c, options in option.c, columns in
+ *		  columns.c, handles in connection.c.
  *
  *		  _PG_init creates no librdkafka handle: when preloaded it runs in
  *		  the postmaster, and librdkafka threads do not survive fork().
@@ -58,5 +59,6 @@ kafka_fdw_handler(PG_FUNCTION_ARGS)
 
 	kafkaSetScanRoutines(routine);
 	kafkaSetModifyRoutines(routine);
+	routine->ImportForeignSchema = kafkaImportForeignSchema;
 	PG_RETURN_POINTER(routine);
 }

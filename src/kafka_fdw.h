@@ -552,6 +552,18 @@ extern bool kafkaAvroValidName(const char *s);
 extern char *kafkaAvroName(const char *s);
 extern void kafkaAvroAppendRegistryHeader(StringInfo out, int32 id);
 
+/* The column a field (or a schema that is not a record) reads into whole */
+typedef struct KafkaAvroColumnDef
+{
+	const char *field;			/* the field's name; NULL: not a record */
+	Oid			typid;			/* the column's type */
+	int32		typmod;			/* its typmod */
+	bool		notnull;		/* the field is not nullable */
+} KafkaAvroColumnDef;
+
+extern int	kafkaAvroSchemaColumns(KafkaAvroSchema *s, KafkaAvroColumnDef **defs);
+extern Oid	kafkaAvroSchemaType(KafkaAvroSchema *s, int32 *typmod);
+
 /* in message.c */
 
 /* Turning messages into rows of one table: what to fill, and how */
@@ -882,5 +894,8 @@ extern int32 kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, c
 									   const char *whose);
 
 /* in registry_api.c: SQL-callable functions of the schema registry */
+
+/* in import.c */
+extern List *kafkaImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
 #endif							/* KAFKA_FDW_H */
