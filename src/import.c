@@ -12,9 +12,10 @@
  *		  has one: the latest version of the subject "<topic>-value", an
  *		  Avro schema, gives a table of format avro with a column per
  *		  record field (codec_avro.c's kafkaAvroSchemaColumns says which
- *		  type reads a field whole).  A topic without a registered schema
- *		  gets one column "value" of the import option format (text, bytea
- *		  or jsonb: the formats whose value is one column).
+ *		  type reads a field whole); an Avro schema of "<topic>-key" types
+ *		  the key column (key_format avro).  A topic without a registered
+ *		  schema gets one column "value" of the import option format (text,
+ *		  bytea or jsonb: the formats whose value is one column).
  *
  * Invariants:
  *	- Names and values in the statements are quoted (quote_identifier,
@@ -274,18 +275,24 @@ rethrow_registry_error(MemoryContext cxt)
 	ReThrowError(edata);
 }
 
-/* The registry's subjects, as a hash */
+/*
+ * The registry's subjects, as a hash.  The answer (the whole list as JSON)
+ * is parsed in a context of its own, deleted once the names are copied.
+ */
 static HTAB *
 registry_subjects(KafkaOptions *opts)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext tmp = AllocSetContextCreate(cxt, "kafka_fdw import subjects", ALLOCSET_DEFAULT_SIZES);
 	List	   *volatile subjects = NIL;
 	HTAB	   *h;
 	ListCell   *lc;
 
 	PG_TRY();
 	{
+		MemoryContextSwitchTo(tmp);
 		subjects = kafkaRegistrySubjects(opts);
+		MemoryContextSwitchTo(cxt);
 	}
 	PG_CATCH();
 	{
@@ -299,7 +306,7 @@ registry_subjects(KafkaOptions *opts)
 
 		(void) name_enter(h, lfirst(lc), &found);
 	}
-	list_free_deep(subjects);
+	MemoryContextDelete(tmp);
 	return h;
 }
 
