@@ -4138,10 +4138,52 @@ import_type(AvroNode *n, int32 *typmod, bool *nullable)
 				Oid			arr;
 
 				elem = import_type(items, &items_typmod, &items_nullable);
-				/* items that are arrays themselves have no array type */
-				arr = elem == JSONBOID ? InvalidOid : get_array_type(elem);
-				if (!OidIsValid(arr))
-					return JSONBOID;
+				/* the built-in types natural_type gives (no catalog lookup) */
+				switch (elem)
+				{
+					case BOOLOID:
+						arr = BOOLARRAYOID;
+						break;
+					case INT4OID:
+						arr = INT4ARRAYOID;
+						break;
+					case INT8OID:
+						arr = INT8ARRAYOID;
+						break;
+					case FLOAT4OID:
+						arr = FLOAT4ARRAYOID;
+						break;
+					case FLOAT8OID:
+						arr = FLOAT8ARRAYOID;
+						break;
+					case BYTEAOID:
+						arr = BYTEAARRAYOID;
+						break;
+					case TEXTOID:
+						arr = TEXTARRAYOID;
+						break;
+					case DATEOID:
+						arr = DATEARRAYOID;
+						break;
+					case TIMEOID:
+						arr = TIMEARRAYOID;
+						break;
+					case TIMESTAMPOID:
+						arr = TIMESTAMPARRAYOID;
+						break;
+					case TIMESTAMPTZOID:
+						arr = TIMESTAMPTZARRAYOID;
+						break;
+					case NUMERICOID:
+						arr = NUMERICARRAYOID;
+						break;
+					case UUIDOID:
+						arr = UUIDARRAYOID;
+						break;
+					default:
+						/* jsonb, and arrays: arrays of arrays are not rectangular */
+						return JSONBOID;
+				}
 				*typmod = items_typmod;
 				return arr;
 			}
