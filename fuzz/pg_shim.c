@@ -1350,14 +1350,26 @@ kafkaRegistryRegister(KafkaOptions *opts, const char *subject, const char *schem
 }
 
 int32
-kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema,
-						 const char *whose)
+kafkaAvroExistingId(KafkaOptions *opts, const char *subject, const char *schema,
+					const KafkaSchema **latest)
+{
+	(void) opts;
+	(void) subject;
+	(void) schema;
+	(void) latest;
+	SHIM_UNREACHABLE("kafkaAvroExistingId");
+}
+
+int32
+kafkaAvroRegisterNew(KafkaOptions *opts, const char *subject, const char *schema,
+					 const char *whose, const KafkaSchema *latest)
 {
 	(void) opts;
 	(void) subject;
 	(void) schema;
 	(void) whose;
-	SHIM_UNREACHABLE("kafkaAvroRegisterChecked");
+	(void) latest;
+	SHIM_UNREACHABLE("kafkaAvroRegisterNew");
 }
 
 List *

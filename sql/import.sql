@@ -115,6 +115,9 @@ VALUES ('k1', 1, 2, 'ann', true, 1.5, 2.25, '\x0102', 12.34, '2024-01-02', '2024
   ('k2', 2, 0, NULL, false, 0, 0, '', 0, '1970-01-01', '1970-01-01 00:00:00+00', NULL, '1970-01-01 00:00:00',
   '00:00:00', '00000000-0000-0000-0000-000000000000', 'NEW', '{"city": ""}', '{}', '{}', '{}', '{}', '[]', '7',
   '', '', '\x00000000');
+-- INSERT wrote with the registered schema (the table fits the subject's latest version): no new
+-- version, and each message carries the registered schema's id
+SELECT version FROM kafka.registry_latest('kimp "q', 'import_orders-value');
 -- messages of the registered schema: written through a copy of the table with the schema inline
 -- (plain Avro binary), then framed with the schema's id
 SELECT kafka_create_topic('kafka', 'import_orders_plain', 1);
@@ -123,6 +126,7 @@ INSERT INTO imp_plain.import_orders SELECT * FROM imp.import_orders;
 CREATE FOREIGN TABLE import_orders_plain_raw (v bytea) SERVER kafka OPTIONS (topic 'import_orders_plain', format 'bytea');
 CREATE FOREIGN TABLE import_orders_raw (k text OPTIONS (key 'true'), v bytea) SERVER kafka
   OPTIONS (topic 'import_orders', format 'bytea');
+SELECT k, substr(v, 2, 4) = int4send(:orders_id) AS registered_id FROM import_orders_raw ORDER BY k;
 INSERT INTO import_orders_raw SELECT 'registered', '\x00'::bytea || int4send(:orders_id) || v FROM import_orders_plain_raw;
 SELECT partition, "offset", "timestamp" IS NOT NULL AS has_timestamp, _key, id, qty, customer, paid, weight,
   price, blob, amount, day, placed, "placedMicros", local, at, uid, status, address, attrs, tags, scores,

@@ -1201,30 +1201,29 @@ reasons_detail(const char *level, List *reasons)
 #define COMPAT_HINT "Make the change compatible (a nullable column is an optional field with the default null), or change the subject's level with kafka.registry_set_compatibility('%s', '%s', level)."
 
 /*
- * The id to write a table's schema with under a subject (INSERT with a
- * schema registry), registering it if need be; once per backend for each
- * schema text (registry.c's cache).  Before registering: a latest version
- * that is the same schema (canonical form) is used as it is, and so is a
- * version the registry finds equal to it (POST /subjects/{subject});
- * otherwise the schema must pass kafka_fdw's own check at the subject's
- * level, or the statement fails (42P17) before anything is sent.  whose:
- * what the schema is of, for the error ("foreign table \"t\""); NULL: the
- * foreign table of opts.
+ * The id of a version of subject that is schema (a table's, INSERT with a
+ * schema registry), or -1 if it has none; once per backend for each schema
+ * text (registry.c's cache).  The latest version is used if it is the same
+ * schema (canonical form), else a version the registry finds equal to it
+ * (POST /subjects/{subject}).  *latest (if not NULL): the subject's latest
+ * version, or NULL (none, or not asked: the id was cached).
  */
 int32
-kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema,
-						 const char *whose)
+kafkaAvroExistingId(KafkaOptions *opts, const char *subject, const char *schema,
+					const KafkaSchema **latest_out)
 {
 	int32		id = kafkaRegistryRegisteredId(opts, subject, schema);
 	const KafkaSchema *latest;
-	char	   *level;
-	List	   *reasons;
 
+	if (latest_out)
+		*latest_out = NULL;
 	if (id >= 0)
 		return id;
 	latest = kafkaRegistrySubjectVersion(opts, subject, KAFKA_REGISTRY_LATEST, true);
+	if (latest_out)
+		*latest_out = latest;
 	if (latest == NULL)
-		return kafkaRegistryRegister(opts, subject, schema, NULL);
+		return -1;
 	if ((latest->schema_type == NULL || pg_strcasecmp(latest->schema_type, "AVRO") == 0) &&
 		kafkaAvroSchemasSame(latest->schema, schema))
 	{
@@ -1233,10 +1232,26 @@ kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *sc
 	}
 	id = kafkaRegistryLookup(opts, subject, schema, NULL, NULL);
 	if (id >= 0)
-	{
 		kafkaRegistryRemember(opts, subject, schema, id);
-		return id;
-	}
+	return id;
+}
+
+/*
+ * Register schema as the subject's next version (the subject has no version
+ * equal to it: kafkaAvroExistingId), after kafka_fdw's own check at the
+ * subject's level against latest (its latest version, NULL: none), or fail
+ * (42P17) before anything is sent.  whose: what the schema is of, for the
+ * error ("foreign table \"t\""); NULL: the foreign table of opts.
+ */
+int32
+kafkaAvroRegisterNew(KafkaOptions *opts, const char *subject, const char *schema,
+					 const char *whose, const KafkaSchema *latest)
+{
+	char	   *level;
+	List	   *reasons;
+
+	if (latest == NULL)
+		return kafkaRegistryRegister(opts, subject, schema, NULL);
 	level = kafkaRegistryGetCompatibility(opts, subject);
 	reasons = kafkaAvroCompatCheckSubject(opts, subject, schema, level, latest);
 	if (reasons != NIL)
@@ -1250,6 +1265,22 @@ kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *sc
 				 errdetail("%s", reasons_detail(level, reasons)),
 				 errhint(COMPAT_HINT, opts->server_name, subject)));
 	return kafkaRegistryRegister(opts, subject, schema, NULL);
+}
+
+/*
+ * The id to write a schema with under a subject: an existing version equal
+ * to it (kafkaAvroExistingId), else a new one (kafkaAvroRegisterNew).
+ */
+int32
+kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema,
+						 const char *whose)
+{
+	const KafkaSchema *latest;
+	int32		id = kafkaAvroExistingId(opts, subject, schema, &latest);
+
+	if (id >= 0)
+		return id;
+	return kafkaAvroRegisterNew(opts, subject, schema, whose, latest);
 }
 
 /* ---------------------------------------------------------------------

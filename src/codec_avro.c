@@ -3915,12 +3915,94 @@ kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool 
 	out->data[out->len] = '\0';
 }
 
+/* Does an Avro field take null (a union with null, or null)? */
+static bool
+node_nullable(const AvroNode *n)
+{
+	return n->kind == AK_NULL || (n->kind == AK_UNION && n->null_branch >= 0);
+}
+
+/*
+ * Can the table write its values with latest, the subject's latest version,
+ * instead of its derived schema?  Both are records; every field of the
+ * derived schema (a value column) is a field of latest, nullable there if
+ * it is nullable here (a nullable column gives NULLs); every other field of
+ * latest has a default or takes null (it is written so).  The field types
+ * are not compared: a column whose value the field's type cannot hold is
+ * an error of the row, as with an inline avro_schema.
+ */
+static bool
+latest_fits(const AvroNode *derived, const AvroNode *latest)
+{
+	if (derived->kind != AK_RECORD || latest->kind != AK_RECORD)
+		return false;
+	for (int f = 0; f < derived->n; f++)
+	{
+		int			g;
+
+		for (g = 0; g < latest->n; g++)
+			if (strcmp(derived->names[f], latest->names[g]) == 0)
+				break;
+		if (g == latest->n)
+			return false;
+		if (node_nullable(derived->sub[f]) && !node_nullable(latest->sub[g]))
+			return false;
+	}
+	for (int g = 0; g < latest->n; g++)
+	{
+		bool		have = false;
+
+		for (int f = 0; f < derived->n && !have; f++)
+			have = strcmp(derived->names[f], latest->names[g]) == 0;
+		if (!have && latest->defaults[g] == NULL && !node_nullable(latest->sub[g]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The schema and registry id a table writes its values with: a version of
+ * the subject that is its derived schema; else the subject's latest version
+ * when the table's columns fit it (latest_fits), so that a table that
+ * writes what the subject already describes (an imported table, a table
+ * with fewer columns than the producers' schema) makes no new version; else
+ * the derived schema, registered after kafka_fdw's own compatibility check.
+ */
+static void
+registry_writer_schema(KafkaEncoder *enc, AvroEncoder *ae)
+{
+	char	   *subject = registry_subject(enc->opts, enc->part, ae->table_schema, false);
+	const char *derived = kafkaAvroSchemaJson(ae->table_schema);
+	const KafkaSchema *latest;
+	int32		id = kafkaAvroExistingId(enc->opts, subject, derived, &latest);
+
+	if (id >= 0)
+	{
+		ae->registry_id = id;
+		return;
+	}
+	if (enc->part == KAFKA_PART_VALUE && latest &&
+		(latest->schema_type == NULL || strcmp(latest->schema_type, "AVRO") == 0))
+	{
+		char	   *error = NULL;
+		KafkaAvroSchema *ls = schema_cached(latest->schema, &error);
+
+		if (ls && latest_fits(ae->table_schema->root, ls->root))
+		{
+			ae->table_schema = ls;
+			ae->registry_id = latest->id;
+			return;
+		}
+	}
+	ae->registry_id = kafkaAvroRegisterNew(enc->opts, subject, derived, NULL, latest);
+}
+
 /*
  * The codec's encode, of a value or (enc->part) of a key: the table's own
- * schema for it.  With a schema registry, the schema is registered under
- * its subject (registry_subject: "<topic>-value" or "<topic>-key" by
- * default), after kafka_fdw's own compatibility check (avro_compat.c;
- * registry.c caches it, so once per backend), and each value is the header
+ * schema for it.  With a schema registry, the schema is the subject's
+ * latest version if the table fits it, else the table's own, registered
+ * under its subject (registry_writer_schema: "<topic>-value" or
+ * "<topic>-key" by default; once per backend), and each value is the header
  * (magic byte 0, the id big-endian) and the Avro binary.
  */
 static bool
@@ -3935,9 +4017,7 @@ avro_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 		uint32		id;
 
 		if (ae->registry_id < 0)
-			ae->registry_id = kafkaAvroRegisterChecked(enc->opts,
-													   registry_subject(enc->opts, enc->part, ae->table_schema, false),
-													   kafkaAvroSchemaJson(ae->table_schema), NULL);
+			registry_writer_schema(enc, ae);
 		id = (uint32) ae->registry_id;
 		appendStringInfoChar(&enc->value, REGISTRY_MAGIC);
 		appendStringInfoChar(&enc->value, (char) (id >> 24));

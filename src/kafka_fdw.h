@@ -892,6 +892,10 @@ extern List *kafkaAvroCompatCheckSubject(KafkaOptions *opts, const char *subject
 										 const char *level, const KafkaSchema *latest);
 extern int32 kafkaAvroRegisterChecked(KafkaOptions *opts, const char *subject, const char *schema,
 									   const char *whose);
+extern int32 kafkaAvroExistingId(KafkaOptions *opts, const char *subject, const char *schema,
+								  const struct KafkaSchema **latest);
+extern int32 kafkaAvroRegisterNew(KafkaOptions *opts, const char *subject, const char *schema,
+								   const char *whose, const struct KafkaSchema *latest);
 
 /* in registry_api.c: SQL-callable functions of the schema registry */
 
