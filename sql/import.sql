@@ -202,6 +202,14 @@ SET ROLE import_user;
 IMPORT FOREIGN SCHEMA kafka LIMIT TO (import_plain) FROM SERVER "kimp ""q" INTO imp_err;
 RESET ROLE;
 
+-- ALTER of an imported table under BACKWARD: a change after which the table still fits the
+-- subject's latest version passes (INSERT goes on writing with it); one that needs a new,
+-- incompatible version is refused
+SELECT kafka.registry_set_compatibility('kimp "q', 'import_orders-value', 'BACKWARD');
+ALTER FOREIGN TABLE imp.import_orders DROP COLUMN note;
+ALTER FOREIGN TABLE imp.import_orders ADD COLUMN extra int NOT NULL DEFAULT 0;
+SELECT version FROM kafka.registry_latest('kimp "q', 'import_orders-value');
+
 -- ---- clean up ----
 SET client_min_messages = warning;
 DROP SCHEMA imp, imp2, imp3, imp4, imp5, imp_err, imp_plain CASCADE;

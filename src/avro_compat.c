@@ -1478,6 +1478,7 @@ check_altered_table(Oid relid)
 	ErrorContextCallback errcb;
 	char	   *level;
 	List	   *reasons;
+	const KafkaSchema *latest;
 
 	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
 		return;
@@ -1504,8 +1505,16 @@ check_altered_table(Oid relid)
 	errcb.arg = &ac;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
+	latest = kafkaRegistrySubjectVersion(opts, ac.subject, KAFKA_REGISTRY_LATEST, true);
+	/* INSERT will write with the latest version if the table fits it: no new version */
+	if (latest && (latest->schema_type == NULL || pg_strcasecmp(latest->schema_type, "AVRO") == 0) &&
+		kafkaAvroTableFits(schema, latest->schema))
+	{
+		error_context_stack = errcb.previous;
+		return;
+	}
 	level = kafkaRegistryGetCompatibility(opts, ac.subject);
-	reasons = kafkaAvroCompatCheckSubject(opts, ac.subject, schema, level, NULL);
+	reasons = kafkaAvroCompatCheckSubject(opts, ac.subject, schema, level, latest);
 	error_context_stack = errcb.previous;
 	if (reasons != NIL)
 		ereport(ERROR,

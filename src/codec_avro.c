@@ -3922,14 +3922,70 @@ node_nullable(const AvroNode *n)
 	return n->kind == AK_NULL || (n->kind == AK_UNION && n->null_branch >= 0);
 }
 
+/* A nullable field's type without the null: the other branch of ["null", T] */
+static const AvroNode *
+node_unnull(const AvroNode *n)
+{
+	if (n->kind == AK_UNION && n->n == 2 && n->null_branch >= 0)
+		return n->sub[1 - n->null_branch];
+	return n;
+}
+
+/* The family of a logical type: the ones a column type writes alike */
+static int
+logical_family(AvroLogical l)
+{
+	switch (l)
+	{
+		case AL_TIME_MILLIS:
+		case AL_TIME_MICROS:
+			return 1;
+		case AL_TIMESTAMP_MILLIS:
+		case AL_TIMESTAMP_MICROS:
+			return 2;
+		case AL_LOCAL_TIMESTAMP_MILLIS:
+		case AL_LOCAL_TIMESTAMP_MICROS:
+			return 3;
+		default:
+			return 10 + (int) l;
+	}
+}
+
+/*
+ * Does a column whose derived field type is d write a field of type l the
+ * same way (so writing with l is no type change)?  The same kind (with the
+ * same family of logical type), int into long, bytes into fixed, or a
+ * string (text, json, jsonb columns) into an enum, a structured field or a
+ * union (jsonb by JSON kind).
+ */
+static bool
+field_fits(const AvroNode *d, const AvroNode *l)
+{
+	d = node_unnull(d);
+	l = node_unnull(l);
+	if (d->logical != AL_NONE || l->logical != AL_NONE)
+		return d->logical != AL_NONE && l->logical != AL_NONE &&
+			logical_family(d->logical) == logical_family(l->logical);
+	if (d->kind == l->kind)
+		return true;
+	if (d->kind == AK_INT && l->kind == AK_LONG)
+		return true;
+	if (d->kind == AK_BYTES && l->kind == AK_FIXED)
+		return true;			/* bytea: exactly the size, else an error of the row */
+	if (d->kind == AK_STRING)
+		return l->kind == AK_ENUM || l->kind == AK_RECORD || l->kind == AK_MAP ||
+			l->kind == AK_ARRAY || l->kind == AK_UNION;
+	return false;
+}
+
 /*
  * Can the table write its values with latest, the subject's latest version,
  * instead of its derived schema?  Both are records; every field of the
  * derived schema (a value column) is a field of latest, nullable there if
- * it is nullable here (a nullable column gives NULLs); every other field of
- * latest has a default or takes null (it is written so).  The field types
- * are not compared: a column whose value the field's type cannot hold is
- * an error of the row, as with an inline avro_schema.
+ * it is nullable here (a nullable column gives NULLs), of a type the column
+ * writes alike (field_fits: no type change); every other field of latest
+ * has a default or takes null (it is written so).  A value the field's
+ * type cannot hold is an error of the row, as with an inline avro_schema.
  */
 static bool
 latest_fits(const AvroNode *derived, const AvroNode *latest)
@@ -3947,6 +4003,8 @@ latest_fits(const AvroNode *derived, const AvroNode *latest)
 			return false;
 		if (node_nullable(derived->sub[f]) && !node_nullable(latest->sub[g]))
 			return false;
+		if (!field_fits(derived->sub[f], latest->sub[g]))
+			return false;
 	}
 	for (int g = 0; g < latest->n; g++)
 	{
@@ -3958,6 +4016,21 @@ latest_fits(const AvroNode *derived, const AvroNode *latest)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * Would a table whose derived value schema is derived_json write with the
+ * schema latest_json (a subject's latest version) instead of registering
+ * its own (latest_fits)?  For ALTER's compatibility check (avro_compat.c).
+ */
+bool
+kafkaAvroTableFits(const char *derived_json, const char *latest_json)
+{
+	char	   *error = NULL;
+	KafkaAvroSchema *d = schema_cached(derived_json, &error);
+	KafkaAvroSchema *l = d ? schema_cached(latest_json, &error) : NULL;
+
+	return d && l && latest_fits(d->root, l->root);
 }
 
 /*
