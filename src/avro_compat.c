@@ -1408,40 +1408,42 @@ option_value(List *options, const char *name)
  * options opens the table, the derivation looks up types and opens tuple
  * descriptors.
  */
+/* derived_schema's arguments and result, for kafkaInSubxactCatching */
+typedef struct DeriveCall
+{
+	Oid			relid;
+	KafkaOptions *opts;
+	char	   *schema;
+} DeriveCall;
+
+static void
+derive_call(void *arg)
+{
+	DeriveCall *c = arg;
+
+	c->opts = kafkaGetOptions(c->relid, NULL);
+	c->schema = kafkaAvroSchemaForTable(c->opts);
+}
+
+static bool
+is_fdw_error(int sqlerrcode)
+{
+	return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_FDW_ERROR;
+}
+
 static char *
 derived_schema(Oid relid, KafkaOptions **optsp)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile result = NULL;
+	DeriveCall	c = {relid, NULL, NULL};
+	ErrorData  *edata = kafkaInSubxactCatching(derive_call, &c, is_fdw_error);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	if (edata != NULL)
 	{
-		*optsp = kafkaGetOptions(relid, NULL);
-		result = kafkaAvroSchemaForTable(*optsp);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_FDW_ERROR)
-			ReThrowError(edata);
 		FreeErrorData(edata);
-		result = NULL;
+		return NULL;
 	}
-	PG_END_TRY();
-	return result;
+	*optsp = c.opts;
+	return c.schema;
 }
 
 /* What is being checked, for the context of errors (a registry that fails) */

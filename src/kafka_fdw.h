@@ -596,6 +596,8 @@ extern bool kafkaErrorIsMessageFault(int sqlerrcode);
 extern char *kafkaRunGuarded(void (*fn) (void *arg), void *arg, bool plain);
 extern bool kafkaTypeInputIsPlain(Oid typid);
 extern ErrorData *kafkaInSubxact(void (*fn) (void *arg), void *arg);
+extern ErrorData *kafkaInSubxactCatching(void (*fn) (void *arg), void *arg,
+										  bool (*caught) (int sqlerrcode));
 extern void kafkaHeadersToJson(rd_kafka_headers_t *hdrs, StringInfo buf);
 
 /* in encode.c */

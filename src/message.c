@@ -393,48 +393,17 @@ decode_content(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bo
 }
 
 /*
- * Decode under PG_TRY alone: only for columns whose input functions hold
- * nothing across an error (!use_subxact), so flushing the error is safe.
- * Errors that are not the message's fault are rethrown.
- */
-static bool
-decode_caught(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = false;
-
-	PG_TRY();
-	{
-		ok = decode_content(r, m, values, nulls, reason);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
-			PG_RE_THROW();
-		FlushErrorState();
-		*reason = edata->message;
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}
-
-/*
  * Run fn(arg) in an internal subtransaction, so that an error raised by
  * user-defined code releases what that code held (locks, buffer pins,
  * tuple descriptor references) when it is rolled back: the pattern of
  * PL/pgSQL's exception blocks.  What fn builds in the caller's memory
  * context survives.  Returns NULL if fn returned, else the error it
- * raised, copied into the caller's memory context, if it is the message's
- * fault (kafkaErrorIsMessageFault); any other error is raised again once
- * the subtransaction is rolled back.  Also for ingest.c's writes.
+ * raised, copied into the caller's memory context, if caught(its SQLSTATE)
+ * says so; any other error is raised again once the subtransaction is
+ * rolled back.
  */
 ErrorData *
-kafkaInSubxact(void (*fn) (void *arg), void *arg)
+kafkaInSubxactCatching(void (*fn) (void *arg), void *arg, bool (*caught) (int sqlerrcode))
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -459,7 +428,7 @@ kafkaInSubxact(void (*fn) (void *arg), void *arg)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
+		if (!caught(edata->sqlerrcode))
 			ReThrowError(edata);
 		result = edata;
 	}
@@ -467,7 +436,17 @@ kafkaInSubxact(void (*fn) (void *arg), void *arg)
 	return result;
 }
 
-/* decode_content's arguments and result, for kafkaInSubxact */
+/*
+ * kafkaInSubxactCatching for the errors that are the message's fault
+ * (kafkaErrorIsMessageFault).  Also for ingest.c's writes.
+ */
+ErrorData *
+kafkaInSubxact(void (*fn) (void *arg), void *arg)
+{
+	return kafkaInSubxactCatching(fn, arg, kafkaErrorIsMessageFault);
+}
+
+/* decode_content's arguments and result, for kafkaRunGuarded */
 typedef struct DecodeCall
 {
 	KafkaRowReader *r;
@@ -486,16 +465,23 @@ decode_call(void *arg)
 	c->ok = decode_content(c->r, c->m, c->values, c->nulls, c->reason);
 }
 
-/* Decode in an internal subtransaction (kafkaInSubxact) */
+/*
+ * Decode, catching an error that is the message's fault into *reason
+ * (kafkaRunGuarded): under PG_TRY alone (plain) for columns whose input
+ * functions hold nothing across an error (!use_subxact), so flushing the
+ * error is safe; else in an internal subtransaction.  Other errors are
+ * raised.
+ */
 static bool
-decode_in_subxact(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls, char **reason)
+decode_guarded(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, bool *nulls,
+			   char **reason, bool plain)
 {
 	DecodeCall	c = {r, m, values, nulls, reason, false};
-	ErrorData  *edata = kafkaInSubxact(decode_call, &c);
+	char	   *err = kafkaRunGuarded(decode_call, &c, plain);
 
-	if (edata)
+	if (err)
 	{
-		*reason = edata->message;
+		*reason = err;
 		return false;
 	}
 	return c.ok;
@@ -556,16 +542,20 @@ typedef struct PartCall
 	const rd_kafka_message_t *m;
 	Datum	   *values;
 	bool	   *nulls;
-	char	   *reason;			/* value: why it is malformed */
-	bool		ok;				/* value: not malformed */
+	KafkaDecoder *dec;			/* codec_call: the value's or the key's codec */
+	const void *data;			/* codec_call: what it decodes */
+	size_t		len;
+	char	   *reason;			/* codec_call: why it is malformed */
+	bool		ok;				/* codec_call: not malformed */
 } PartCall;
 
+/* The value, or (key_format) the key, with its codec */
 static void
-value_call(void *arg)
+codec_call(void *arg)
 {
 	PartCall   *c = arg;
 
-	c->ok = kafkaDecodeValue(c->r->dec, c->m->payload, c->m->len, c->values, c->nulls, &c->reason);
+	c->ok = kafkaDecodeValue(c->dec, c->data, c->len, c->values, c->nulls, &c->reason);
 }
 
 static void
@@ -576,15 +566,6 @@ key_call(void *arg)
 
 	c->values[o->key_attnum - 1] = key_datum(c->m, &o->columns[o->key_attnum - 1], o->encoding,
 											 &c->nulls[o->key_attnum - 1]);
-}
-
-/* key_format: the key's codec (its failure: c->ok false, c->reason) */
-static void
-key_codec_call(void *arg)
-{
-	PartCall   *c = arg;
-
-	c->ok = kafkaDecodeValue(c->r->key_dec, c->m->key, c->m->key_len, c->values, c->nulls, &c->reason);
 }
 
 static void
@@ -611,7 +592,7 @@ salvage_message(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, b
 {
 	KafkaOptions *o = r->opts;
 	KafkaDecoder *dec = r->dec;
-	PartCall	c = {r, m, values, nulls, NULL, false};
+	PartCall	c = {r, m, values, nulls, r->dec, m->payload, m->len, NULL, false};
 	bool		by_field = (dec->codec->flags & KAFKA_CODEC_BY_FIELD) != 0;
 	char	   *volatile err = NULL;
 	List	   *errors;
@@ -627,7 +608,7 @@ salvage_message(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, b
 		 * field that runs user code is not guarded: its error must fail the
 		 * query.
 		 */
-		err = kafkaRunGuarded(value_call, &c,
+		err = kafkaRunGuarded(codec_call, &c,
 							  !r->use_subxact || (by_field && !IsInParallelMode()));
 	}
 	PG_FINALLY();
@@ -646,9 +627,12 @@ salvage_message(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values, b
 	if (r->key_dec)
 	{
 		/* a codec may run any type's input: in a subtransaction */
+		c.dec = r->key_dec;
+		c.data = m->key;
+		c.len = m->key_len;
 		c.ok = false;
 		c.reason = NULL;
-		err = kafkaRunGuarded(key_codec_call, &c, false);
+		err = kafkaRunGuarded(codec_call, &c, false);
 		if (err || !c.ok)
 		{
 			nulls[o->key_attnum - 1] = true;
@@ -740,10 +724,8 @@ kafkaMessageToRow(KafkaRowReader *r, const rd_kafka_message_t *m, Datum *values,
 
 	if (o->on_error == KAFKA_ON_ERROR_FAIL)
 		ok = decode_content(r, m, values, nulls, &reason);
-	else if (!r->use_subxact)
-		ok = decode_caught(r, m, values, nulls, &reason);
-	else if (!IsInParallelMode())
-		ok = decode_in_subxact(r, m, values, nulls, &reason);
+	else if (!r->use_subxact || !IsInParallelMode())
+		ok = decode_guarded(r, m, values, nulls, &reason, !r->use_subxact);
 	else
 	{
 		ErrorContextCallback errcb;
