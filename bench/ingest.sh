@@ -13,9 +13,10 @@
 #             in one partition, in order) into a table with a primary key, mode => 'upsert',
 #             for each P in PARALLELISM; the table must end with KEYS rows, all at the last
 #             version. Goal: rate >= 0.25x kcat's (of that topic). Beside it, in the same
-#             round, pg_upsert: PostgreSQL alone applying the same changes from a local table
+#             round, pg_upsert_P: PostgreSQL alone applying the same changes from a local table
 #             (INSERT ... ON CONFLICT DO UPDATE, batches of kafka_fdw.ingest_batch_size, one
-#             transaction each; no Kafka, no decoding): what the target table itself allows.
+#             transaction each; no Kafka, no decoding) in P sessions at once (each a share of the
+#             keys), for each P in PARALLELISM: what the target table itself allows.
 #   pipeline  kafka.pipeline over the page views topic: a join with a MEMBERS-row (100k) members
 #             table (primary key), the matches inserted into a table; the same wall time until
 #             the pipeline's messages reach MESSAGES; the matches must equal the ad-hoc join's.
@@ -354,7 +355,7 @@ report_run() {  # label
 kinds=()
 want append && kinds+=(kcat_views kcat_best_views $(for p in $PARALLELISM; do echo "append_$p"; done))
 want append && [ "$NOSTALL" = 1 ] && kinds+=(append_nostall)
-want upsert && kinds+=(kcat_changes kcat_best_changes pg_upsert $(for p in $PARALLELISM; do echo "upsert_$p"; done))
+want upsert && kinds+=(kcat_changes kcat_best_changes $(for p in $PARALLELISM; do echo "pg_upsert_$p"; done) $(for p in $PARALLELISM; do echo "upsert_$p"; done))
 want pipeline && { want append || kinds+=(kcat_views kcat_best_views); kinds+=(pipeline); }
 declare -A runs cpu firsts
 for k in "${kinds[@]}"; do runs[$k]=""; cpu[$k]=""; firsts[$k]=""; done
@@ -397,20 +398,26 @@ if [ ${#kinds[@]} -gt 0 ]; then
       log "round $r (changes): kcat $(last kcat_changes) ms, kcat_best $(last kcat_best_changes) ms"
       # PostgreSQL alone: the same changes from a local table, INSERT ... ON CONFLICT DO UPDATE
       # in batches of the ingest batch size, one transaction each, the last change of a key in a
-      # batch only (as the upsert job does): the best a set-based apply does
-      make_changes_target
-      q "CHECKPOINT" >/dev/null
-      t0=$(now_ms)
-      q "DO \$\$ DECLARE b bigint; n bigint := current_setting('kafka_fdw.ingest_batch_size')::bigint;
-         BEGIN b := 1; WHILE b <= $MESSAGES LOOP
-           INSERT INTO bench_changes_t SELECT DISTINCT ON (member_id) member_id, version, level, points, email, updated_at
-             FROM bench_changes_rows WHERE i >= b AND i < b + n ORDER BY member_id, i DESC
-           ON CONFLICT (member_id) DO UPDATE SET version = EXCLUDED.version, level = EXCLUDED.level,
-             points = EXCLUDED.points, email = EXCLUDED.email, updated_at = EXCLUDED.updated_at;
-           COMMIT; b := b + n; END LOOP; END \$\$" >/dev/null
-      note pg_upsert "$(( $(now_ms) - t0 ))"
-      check_upsert
-      log "round $r (changes): pg_upsert $(last pg_upsert) ms"
+      # batch only (as the upsert job does): the best a set-based apply does; with P sessions at
+      # once (each the keys with member_id % P = its number), as the job's P workers
+      for p in $PARALLELISM; do
+        make_changes_target
+        q "CHECKPOINT" >/dev/null
+        t0=$(now_ms)
+        for j in $(seq 0 $((p - 1))); do
+          q "DO \$\$ DECLARE b bigint; n bigint := current_setting('kafka_fdw.ingest_batch_size')::bigint * $p;
+             BEGIN b := 1; WHILE b <= $MESSAGES LOOP
+               INSERT INTO bench_changes_t SELECT DISTINCT ON (member_id) member_id, version, level, points, email, updated_at
+                 FROM bench_changes_rows WHERE i >= b AND i < b + n AND member_id % $p = $j ORDER BY member_id, i DESC
+               ON CONFLICT (member_id) DO UPDATE SET version = EXCLUDED.version, level = EXCLUDED.level,
+                 points = EXCLUDED.points, email = EXCLUDED.email, updated_at = EXCLUDED.updated_at;
+               COMMIT; b := b + n; END LOOP; END \$\$" >/dev/null &
+        done
+        wait
+        note "pg_upsert_$p" "$(( $(now_ms) - t0 ))"
+        check_upsert
+        log "round $r (changes): pg_upsert with $p session(s) $(last "pg_upsert_$p") ms"
+      done
       for p in $PARALLELISM; do
         make_changes_target
         run_job "kafka.ingest('bench_changes_k', 'bench_changes_t', mode => 'upsert', parallelism => $p)" "$MESSAGES"
@@ -447,7 +454,7 @@ if [ ${#kinds[@]} -gt 0 ]; then
   for k in "${kinds[@]}"; do
     # shellcheck disable=SC2086
     rng=$(range ${runs[$k]})
-    base=views; [[ $k == *changes* || $k == upsert_* || $k == pg_upsert ]] && base=changes
+    base=views; [[ $k == *changes* || $k == upsert_* || $k == pg_upsert_* ]] && base=changes
     vs="-" vsb="-" c="-" f="-"
     if [[ $k != kcat* ]]; then
       vs=$(ratio "${ms[kcat_$base]}" "${ms[$k]}")
@@ -471,9 +478,9 @@ if [ ${#kinds[@]} -gt 0 ]; then
   fi
   if want upsert; then
     for p in $PARALLELISM; do goal_line "upsert of $KEYS keys, parallelism $p" "upsert_$p" changes 0.25; done
-    goal_line "PostgreSQL alone: INSERT ... ON CONFLICT of the same changes from a local table, batches of the ingest batch size" pg_upsert changes
     for p in $PARALLELISM; do
-      summary+=("upsert, parallelism $p / PostgreSQL alone: $(ratio "${ms[pg_upsert]}" "${ms[upsert_$p]}")x its rate")
+      goal_line "PostgreSQL alone, $p session(s): INSERT ... ON CONFLICT of the same changes from a local table, batches of the ingest batch size" "pg_upsert_$p" changes 0.25
+      summary+=("upsert, parallelism $p / PostgreSQL alone with $p session(s): $(ratio "${ms[pg_upsert_$p]}" "${ms[upsert_$p]}")x its rate")
     done
   fi
   if want pipeline; then
