@@ -376,7 +376,7 @@ extern ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, 
 										Plan *outer_plan);
 extern void kafkaSetScanRoutines(FdwRoutine *routine);
 
-/* in codec.c: the table of formats, and what every codec shares */
+/* in codec.c: the table of formats and the decode interface */
 
 typedef struct KafkaCodec KafkaCodec;
 
@@ -504,7 +504,6 @@ extern const KafkaCodec kafka_codec_avro;	/* codec_avro.c */
 extern const KafkaCodec *kafkaCodec(KafkaFormat format);
 extern const KafkaCodec *kafkaCodecByName(const char *name);
 extern const char *kafkaFormatName(KafkaFormat format);
-extern void kafkaAppendQuoted(StringInfo out, const char *p, size_t len);
 extern const char *kafkaFormatNames(void);
 extern void kafkaCodecValidate(List *table_options);
 extern void kafkaCodecCheckTable(KafkaOptions *opts);
@@ -514,19 +513,22 @@ extern const char *kafkaKeyFormatNames(void);
 extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
 extern void kafkaDecodePrepare(KafkaDecoder *dec, const char *data, size_t len);
+
+/* in datum.c: column values from and to message text, below the codecs */
+extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
 extern Datum kafkaBytea(const void *data, size_t len);
+extern void kafkaSalvageField(KafkaDecoder *dec, KafkaColumn *col, void (*fn) (void *arg), void *arg,
+							  bool *isnull);
+extern bool kafkaToServerText(const char **data, size_t *len, char **reason);
+extern bool kafkaEncodedToServerText(int encoding, const char **data, size_t *len, char **reason);
 extern int64 kafkaTimestampToMs(Timestamp ts);
 extern void kafkaSetMetaColumns(KafkaOptions *o, Datum *values, bool *nulls,
 								int32 partition, int64 offset, int64 ts_ms);
-extern bool kafkaToServerText(const char **data, size_t *len, char **reason);
-extern bool kafkaEncodedToServerText(int encoding, const char **data, size_t *len, char **reason);
-extern void kafkaToMessageText(StringInfo buf, int from, int encoding);
-extern void kafkaSalvageField(KafkaDecoder *dec, KafkaColumn *col, void (*fn) (void *arg), void *arg,
-							  bool *isnull);
-extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
 extern void kafkaAppendText(StringInfo buf, Datum d);
 extern char *kafkaTextForm(KafkaColumn *col, Datum d);
 extern void kafkaToUtf8(StringInfo buf, int from);
+extern void kafkaToMessageText(StringInfo buf, int from, int encoding);
+extern void kafkaAppendQuoted(StringInfo out, const char *p, size_t len);
 
 /* in codec_avro.c */
 
