@@ -34,10 +34,6 @@
 
 #define KAFKA_FDW_NAME "kafka_fdw"
 
-/* Kafka offset / partition sentinels used in scan plans */
-#define KAFKA_OFFSET_MIN	INT64CONST(0)
-#define KAFKA_OFFSET_MAX	PG_INT64_MAX
-
 /* Message formats */
 typedef enum KafkaFormat
 {
