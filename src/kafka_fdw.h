@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * kafka_fdw.h
- *		  The one internal header of kafka_fdw: shared structs, the fdw_private
- *		  layout, and prototypes grouped by the file that defines them.
+ *		  The one internal header of kafka_fdw: shared structs and prototypes
+ *		  grouped by the file that defines them.
  *
  * Invariants:
  *	- librdkafka handles are created lazily on a backend thread, never in
@@ -194,19 +194,6 @@ typedef struct KafkaRange
 } KafkaRange;
 
 /*
- * fdw_private of a ForeignScan: a list indexed by this enum.
- */
-enum FdwScanPrivateIndex
-{
-	FdwScanPrivateQuals,		/* IntList: the pushed-down conditions as a
-								 * program of KafkaQualKinds (pushdown.c) */
-	FdwScanPrivateQualText,		/* List of String: deparsed quals for EXPLAIN */
-	FdwScanPrivateRetrieved,	/* IntList: attnums the query needs */
-	FdwScanPrivateLimit,		/* Integer: LIMIT pushed down (-1: none) */
-	FdwScanPrivateCount
-};
-
-/*
  * One step of the program of pushed-down conditions: a comparison of the
  * partition, offset or timestamp column with the next value of fdw_exprs,
  * or KQ_AND / KQ_OR followed by the number of terms they combine.
@@ -365,11 +352,6 @@ extern void kafkaUnpinRanges(void);
 extern double kafkaPinnedSize(Oid relid, int *nparts);
 
 /* in scan.c */
-extern void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
-extern void kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
-extern ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
-										ForeignPath *best_path, List *tlist, List *scan_clauses,
-										Plan *outer_plan);
 extern void kafkaSetScanRoutines(FdwRoutine *routine);
 
 /* in codec.c: the table of formats and the decode interface */
