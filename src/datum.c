@@ -64,16 +64,15 @@ parse_int64(const char *s, size_t len, int64 *v)
 /*
  * Convert the text form of a value to the column's type.  str need not be
  * NUL-terminated.  text and bytea avoid the input function where they can.
+ * A type input error is an ERROR (the caller's on_error policy or salvage
+ * handles it).
  */
 Datum
-kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason)
+kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len)
 {
 	char	   *cstr;
 	Datum		d;
 
-	/* type input errors are ERRORs; reason is for future soft errors */
-	(void) reason;
-	*ok = true;
 	if (col->typid == TEXTOID)
 		return PointerGetDatum(cstring_to_text_with_len(str, len));
 	if (col->typid == INT4OID || col->typid == INT8OID || col->typid == INT2OID)

@@ -493,7 +493,7 @@ extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 extern void kafkaDecodePrepare(KafkaDecoder *dec, const char *data, size_t len);
 
 /* in datum.c: column values from and to message text, below the codecs */
-extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
+extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len);
 extern Datum kafkaBytea(const void *data, size_t len);
 extern void kafkaSalvageField(KafkaDecoder *dec, KafkaColumn *col, void (*fn) (void *arg), void *arg,
 							  bool *isnull);
