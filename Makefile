@@ -1,7 +1,7 @@
 # kafka_fdw: PostgreSQL foreign data wrapper and stream bridge for Apache Kafka (PGXS build)
 MODULE_big = kafka_fdw
 OBJS = src/kafka_fdw.o src/option.o src/columns.o src/rdkafka_conf.o src/connection.o src/pushdown.o src/scan.o \
-       src/codec.o src/codec_json.o src/codec_csv.o src/codec_raw.o src/codec_avro.o src/admin.o \
+       src/codec.o src/codec_json.o src/codec_csv.o src/codec_raw.o src/codec_avro.o src/datum.o src/admin.o \
        src/modify.o src/producer.o src/encode.o src/xact.o src/message.o \
        src/outbox.o src/envelope.o src/envelope_avro.o src/emitter.o src/worker.o src/stream_api.o src/transform.o src/snapshot.o src/ingest.o src/ingest_api.o src/progress.o \
        src/registry.o src/registry_api.o src/avro_compat.o src/import.o

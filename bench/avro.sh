@@ -42,6 +42,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$here")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 cd "$REPO"
 
 N=${N:-5}
@@ -58,8 +60,6 @@ export PG_CONFIG=$PG_BIN/pg_config
 BROKERS=127.0.0.1:$KAFKA_PORT
 work=$REPO/.tmp/bench-avro
 mkdir -p "$work"
-
-log() { echo "bench: $*" >&2; }
 
 cleanup() {
   local rc=$?
@@ -186,26 +186,23 @@ for r in $(seq 1 "$N"); do
 done
 
 # ---- report --------------------------------------------------------------------------------
-median() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-minmax() { sort -n "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v <= g ? "PASS" : "MISS") }'; }
 declare -A med
 echo
 echo "== kafka_fdw Avro benchmark: $MESSAGES messages (avg value: json $(cat "$work/avg_json") B, avro $(cat "$work/avg_avro") B)," \
      "$PARTITIONS partitions, INSERT $INSERT_ROWS rows, $(nproc) CPUs, N=$N"
 printf '%-14s %10s %14s\n' what "median ms" "range ms"
+# shellcheck disable=SC2046   # the files hold one number a line
 for k in "${kinds[@]}"; do
-  med[$k]=$(median "$work/$k.wall")
-  printf '%-14s %10s %14s\n' "$k" "${med[$k]}" "$(minmax "$work/$k.wall")"
+  med[$k]=$(median $(<"$work/$k.wall"))
+  printf '%-14s %10s %14s\n' "$k" "${med[$k]}" "$(minmax $(<"$work/$k.wall"))"
 done
 echo
 printf '%-44s %8s %8s  %s\n' measure ratio goal verdict
 r=$(ratio "${med[scan_avro]}" "${med[scan_json]}")
-printf '%-44s %8s %8s  %s\n' "Avro scan / JSON scan (inline schema)" "$r" "<= 1.0" "$(verdict "$r" 1.0)"
+printf '%-44s %8s %8s  %s\n' "Avro scan / JSON scan (inline schema)" "$r" "<= 1.0" "$(verdict "$r" "<=" 1.0)"
 if [ "$REGISTRY" = 1 ]; then
   r=$(ratio "${med[scan_avro_reg]}" "${med[scan_json]}")
-  printf '%-44s %8s %8s  %s\n' "Avro scan / JSON scan (registry wire format)" "$r" "<= 1.0" "$(verdict "$r" 1.0)"
+  printf '%-44s %8s %8s  %s\n' "Avro scan / JSON scan (registry wire format)" "$r" "<= 1.0" "$(verdict "$r" "<=" 1.0)"
 fi
 printf '%-44s %8s %8s\n' "Avro scan / kcat -C of the Avro topic" "$(ratio "${med[scan_avro]}" "${med[kcat_avro]}")" "-"
 printf '%-44s %8s %8s\n' "JSON scan / kcat -C of the JSON topic" "$(ratio "${med[scan_json]}" "${med[kcat_json]}")" "-"

@@ -27,6 +27,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$here")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 cd "$REPO"
 
 PARTS=${PARTS:-"insert drain latency"}
@@ -76,16 +78,9 @@ fi
 # shellcheck disable=SC1091
 source "$PG_HOME/env"
 BROKERS=127.0.0.1:$KAFKA_PORT
-psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
-q() { psql -At -c "$1"; }
 
 q "CREATE EXTENSION kafka_fdw" >/dev/null
 q "CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$BROKERS')" >/dev/null
-
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t * 1000 }'; }
 
 # a broker that has just started may still refuse to create topics for a moment; a topic that
 # exists already (an attempt that timed out but went through) is fine

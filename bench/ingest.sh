@@ -56,6 +56,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$here")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 cd "$REPO"
 
 PARTS=${PARTS:-"append upsert pipeline lag"}
@@ -86,8 +88,6 @@ BROKERS=127.0.0.1:$KAFKA_PORT
 work=$REPO/.tmp/ibench
 mkdir -p "$work"
 [ -n "$SOURCE_OPTIONS" ] && SOURCE_OPTIONS=", $SOURCE_OPTIONS"
-
-log() { echo "bench: $*" >&2; }
 
 cleanup() {
   local rc=$?
@@ -120,8 +120,6 @@ fi
 "$REPO/scripts/pg.sh" start >&2
 # shellcheck disable=SC1091
 source "$PG_HOME/env"
-psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
-q() { psql -At -c "$1"; }
 
 q "CREATE EXTENSION kafka_fdw" >/dev/null
 q "CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$BROKERS')" >/dev/null
@@ -214,11 +212,6 @@ shares() {
          for (i = 1; i <= NF && i <= 6; i++) { split($i, a, ":"); printf "%s %.0f%%  ", a[1], 100 * a[2] / n } }' <<<"$1"
 }
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-range() { printf '%s\n' "$@" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t * 1000 }'; }
 met() { awk -v v="$1" -v g="$2" 'BEGIN { print (v >= g ? "met" : "missed") }'; }
 
 # kcat -C of topic $1 ($2: extra options): wall ms
@@ -453,7 +446,7 @@ if [ ${#kinds[@]} -gt 0 ]; then
   printf '%-18s %10s %16s %12s %9s %9s %9s  %s\n' what "median ms" "range ms" "msg/s" "/kcat" "/best" "CPU s" "first batch ms"
   for k in "${kinds[@]}"; do
     # shellcheck disable=SC2086
-    rng=$(range ${runs[$k]})
+    rng=$(minmax ${runs[$k]})
     base=views; [[ $k == *changes* || $k == upsert_* || $k == pg_upsert_* ]] && base=changes
     vs="-" vsb="-" c="-" f="-"
     if [[ $k != kcat* ]]; then

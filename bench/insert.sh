@@ -20,6 +20,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$here")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 cd "$REPO"
 
 ROWS=${ROWS:-1000000}
@@ -60,7 +62,6 @@ make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
 # shellcheck disable=SC1091
 source "$PG_HOME/env"
 BROKERS=127.0.0.1:$KAFKA_PORT
-psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 psql -c "CREATE EXTENSION kafka_fdw" \
      -c "CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$BROKERS')"
@@ -146,11 +147,10 @@ for r in $(seq 1 "$REPEAT"); do
   pg_times+=("$p") kcat_times+=("$k") kcat_same_times+=("$s")
 done
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 mp=$(median "${pg_times[@]}") mk=$(median "${kcat_times[@]}") ms=$(median "${kcat_same_times[@]}")
 echo
 echo "median of $REPEAT runs, $ROWS messages:"
-echo "  kcat -P (librdkafka defaults)            ${mk} ms  ($(awk -v n="$ROWS" -v t="$mk" 'BEGIN { printf "%.0f", n / t * 1000 }') msg/s)"
+echo "  kcat -P (librdkafka defaults)            ${mk} ms  ($(rate "$ROWS" "$mk") msg/s)"
 echo "  kcat -P (acks=all, idempotence)          ${ms} ms"
-echo "  INSERT ... SELECT (acks=all, idempotence) ${mp} ms  ($(awk -v n="$ROWS" -v t="$mp" 'BEGIN { printf "%.0f", n / t * 1000 }') msg/s)"
-echo "ratio INSERT/kcat: $(awk -v a="$mp" -v b="$mk" 'BEGIN { printf "%.2f", a / b }')  (vs kcat with the same guarantees: $(awk -v a="$mp" -v b="$ms" 'BEGIN { printf "%.2f", a / b }'))"
+echo "  INSERT ... SELECT (acks=all, idempotence) ${mp} ms  ($(rate "$ROWS" "$mp") msg/s)"
+echo "ratio INSERT/kcat: $(ratio "$mp" "$mk")  (vs kcat with the same guarantees: $(ratio "$mp" "$ms"))"

@@ -39,6 +39,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$here")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 cd "$REPO"
 
 N=${N:-5}
@@ -53,8 +55,6 @@ BROKERS=127.0.0.1:$KAFKA_PORT
 TOPIC=bench_views
 work=$REPO/.tmp/bench
 mkdir -p "$work"
-
-log() { echo "bench: $*" >&2; }
 
 cleanup() {
   local rc=$?
@@ -217,17 +217,16 @@ rss_count=$("${PSQL[@]}" -At -c "$SERIAL" -c "$Q_COUNT" -c "$hwm_sql" | tail -1)
 rss_nostall=$("${PSQL[@]}" -At -c "$SERIAL" -c "${Q_DECODE/FROM $TOPIC /FROM ${TOPIC}_nostall }" -c "$hwm_sql" | tail -1)
 
 # ---- report ------------------------------------------------------------------------------------
-median() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-minmax() { sort -n "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 declare -A med
 echo
 echo "== kafka_fdw read benchmark: $MESSAGES messages, avg value $avg B, $PARTITIONS partitions," \
      "$(nproc) CPUs, N=$N, $("$PG_BIN/postgres" --version | awk '{print $3}'), Kafka ${KAFKA_VERSION:-3.9.1}"
 printf '%-10s %12s %16s %14s  %s\n' what "median ms" "range ms" "stmt ms" "command"
+# shellcheck disable=SC2046   # the files hold one number a line
 for k in "${kinds[@]}"; do
-  med[$k]=$(median "$work/$k.wall")
+  med[$k]=$(median $(<"$work/$k.wall"))
   stmt="-"
-  [ -s "$work/$k.stmt" ] && stmt=$(median "$work/$k.stmt")
+  [ -s "$work/$k.stmt" ] && stmt=$(median $(<"$work/$k.stmt"))
   case $k in
     kcat) cmd="kcat -C -e -q -o beginning -f '%s\\n'" ;;
     kcat_meta) cmd="kcat -C -e -q -o beginning -f '%p %o %k %s\\n'" ;;
@@ -237,10 +236,8 @@ for k in "${kinds[@]}"; do
     parallel) cmd="the same, 2 workers" ;;
     nostall) cmd="decode, serial, table option queued.min.messages 10000000" ;;
   esac
-  printf '%-10s %12s %16s %14s  %s\n' "$k" "${med[$k]}" "$(minmax "$work/$k.wall")" "$stmt" "$cmd"
+  printf '%-10s %12s %16s %14s  %s\n' "$k" "${med[$k]}" "$(minmax $(<"$work/$k.wall"))" "$stmt" "$cmd"
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == "<=" ? v <= g : v >= g); print (ok ? "PASS" : "MISS") }'; }
 r_decode=$(ratio "${med[decode]}" "${med[kcat]}")
 r_count=$(ratio "${med[count]}" "${med[kcat]}")
 r_speedup=$(ratio "${med[decode]}" "${med[parallel]}")

@@ -107,11 +107,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{
 			const char *k = msg;
 			size_t		klen = size - 2;
-			bool		ok;
 
 			if (kafkaToServerText(&k, &klen, &reason))
 			{
-				values[0] = kafkaColumnFromText(&o->columns[0], k, klen, &ok, &reason);
+				values[0] = kafkaColumnFromText(&o->columns[0], k, klen);
 				nulls[0] = false;
 			}
 		}

@@ -2453,10 +2453,7 @@ get_binding(KafkaDecoder *dec, AvroDecoder *ad, KafkaAvroSchema *schema)
 static Datum
 column_from_text(KafkaColumn *col, StringInfo s)
 {
-	bool		ok;
-	char	   *reason = NULL;
-
-	return kafkaColumnFromText(col, s->data, s->len, &ok, &reason);
+	return kafkaColumnFromText(col, s->data, s->len);
 }
 
 /*
@@ -2595,14 +2592,13 @@ decode_column(AvroIn *in, AvroNode *n, AvroColumn *ac, StringInfo text, Datum *v
 				const char *d;
 				size_t		l;
 				char	   *reason = NULL;
-				bool		ok;
 
 				/* a json/jsonb column reads the string as JSON text */
 				if (!read_bytes(in, &d, &l))
 					return false;
 				if (!kafkaToServerText(&d, &l, &reason))
 					return fail(in, "string is not valid UTF-8");
-				*value = kafkaColumnFromText(col, d, l, &ok, &reason);
+				*value = kafkaColumnFromText(col, d, l);
 				return true;
 			}
 			break;

@@ -112,10 +112,8 @@ static void
 csv_field_call(void *arg)
 {
 	CsvField   *f = arg;
-	bool		ok;
-	char	   *reason = NULL;
 
-	*f->value = kafkaColumnFromText(f->col, f->str, f->len, &ok, &reason);
+	*f->value = kafkaColumnFromText(f->col, f->str, f->len);
 	*f->isnull = false;
 }
 
@@ -205,8 +203,6 @@ csv_decode(KafkaDecoder *dec, const char *data, size_t len,
 
 		if (col)
 		{
-			bool		ok;
-
 			/*
 			 * As in COPY: the unquoted null string is NULL (force_not_null:
 			 * the string itself), a quoted one a value (force_null: NULL).
@@ -227,9 +223,9 @@ csv_decode(KafkaDecoder *dec, const char *data, size_t len,
 			else
 			{
 				if (quoted)
-					values[col->attnum - 1] = kafkaColumnFromText(col, dec->buf.data, dec->buf.len, &ok, reason);
+					values[col->attnum - 1] = kafkaColumnFromText(col, dec->buf.data, dec->buf.len);
 				else
-					values[col->attnum - 1] = kafkaColumnFromText(col, fstart, flen, &ok, reason);
+					values[col->attnum - 1] = kafkaColumnFromText(col, fstart, flen);
 				nulls[col->attnum - 1] = false;
 			}
 		}

@@ -607,8 +607,6 @@ static bool
 decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, JsonValueRef *v, Datum *value, bool *isnull)
 {
 	const char *st = v->start;
-	bool		ok;
-	char	   *reason = NULL;
 
 	*isnull = false;
 	s->p = v->end;				/* errors point after the value */
@@ -619,7 +617,7 @@ decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, JsonValueRef *
 
 		if (col->typid == JSONOID || col->typid == JSONBOID)
 		{
-			*value = kafkaColumnFromText(col, st, v->end - st, &ok, &reason);
+			*value = kafkaColumnFromText(col, st, v->end - st);
 			return true;
 		}
 		if (v->escaped)
@@ -629,7 +627,7 @@ decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, JsonValueRef *
 			str = dec->buf.data;
 			len = dec->buf.len;
 		}
-		*value = kafkaColumnFromText(col, str, len, &ok, &reason);
+		*value = kafkaColumnFromText(col, str, len);
 		return true;
 	}
 	if (*st == '{' || *st == '[')
@@ -643,10 +641,10 @@ decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, JsonValueRef *
 			s->p = st;
 			if (!json_to_pg_literal(s, col->typid, &dec->buf2, 0))
 				return false;
-			*value = kafkaColumnFromText(col, dec->buf2.data, dec->buf2.len, &ok, &reason);
+			*value = kafkaColumnFromText(col, dec->buf2.data, dec->buf2.len);
 			return true;
 		}
-		*value = kafkaColumnFromText(col, st, v->end - st, &ok, &reason);
+		*value = kafkaColumnFromText(col, st, v->end - st);
 		return true;
 	}
 	if (!valid_literal(st, v->end - st))
@@ -656,7 +654,7 @@ decode_field(KafkaDecoder *dec, JsonScanner *s, KafkaColumn *col, JsonValueRef *
 		*isnull = true;
 		return true;
 	}
-	*value = kafkaColumnFromText(col, st, v->end - st, &ok, &reason);
+	*value = kafkaColumnFromText(col, st, v->end - st);
 	return true;
 }
 

@@ -26,7 +26,6 @@ static bool
 raw_decode(KafkaDecoder *dec, const char *data, size_t len, Datum *values, bool *nulls, char **reason)
 {
 	KafkaColumn *col = dec->needed[0];
-	bool		ok;
 
 	if (col->typid == BYTEAOID)
 	{
@@ -36,9 +35,9 @@ raw_decode(KafkaDecoder *dec, const char *data, size_t len, Datum *values, bool 
 	}
 	if (!kafkaEncodedToServerText(dec->opts->encoding, &data, &len, reason))
 		return false;
-	values[col->attnum - 1] = kafkaColumnFromText(col, data, len, &ok, reason);
+	values[col->attnum - 1] = kafkaColumnFromText(col, data, len);
 	nulls[col->attnum - 1] = false;
-	return ok;
+	return true;
 }
 
 /* The whole value from the single value column; NULL: a tombstone */

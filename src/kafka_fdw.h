@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * kafka_fdw.h
- *		  The one internal header of kafka_fdw: shared structs, the fdw_private
- *		  layout, and prototypes grouped by the file that defines them.
+ *		  The one internal header of kafka_fdw: shared structs and prototypes
+ *		  grouped by the file that defines them.
  *
  * Invariants:
  *	- librdkafka handles are created lazily on a backend thread, never in
@@ -33,10 +33,6 @@
 #include "utils/rel.h"
 
 #define KAFKA_FDW_NAME "kafka_fdw"
-
-/* Kafka offset / partition sentinels used in scan plans */
-#define KAFKA_OFFSET_MIN	INT64CONST(0)
-#define KAFKA_OFFSET_MAX	PG_INT64_MAX
 
 /* Message formats */
 typedef enum KafkaFormat
@@ -198,19 +194,6 @@ typedef struct KafkaRange
 } KafkaRange;
 
 /*
- * fdw_private of a ForeignScan: a list indexed by this enum.
- */
-enum FdwScanPrivateIndex
-{
-	FdwScanPrivateQuals,		/* IntList: the pushed-down conditions as a
-								 * program of KafkaQualKinds (pushdown.c) */
-	FdwScanPrivateQualText,		/* List of String: deparsed quals for EXPLAIN */
-	FdwScanPrivateRetrieved,	/* IntList: attnums the query needs */
-	FdwScanPrivateLimit,		/* Integer: LIMIT pushed down (-1: none) */
-	FdwScanPrivateCount
-};
-
-/*
  * One step of the program of pushed-down conditions: a comparison of the
  * partition, offset or timestamp column with the next value of fdw_exprs,
  * or KQ_AND / KQ_OR followed by the number of terms they combine.
@@ -369,14 +352,9 @@ extern void kafkaUnpinRanges(void);
 extern double kafkaPinnedSize(Oid relid, int *nparts);
 
 /* in scan.c */
-extern void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
-extern void kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
-extern ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
-										ForeignPath *best_path, List *tlist, List *scan_clauses,
-										Plan *outer_plan);
 extern void kafkaSetScanRoutines(FdwRoutine *routine);
 
-/* in codec.c: the table of formats, and what every codec shares */
+/* in codec.c: the table of formats and the decode interface */
 
 typedef struct KafkaCodec KafkaCodec;
 
@@ -504,7 +482,6 @@ extern const KafkaCodec kafka_codec_avro;	/* codec_avro.c */
 extern const KafkaCodec *kafkaCodec(KafkaFormat format);
 extern const KafkaCodec *kafkaCodecByName(const char *name);
 extern const char *kafkaFormatName(KafkaFormat format);
-extern void kafkaAppendQuoted(StringInfo out, const char *p, size_t len);
 extern const char *kafkaFormatNames(void);
 extern void kafkaCodecValidate(List *table_options);
 extern void kafkaCodecCheckTable(KafkaOptions *opts);
@@ -514,19 +491,22 @@ extern const char *kafkaKeyFormatNames(void);
 extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
 extern void kafkaDecodePrepare(KafkaDecoder *dec, const char *data, size_t len);
+
+/* in datum.c: column values from and to message text, below the codecs */
+extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len);
 extern Datum kafkaBytea(const void *data, size_t len);
+extern void kafkaSalvageField(KafkaDecoder *dec, KafkaColumn *col, void (*fn) (void *arg), void *arg,
+							  bool *isnull);
+extern bool kafkaToServerText(const char **data, size_t *len, char **reason);
+extern bool kafkaEncodedToServerText(int encoding, const char **data, size_t *len, char **reason);
 extern int64 kafkaTimestampToMs(Timestamp ts);
 extern void kafkaSetMetaColumns(KafkaOptions *o, Datum *values, bool *nulls,
 								int32 partition, int64 offset, int64 ts_ms);
-extern bool kafkaToServerText(const char **data, size_t *len, char **reason);
-extern bool kafkaEncodedToServerText(int encoding, const char **data, size_t *len, char **reason);
-extern void kafkaToMessageText(StringInfo buf, int from, int encoding);
-extern void kafkaSalvageField(KafkaDecoder *dec, KafkaColumn *col, void (*fn) (void *arg), void *arg,
-							  bool *isnull);
-extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len, bool *ok, char **reason);
 extern void kafkaAppendText(StringInfo buf, Datum d);
 extern char *kafkaTextForm(KafkaColumn *col, Datum d);
 extern void kafkaToUtf8(StringInfo buf, int from);
+extern void kafkaToMessageText(StringInfo buf, int from, int encoding);
+extern void kafkaAppendQuoted(StringInfo out, const char *p, size_t len);
 
 /* in codec_avro.c */
 

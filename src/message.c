@@ -336,7 +336,6 @@ headers_datum(const rd_kafka_message_t *m, KafkaColumn *col)
 static Datum
 key_datum(const rd_kafka_message_t *m, KafkaColumn *col, int encoding, bool *isnull)
 {
-	bool		ok;
 	char	   *err = NULL;
 	const char *key;
 	size_t		len;
@@ -357,7 +356,7 @@ key_datum(const rd_kafka_message_t *m, KafkaColumn *col, int encoding, bool *isn
 				 errmsg("message key is not valid %s",
 						encoding == PG_UTF8 ? "UTF-8" : pg_encoding_to_char(encoding)),
 				 errhint("Use a bytea key column for binary keys.")));
-	return kafkaColumnFromText(col, key, len, &ok, &err);
+	return kafkaColumnFromText(col, key, len);
 }
 
 /*

@@ -70,6 +70,20 @@
 /* Messages per 8 kB page, to size a topic for parallel planning */
 #define KAFKA_MSGS_PER_PAGE 50
 
+/*
+ * fdw_private of a ForeignScan: a list indexed by this enum
+ * (kafkaGetForeignPlan builds it, kafkaBeginForeignScan reads it).
+ */
+enum FdwScanPrivateIndex
+{
+	FdwScanPrivateQuals,		/* IntList: the pushed-down conditions as a
+								 * program of KafkaQualKinds (pushdown.c) */
+	FdwScanPrivateQualText,		/* List of String: deparsed quals for EXPLAIN */
+	FdwScanPrivateRetrieved,	/* IntList: attnums the query needs */
+	FdwScanPrivateLimit,		/* Integer: LIMIT pushed down (-1: none) */
+	FdwScanPrivateCount
+};
+
 /* Planner state kept in baserel->fdw_private */
 typedef struct KafkaPlanState
 {
@@ -188,7 +202,11 @@ topic_size(KafkaOptions *opts, int *nparts)
 	return total;
 }
 
-void
+/*
+ * Size the relation: the messages in the topic now (or in a pipeline's
+ * batch), times the selectivity of the conditions.
+ */
+static void
 kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	KafkaPlanState *ps = palloc0(sizeof(KafkaPlanState));
@@ -212,7 +230,8 @@ kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 	baserel->fdw_private = ps;
 }
 
-void
+/* A serial path, and a parallel one when the topic is big enough */
+static void
 kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	KafkaPlanState *ps = baserel->fdw_private;
@@ -252,7 +271,11 @@ kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	}
 }
 
-ForeignScan *
+/*
+ * The plan: the conditions pushdown.c can evaluate become a program in
+ * fdw_private (with their values in fdw_exprs), all of them stay quals.
+ */
+static ForeignScan *
 kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 					ForeignPath *best_path, List *tlist, List *scan_clauses, Plan *outer_plan)
 {

@@ -10,9 +10,10 @@
 #       composite key column; INSERT's keys read by its AvroDeserializer
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 DB=avro_registry_python
-fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -n "${SCHEMA_REGISTRY_URL:-}" ] || fail "no SCHEMA_REGISTRY_URL (scripts/test.sh starts the registry)"
 [ -x "${REGISTRY_PYTHON:-}" ] || fail "no REGISTRY_PYTHON (scripts/registry.sh fetch)"
 # every step is bounded, so that a hang says which step it was and what the server was doing

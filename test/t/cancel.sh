@@ -12,17 +12,15 @@
 # The 5 s and 10 s bounds are correctness bounds (the wait is bounded), not performance thresholds.
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 export PGAPPNAME=cancel_test   # every session of this test, so that the exit trap can end them all
-q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 KAFKA_HOME=${KAFKA_HOME:-$REPO/.tmp/kafka-test}
 kpid=$(cat "$KAFKA_HOME/kafka.pid")
 kill -0 "$kpid"
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 bg_pid=""
-resume() { kill -CONT "$kpid" 2>/dev/null || true; }
 cleanup() {
   resume
   if [ -n "$bg_pid" ]; then kill "$bg_pid" 2>/dev/null || true; fi

@@ -6,9 +6,10 @@
 # schema, before and after an ALTER TABLE ADD COLUMN (a second version of the value schema).
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 DB=emitter_avro_python
-fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -n "${SCHEMA_REGISTRY_URL:-}" ] || fail "no SCHEMA_REGISTRY_URL (scripts/test.sh starts the registry)"
 [ -x "${REGISTRY_PYTHON:-}" ] || fail "no REGISTRY_PYTHON (scripts/registry.sh fetch)"
 py() { timeout --kill-after=5 90 "$REGISTRY_PYTHON" "$REPO/test/t/emitter_avro_python.py" "$@"; }

@@ -12,7 +12,6 @@ set -euo pipefail
 source "$REPO/test/t/emitter_lib.sh"
 # shellcheck disable=SC1090
 source "$PG_ENV"
-as_pg() { (cd / && runuser -u postgres -- "$@"); }
 # the server's extra environment (scripts/asan.sh: LD_PRELOAD of libasan), as scripts/pg.sh starts it
 read -r -a pg_env_extra <<< "${PG_ENV_EXTRA:-}"
 # the test cluster runs with synchronous_commit = off, which may lose the last commits in an

@@ -1,5 +1,6 @@
 # Helpers shared by the emitter fault tests (sourced, not run: not executable).
-psql() { "${PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
 
 # count_topic TOPIC FIRST_EVENT_ID: read the whole topic with kcat as a read_committed consumer and
 # print "messages distinct_event_ids" for messages whose kafka_fdw.event_id header is >= FIRST_EVENT_ID;

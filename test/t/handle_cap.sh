@@ -8,8 +8,10 @@
 # timing one), and that all 200 scans returned the right rows.
 set -euo pipefail
 
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 N=200
 
 cap=$(psql -At -c "SHOW kafka_fdw.max_handles")

@@ -5,11 +5,11 @@
 # Faults "while a batch is written" find a worker sleeping in a trigger of the target table
 # (slow_trigger: pg_sleep for some rows), so that the batch is certainly open, with rows
 # written, when the fault hits, however loaded the machine is.
-psql() { "${PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
 q() { psql -At "$@"; }
 # shellcheck disable=SC1090
 source "$PG_ENV"   # PG_DATA, PG_LOG of the suite's cluster
-as_pg() { (cd / && runuser -u postgres -- "$@"); }
 # the server's extra environment (scripts/asan.sh: LD_PRELOAD of libasan), as scripts/pg.sh starts it
 read -r -a pg_env_extra <<< "${PG_ENV_EXTRA:-}"
 # the test cluster runs with synchronous_commit = off: this test's own sessions commit durably (the

@@ -4,9 +4,9 @@
 # at its partition's high watermark. Expected count and sum come from the generated file.
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
-q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 job=""
 cleanup() { [ -n "$job" ] && q -c "SELECT kafka.stop_ingest($job)" >/dev/null 2>&1 || true; }
 trap cleanup EXIT

@@ -5,9 +5,8 @@
 # three times in a row, serial and with the plan the planner picks (parallel where it likes).
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
-q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
 
 hogs=()
 cleanup() {

@@ -5,9 +5,8 @@
 # sum come from the generated file (awk), the expected per-partition counts from the watermarks.
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
-q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
 
 N=200000
 P=32

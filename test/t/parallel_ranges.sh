@@ -13,9 +13,8 @@
 # The topics are deleted at the end (a 1100-partition topic would slow later tests down).
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
-q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
 
 BIGP=1100
 cleanup() {
@@ -38,8 +37,6 @@ INSERT INTO pr_big (part, x) SELECT g % $BIGP, g * 7 + 1 FROM generate_series(0,
 INSERT INTO pr_in (part, x) SELECT g % 4, g * 3 + 2 FROM generate_series(0, 2399) g;
 SQL
 
-# what the topics hold, as kcat reads them: "partition offset x"
-dump() { kcat -b "$KAFKA_BROKERS" -C -t "$1" -o beginning -e -q -f '%p %o %s\n' | sed 's/{"x":\([0-9]*\)}/\1/'; }
 dump pr_big > "$TEST_TMP/big.txt"
 dump pr_in > "$TEST_TMP/in.txt"
 stats() { awk "$1"' { c++; s += $3 } END { printf "%d|%d\n", c, s }' "$2"; }

@@ -12,9 +12,8 @@
 # shape also in 10 fresh sessions. Bounded by the iteration counts; no timing is asserted.
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
-q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
 
 cleanup() {
   for t in pst_small pst_in pst_big; do
@@ -46,8 +45,6 @@ CREATE FOREIGN TABLE pst_big (part int OPTIONS (partition 'true'), offs bigint O
   SERVER pst_srv OPTIONS (topic 'pst_big', format 'json');
 SQL
 
-# what the topics hold, as kcat reads them: "partition offset x"
-dump() { kcat -b "$KAFKA_BROKERS" -C -t "$1" -o beginning -e -q -f '%p %o %s\n' | sed 's/{"x":\([0-9]*\)}/\1/'; }
 dump pst_small > "$TEST_TMP/small.txt"
 dump pst_in > "$TEST_TMP/in.txt"
 dump pst_big > "$TEST_TMP/big.txt"

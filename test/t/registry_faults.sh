@@ -18,12 +18,12 @@
 # It needs no registry from scripts/test.sh: it brings its own.
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 export PGAPPNAME=regfault_test
 DB=registry_faults
 q() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 T=$TEST_TMP
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
 

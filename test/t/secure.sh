@@ -14,8 +14,9 @@
 #       mapping (own or PUBLIC) of a SASL server; only a superuser may set password_required 'false'
 set -euo pipefail
 
-PSQL=${PG_BIN:+$PG_BIN/}psql
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 ok() { echo "ok: $*"; }
 if [ -z "${KAFKA_SASL_PORT:-}" ] && [ -f "$KAFKA_HOME/secure.env" ]; then
   # shellcheck disable=SC1091
@@ -163,7 +164,6 @@ grep -q "permission denied" <<< "$got" || fail "secure_bob can read pg_user_mapp
 ok "pg_user_mappings shows a mapping's options to its role, not to another role"
 
 # ---- (4) a wrong password, an untrusted certificate -------------------------------------------
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 q <<SQL
 CREATE SERVER secure_wrong_scram FOREIGN DATA WRAPPER kafka_fdw
   OPTIONS (brokers '$SASL', "security.protocol" 'SASL_PLAINTEXT', "sasl.mechanisms" 'SCRAM-SHA-256', timeout_ms '60000');

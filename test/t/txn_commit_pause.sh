@@ -10,10 +10,11 @@
 # Pauses the shared test broker for a few seconds; resumes it on every exit path.
 set -euo pipefail
 
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 kpid=$(cat "$KAFKA_HOME/kafka.pid")
-resume() { kill -CONT "$kpid" 2>/dev/null || true; }
 trap resume EXIT
 TIMEOUT_MS=3000
 topic=t_txn_pause_$$

@@ -6,9 +6,10 @@
 # ACLs, config-dump list); pg_dump keeps kafka.stream's rows, and a restore has the stream back.
 set -euo pipefail
 
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 B=${PG_BIN:+$PG_BIN/}
-q() { "${B}psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 dbs=(upg_old upg_new upg_restored)
 cleanup() {
   local d

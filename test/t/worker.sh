@@ -8,8 +8,10 @@
 # with a hint (a second, throwaway cluster).
 set -euo pipefail
 
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 B=${PG_BIN:+$PG_BIN/}
-q() { "${B}psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "FAIL: $*" >&2; echo "--- server log (tail) ---" >&2; tail -30 "${PG_LOG:-/dev/null}" >&2 || true; exit 1; }
 # shellcheck disable=SC1090
 source "$PG_ENV"   # PG_DATA, PG_LOG of the suite's cluster

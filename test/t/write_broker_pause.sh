@@ -6,9 +6,10 @@
 # Pauses the shared test broker (SIGSTOP) for about four seconds; resumes it on every exit path.
 set -euo pipefail
 
-psql() { "${PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
 kpid=$(cat "$KAFKA_HOME/kafka.pid")
-resume() { kill -CONT "$kpid" 2>/dev/null || true; }
 trap resume EXIT
 
 psql -c "CREATE EXTENSION IF NOT EXISTS kafka_fdw" \
