@@ -554,6 +554,16 @@ typedef struct CachedSchema
 
 static MemoryContext schema_cache_cxt = NULL;
 static List *schema_cache = NIL;
+static Size schema_cache_bytes = 0; /* the cached schemas' text */
+
+/*
+ * Bounds of a session's schema cache (parsed schemas are kept for the
+ * session: scans and encoders hold them): a session that meets more
+ * distinct schemas (each ALTER of a table's columns or avro_schema makes
+ * one) is refused, not grown without bound.
+ */
+#define SCHEMA_CACHE_MAX_SCHEMAS	10000
+#define SCHEMA_CACHE_MAX_BYTES		((Size) 32 * 1024 * 1024)
 
 /*
  * The parsed schema of this text, from the backend's cache; a bad schema
@@ -587,6 +597,14 @@ schema_cached(const char *text, char **error)
 			return c->schema;
 	}
 	schema_cache_init();
+	if (list_length(schema_cache) >= SCHEMA_CACHE_MAX_SCHEMAS ||
+		schema_cache_bytes + strlen(text) > SCHEMA_CACHE_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("this session has met too many distinct Avro schemas (%d schemas, %zu bytes of schema text; at most %d and %zu)",
+						list_length(schema_cache), schema_cache_bytes,
+						SCHEMA_CACHE_MAX_SCHEMAS, (Size) SCHEMA_CACHE_MAX_BYTES),
+				 errhint("Parsed schemas are kept for the session; start a new session.")));
 	/* each schema in its own context, so that a bad one leaves nothing */
 	cxt = AllocSetContextCreate(schema_cache_cxt, "kafka_fdw Avro schema", ALLOCSET_SMALL_SIZES);
 	s = kafkaAvroSchemaParse(text, strlen(text), cxt, error);
@@ -603,6 +621,7 @@ schema_cached(const char *text, char **error)
 	c->text = MemoryContextStrdup(cxt, text);
 	c->schema = s;
 	schema_cache = lappend(schema_cache, c);
+	schema_cache_bytes += strlen(text);
 	MemoryContextSwitchTo(old);
 	return s;
 }
