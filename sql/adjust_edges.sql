@@ -1,0 +1,38 @@
+-- adjust_edges: edge cases of the adjust/kafka_fdw compatibility features found by a hostile
+-- reading (kafka_get_watermarks on relations that are not kafka_fdw tables, junk_error of a
+-- message with very many failures).
+\getenv brokers KAFKA_BROKERS
+
+-- kafka_get_watermarks / kafka_watermarks take a kafka_fdw foreign table only: any other
+-- relation (a table, a catalog, a foreign table of another wrapper) is refused with 42809,
+-- not read as if its options were a Kafka table's
+CREATE TABLE adje_plain (i int);
+CREATE FOREIGN DATA WRAPPER adje_other;
+CREATE SERVER adje_other_srv FOREIGN DATA WRAPPER adje_other OPTIONS (brokers :'brokers');
+CREATE FOREIGN TABLE adje_other_t (part int) SERVER adje_other_srv OPTIONS (topic 'adje');
+SELECT show_error($$SELECT * FROM kafka_get_watermarks('adje_plain')$$);
+SELECT show_error($$SELECT * FROM kafka_get_watermarks('pg_class')$$);
+SELECT show_error($$SELECT * FROM kafka_watermarks('adje_other_t')$$);
+SELECT show_error($$SELECT * FROM kafka_get_watermarks('adje_other_t')$$);
+SELECT * FROM kafka_get_watermarks(NULL);
+DROP FOREIGN TABLE adje_other_t;
+DROP SERVER adje_other_srv;
+DROP FOREIGN DATA WRAPPER adje_other;
+DROP TABLE adje_plain;
+
+-- strict json under junk handling: junk_error names the first 100 keys no column maps to and
+-- counts the rest (a message of many short keys must not give a junk_error, and a list of
+-- failures, many times its own size); the fields that decode are kept
+SELECT kafka_create_topic('kafka', 'adje_keys', 1);
+\! python3 -c 'print("{" + ",".join("\"k%d\": %d" % (i, i) for i in range(250)) + ", \"a\": 7}")' | kcat -b "$KAFKA_BROKERS" -P -t adje_keys -p 0
+\! python3 -c 'print("{" + ",".join("\"k\": 1" for i in range(150)) + ", \"a\": \"x\", \"b\": 2}")' | kcat -b "$KAFKA_BROKERS" -P -t adje_keys -p 0
+CREATE FOREIGN TABLE adje_keys (offs bigint OPTIONS (offset 'true'), a int, why text OPTIONS (junk_error 'true'))
+  SERVER kafka OPTIONS (topic 'adje_keys', strict 'true');
+SELECT offs, a, array_length(string_to_array(why, E'\n'), 1) AS failures,
+       (string_to_array(why, E'\n'))[1] AS first, (string_to_array(why, E'\n'))[100] AS hundredth,
+       (string_to_array(why, E'\n'))[101] AS then, (string_to_array(why, E'\n'))[102] AS last
+  FROM adje_keys ORDER BY offs;
+-- under fail the first unknown key is the error
+ALTER FOREIGN TABLE adje_keys OPTIONS (ADD on_error 'fail');
+SELECT show_error('SELECT * FROM adje_keys');
+DROP FOREIGN TABLE adje_keys;
