@@ -35,4 +35,14 @@ SELECT offs, a, array_length(string_to_array(why, E'\n'), 1) AS failures,
 -- under fail the first unknown key is the error
 ALTER FOREIGN TABLE adje_keys OPTIONS (ADD on_error 'fail');
 SELECT show_error('SELECT * FROM adje_keys');
-DROP FOREIGN TABLE adje_keys;
+
+-- junk columns of varchar(n) are refused when used (nothing would hold their values to n
+-- characters); varchar without a length is text
+CREATE FOREIGN TABLE adje_vc (offs bigint OPTIONS (offset 'true'), a int, why varchar(3) OPTIONS (junk_error 'true'))
+  SERVER kafka OPTIONS (topic 'adje_keys');
+SELECT show_error('SELECT * FROM adje_vc');
+ALTER FOREIGN TABLE adje_vc ALTER COLUMN why TYPE varchar;
+SELECT offs, a, length(why) > 3 AS long FROM adje_vc ORDER BY offs;
+CREATE FOREIGN TABLE adje_vc2 (a int, raw varchar(10) OPTIONS (junk 'true')) SERVER kafka OPTIONS (topic 'adje_keys');
+SELECT show_error('SELECT * FROM adje_vc2');
+DROP FOREIGN TABLE adje_vc, adje_vc2, adje_keys;
