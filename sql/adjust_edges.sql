@@ -46,3 +46,26 @@ SELECT offs, a, length(why) > 3 AS long FROM adje_vc ORDER BY offs;
 CREATE FOREIGN TABLE adje_vc2 (a int, raw varchar(10) OPTIONS (junk 'true')) SERVER kafka OPTIONS (topic 'adje_keys');
 SELECT show_error('SELECT * FROM adje_vc2');
 DROP FOREIGN TABLE adje_vc, adje_vc2, adje_keys;
+
+-- encoding 'SQL_ASCII' in a SQL_ASCII database: bytes as they are, but never a zero byte (a
+-- text value cannot hold one: it was returned inside the value, which then compared and
+-- concatenated wrongly); value, junk and key alike
+SELECT kafka_create_topic('kafka', 'adje_nul', 1);
+\! printf 'ab\000cd' > /tmp/adje_nul.$KAFKA_PORT && kcat -b "$KAFKA_BROKERS" -P -t adje_nul -p 0 -k 'k1' /tmp/adje_nul.$KAFKA_PORT
+\! rm -f /tmp/adje_nul.$KAFKA_PORT; printf 'k\000z\tx\377y\n' | kcat -b "$KAFKA_BROKERS" -P -t adje_nul -p 0 -K '\t'
+SELECT current_database() AS adje_db \gset
+CREATE DATABASE adje_sqlascii ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C';
+\c adje_sqlascii
+SET client_min_messages = warning;
+CREATE EXTENSION kafka_fdw;
+RESET client_min_messages;
+CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers :'brokers');
+CREATE FOREIGN TABLE adje_nul (offs bigint OPTIONS (offset 'true'), k text OPTIONS (key 'true'), v text,
+                               raw text OPTIONS (junk 'true'), why text OPTIONS (junk_error 'true'))
+  SERVER kafka OPTIONS (topic 'adje_nul', format 'text', encoding 'SQL_ASCII');
+SELECT offs, k::bytea, v::bytea, raw::bytea, why FROM adje_nul ORDER BY offs;
+ALTER FOREIGN TABLE adje_nul OPTIONS (SET format 'json');
+ALTER FOREIGN TABLE adje_nul RENAME COLUMN v TO a;
+SELECT offs, k::bytea, a::bytea, raw::bytea, why FROM adje_nul ORDER BY offs;
+\c :adje_db
+DROP DATABASE adje_sqlascii;
