@@ -10,7 +10,7 @@ EXTENSION = kafka_fdw
 DATA = kafka_fdw--1.0.sql kafka_fdw--1.0--1.1.sql
 PGFILEDESC = "kafka_fdw - foreign data wrapper for Apache Kafka"
 
-REGRESS ?= setup options read pushdown_joins or_pushdown formats bad_messages decode_errors adjust_compat fuzz_findings avro write security registry avro_registry avro_compat import handles streams emitter emitter_avro transforms snapshot capture ingest
+REGRESS ?= setup options read pushdown_joins or_pushdown pushdown_edges formats bad_messages decode_errors adjust_compat adjust_edges fuzz_findings avro write security registry avro_registry avro_compat import handles streams emitter emitter_avro transforms snapshot capture ingest
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)

@@ -204,6 +204,9 @@ unescape(const char *p, size_t len, StringInfo buf, const char **err)
 
 static bool skip_value(JsonScanner *s, int depth);
 
+/* strict, on_error 'junk': the unknown keys of a message junk_error names */
+#define JSON_MAX_LISTED_KEYS 100
+
 /* Skip an object or array starting at its opening bracket */
 static bool
 skip_container(JsonScanner *s, int depth)
@@ -724,6 +727,7 @@ json_decode(KafkaDecoder *dec, const char *data, size_t len,
 	JsonScanner s = {data, data + len, NULL};
 	bool		first = true;
 	JsonValueRef *refs = dec->codec_state;
+	int			unknown_keys = 0;	/* strict, salvage: keys no column maps to */
 
 	if (refs == NULL)
 	{
@@ -805,15 +809,23 @@ json_decode(KafkaDecoder *dec, const char *data, size_t len,
 				/* strict: a key the table lacks is an error */
 				if (unlikely(dec->opts->strict) && !key_is_column(dec->opts, k, kl))
 				{
-					char	   *problem = psprintf("JSON key \"%s\" is not a column of the foreign table",
-												   pnstrdup(k, kl));
-
-					if (!dec->salvage)
+					/*
+					 * junk_error lists the first ones and counts the rest: a
+					 * message of many short keys must not make it (and the
+					 * list) many times the size of the message
+					 */
+					if (!dec->salvage || ++unknown_keys <= JSON_MAX_LISTED_KEYS)
 					{
-						*reason = problem;
-						return false;
+						char	   *problem = psprintf("JSON key \"%s\" is not a column of the foreign table",
+													   pnstrdup(k, kl));
+
+						if (!dec->salvage)
+						{
+							*reason = problem;
+							return false;
+						}
+						dec->errors = lappend(dec->errors, problem);
 					}
-					dec->errors = lappend(dec->errors, problem);
 				}
 				if (!skip_value(&s, 1))
 					break;
@@ -834,6 +846,10 @@ json_decode(KafkaDecoder *dec, const char *data, size_t len,
 		fail(&s, "expected ',' or '}' in JSON object");
 		break;
 	}
+	if (unknown_keys > JSON_MAX_LISTED_KEYS)
+		dec->errors = lappend(dec->errors,
+							  psprintf("%d more JSON keys that are not columns of the foreign table",
+									   unknown_keys - JSON_MAX_LISTED_KEYS));
 	if (s.err == NULL)
 	{
 		skip_ws(&s);

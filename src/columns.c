@@ -64,11 +64,18 @@ check_column_type(KafkaColumn *col, const KafkaRoleDef *r)
 	if (r->types[0] == InvalidOid)
 		return;
 	for (size_t i = 0; i < lengthof(r->types) && r->types[i] != InvalidOid; i++)
-		if (col->typid == r->types[i])
+		if (col->typid == r->types[i] &&
+			!(col->typid == VARCHAROID && col->typmod >= 0))
 			return;
+
+	/*
+	 * varchar(n): a junk value or a list of failures is as long as it is, and
+	 * nothing would hold it to n characters
+	 */
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("%s column \"%s\" has type %s", r->name, col->name, format_type_be(col->typid)),
+			 errmsg("%s column \"%s\" has type %s", r->name, col->name,
+					format_type_with_typemod(col->typid, col->typmod)),
 			 errhint("%s", r->hint)));
 }
 

@@ -186,7 +186,8 @@ kafkaEncodedToServerText(int encoding, const char **data, size_t *len, char **re
 
 	if (encoding == PG_UTF8)
 		return kafkaToServerText(data, len, reason);
-	if (check != PG_SQL_ASCII && !pg_verify_mbstr(check, *data, *len, true))
+	/* SQL_ASCII into a SQL_ASCII database: any bytes but a zero byte (no text holds one) */
+	if (!pg_verify_mbstr(check, *data, *len, true))
 	{
 		*reason = psprintf("invalid byte sequence for encoding \"%s\"", pg_encoding_to_char(check));
 		return false;

@@ -354,7 +354,8 @@ key_datum(const rd_kafka_message_t *m, KafkaColumn *col, int encoding, bool *isn
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("message key is not valid %s",
-						encoding == PG_UTF8 ? "UTF-8" : pg_encoding_to_char(encoding)),
+						encoding == PG_UTF8 ? "UTF-8" :
+						pg_encoding_to_char(encoding == PG_SQL_ASCII ? GetDatabaseEncoding() : encoding)),
 				 errhint("Use a bytea key column for binary keys.")));
 	return kafkaColumnFromText(col, key, len);
 }

@@ -84,6 +84,15 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateCount
 };
 
+/*
+ * A partition's next range at most this many offsets after the end of the
+ * one just read is read on in the same pass (the messages between are
+ * fetched and dropped, never decoded): restarting the partition there costs
+ * a fetch round trip (~10 ms), so thousands of small ranges (an IN list of
+ * offsets) took far longer than reading the whole topic.
+ */
+#define KAFKA_READ_ON_GAP 100
+
 /* Planner state kept in baserel->fdw_private */
 typedef struct KafkaPlanState
 {
@@ -418,6 +427,20 @@ start_range(KafkaScanState *st, KafkaRange *r, int shared_index)
 	a->r.partition = r->partition;
 }
 
+/* Note a range as read, for EXPLAIN ANALYZE (and the shared counts) */
+static void
+record_finished(KafkaScanState *st, ActiveRange *a)
+{
+	ActiveRange *f = MemoryContextAlloc(st->scancxt, sizeof(ActiveRange));
+	MemoryContext old = MemoryContextSwitchTo(st->scancxt);
+
+	*f = *a;
+	st->finished = lappend(st->finished, f);
+	MemoryContextSwitchTo(old);
+	if (st->shared && a->shared_index >= 0)
+		pg_atomic_add_fetch_u64(&st->shared[a->shared_index].read, a->read);
+}
+
 /* Move finished ranges out of the active array */
 static void
 retire_done(KafkaScanState *st)
@@ -430,23 +453,46 @@ retire_done(KafkaScanState *st)
 
 		if (a->done)
 		{
-			ActiveRange *f = MemoryContextAlloc(st->scancxt, sizeof(ActiveRange));
-
 			rd_kafka_consume_stop(st->rkt, a->r.partition);
-			*f = *a;
-			{
-				MemoryContext old = MemoryContextSwitchTo(st->scancxt);
-
-				st->finished = lappend(st->finished, f);
-				MemoryContextSwitchTo(old);
-			}
-			if (st->shared && a->shared_index >= 0)
-				pg_atomic_add_fetch_u64(&st->shared[a->shared_index].read, a->read);
+			record_finished(st, a);
 		}
 		else
 			st->active[j++] = *a;
 	}
 	st->nactive = j;
+}
+
+/*
+ * Range a has just been read, its partition's fetcher having delivered up
+ * to offset seen: if the partition's next pending range starts after seen
+ * and at most KAFKA_READ_ON_GAP offsets after a's end, a goes on as that
+ * range, on the same fetch (no stop and restart of the partition); the
+ * messages before its start are dropped by offset.  The pending ranges
+ * are interleaved by partition, so the search is short.
+ */
+static void
+read_on(KafkaScanState *st, ActiveRange *a, int64 seen)
+{
+	ListCell   *lc;
+
+	foreach(lc, st->pending)
+	{
+		PendingRange *p = lfirst(lc);
+
+		if (p->r.partition != a->r.partition)
+			continue;
+		if (p->r.start <= seen || p->r.start - a->r.end > KAFKA_READ_ON_GAP)
+			return;
+		record_finished(st, a);
+		a->r = p->r;
+		a->next = p->r.start;
+		a->read = 0;
+		a->done = false;
+		a->shared_index = p->shared_index;
+		st->pending = list_delete_nth_cell(st->pending, foreach_current_index(lc));
+		pfree(p);
+		return;
+	}
 }
 
 /* Is a range of this partition being read? */
@@ -564,6 +610,40 @@ claim_ranges(KafkaScanState *st)
 }
 
 /*
+ * Interleave the partitions of ranges, whose ranges of one partition are
+ * consecutive (runs): round k takes the k-th range of every run that has
+ * one.  A partition's ranges keep their order.
+ */
+static List *
+interleave_partitions(List *ranges)
+{
+	int			n = list_length(ranges);
+	int		   *pos = palloc(sizeof(int) * (n + 1));	/* run k: [pos[k], end[k]) */
+	int		   *end = palloc(sizeof(int) * (n + 1));
+	int			nruns = 0;
+	int			taken = 0;
+	List	   *out = NIL;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (i == 0 || ((KafkaRange *) list_nth(ranges, i))->partition !=
+			((KafkaRange *) list_nth(ranges, i - 1))->partition)
+			pos[nruns++] = i;
+		end[nruns - 1] = i + 1;
+	}
+	while (taken < n)
+		for (int k = 0; k < nruns; k++)
+			if (pos[k] < end[k])
+			{
+				out = lappend(out, list_nth(ranges, pos[k]++));
+				taken++;
+			}
+	pfree(pos);
+	pfree(end);
+	return out;
+}
+
+/*
  * Parallel: split ranges into slices so that workers can share one large
  * partition, and interleave the partitions (the first range of each, then
  * the second of each, ...) so that one claim of many small ranges spans
@@ -575,7 +655,6 @@ slice_ranges(List *ranges, int participants, int64 *slice)
 {
 	int64		total = 0;
 	List	   *sliced = NIL;
-	List	   *out = NIL;
 	ListCell   *lc;
 
 	foreach(lc, ranges)
@@ -600,33 +679,7 @@ slice_ranges(List *ranges, int participants, int64 *slice)
 		}
 	}
 
-	/*
-	 * Interleave: the ranges of one partition are consecutive in sliced
-	 * (runs); round k takes the k-th range of every run that has one.
-	 */
-	{
-		int			nsliced = list_length(sliced);
-		int		   *pos = palloc(sizeof(int) * (nsliced + 1));	/* run k: [pos[k], end[k]) */
-		int		   *end = palloc(sizeof(int) * (nsliced + 1));
-		int			nruns = 0;
-		int			taken = 0;
-
-		for (int i = 0; i < nsliced; i++)
-		{
-			if (i == 0 || ((KafkaRange *) list_nth(sliced, i))->partition !=
-				((KafkaRange *) list_nth(sliced, i - 1))->partition)
-				pos[nruns++] = i;
-			end[nruns - 1] = i + 1;
-		}
-		while (taken < nsliced)
-			for (int k = 0; k < nruns; k++)
-				if (pos[k] < end[k])
-				{
-					out = lappend(out, list_nth(sliced, pos[k]++));
-					taken++;
-				}
-	}
-	return out;
+	return interleave_partitions(sliced);
 }
 
 /* Take a consumer handle of our own, its queue empty */
@@ -640,7 +693,11 @@ open_handle(KafkaScanState *st)
 	st->rkt = rd_kafka_topic_new(st->h->rk, st->opts->topic, NULL);
 }
 
-/* Serial: start all partitions at once; a partition's later ranges wait */
+/*
+ * Serial: start all partitions at once; a partition's later ranges wait,
+ * interleaved by partition (read_on and start_pending look for the next
+ * range of a partition from the start of the pending list)
+ */
 static void
 start_serial(KafkaScanState *st, List *ranges)
 {
@@ -648,7 +705,7 @@ start_serial(KafkaScanState *st, List *ranges)
 
 	st->maxactive = Max(list_length(ranges), 1);
 	st->active = palloc0(sizeof(ActiveRange) * st->maxactive);
-	foreach(lc, ranges)
+	foreach(lc, interleave_partitions(ranges))
 	{
 		KafkaRange *r = lfirst(lc);
 
@@ -938,7 +995,10 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 									 st->opts->topic);
 				}
 				else if (m->offset >= a->r.end)
+				{
 					a->done = true;
+					read_on(st, a, m->offset);
+				}
 				else if (m->offset >= a->next)
 				{
 					MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
@@ -953,7 +1013,10 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 					st->cur_msg = NULL;
 					MemoryContextSwitchTo(old);
 					if (a->next >= a->r.end)
+					{
 						a->done = true;
+						read_on(st, a, m->offset);
+					}
 				}
 			}
 			rd_kafka_message_destroy(m);
