@@ -18,9 +18,14 @@ SELECT wait_true('SELECT count(*) = 300 FROM ing_views');
 SELECT count(*), count(DISTINCT (part, offs)), sum(loyalty_id), min(viewed_at), max(viewed_at),
        count(ingested_at) AS defaults_filled FROM ing_views;
 SELECT partition, committed_offset, lag, state FROM kafka.ingest_status WHERE job_id = :views_job ORDER BY partition;
--- more messages arrive and are appended
+-- more messages arrive (a second later) and are appended
+SELECT pg_sleep(1.2);
 INSERT INTO ing_views_k (part, loyalty_id, property_id, url) SELECT g % 3, g, 1, 'x' FROM generate_series(301, 330) g;
 SELECT wait_true('SELECT count(*) = 330 FROM ing_views');
+-- defaults are evaluated when each batch is written (now() is the batch transaction's start, not
+-- the worker's)
+SELECT (SELECT min(ingested_at) FROM ing_views WHERE loyalty_id > 300)
+     - (SELECT max(ingested_at) FROM ing_views WHERE loyalty_id <= 300) >= interval '1 s' AS defaults_at_batch_time;
 SELECT messages, rows_written, dead_letters, state FROM kafka.ingest_job WHERE job_id = :views_job;
 -- paused: nothing more lands; resumed: the rest does
 SELECT kafka.pause_ingest(:views_job);

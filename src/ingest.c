@@ -276,6 +276,7 @@ record_job_error(int32 job_id, const char *msg, bool failed, int32 partition, in
 static void
 work_begin(void)
 {
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1807,6 +1808,7 @@ kafka_ingest_main(Datum arg)
 	{
 		bool		got;
 
+		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		got = LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
 		CommitTransactionCommand();
@@ -1823,6 +1825,7 @@ kafka_ingest_main(Datum arg)
 	{
 		IngestJob  *job;
 
+		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		job = job_if_running(job_id, k);
@@ -1863,6 +1866,7 @@ leave_if_not_running(IngestState *st)
 {
 	IngestJob  *job;
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	job = job_if_running(st->job_id, st->k);
@@ -1886,6 +1890,7 @@ ingest_prepare(IngestState *st)
 		return;
 	options_stale = false;
 	ingest_reset(st);
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	job = job_if_running(st->job_id, st->k);
@@ -2330,6 +2335,7 @@ pipeline_step(IngestState *st)
 	{
 		IngestJob  *job;
 
+		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		job = job_if_running(st->job_id, 0);
@@ -2443,6 +2449,7 @@ kafkaIngestSupervise(void)
 	Oid			nsp;
 	MemoryContext caller = CurrentMemoryContext;	/* the worker's loop context */
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	nsp = get_namespace_oid("kafka", true);

@@ -387,6 +387,7 @@ database_list(int *n)
 
 	dbs = palloc(sizeof(KafkaDb) * cap);
 	*n = 0;
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
@@ -891,6 +892,7 @@ kafka_worker_main(Datum arg)
 		LWLockRelease(kafka_shared->lock);
 
 		pgstat_report_activity(STATE_RUNNING, "checking streams");
+		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		wanted = kafkaDatabaseWanted();
