@@ -215,6 +215,19 @@ SELECT version FROM kafka.registry_latest('acs', 'ac_nest-value');
 SELECT * FROM ac_nest2 ORDER BY id;
 DROP FOREIGN TABLE ac_nest, ac_nest2;
 DROP TYPE ac_part, ac_part2;
+-- a decimal of another scale does not fit: writing with it rounded every value to its scale
+-- (numeric(10,2) into decimal(10,0): 1.23 was written as 1, silently)
+SELECT kafka_create_topic('kafka', 'ac_dec', 1);
+CREATE FOREIGN TABLE ac_dec (id bigint NOT NULL, amt numeric(10,2) NOT NULL) SERVER acs
+  OPTIONS (topic 'ac_dec', format 'avro');
+SELECT kafka.registry_set_compatibility('acs', 'ac_dec-value', 'NONE');
+SELECT kafka.registry_register('acs', 'ac_dec-value', '{"type": "record", "name": "ac_dec", "fields": [
+  {"name": "id", "type": "long"},
+  {"name": "amt", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 0}}]}') > 0 AS registered;
+INSERT INTO ac_dec VALUES (1, 1.23);
+SELECT version FROM kafka.registry_latest('acs', 'ac_dec-value');
+SELECT * FROM ac_dec;
+DROP FOREIGN TABLE ac_dec;
 
 -- ---- ALTER FOREIGN TABLE: the event trigger --------------------------------------------------
 SELECT kafka_create_topic('kafka', 'ac_alt', 1);
@@ -337,4 +350,4 @@ DROP TABLE ac_ordinary;
 DROP FOREIGN TABLE ac_plain_avro;
 DROP SERVER acs CASCADE;
 DROP FUNCTION ac_case(text, text, text, text), ac_levels(), rec(text, text), show_error_detail(text);
-SELECT kafka_delete_topic('kafka', t) FROM unnest(ARRAY['ac_ins', 'ac_same', 'ac_old', 'ac_alt', 'ac_nest']) t;
+SELECT kafka_delete_topic('kafka', t) FROM unnest(ARRAY['ac_ins', 'ac_same', 'ac_old', 'ac_alt', 'ac_nest', 'ac_dec']) t;

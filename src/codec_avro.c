@@ -4013,6 +4013,15 @@ field_fits(const AvroNode *d, const AvroNode *l)
 {
 	d = node_unnull(d);
 	l = node_unnull(l);
+	if (d->logical == AL_DECIMAL && l->logical == AL_DECIMAL)
+	{
+		/*
+		 * Another scale would round every value to it (numeric(10,2) into
+		 * decimal(10,0): 1.23 written as 1), silently; a smaller precision
+		 * is an error of a row that exceeds it.
+		 */
+		return d->scale == l->scale;
+	}
 	if (d->logical != AL_NONE || l->logical != AL_NONE)
 		return d->logical != AL_NONE && l->logical != AL_NONE &&
 			logical_family(d->logical) == logical_family(l->logical);
