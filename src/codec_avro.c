@@ -622,9 +622,21 @@ schema_cached(const char *text, char **error)
 			return c->schema;
 	}
 	schema_cache_init();
-	/* each schema in its own context, so that a bad one leaves nothing */
+	/*
+	 * each schema in its own context, so that a bad one leaves nothing, nor
+	 * an ERROR (a cancel) while a large one is parsed
+	 */
 	cxt = AllocSetContextCreate(schema_cache_cxt, "kafka_fdw Avro schema", ALLOCSET_SMALL_SIZES);
-	s = kafkaAvroSchemaParse(text, strlen(text), cxt, error);
+	PG_TRY();
+	{
+		s = kafkaAvroSchemaParse(text, strlen(text), cxt, error);
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	if (s == NULL)
 	{
 		char	   *msg = pstrdup(*error);	/* it may be in cxt */
