@@ -370,6 +370,14 @@ errcontext_msg(const char *fmt,...)
 	return 0;
 }
 
+/* CHECK_FOR_INTERRUPTS: no interrupt ever arrives in a fuzzing process */
+volatile sig_atomic_t InterruptPending = false;
+
+void
+ProcessInterrupts(void)
+{
+}
+
 int
 set_errcontext_domain(const char *domain)
 {

@@ -296,6 +296,31 @@ ALTER FOREIGN TABLE avro_keys OPTIONS (SET on_error 'junk');
 ALTER FOREIGN TABLE avro_keys ADD COLUMN why text OPTIONS (junk_error 'true');
 SELECT * FROM avro_keys ORDER BY offs;
 
+-- a megabyte of schema (120000 enum symbols, 40000 fields) is checked in n log n: repeated
+-- symbols and fields were looked for pair by pair (over 30 s, not cancellable)
+SET statement_timeout = '10s';
+CREATE FUNCTION avro_big_schema(n int, repeat int, enum bool) RETURNS text LANGUAGE sql AS $$
+  SELECT CASE WHEN enum THEN '{"type":"record","name":"r","fields":[{"name":"v","type":{"type":"enum","name":"e","symbols":['
+    || (SELECT string_agg(format('"s%s"', i), ',') FROM generate_series(1, n) i)
+    || coalesce(format(',"s%s"', repeat), '') || ']}}]}'
+  ELSE '{"type":"record","name":"r","fields":['
+    || (SELECT string_agg(format('{"name":"f%s","type":"int"}', i), ',') FROM generate_series(1, n) i)
+    || coalesce(format(',{"name":"f%s","type":"long"}', repeat), '') || ']}' END $$;
+DO $$
+BEGIN
+  EXECUTE format('CREATE FOREIGN TABLE avro_big_enum (v text) SERVER kafka OPTIONS (topic %L, format %L, avro_schema %L)',
+    'avro_big', 'avro', avro_big_schema(120000, NULL, true));
+  EXECUTE format('CREATE FOREIGN TABLE avro_wide (f1 int) SERVER kafka OPTIONS (topic %L, format %L, avro_schema %L)',
+    'avro_big', 'avro', avro_big_schema(40000, NULL, false));
+END $$;
+SELECT show_error(format('CREATE FOREIGN TABLE avro_big_bad (v text) SERVER kafka OPTIONS (topic %L, format %L, avro_schema %L)',
+  'avro_big', 'avro', avro_big_schema(120000, 77, true)));
+SELECT show_error(format('CREATE FOREIGN TABLE avro_big_bad (f1 int) SERVER kafka OPTIONS (topic %L, format %L, avro_schema %L)',
+  'avro_big', 'avro', avro_big_schema(40000, 39999, false)));
+RESET statement_timeout;
+DROP FOREIGN TABLE avro_big_enum, avro_wide;
+DROP FUNCTION avro_big_schema(int, int, bool);
+
 DROP FOREIGN TABLE avro_ddl, avro_names, avro_rt, avro_all, avro_all_as, avro_evo_v1, avro_evo_t2, avro_evo_v2,
   avro_bad_raw, avro_bad, avro_bad2_raw, avro_bad2, avro_keys, avro_keys_raw, avro_keys2, avro_keys2_raw,
   avro_keys2_json, avro_keys3;

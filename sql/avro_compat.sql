@@ -192,6 +192,43 @@ INSERT INTO ac_old VALUES (1);
 SELECT version FROM kafka.registry_latest('acs', 'ac_old-value');
 SELECT count(*) AS messages, bool_and(substr(v, 2, 4) = int4send(:old_v1)) AS version_1_id FROM ac_old_raw;
 
+-- a composite column fits a record field only if its attributes do: with a field the composite
+-- lacks and that has no default, the table does not fit (every INSERT failed: "field x has no
+-- value"), and its own schema is registered
+SELECT kafka_create_topic('kafka', 'ac_nest', 1);
+CREATE TYPE ac_part AS (y text);
+CREATE TYPE ac_part2 AS (x bigint, y text);
+CREATE FOREIGN TABLE ac_nest (id bigint NOT NULL, c ac_part NOT NULL) SERVER acs
+  OPTIONS (topic 'ac_nest', format 'avro');
+CREATE FOREIGN TABLE ac_nest2 (id bigint NOT NULL, c ac_part2 NOT NULL) SERVER acs
+  OPTIONS (topic 'ac_nest', format 'avro');
+SELECT kafka.registry_set_compatibility('acs', 'ac_nest-value', 'NONE');
+SELECT kafka.registry_register('acs', 'ac_nest-value', '{"type": "record", "name": "r", "fields": [
+  {"name": "id", "type": "long"}, {"name": "c", "type": {"type": "record", "name": "inner", "fields": [
+  {"name": "x", "type": "long"}, {"name": "y", "type": "string"}]}}]}') > 0 AS registered;
+-- every attribute a field: written with version 1
+INSERT INTO ac_nest2 VALUES (1, '(5,a)');
+SELECT version FROM kafka.registry_latest('acs', 'ac_nest-value');
+-- no attribute for x: the table's own schema, version 2
+INSERT INTO ac_nest VALUES (2, '(b)');
+SELECT version FROM kafka.registry_latest('acs', 'ac_nest-value');
+SELECT * FROM ac_nest2 ORDER BY id;
+DROP FOREIGN TABLE ac_nest, ac_nest2;
+DROP TYPE ac_part, ac_part2;
+-- a decimal of another scale does not fit: writing with it rounded every value to its scale
+-- (numeric(10,2) into decimal(10,0): 1.23 was written as 1, silently)
+SELECT kafka_create_topic('kafka', 'ac_dec', 1);
+CREATE FOREIGN TABLE ac_dec (id bigint NOT NULL, amt numeric(10,2) NOT NULL) SERVER acs
+  OPTIONS (topic 'ac_dec', format 'avro');
+SELECT kafka.registry_set_compatibility('acs', 'ac_dec-value', 'NONE');
+SELECT kafka.registry_register('acs', 'ac_dec-value', '{"type": "record", "name": "ac_dec", "fields": [
+  {"name": "id", "type": "long"},
+  {"name": "amt", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 0}}]}') > 0 AS registered;
+INSERT INTO ac_dec VALUES (1, 1.23);
+SELECT version FROM kafka.registry_latest('acs', 'ac_dec-value');
+SELECT * FROM ac_dec;
+DROP FOREIGN TABLE ac_dec;
+
 -- ---- ALTER FOREIGN TABLE: the event trigger --------------------------------------------------
 SELECT kafka_create_topic('kafka', 'ac_alt', 1);
 CREATE FOREIGN TABLE ac_alt (id bigint NOT NULL, name text, score int NOT NULL) SERVER acs
@@ -291,6 +328,17 @@ ALTER FOREIGN TABLE ac_down OWNER TO ac_owner;
 -- a column that is no Avro name: the table has no derived schema, ALTER is not refused for it
 ALTER FOREIGN TABLE ac_down ADD COLUMN "bad-name" text;
 
+-- 40000 fields on each side are matched by name in n log n (they were matched pair by pair: over
+-- 30 s, not cancellable)
+SET statement_timeout = '10s';
+SELECT kafka.registry_register('acs', 'ac_wide-value', (SELECT '{"type":"record","name":"w","fields":['
+  || string_agg(format('{"name":"f%s","type":"int"}', i), ',') || ']}' FROM generate_series(1, 40000) i)) > 0 AS registered;
+SELECT kafka.registry_set_compatibility('acs', 'ac_wide-value', 'BACKWARD');
+SELECT is_compatible, level, messages FROM kafka.check_compatibility('acs', 'ac_wide-value',
+  (SELECT '{"type":"record","name":"w","fields":['
+     || string_agg(format('{"name":"g%s","type":"int","default":0}', i), ',') || ']}' FROM generate_series(1, 40000) i));
+RESET statement_timeout;
+
 -- clean up
 DROP FOREIGN TABLE ac_owned, ac_down;
 DROP SERVER acs_down CASCADE;
@@ -302,4 +350,4 @@ DROP TABLE ac_ordinary;
 DROP FOREIGN TABLE ac_plain_avro;
 DROP SERVER acs CASCADE;
 DROP FUNCTION ac_case(text, text, text, text), ac_levels(), rec(text, text), show_error_detail(text);
-SELECT kafka_delete_topic('kafka', t) FROM unnest(ARRAY['ac_ins', 'ac_same', 'ac_old', 'ac_alt']) t;
+SELECT kafka_delete_topic('kafka', t) FROM unnest(ARRAY['ac_ins', 'ac_same', 'ac_old', 'ac_alt', 'ac_nest', 'ac_dec']) t;

@@ -342,9 +342,6 @@ parse_record(SchemaParse *ps, json_t *j, const char *ns, int depth)
 			continue;
 		}
 		cf->name = pstrdup(json_string_value(fname));
-		for (int k = 0; k < i; k++)
-			if (strcmp(n->fields[k].name, cf->name) == 0)
-				parse_error(ps, psprintf("record \"%s\" has the field \"%s\" twice", n->name, cf->name));
 		if (fdef != NULL)
 			cf->deflt = json_text(fdef);
 		if (faliases != NULL && json_is_array(faliases))
@@ -352,6 +349,18 @@ parse_record(SchemaParse *ps, json_t *j, const char *ns, int depth)
 				if (json_is_string(json_array_get(faliases, a)))
 					cf->aliases = lappend(cf->aliases, pstrdup(json_string_value(json_array_get(faliases, a))));
 		cf->type = parse_node(ps, ftype, ns, depth + 1);
+	}
+	if (n->n > 1)
+	{
+		char	  **names = palloc(sizeof(char *) * n->n);
+		const char *twice;
+
+		for (int i = 0; i < n->n; i++)
+			names[i] = n->fields[i].name;
+		twice = kafkaAvroRepeatedName(names, n->n);
+		if (twice)
+			parse_error(ps, psprintf("record \"%s\" has the field \"%s\" twice", n->name, twice));
+		pfree(names);
 	}
 	return n;
 }
@@ -398,6 +407,7 @@ parse_node(SchemaParse *ps, json_t *j, const char *ns, int depth)
 	int			prim;
 
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();		/* a megabyte of schema takes a while */
 	if (ps->error)
 		return new_cnode(CK_NULL);
 	if (depth > COMPAT_MAX_DEPTH)
@@ -836,28 +846,79 @@ reader_union(CompatState *st, CNode *ru, CNode *w, const char *path, bool report
 	return false;
 }
 
+/*
+ * Names with their positions, sorted by name (name_find looks one up), so
+ * that matching the fields or symbols of two schemas of many of them (a
+ * megabyte of schema) costs n log n, not n squared.
+ */
+typedef struct NamePos
+{
+	const char *name;
+	int			pos;
+} NamePos;
+
+static int
+cmp_namepos(const void *a, const void *b)
+{
+	return strcmp(((const NamePos *) a)->name, ((const NamePos *) b)->name);
+}
+
+static void
+name_sort(NamePos *np, int n)
+{
+	if (n > 1)
+		qsort(np, n, sizeof(NamePos), cmp_namepos);
+}
+
+/* The position of name in np (sorted by name_sort), or -1 */
+static int
+name_find(const NamePos *np, int n, const char *name)
+{
+	NamePos		key = {name, -1};
+	const NamePos *hit;
+
+	if (n == 0)
+		return -1;
+	hit = bsearch(&key, np, n, sizeof(NamePos), cmp_namepos);
+	return hit ? hit->pos : -1;
+}
+
 static bool
 compat_record(CompatState *st, CNode *r, CNode *w, const char *path, bool report)
 {
 	bool		ok = true;
+	NamePos    *wnames = palloc(sizeof(NamePos) * Max(w->n, 1));
 
+	for (int k = 0; k < w->n; k++)
+	{
+		wnames[k].name = w->fields[k].name;
+		wnames[k].pos = k;
+	}
+	name_sort(wnames, w->n);
 	for (int i = 0; i < r->n; i++)
 	{
 		CField	   *rf = &r->fields[i];
 		CField	   *wf = NULL;
 		char	   *fpath = psprintf("%s.%s", path, rf->name);
+		int			k;
 
-		for (int k = 0; k < w->n && wf == NULL; k++)
-			if (strcmp(w->fields[k].name, rf->name) == 0)
-				wf = &w->fields[k];
+		CHECK_FOR_INTERRUPTS();
+		k = name_find(wnames, w->n, rf->name);
+		if (k >= 0)
+			wf = &w->fields[k];
 		if (wf == NULL)
 		{
 			ListCell   *lc;
 
 			foreach(lc, rf->aliases)
-				for (int k = 0; k < w->n && wf == NULL; k++)
-					if (strcmp(w->fields[k].name, (char *) lfirst(lc)) == 0)
-						wf = &w->fields[k];
+			{
+				k = name_find(wnames, w->n, (char *) lfirst(lc));
+				if (k >= 0)
+				{
+					wf = &w->fields[k];
+					break;
+				}
+			}
 		}
 		if (wf != NULL)
 		{
@@ -884,6 +945,7 @@ compat_enum(CompatState *st, CNode *r, CNode *w, const char *path, bool report)
 {
 	bool		ok = true;
 	bool		has_default = false;
+	NamePos    *rsyms;
 
 	if (r->enum_default)
 		for (int i = 0; i < r->n; i++)
@@ -891,13 +953,16 @@ compat_enum(CompatState *st, CNode *r, CNode *w, const char *path, bool report)
 				has_default = true;
 	if (has_default)
 		return true;
+	rsyms = palloc(sizeof(NamePos) * Max(r->n, 1));
+	for (int i = 0; i < r->n; i++)
+	{
+		rsyms[i].name = r->symbols[i];
+		rsyms[i].pos = i;
+	}
+	name_sort(rsyms, r->n);
 	for (int k = 0; k < w->n; k++)
 	{
-		bool		found = false;
-
-		for (int i = 0; i < r->n && !found; i++)
-			found = strcmp(r->symbols[i], w->symbols[k]) == 0;
-		if (found)
+		if (name_find(rsyms, r->n, w->symbols[k]) >= 0)
 			continue;
 		ok = false;
 		if (!report)

@@ -279,6 +279,36 @@ type_object(json_t *j)
 	return j;
 }
 
+/* qsort's comparison of two strings (pointers to char *) */
+static int
+cmp_strings(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/*
+ * A string that names[0..n-1] holds twice, or NULL.  A sorted copy is
+ * compared side by side, so that a schema of many fields or symbols (a
+ * megabyte of them is a valid option value) costs n log n, not n squared.
+ */
+const char *
+kafkaAvroRepeatedName(char *const *names, int n)
+{
+	char	  **sorted;
+	const char *result = NULL;
+
+	if (n < 2)
+		return NULL;
+	sorted = palloc(sizeof(char *) * n);
+	memcpy(sorted, names, sizeof(char *) * n);
+	qsort(sorted, n, sizeof(char *), cmp_strings);
+	for (int i = 1; i < n && result == NULL; i++)
+		if (strcmp(sorted[i - 1], sorted[i]) == 0)
+			result = sorted[i];
+	pfree(sorted);
+	return result;
+}
+
 /*
  * Build the node of avro-c's schema s, whose JSON definition is j (for
  * the annotations; NULL if not known).
@@ -290,6 +320,7 @@ build_node(BuildState *bs, avro_schema_t s, json_t *j, int depth)
 	ListCell   *lc;
 
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();		/* a megabyte of schema takes a while */
 	if (depth > AVRO_MAX_DEPTH)
 	{
 		if (bs->error == NULL)
@@ -349,11 +380,12 @@ build_node(BuildState *bs, avro_schema_t s, json_t *j, int depth)
 			n->n = avro_schema_enum_number_of_symbols(s);
 			n->names = palloc0(sizeof(char *) * Max(n->n, 1));
 			for (int i = 0; i < n->n; i++)
-			{
 				n->names[i] = pstrdup(avro_schema_enum_get(s, i));
-				for (int k = 0; k < i && bs->error == NULL; k++)
-					if (strcmp(n->names[k], n->names[i]) == 0)
-						bs->error = psprintf("enum \"%s\" has the symbol \"%s\" twice", n->name, n->names[i]);
+			{
+				const char *twice = kafkaAvroRepeatedName(n->names, n->n);
+
+				if (twice && bs->error == NULL)
+					bs->error = psprintf("enum \"%s\" has the symbol \"%s\" twice", n->name, twice);
 			}
 			bs->named = lappend(bs->named, n);
 			return n;
@@ -376,9 +408,6 @@ build_node(BuildState *bs, avro_schema_t s, json_t *j, int depth)
 					json_t	   *def = json_is_object(f) ? json_object_get(f, "default") : NULL;
 
 					n->names[i] = pstrdup(avro_schema_record_field_name(s, i));
-					for (int k = 0; k < i && bs->error == NULL; k++)
-						if (strcmp(n->names[k], n->names[i]) == 0)
-							bs->error = psprintf("record \"%s\" has the field \"%s\" twice", n->name, n->names[i]);
 					if (def)
 					{
 						char	   *txt = json_dumps(def, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -392,6 +421,12 @@ build_node(BuildState *bs, avro_schema_t s, json_t *j, int depth)
 					n->sub[i] = build_node(bs, avro_schema_record_field_get_by_index(s, i),
 										   json_is_object(f) ? json_object_get(f, "type") : NULL,
 										   depth + 1);
+				}
+				{
+					const char *twice = kafkaAvroRepeatedName(n->names, n->n);
+
+					if (twice && bs->error == NULL)
+						bs->error = psprintf("record \"%s\" has the field \"%s\" twice", n->name, twice);
 				}
 				return n;
 			}
@@ -605,9 +640,21 @@ schema_cached(const char *text, char **error)
 						list_length(schema_cache), schema_cache_bytes,
 						SCHEMA_CACHE_MAX_SCHEMAS, (Size) SCHEMA_CACHE_MAX_BYTES),
 				 errhint("Parsed schemas are kept for the session; start a new session.")));
-	/* each schema in its own context, so that a bad one leaves nothing */
+	/*
+	 * each schema in its own context, so that a bad one leaves nothing, nor
+	 * an ERROR (a cancel) while a large one is parsed
+	 */
 	cxt = AllocSetContextCreate(schema_cache_cxt, "kafka_fdw Avro schema", ALLOCSET_SMALL_SIZES);
-	s = kafkaAvroSchemaParse(text, strlen(text), cxt, error);
+	PG_TRY();
+	{
+		s = kafkaAvroSchemaParse(text, strlen(text), cxt, error);
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	if (s == NULL)
 	{
 		char	   *msg = pstrdup(*error);	/* it may be in cxt */
@@ -3702,8 +3749,15 @@ set_from_datum(AvroWriter *w, avro_value_t *v, AvroNode *n, Datum d, bool isnull
  * The default of field f of record schema s as Avro binary, written by
  * avro-c as INSERT writes a missing field's default (into *data, *len, in
  * the current memory context).  A default that does not fit its type is an
- * ERROR naming what.
+ * ERROR naming what (its context line: the default's own conversion, a
+ * type's input function, does not say where the value came from).
  */
+static void
+default_context(void *arg)
+{
+	errcontext("%s", (const char *) arg);
+}
+
 static void
 default_bytes(KafkaAvroSchema *s, int f, const char *what, char **data, size_t *len)
 {
@@ -3711,6 +3765,7 @@ default_bytes(KafkaAvroSchema *s, int f, const char *what, char **data, size_t *
 											  ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	MemoryContextCallback *cb;
+	ErrorContextCallback errcb;
 	AvroWriter *w = palloc0(sizeof(AvroWriter));
 	avro_value_t field;
 	size_t		size;
@@ -3728,7 +3783,12 @@ default_bytes(KafkaAvroSchema *s, int f, const char *what, char **data, size_t *
 	AVRO_CHECK(avro_generic_value_new(w->iface, &w->value), what);
 	w->have_value = true;
 	AVRO_CHECK(avro_value_get_by_index(&w->value, f, &field, NULL), what);
+	errcb.callback = default_context;
+	errcb.arg = unconstify(char *, what);
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
 	set_missing_field(w, &field, s->root, f, what);
+	error_context_stack = errcb.previous;
 	AVRO_CHECK(avro_value_sizeof(&field, &size), what);
 	MemoryContextSwitchTo(old);
 	buf = palloc(Max(size, 1));
@@ -3973,16 +4033,40 @@ logical_family(AvroLogical l)
  * string (text, json, jsonb columns) into an enum, a structured field or a
  * union (jsonb by JSON kind).
  */
+static bool record_fits(const AvroNode *derived, const AvroNode *latest, bool nested);
+
 static bool
 field_fits(const AvroNode *d, const AvroNode *l)
 {
 	d = node_unnull(d);
 	l = node_unnull(l);
+	if (d->logical == AL_DECIMAL && l->logical == AL_DECIMAL)
+	{
+		/*
+		 * Another scale would round every value to it (numeric(10,2) into
+		 * decimal(10,0): 1.23 written as 1), silently; a smaller precision
+		 * is an error of a row that exceeds it.
+		 */
+		return d->scale == l->scale;
+	}
 	if (d->logical != AL_NONE || l->logical != AL_NONE)
 		return d->logical != AL_NONE && l->logical != AL_NONE &&
 			logical_family(d->logical) == logical_family(l->logical);
 	if (d->kind == l->kind)
+	{
+		/*
+		 * Inside: a composite's attributes as a record's fields (every field
+		 * it lacks with a default), an array's items, a map's values.  A NULL
+		 * where the field takes none is an error of the row, as for array
+		 * items, which are nullable in every derived schema.
+		 */
+		check_stack_depth();
+		if (d->kind == AK_RECORD)
+			return record_fits(d, l, true);
+		if (d->kind == AK_ARRAY || d->kind == AK_MAP)
+			return field_fits(d->sub[0], l->sub[0]);
 		return true;
+	}
 	if (d->kind == AK_INT && l->kind == AK_LONG)
 		return true;
 	if (d->kind == AK_BYTES && l->kind == AK_FIXED)
@@ -4001,9 +4085,12 @@ field_fits(const AvroNode *d, const AvroNode *l)
  * writes alike (field_fits: no type change); every other field of latest
  * has a default or takes null (it is written so).  A value the field's
  * type cannot hold is an error of the row, as with an inline avro_schema.
+ * nested: the record of a composite column (field_fits), whose attributes
+ * are all nullable; a NULL one where the field takes none is an error of
+ * the row.
  */
 static bool
-latest_fits(const AvroNode *derived, const AvroNode *latest)
+record_fits(const AvroNode *derived, const AvroNode *latest, bool nested)
 {
 	if (derived->kind != AK_RECORD || latest->kind != AK_RECORD)
 		return false;
@@ -4016,7 +4103,7 @@ latest_fits(const AvroNode *derived, const AvroNode *latest)
 				break;
 		if (g == latest->n)
 			return false;
-		if (node_nullable(derived->sub[f]) && !node_nullable(latest->sub[g]))
+		if (!nested && node_nullable(derived->sub[f]) && !node_nullable(latest->sub[g]))
 			return false;
 		if (!field_fits(derived->sub[f], latest->sub[g]))
 			return false;
@@ -4031,6 +4118,12 @@ latest_fits(const AvroNode *derived, const AvroNode *latest)
 			return false;
 	}
 	return true;
+}
+
+static bool
+latest_fits(const AvroNode *derived, const AvroNode *latest)
+{
+	return record_fits(derived, latest, false);
 }
 
 /*

@@ -524,6 +524,7 @@ extern char *kafkaAvroSchemaForKey(KafkaOptions *opts);
 extern KafkaAvroSchema *kafkaAvroTableSchema(KafkaOptions *opts);
 extern char *kafkaAvroValueSubject(KafkaOptions *opts, const char *schema_json);
 extern bool kafkaAvroTableFits(const char *derived_json, const char *latest_json);
+extern const char *kafkaAvroRepeatedName(char *const *names, int n);
 extern bool kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const char *data, size_t len,
 							Datum *values, bool *nulls, char **reason);
 extern void kafkaAvroEncode(KafkaEncoder *enc, KafkaAvroSchema *schema, Datum *values, bool *nulls,

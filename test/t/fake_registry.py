@@ -15,6 +15,8 @@ the first path segment of each request, so that one server plays every broken re
   /binary/...      answers 200 with bytes that are not UTF-8 (and a NUL)
   /big/...         answers 200 with a 70 MB body
   /redirect/...    answers 302 to the same path under /ok
+  /baddefault/...  like /ok, but every schema id is the record r {zz: long}, and every subject's
+                   latest version r {a: long with the default "notalong" (not a long), zz: long}
 
 Each request is logged to --log as "METHOD PATH AUTH" (AUTH: the Authorization header or -).
 Stops by itself after --lifetime seconds.
@@ -126,6 +128,16 @@ class Handler(BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != GOOD_AUTH:
                 return self.send_json(401, {"error_code": 40101, "message": "fake: unauthorized"})
             return self.ok(parts[1:], method)
+        if kind == "baddefault":
+            rest = parts[1:]
+            if method == "GET" and len(rest) == 3 and rest[:2] == ["schemas", "ids"]:
+                return self.send_json(200, {"schema": json.dumps(
+                    {"type": "record", "name": "r", "fields": [{"name": "zz", "type": "long"}]})})
+            if method == "GET" and len(rest) == 4 and rest[0] == "subjects" and rest[2:] == ["versions", "latest"]:
+                return self.send_json(200, {"subject": rest[1], "version": 2, "id": 43, "schema": json.dumps(
+                    {"type": "record", "name": "r", "fields": [
+                        {"name": "a", "type": "long", "default": "notalong"}, {"name": "zz", "type": "long"}]})})
+            return self.ok(rest, method)
         if kind == "ok":
             return self.ok(parts[1:], method)
         return self.send_json(404, {"message": "no such fake behaviour"})

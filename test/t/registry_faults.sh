@@ -14,6 +14,9 @@
 #   (e) https: the registry's CA given as schema_registry_ca works; without it, or with another
 #       CA, a TLS error with a hint
 #   (f) a slow registry within timeout_ms works; schemas by id are cached (asked once)
+#   (g) a latest version whose default does not fit its field's type (Apicurio refuses such a
+#       schema, older Confluent registries take it): reading a message without the field is an
+#       ERROR whose context names the field and the subject
 # The bounds (8 s, 5 s) are correctness bounds (the wait is bounded), not performance thresholds.
 # It needs no registry from scripts/test.sh: it brings its own.
 set -euo pipefail
@@ -228,6 +231,25 @@ ms=$(( $(now_ms) - t0 ))
 [ "$(grep -c '^GET /slow/1000/schemas/ids/99 ' "$T/plain.log")" = 1 ] || fail "(f) schema 99 was asked more than once in one session"
 [ "$ms" -lt 4000 ] || fail "(f) two lookups of one id took $ms ms: the second was not cached"
 echo "ok: (f) a registry answering after 1 s within timeout_ms 5000: works; the second lookup of an id is cached ($ms ms)"
+
+# ---- (g) a default that is not of its field's type ---------------------------------------------
+topic=regfault_baddefault_$$
+q > /dev/null <<SQL
+CREATE SERVER bd FOREIGN DATA WRAPPER kafka_fdw
+  OPTIONS (brokers '$KAFKA_BROKERS', schema_registry '$base/baddefault', timeout_ms '5000');
+CREATE USER MAPPING FOR CURRENT_USER SERVER bd;
+SELECT kafka_create_topic('bd', '$topic', 1);
+CREATE FOREIGN TABLE bd_raw (v bytea) SERVER bd OPTIONS (topic '$topic', format 'bytea');
+-- schema id 1 (r {zz: long}), zz = 2
+INSERT INTO bd_raw VALUES ('\x000000000104');
+CREATE FOREIGN TABLE bd (a bigint, zz bigint) SERVER bd OPTIONS (topic '$topic', format 'avro');
+SQL
+out=$(q -c "SELECT * FROM bd" 2>&1 || true)
+grep -q 'invalid input syntax for type bigint: "notalong"' <<<"$out" || fail "(g) $out"
+grep -q "CONTEXT:  the default of field \"a\" in the latest version of subject \"$topic-value\"" <<<"$out" ||
+  fail "(g) no context naming the default: $out"
+q -c "SELECT kafka_delete_topic('bd', '$topic')" > /dev/null
+echo "ok: (g) a default that is no long: $(tr '\n' ' ' <<<"$out")"
 
 # ---- the server is fine --------------------------------------------------------------------------
 [ "$(q -c "SELECT 1")" = 1 ] || fail "the server does not answer"
