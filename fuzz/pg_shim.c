@@ -1357,6 +1357,13 @@ kafkaRegistryRegister(KafkaOptions *opts, const char *subject, const char *schem
 	SHIM_UNREACHABLE("kafkaRegistryRegister");
 }
 
+void
+kafkaRequireKafkaTable(Oid relid)
+{
+	(void) relid;
+	SHIM_UNREACHABLE("kafkaRequireKafkaTable");
+}
+
 int32
 kafkaAvroExistingId(KafkaOptions *opts, const char *subject, const char *schema,
 					const KafkaSchema **latest)

@@ -304,12 +304,7 @@ kafka_watermarks(PG_FUNCTION_ARGS)
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
 	/* another relation's options are no Kafka options (and no foreign table's: an error) */
-	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE ||
-		strcmp(GetForeignDataWrapper(GetForeignServer(GetForeignTable(relid)->serverid)->fdwid)->fdwname,
-			   KAFKA_FDW_NAME) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a kafka_fdw foreign table", get_rel_name(relid))));
+	kafkaRequireKafkaTable(relid);
 	opts = kafkaGetOptions(relid, NULL);
 	InitMaterializedSRF(fcinfo, 0);
 	emit_watermarks(rsinfo, kafkaGetMeta(opts), opts, opts->topic, false);

@@ -4225,12 +4225,7 @@ kafka_avro_schema(PG_FUNCTION_ARGS)
 
 	if (aclresult != ACLCHECK_OK && pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
-	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE ||
-		strcmp(GetForeignDataWrapper(GetForeignServer(GetForeignTable(relid)->serverid)->fdwid)->fdwname,
-			   KAFKA_FDW_NAME) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a kafka_fdw foreign table", get_rel_name(relid))));
+	kafkaRequireKafkaTable(relid);
 	opts = kafkaGetOptions(relid, NULL);
 	PG_RETURN_TEXT_P(cstring_to_text(opts->avro_schema ? opts->avro_schema : kafkaAvroSchemaForTable(opts)));
 }

@@ -282,6 +282,7 @@ extern KafkaOptions *kafkaGetServerOptions(Oid serverid);
 extern KafkaOptions *kafkaGetServerOptionsFor(Oid serverid, Oid userid);
 extern Oid	kafkaRelOwner(Oid relid);
 extern KafkaOptions *kafkaGetOptions(Oid foreigntableid, Relation rel);
+extern void kafkaRequireKafkaTable(Oid relid);
 extern bool kafkaBoolOption(DefElem *def);
 extern void kafkaCheckEncoding(int encoding, const char *table);
 

@@ -822,6 +822,21 @@ kafkaGetServerOptionsFor(Oid serverid, Oid userid)
 }
 
 /*
+ * Refuse a relation that is not a foreign table of kafka_fdw (42809), for
+ * the SQL functions that take one (its options would be no Kafka options).
+ */
+void
+kafkaRequireKafkaTable(Oid relid)
+{
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE ||
+		strcmp(GetForeignDataWrapper(GetForeignServer(GetForeignTable(relid)->serverid)->fdwid)->fdwname,
+			   KAFKA_FDW_NAME) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a kafka_fdw foreign table", get_rel_name(relid))));
+}
+
+/*
  * Merge all options that apply to a foreign table for the current user,
  * then build its columns (columns.c).  rel may be NULL; then the table is
  * opened here.
