@@ -46,8 +46,8 @@ def main():
     kctx = SerializationContext(topic, MessageField.KEY)
     if mode == "produce_keyed":
         producer = Producer({"bootstrap.servers": brokers})
-        kser = AvroSerializer(registry, json.dumps(KEY))
-        ser = AvroSerializer(registry, json.dumps(V1))
+        kser = AvroSerializer(registry, json.dumps(KEY), conf=SERDE_CONF)
+        ser = AvroSerializer(registry, json.dumps(V1), conf=SERDE_CONF)
         for key, row in [({"id": 7, "region": "eu"}, {"id": 1, "name": "ann", "at": datetime.datetime(2024, 1, 2, tzinfo=UTC)}),
                          ({"id": -8, "region": ""}, {"id": 2, "name": None, "at": datetime.datetime(1970, 1, 1, tzinfo=UTC)})]:
             producer.produce(topic, key=kser(key, kctx), value=ser(row, ctx))
