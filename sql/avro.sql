@@ -208,10 +208,12 @@ CREATE FOREIGN TABLE avro_bad2_raw (v bytea) SERVER kafka OPTIONS (topic 'avro_b
 -- 0: 2^31 items of null in 6 bytes (avro-c's reader would loop for minutes); 1: a block of a
 -- million longs in 4 bytes; 2: union branch 2 of 2; 3: boolean byte 2; 4: enum symbol 3 of 3;
 -- 5: a block size that does not match its items; 6: recursion 300 deep; 7: a date out of range;
--- 8: a decimal with more digits than its precision; 9: good
+-- 8: a decimal with more digits than its precision; 9: good; 10: 1,000 items of null, then a block
+-- of 2^63 - 501 more (the count of such items overflowed: found by fuzz_avro)
 INSERT INTO avro_bad2_raw VALUES ('\xfeffffff0f00'), ('\x0080897a0202'), ('\x000004'), ('\x00000002'),
   ('\x0000000006'), ('\x000000000001060200000000'), (('\x000000000000' || repeat('02', 300))::bytea),
-  ('\x00000000000000feffffff0f00'), ('\x0000000000000000187fffffffffffffffffffffff'), ('\x000000000000000000');
+  ('\x00000000000000feffffff0f00'), ('\x0000000000000000187fffffffffffffffffffffff'), ('\x000000000000000000'),
+  ('\xd00f96f8ffffffffffffff0100');
 CREATE FOREIGN TABLE avro_bad2 (offs bigint OPTIONS (offset 'true'), nulls text, longs text, u text,
   b bool, e text, blk text, deep jsonb, dt date, dec numeric, raw bytea OPTIONS (junk 'true'),
   why text OPTIONS (junk_error 'true')) SERVER kafka

@@ -1544,9 +1544,10 @@ read_block(AvroIn *in, int item_min, int64 *count, const unsigned char **block_e
 	}
 	else
 	{
-		in->empty_items += c;
-		if (in->empty_items > kafka_avro_max_empty_items)
+		/* compared before adding: c may be near INT64_MAX */
+		if (c > (int64) kafka_avro_max_empty_items - in->empty_items)
 			return fail(in, "too many items that take no bytes");
+		in->empty_items += c;
 	}
 	*count = c;
 	return true;
