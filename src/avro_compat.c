@@ -210,19 +210,6 @@ resolve_name(SchemaParse *ps, const char *name, const char *ns)
 	return new_cnode(CK_NULL);
 }
 
-/* A JSON object's member as an int, or false */
-static bool
-member_int(json_t *obj, const char *key, int *v)
-{
-	json_t	   *m = json_object_get(obj, key);
-
-	if (m == NULL || !json_is_integer(m) || json_integer_value(m) < INT_MIN ||
-		json_integer_value(m) > INT_MAX)
-		return false;
-	*v = (int) json_integer_value(m);
-	return true;
-}
-
 /* JSON text of a value, compact with sorted keys: equal values, equal text */
 static char *
 json_text(json_t *j)
@@ -257,9 +244,9 @@ parse_logical(CNode *n, json_t *j)
 	{
 		if (n->kind != CK_BYTES && n->kind != CK_FIXED)
 			return;
-		if (!member_int(j, "precision", &precision) || precision < 1)
+		if (!kafkaJsonIntMember(j, "precision", &precision) || precision < 1)
 			return;
-		if (json_object_get(j, "scale") && !member_int(j, "scale", &scale))
+		if (json_object_get(j, "scale") && !kafkaJsonIntMember(j, "scale", &scale))
 			return;
 		if (scale < 0 || scale > precision)
 			return;

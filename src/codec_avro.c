@@ -176,9 +176,9 @@ typedef struct BuildState
 
 static AvroNode *build_node(BuildState *bs, avro_schema_t s, json_t *j, int depth);
 
-/* A JSON object's member as an int, or false */
-static bool
-json_int_member(json_t *obj, const char *key, int *v)
+/* A JSON object's member as an int, or false (also for avro_compat.c) */
+bool
+kafkaJsonIntMember(json_t *obj, const char *key, int *v)
 {
 	json_t	   *m = json_object_get(obj, key);
 
@@ -223,10 +223,10 @@ set_logical(AvroNode *n, json_t *j)
 		int			precision;
 		int			scale = 0;
 
-		if (!json_int_member(j, "precision", &precision) || precision < 1 ||
+		if (!kafkaJsonIntMember(j, "precision", &precision) || precision < 1 ||
 			precision > NUMERIC_MAX_PRECISION)
 			return;
-		if (json_object_get(j, "scale") && !json_int_member(j, "scale", &scale))
+		if (json_object_get(j, "scale") && !kafkaJsonIntMember(j, "scale", &scale))
 			return;
 		if (scale < 0 || scale > precision)
 			return;

@@ -1096,8 +1096,7 @@ kafkaEmitterWork(void)
 												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(workcxt);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	kafkaWorkerStartTransaction();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (installed())
 	{
@@ -1132,8 +1131,7 @@ kafkaEmitterWork(void)
 		{
 			StreamInfo *s;
 
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
+			kafkaWorkerStartTransaction();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
@@ -1158,8 +1156,7 @@ kafkaEmitterWork(void)
 				SPI_finish();
 				PopActiveSnapshot();
 				CommitTransactionCommand();
-				SetCurrentStatementStartTimestamp();
-				StartTransactionCommand();
+				kafkaWorkerStartTransaction();
 				PushActiveSnapshot(GetTransactionSnapshot());
 				if (SPI_connect() != SPI_OK_CONNECT)
 					elog(ERROR, "SPI_connect failed");
@@ -1194,8 +1191,7 @@ kafkaEmitterWork(void)
 			st->backoff_ms = st->backoff_ms ? Min(st->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
 			st->retry_at = kafkaNowMs() + st->backoff_ms;
 			/* remember it in kafka.stream, for kafka.streams */
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
+			kafkaWorkerStartTransaction();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			if (SPI_connect() == SPI_OK_CONNECT)
 			{

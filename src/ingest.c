@@ -276,8 +276,7 @@ record_job_error(int32 job_id, const char *msg, bool failed, int32 partition, in
 static void
 work_begin(void)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	kafkaWorkerStartTransaction();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1808,8 +1807,7 @@ kafka_ingest_main(Datum arg)
 	{
 		bool		got;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
+		kafkaWorkerStartTransaction();
 		got = LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
 		CommitTransactionCommand();
 		if (got)
@@ -1825,8 +1823,7 @@ kafka_ingest_main(Datum arg)
 	{
 		IngestJob  *job;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
+		kafkaWorkerStartTransaction();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		job = job_if_running(job_id, k);
 		PopActiveSnapshot();
@@ -1866,8 +1863,7 @@ leave_if_not_running(IngestState *st)
 {
 	IngestJob  *job;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	kafkaWorkerStartTransaction();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	job = job_if_running(st->job_id, st->k);
 	PopActiveSnapshot();
@@ -1890,8 +1886,7 @@ ingest_prepare(IngestState *st)
 		return;
 	options_stale = false;
 	ingest_reset(st);
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	kafkaWorkerStartTransaction();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	job = job_if_running(st->job_id, st->k);
 	if (job == NULL)
@@ -2335,8 +2330,7 @@ pipeline_step(IngestState *st)
 	{
 		IngestJob  *job;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
+		kafkaWorkerStartTransaction();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		job = job_if_running(st->job_id, 0);
 		if (job == NULL)
@@ -2449,8 +2443,7 @@ kafkaIngestSupervise(void)
 	Oid			nsp;
 	MemoryContext caller = CurrentMemoryContext;	/* the worker's loop context */
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	kafkaWorkerStartTransaction();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	nsp = get_namespace_oid("kafka", true);
 	if (OidIsValid(nsp) && OidIsValid(get_relname_relid("ingest_job", nsp)))

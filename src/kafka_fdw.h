@@ -525,6 +525,8 @@ extern char *kafkaAvroSchemaForKey(KafkaOptions *opts);
 extern KafkaAvroSchema *kafkaAvroTableSchema(KafkaOptions *opts);
 extern char *kafkaAvroValueSubject(KafkaOptions *opts, const char *schema_json);
 extern bool kafkaAvroTableFits(const char *derived_json, const char *latest_json);
+struct json_t;
+extern bool kafkaJsonIntMember(struct json_t *obj, const char *key, int *v);
 extern const char *kafkaAvroRepeatedName(char *const *names, int n);
 extern bool kafkaAvroDecode(KafkaDecoder *dec, KafkaAvroSchema *writer, const char *data, size_t len,
 							Datum *values, bool *nulls, char **reason);
@@ -780,6 +782,7 @@ extern void kafkaRequireWorkers(void);
 extern void kafkaWakeWorker(Oid dboid);
 extern void kafkaWakeWorkerAtCommit(void);
 extern bool kafkaDatabaseWanted(void);
+extern void kafkaWorkerStartTransaction(void);
 extern bool kafkaStartBgworker(const char *function, const char *name, const char *type, Datum arg,
 							   const void *extra, size_t extralen, BackgroundWorkerHandle **handle);
 

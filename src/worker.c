@@ -356,6 +356,19 @@ kafkaWakeWorkerAtCommit(void)
 	wake_at_commit = true;
 }
 
+/*
+ * Start a transaction of a background worker (the emitter, ingest and
+ * per-database workers): its statement start time is now, as for a
+ * session's statement, so that now() in it (column defaults, the status
+ * columns) is the transaction's start, not the worker's.
+ */
+void
+kafkaWorkerStartTransaction(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+}
+
 /* ---------------------------------------------------------------------------
  * The launcher
  * ---------------------------------------------------------------------------
@@ -387,8 +400,7 @@ database_list(int *n)
 
 	dbs = palloc(sizeof(KafkaDb) * cap);
 	*n = 0;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	kafkaWorkerStartTransaction();
 	(void) GetTransactionSnapshot();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
@@ -892,8 +904,7 @@ kafka_worker_main(Datum arg)
 		LWLockRelease(kafka_shared->lock);
 
 		pgstat_report_activity(STATE_RUNNING, "checking streams");
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
+		kafkaWorkerStartTransaction();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		wanted = kafkaDatabaseWanted();
 		streams = !wanted && have_streams();
