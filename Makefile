@@ -7,7 +7,7 @@ OBJS = src/kafka_fdw.o src/option.o src/columns.o src/rdkafka_conf.o src/connect
        src/registry.o src/registry_api.o src/avro_compat.o src/import.o
 
 EXTENSION = kafka_fdw
-DATA = kafka_fdw--1.0.sql kafka_fdw--1.0--1.1.sql
+DATA = kafka_fdw--1.0.sql kafka_fdw--1.0--1.1.sql kafka_fdw--1.1--1.2.sql
 PGFILEDESC = "kafka_fdw - foreign data wrapper for Apache Kafka"
 
 REGRESS ?= setup options read pushdown_joins or_pushdown pushdown_edges formats bad_messages decode_errors adjust_compat adjust_edges fuzz_findings avro write security registry avro_registry avro_compat import handles streams emitter emitter_avro transforms snapshot capture ingest

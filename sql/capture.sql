@@ -67,12 +67,12 @@ SELECT kafka.stream_changes('cap_many', 'kafka', 'cap_many_cdc') > 0 AS started;
 SELECT kafka.pause_stream('cap_many');
 COMMIT;
 BEGIN;
-INSERT INTO cap_many SELECT g, CASE WHEN g % 500 = 0 THEN repeat('x', 400000) ELSE 'v' || g END
+INSERT INTO cap_many SELECT g, CASE WHEN g % 300 = 0 THEN repeat('x', 400000) ELSE 'v' || g END
   FROM generate_series(1, 2500) g ORDER BY g;
 SELECT pg_current_xact_id() AS txid \gset
 COMMIT;
 SELECT count(*) AS events,
-       max(event_id) - min(event_id) + 1 = count(*) AS consecutive,
+       count(DISTINCT event_id) = count(*) AS distinct_ids,
        bool_and(txid = :'txid'::xid8) AS one_txid,
        bool_and(op = 'c' AND before IS NULL) AS inserts
   FROM cap_events WHERE relid = 'cap_many'::regclass;
@@ -83,6 +83,18 @@ SELECT count(*) FILTER (WHERE (after->>'id')::int <> rn) AS out_of_order,
                lag(lsn) OVER (ORDER BY event_id) AS prev_lsn,
                lag(captured_at) OVER (ORDER BY event_id) AS prev_at
           FROM cap_events WHERE relid = 'cap_many'::regclass) s;
+-- in chunks of at most 1,000 events or about 1 MB of json (the 400 kB rows cut them), event ids
+-- consecutive within a chunk and growing from chunk to chunk
+SELECT count(*) AS chunks, sum(n) AS events, max(n) AS largest,
+       bool_and(chunk_id > coalesce(prev_end, 0)) AS growing
+  FROM (SELECT chunk_id, n, lag(chunk_id + n - 1) OVER (ORDER BY chunk_id) AS prev_end
+          FROM kafka.outbox_chunk
+         WHERE stream_id = (SELECT stream_id FROM kafka.stream WHERE relid = 'cap_many'::regclass)) c;
+SELECT count(*) FILTER (WHERE event_id <> chunk_id + i - 1) AS misnumbered
+  FROM (SELECT o.event_id, c.chunk_id, row_number() OVER (PARTITION BY c.chunk_id ORDER BY o.event_id) AS i
+          FROM cap_events o JOIN kafka.outbox_chunk c
+            ON c.stream_id = o.stream_id AND o.event_id BETWEEN c.chunk_id AND c.chunk_id + c.n - 1
+         WHERE o.relid = 'cap_many'::regclass) e;
 SET enable_seqscan = off;
 SET enable_bitmapscan = off;
 SELECT count(*) AS by_index FROM kafka.outbox o

@@ -47,7 +47,8 @@ SELECT snapshot_state, snapshot_rows_done, snapshot_rows_total FROM kafka.stream
 UPDATE snap_src SET v = 'v6 changed' WHERE id = 6;
 DELETE FROM snap_src WHERE id = 7;
 UPDATE snap_src SET v = 'v1 changed' WHERE id = 1;
--- the snapshot rows written so far are published, the changes wait
+-- the snapshot rows written so far are published but the newest chunk of them (held back: it
+-- may have to carry "last"; here the only one, of 5 rows), the changes wait
 SELECT kafka.flush_stream('snap_src') AS sent_during_snapshot;
 SELECT op, count(*) FROM kafka.outbox WHERE stream_id = (SELECT stream_id FROM kafka.stream WHERE relid = 'snap_src'::regclass)
  GROUP BY op ORDER BY op;

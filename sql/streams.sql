@@ -44,15 +44,15 @@ CREATE VIEW st_view AS SELECT * FROM st_pk;
 SELECT kafka.stream_changes('st_view', 'kafka', 'x');
 CREATE TEMP TABLE st_temp (id int PRIMARY KEY);
 SELECT kafka.stream_changes('st_temp', 'kafka', 'x');
-SELECT kafka.stream_changes('kafka.outbox', 'kafka', 'x');
+SELECT kafka.stream_changes('kafka.outbox_chunk', 'kafka', 'x');
 SELECT kafka.pause_stream('st_part_1');
 
 -- the views: state (paused, failing), backlog and its age
 SELECT kafka.pause_stream('st_ri');
-INSERT INTO kafka.outbox (stream_id, op, after)
-  SELECT stream_id, 'c', '{"id": 1}' FROM kafka.stream WHERE relid = 'st_pk'::regclass;
-INSERT INTO kafka.outbox (stream_id, op, after)
-  SELECT stream_id, 'c', '{"id": 2}' FROM kafka.stream WHERE relid = 'st_pk'::regclass;
+-- a chunk of two events (as kafka.capture() writes one per statement)
+INSERT INTO kafka.outbox_chunk (chunk_id, stream_id, op, n, before, after)
+  SELECT nextval('kafka.outbox_event_id_seq'), stream_id, 'c', 2, '{NULL,NULL}', '{"{\"id\": 1}","{\"id\": 2}"}'
+    FROM kafka.stream WHERE relid = 'st_pk'::regclass;
 UPDATE kafka.stream SET last_error = 'broker down', last_error_at = now() WHERE relid = 'st_nokey'::regclass;
 SELECT source, topic, envelope, key_columns, state, backlog, backlog_age >= '0'::interval AS has_age,
        events_sent, last_error, snapshot_state
@@ -76,7 +76,8 @@ SELECT kafka.pause_stream('st_pk');
 SELECT kafka.resume_stream('st_pk');
 SELECT * FROM kafka.stream;
 SELECT * FROM kafka.outbox;
-INSERT INTO kafka.outbox (stream_id, op) VALUES (1, 'c');
+SELECT * FROM kafka.outbox_chunk;
+INSERT INTO kafka.outbox_chunk (chunk_id, stream_id, op, n, before, after) VALUES (1, 1, 'c', 1, '{NULL}', '{NULL}');
 SELECT count(*) FROM kafka.streams;
 CREATE TABLE st_mine (id int PRIMARY KEY);
 -- the owner of a table still needs USAGE on the server

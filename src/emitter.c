@@ -74,6 +74,8 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
+#include "utils/pg_lsn.h"
+#include "utils/xid8.h"
 
 PG_FUNCTION_INFO_V1(kafka_flush_stream);
 
@@ -230,26 +232,6 @@ emitter_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (st->touched)
 			st->recovered = false;
 	}
-}
-
-/* Sorted event ids as ranges (out has room for n); returns their number */
-static pg_noinline int
-ids_to_ranges(const int64 *ids, int n, IdRange *out)
-{
-	int			nr = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		if (nr > 0 && ids[i] == out[nr - 1].hi)
-			out[nr - 1].hi++;
-		else
-		{
-			out[nr].lo = ids[i];
-			out[nr].hi = ids[i] + 1;
-			nr++;
-		}
-	}
-	return nr;
 }
 
 /* The union of two sorted lists of ranges (out has room for na + nb); returns its length */
@@ -524,12 +506,20 @@ recover(KafkaOptions *opts, StreamInfo *s)
 			r[i].lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 			r[i].hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		}
-		/* an array of ids, computed once: an index scan, not a per-row parse of the text */
-		if (SPI_execute_with_args("DELETE FROM kafka.outbox WHERE stream_id = $1 AND event_id = ANY "
-								  "(ARRAY(SELECT generate_series(lower(r), upper(r) - 1) FROM unnest($2::int8multirange) r))",
-								  3, types, args, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not delete from kafka.outbox");
-		n = SPI_processed;
+		/*
+		 * Batches are whole chunks: a chunk whose first event is in a range
+		 * was sent whole.  One index range scan per range.
+		 */
+		if (SPI_execute_with_args("WITH gone AS (DELETE FROM kafka.outbox_chunk o USING unnest($2::int8multirange) r "
+								  "WHERE o.stream_id = $1 AND o.chunk_id >= lower(r) AND o.chunk_id < upper(r) RETURNING o.n) "
+								  "SELECT coalesce(sum(n), 0)::int8 FROM gone",
+								  3, types, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not delete from kafka.outbox_chunk");
+		{
+			bool		isnull;
+
+			n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
 		if (SPI_execute_with_args(psprintf("UPDATE kafka.stream SET batch_no = $3, events_sent = events_sent + " UINT64_FORMAT ", "
 										   "last_sent_at = now() WHERE stream_id = $1", n),
 								  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
@@ -590,30 +580,148 @@ commit_transaction(KafkaHandle *h, StreamInfo *s, int timeout_ms)
  * the commit, so that a message Kafka refused fails the batch with its
  * own reason.
  */
-/*
- * The oldest committed outbox rows of a stream, at most limit of them, in
- * event_id order (SPI_processed of them): its snapshot rows only (op 'r')
- * if snapshot_rows.  Rows the current transaction wrote are not committed
- * (kafka.flush_stream runs in the caller's transaction): they wait.
- */
-static SPITupleTable *
-read_outbox(int32 stream_id, bool snapshot_rows, int64 limit)
+/* One chunk of kafka.outbox_chunk (outbox.c), read for a batch */
+typedef struct Chunk
 {
-	Datum		args[2] = {Int32GetDatum(stream_id), Int32GetDatum((int32) limit)};
-	Oid			types[2] = {INT4OID, INT4OID};
+	int64		chunk_id;		/* event ids chunk_id .. chunk_id + n - 1 */
+	char		op;
+	int			n;
+	uint64		txid;
+	int64		lsn;
+	int64		captured_us;	/* since the Unix epoch */
+	char	  **before;			/* n row_to_json texts or NULLs */
+	char	  **after;
+} Chunk;
 
-	if (SPI_execute_with_args(snapshot_rows ?
-							  "SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
-							  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
-							  "FROM kafka.outbox WHERE stream_id = $1 AND op = 'r' "
-							  "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY event_id LIMIT $2" :
-							  "SELECT event_id, op, txid::text, (lsn - '0/0'::pg_lsn)::int8, "
-							  "(extract(epoch FROM captured_at) * 1000000)::int8, before::text, after::text "
-							  "FROM kafka.outbox WHERE stream_id = $1 "
-							  "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY event_id LIMIT $2",
-							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read kafka.outbox");
-	return SPI_tuptable;
+#define PG_TO_UNIX_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+/* The n json texts of a json[] of a chunk (NULL elements as NULL) */
+static char **
+chunk_rows(Datum arr, int n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	char	  **out;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), JSONOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+	if (nelems != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a chunk of kafka.outbox_chunk has %d rows for %d events", nelems, n)));
+	out = palloc(sizeof(char *) * n);
+	for (int i = 0; i < n; i++)
+		out[i] = nulls[i] ? NULL : text_to_cstring(DatumGetTextPP(elems[i]));
+	pfree(elems);
+	pfree(nulls);
+	return out;
+}
+
+/*
+ * The oldest committed chunks of the stream, in chunk_id (event_id) order:
+ * whole chunks until they hold at least limit events (one at least), in
+ * *nchunks; its snapshot chunks only (op 'r') if snapshot_rows.  *more
+ * says whether another chunk follows.  Chunks the current transaction
+ * wrote are not committed (kafka.flush_stream runs in the caller's
+ * transaction): they wait.
+ */
+static Chunk *
+read_outbox(int32 stream_id, bool snapshot_rows, int64 limit, int *nchunks, bool *more)
+{
+	Datum		args[1] = {Int32GetDatum(stream_id)};
+	Oid			types[1] = {INT4OID};
+	Portal		portal;
+	Chunk	   *chunks = NULL;
+	int			n = 0;
+	int			room = 0;
+	int64		events = 0;
+
+	*more = false;
+	if (!OidIsValid(get_relname_relid("outbox_chunk", get_namespace_oid("kafka", false))))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kafka_fdw's library is newer than its SQL objects in this database"),
+				 errdetail("The changes stay in kafka.outbox until the extension is updated."),
+				 errhint("Run ALTER EXTENSION kafka_fdw UPDATE.")));
+	portal = SPI_cursor_open_with_args(NULL, snapshot_rows ?
+									   "SELECT chunk_id, op, n, txid, lsn, captured_at, before, after "
+									   "FROM kafka.outbox_chunk WHERE stream_id = $1 AND op = 'r' "
+									   "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY chunk_id" :
+									   "SELECT chunk_id, op, n, txid, lsn, captured_at, before, after "
+									   "FROM kafka.outbox_chunk WHERE stream_id = $1 "
+									   "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY chunk_id",
+									   1, types, args, NULL, false, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		SPITupleTable *tt;
+
+		/* a few chunks at a time: one chunk may hold 1,000 events, or one */
+		SPI_cursor_fetch(portal, true, events >= limit ? 1 : (int) Min(Max(limit - events, 1), 64));
+		tt = SPI_tuptable;
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = tt->vals[i];
+			TupleDesc	td = tt->tupdesc;
+			bool		isnull[8];
+			Datum		v[8];
+			Chunk	   *c;
+
+			if (events >= limit)
+			{
+				*more = true;
+				break;
+			}
+			for (int k = 0; k < 8; k++)
+				v[k] = SPI_getbinval(tup, td, k + 1, &isnull[k]);
+			if (n == room)
+			{
+				room = Max(16, room * 2);
+				chunks = chunks ? repalloc(chunks, sizeof(Chunk) * room) : palloc(sizeof(Chunk) * room);
+			}
+			c = &chunks[n++];
+			c->chunk_id = DatumGetInt64(v[0]);
+			c->op = DatumGetChar(v[1]);
+			c->n = DatumGetInt32(v[2]);
+			c->txid = U64FromFullTransactionId(DatumGetFullTransactionId(v[3]));
+			c->lsn = (int64) DatumGetLSN(v[4]);
+			c->captured_us = DatumGetTimestampTz(v[5]) + PG_TO_UNIX_US;
+			if (c->n < 1 || c->n > KAFKA_OUTBOX_ID_STEP)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("chunk " INT64_FORMAT " of kafka.outbox_chunk has %d events", c->chunk_id, c->n)));
+			c->before = chunk_rows(v[6], c->n);
+			c->after = chunk_rows(v[7], c->n);
+			events += c->n;
+		}
+		SPI_freetuptable(tt);
+		if (*more)
+			break;
+	}
+	SPI_cursor_close(portal);
+	*nchunks = n;
+	return chunks;
+}
+
+/* The event id ranges of chunks (out has room for n); returns their number */
+static pg_noinline int
+chunks_to_ranges(const Chunk *chunks, int n, IdRange *out)
+{
+	int			nr = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (nr > 0 && chunks[i].chunk_id == out[nr - 1].hi)
+			out[nr - 1].hi += chunks[i].n;
+		else
+		{
+			out[nr].lo = chunks[i].chunk_id;
+			out[nr].hi = chunks[i].chunk_id + chunks[i].n;
+			nr++;
+		}
+	}
+	return nr;
 }
 
 static int64
@@ -626,9 +734,10 @@ publish_batch(StreamInfo *s, bool *full)
 	char	   *txn_id = psprintf("kafka_fdw-" UINT64_FORMAT "-%u-emit-%s",
 								  GetSystemIdentifier(), MyDatabaseId, s->uuid);
 	KafkaHandle *h;
-	SPITupleTable *volatile tuptable;
+	Chunk	   *chunks = NULL;
+	int			nchunks = 0;
+	bool		more;
 	volatile uint64 nrows;
-	int64	   *ids;
 	Relation	rel;
 	KafkaEnvelope *env;
 	KafkaTransform *tf;
@@ -675,87 +784,78 @@ publish_batch(StreamInfo *s, bool *full)
 	}
 
 	/*
-	 * Snapshot rows ('r', snapshot.c) go first, before every change: while
+	 * Snapshot chunks ('r', snapshot.c) go first, before every change: while
 	 * the snapshot runs only they are sent (the changes wait in the outbox,
 	 * which the snapshot reads them from); the last 'r' event, once the
-	 * snapshot is done, is marked "last".  One row more than a batch is read
-	 * to know whether this batch holds the last one.
+	 * snapshot is done, is marked "last".  Whether a chunk follows the batch
+	 * tells whether it holds the last one.
 	 */
 	if (strcmp(s->snapshot_state, "none") != 0)
 	{
-		tuptable = read_outbox(s->stream_id, true, Min(batch_size + 1, PG_INT32_MAX));
-		nrows = SPI_processed;
-		if (nrows > 0)
+		chunks = read_outbox(s->stream_id, true, batch_size, &nchunks, &more);
+		if (nchunks > 0)
 		{
 			/*
-			 * While the snapshot runs, the newest 'r' event is held back: a
-			 * later chunk may find no row, and this one must then carry
-			 * "last".
+			 * While the snapshot runs, the newest 'r' chunk is held back: a
+			 * later snapshot chunk may find no row, and this one must then
+			 * carry "last".
 			 */
 			snapshot_batch = true;
-			snapshot_last = !snapshot_open(s) && nrows <= (uint64) batch_size;
-			if (snapshot_open(s) && nrows <= (uint64) batch_size)
-				nrows--;
-			nrows = Min(nrows, (uint64) batch_size);
-			if (nrows == 0)
+			snapshot_last = !snapshot_open(s) && !more;
+			if (snapshot_open(s) && !more)
+				nchunks--;
+			if (nchunks == 0)
 				return 0;
 		}
 		else if (snapshot_open(s))
 			return 0;
 	}
 	if (!snapshot_batch)
-	{
-		tuptable = read_outbox(s->stream_id, false, batch_size);
-		nrows = SPI_processed;
-	}
-	if (nrows == 0)
+		chunks = read_outbox(s->stream_id, false, batch_size, &nchunks, &more);
+	if (nchunks == 0)
 		return 0;
 
 	/*
 	 * The progress record lists the batch's events and those of every
 	 * earlier batch of this PostgreSQL transaction (note_sent).  If that
-	 * would be too long, send the longest prefix of the batch that fits
-	 * (none: *full, this transaction can publish no more).
+	 * would be too long, send the longest prefix of the batch's chunks that
+	 * fits (none: *full, this transaction can publish no more).
 	 */
-	ids = palloc(sizeof(int64) * nrows);
-	for (uint64 i = 0; i < nrows; i++)
+	ranges = palloc(sizeof(IdRange) * nchunks);
+	allranges = palloc(sizeof(IdRange) * (nchunks + (st->touched ? st->nsent : 0)));
 	{
-		bool		isnull;
-
-		ids[i] = DatumGetInt64(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull));
-	}
-	ranges = palloc(sizeof(IdRange) * nrows);
-	allranges = palloc(sizeof(IdRange) * (nrows + (st->touched ? st->nsent : 0)));
-	{
-		uint64		wanted = nrows,
+		int			wanted = nchunks,
 					lo = 0,
-					hi = nrows;
+					hi = nchunks;
 
 		for (;;)
 		{
-			nranges = ids_to_ranges(ids, (int) nrows, ranges);
+			nranges = chunks_to_ranges(chunks, nchunks, ranges);
 			nall = ranges_union(st->touched ? st->sent : NULL, st->touched ? st->nsent : 0,
 								ranges, nranges, allranges);
 			events = ranges_text(allranges, nall);
 			if (strlen(events) <= PROGRESS_MAX_EVENTS_TEXT)
 			{
-				lo = nrows;
+				lo = nchunks;
 				if (lo >= hi)
 					break;
 			}
 			else
-				hi = nrows - 1;
+				hi = nchunks - 1;
 			/* binary search for the longest prefix that fits */
-			nrows = lo + (hi - lo + 1) / 2;
-			if (nrows == 0)
+			nchunks = lo + (hi - lo + 1) / 2;
+			if (nchunks == 0)
 			{
 				*full = true;
 				return 0;
 			}
 		}
-		if (nrows < wanted)
+		if (nchunks < wanted)
 			snapshot_last = false;	/* the last 'r' event is not in this batch */
 	}
+	nrows = 0;
+	for (int c = 0; c < nchunks; c++)
+		nrows += chunks[c].n;
 
 	rel = table_open(s->relid, AccessShareLock);
 	tf = kafkaTransformParse(s->options, s->relid, s->key_columns);
@@ -785,6 +885,7 @@ publish_batch(StreamInfo *s, bool *full)
 		Oid			save_userid;
 		int			save_sec;
 		int			nestlevel;
+		uint64		sent_events = 0;
 
 		/* checks the topic before a Kafka transaction is open */
 		p = kafkaProducerBegin(h, s->topic, opts->timeout_ms, KAFKA_PRODUCE_TXN, batchcxt);
@@ -816,57 +917,57 @@ publish_batch(StreamInfo *s, bool *full)
 		nestlevel = NewGUCNestLevel();
 		(void) set_config_option("search_path", "pg_catalog, pg_temp",
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		for (uint64 i = 0; i < nrows; i++)
+		for (int c = 0; c < nchunks; c++)
 		{
-			HeapTuple	tup = tuptable->vals[i];
-			TupleDesc	td = tuptable->tupdesc;
-			bool		isnull;
-			KafkaChangeEvent ev;
-			KafkaEnvMessage msgs[KAFKA_ENV_MAX_MESSAGES];
-			int			nmsg;
-			MemoryContext old = MemoryContextSwitchTo(evcxt);
-			char	   *txid;
+			Chunk	   *chunk = &chunks[c];
 
-			ev.event_id = ids[i];
-			ev.op = DatumGetChar(SPI_getbinval(tup, td, 2, &isnull));
-			txid = SPI_getvalue(tup, td, 3);
-			ev.txid = strtou64(txid, NULL, 10);
-			ev.lsn = DatumGetInt64(SPI_getbinval(tup, td, 4, &isnull));
-			ev.captured_us = DatumGetInt64(SPI_getbinval(tup, td, 5, &isnull));
-			ev.before = SPI_getvalue(tup, td, 6);
-			ev.after = SPI_getvalue(tup, td, 7);
-			ev.snapshot = !snapshot_batch ? NULL :
-				(snapshot_last && i == nrows - 1) ? "last" : "true";
-
-			nmsg = kafkaEnvelopeEncode(env, &ev, t_ns, msgs);
-			hdrs[1].len = snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, ev.event_id);
-			for (int m = 0; m < nmsg; m++)
+			for (int i = 0; i < chunk->n; i++)
 			{
-				/*
-				 * The transform function sees each message value; a value it
-				 * drops takes the tombstone that follows it along (a dropped
-				 * delete deletes nothing downstream).
-				 */
-				if (tf && tf->function && msgs[m].value)
+				KafkaChangeEvent ev;
+				KafkaEnvMessage msgs[KAFKA_ENV_MAX_MESSAGES];
+				int			nmsg;
+				MemoryContext old = MemoryContextSwitchTo(evcxt);
+
+				ev.event_id = chunk->chunk_id + i;
+				ev.op = chunk->op;
+				ev.txid = chunk->txid;
+				ev.lsn = chunk->lsn;
+				ev.captured_us = chunk->captured_us;
+				ev.before = chunk->before[i];
+				ev.after = chunk->after[i];
+				ev.snapshot = !snapshot_batch ? NULL :
+					(snapshot_last && c == nchunks - 1 && i == chunk->n - 1) ? "last" : "true";
+
+				nmsg = kafkaEnvelopeEncode(env, &ev, t_ns, msgs);
+				hdrs[1].len = snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, ev.event_id);
+				for (int m = 0; m < nmsg; m++)
 				{
-					msgs[m].value = kafkaTransformCall(tf, msgs[m].value);
-					if (msgs[m].value == NULL)
+					/*
+					 * The transform function sees each message value; a
+					 * value it drops takes the tombstone that follows it
+					 * along (a dropped delete deletes nothing downstream).
+					 */
+					if (tf && tf->function && msgs[m].value)
 					{
-						if (m + 1 < nmsg && msgs[m + 1].value == NULL)
-							m++;
-						continue;
+						msgs[m].value = kafkaTransformCall(tf, msgs[m].value);
+						if (msgs[m].value == NULL)
+						{
+							if (m + 1 < nmsg && msgs[m + 1].value == NULL)
+								m++;
+							continue;
+						}
+						msgs[m].value_len = strlen(msgs[m].value);
 					}
-					msgs[m].value_len = strlen(msgs[m].value);
+					(void) kafkaProducerSend(p, NULL, RD_KAFKA_PARTITION_UA,
+											 msgs[m].key, msgs[m].key_len,
+											 msgs[m].value, msgs[m].value_len,
+											 hdrs, 2, 0, false);
 				}
-				(void) kafkaProducerSend(p, NULL, RD_KAFKA_PARTITION_UA,
-										 msgs[m].key, msgs[m].key_len,
-										 msgs[m].value, msgs[m].value_len,
-										 hdrs, 2, 0, false);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(evcxt);
+				if ((++sent_events & 1023) == 0)
+					kafkaProducerPoll(p);	/* fail fast; interrupts */
 			}
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(evcxt);
-			if ((i & 1023) == 0)
-				kafkaProducerPoll(p);	/* fail fast; interrupts */
 		}
 		AtEOXact_GUC(true, nestlevel);
 		SetUserIdAndSecContext(save_userid, save_sec);
@@ -934,22 +1035,17 @@ publish_batch(StreamInfo *s, bool *full)
 	{
 		Datum		dargs[3] = {Int32GetDatum(s->stream_id), (Datum) 0, Int64GetDatum(s->batch_no + 1)};
 		Oid			dtypes[3] = {INT4OID, INT8ARRAYOID, INT8OID};
-		Datum	   *idd = palloc(sizeof(Datum) * nrows);
+		Datum	   *idd = palloc(sizeof(Datum) * nchunks);
 
-		/*
-		 * event_id = ANY (int8[]): an index scan of the batch's rows.  (A
-		 * text cast to int8multirange would be parsed again for every row
-		 * of a sequential scan of the whole outbox, which made draining a
-		 * large backlog quadratic.)
-		 */
-		for (uint64 i = 0; i < nrows; i++)
-			idd[i] = Int64GetDatum(ids[i]);
-		dargs[1] = PointerGetDatum(construct_array(idd, (int) nrows, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		if (SPI_execute_with_args("DELETE FROM kafka.outbox WHERE stream_id = $1 AND event_id = ANY ($2)",
+		/* chunk_id = ANY (int8[]): an index scan of the batch's chunks */
+		for (int c = 0; c < nchunks; c++)
+			idd[c] = Int64GetDatum(chunks[c].chunk_id);
+		dargs[1] = PointerGetDatum(construct_array(idd, nchunks, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("DELETE FROM kafka.outbox_chunk WHERE stream_id = $1 AND chunk_id = ANY ($2)",
 								  3, dtypes, dargs, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not delete from kafka.outbox");
-		if (SPI_processed != nrows)
-			elog(ERROR, "deleted " UINT64_FORMAT " outbox rows of a batch of " UINT64_FORMAT, SPI_processed, nrows);
+			elog(ERROR, "could not delete from kafka.outbox_chunk");
+		if (SPI_processed != (uint64) nchunks)
+			elog(ERROR, "deleted " UINT64_FORMAT " outbox chunks of a batch of %d", SPI_processed, nchunks);
 		if (SPI_execute_with_args(psprintf("UPDATE kafka.stream SET batch_no = $3, events_sent = events_sent + " UINT64_FORMAT ", "
 										   "last_sent_at = now(), last_error = NULL, last_error_at = NULL WHERE stream_id = $1", nrows),
 								  3, dtypes, dargs, NULL, false, 0) != SPI_OK_UPDATE)

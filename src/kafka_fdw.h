@@ -722,7 +722,13 @@ typedef struct KafkaEnvelope
 	bool		rewrite;		/* rows are rewritten (columns left out, masked, hashed) */
 } KafkaEnvelope;
 
-/* One captured change (a row of kafka.outbox) */
+/*
+ * kafka.outbox_event_id_seq steps by this much: a chunk of the outbox
+ * (outbox.c) holds the events chunk_id .. chunk_id + n - 1, n at most this
+ */
+#define KAFKA_OUTBOX_ID_STEP 1024
+
+/* One captured change (an event of kafka.outbox) */
 typedef struct KafkaChangeEvent
 {
 	int64		event_id;

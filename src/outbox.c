@@ -7,17 +7,20 @@
  *
  *		  Each INSERT, UPDATE or DELETE statement calls it once with its
  *		  transition tables (kafka_new, kafka_old); every row becomes one
- *		  event row in kafka.outbox (op c, u or d, the full old and new rows
- *		  as row_to_json writes them).  A TRUNCATE adds one event with op t.
+ *		  event (op c, u or d, the full old and new rows as row_to_json
+ *		  writes them), up to 1,000 events of the statement one row of
+ *		  kafka.outbox_chunk.  A TRUNCATE adds one event with op t.
  *
  *		  Capture costs the writer, so it avoids SPI and the executor: the
- *		  stream is found by an index scan of kafka.stream, the outbox rows
- *		  go in by heap multi-inserts followed by their index entries
- *		  (Outbox), the column defaults are computed here, and the json of a
- *		  row is written with the column types looked up once per statement
- *		  (RowJson).  At commit, an XactCallback
- *		  wakes this database's emitter worker (kafkaWakeWorkerAtCommit), so that
- *		  publishing starts at once instead of at the next poll.
+ *		  stream is found by an index scan of kafka.stream, a chunk goes in
+ *		  as one heap tuple and one index entry (Outbox), the column
+ *		  defaults are computed here, and the json of a row is written with
+ *		  the column types looked up once per statement (RowJson).  One row
+ *		  per event (as 1.1 wrote) cost about as much as the source row
+ *		  itself: a heap tuple, an index entry and a sequence step each.  At
+ *		  commit, an XactCallback wakes this database's emitter worker
+ *		  (kafkaWakeWorkerAtCommit), so that publishing starts at once
+ *		  instead of at the next poll.
  *
  * Invariants:
  *	- Capture happens inside the writer's transaction: the outbox rows
@@ -26,17 +29,23 @@
  *	  never lost.
  *	- Nothing here talks to Kafka: a writer never waits for, nor fails
  *	  because of, the broker.
- *	- event_id (bigserial) is drawn at the end of the statement, after the
- *	  statement took its row locks, so for one key event_ids grow in
- *	  commit order; the publisher sends in event_id order.
- *	- The outbox rows are those an INSERT using the column defaults would
- *	  write (event_id = nextval once per row, txid = pg_current_xact_id(),
- *	  lsn = pg_current_wal_insert_lsn(), captured_at = clock_timestamp()),
- *	  with json byte for byte as row_to_json's.  Triggers and rules on
- *	  kafka.outbox are not fired (it has none).
+ *	- A chunk's id (nextval of kafka.outbox_event_id_seq, which steps by
+ *	  KAFKA_OUTBOX_ID_STEP) is drawn when the chunk is written, at the end
+ *	  of the statement, after the statement took its row locks; its events
+ *	  have the ids chunk_id .. chunk_id + n - 1 in the statement's row
+ *	  order.  So for one key event_ids grow in commit order; the publisher
+ *	  sends in event_id order.
+ *	- A chunk holds the events of one statement, all of one op.  Its row is
+ *	  what an INSERT using the column defaults would write (txid =
+ *	  pg_current_xact_id(), lsn = pg_current_wal_insert_lsn(), captured_at
+ *	  = clock_timestamp(), once per chunk), with json byte for byte as
+ *	  row_to_json's.  Triggers and rules on kafka.outbox_chunk are not fired
+ *	  (it has none).
  *	- The outbox is not writable by PUBLIC: capture runs as the owner of
  *	  kafka.outbox (the extension owner), in a restricted security context.
  *	  A trigger may only feed the stream of the table it fires on.
+ *	- A library newer than the extension's SQL objects (1.1's kafka.outbox
+ *	  table, before ALTER EXTENSION ... UPDATE) still captures, as 1.1 did.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,6 +55,7 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "access/genam.h"
@@ -56,6 +66,7 @@
 #include "commands/sequence.h"
 #include "common/jsonapi.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -75,11 +86,15 @@
 PG_FUNCTION_INFO_V1(kafka_capture);
 
 /*
- * Rows (or json bytes) buffered before one heap multi-insert into
- * kafka.outbox and the index insertions of those rows.
+ * Changes of one chunk: one row of kafka.outbox_chunk holds at most this
+ * many events (and the sequence kafka.outbox_event_id_seq steps by
+ * KAFKA_OUTBOX_ID_STEP, so the event ids of a chunk never reach the next
+ * chunk's), or about this many bytes of json.
  */
-#define OUTBOX_BATCH 1000
-#define OUTBOX_BATCH_BYTES (1024 * 1024)
+#define OUTBOX_CHUNK 1000
+#define OUTBOX_CHUNK_BYTES (1024 * 1024)
+
+StaticAssertDecl(OUTBOX_CHUNK <= KAFKA_OUTBOX_ID_STEP, "a chunk's event ids must stay below the next chunk's");
 
 /*
  * How one column of the source table is written as json, looked up once per
@@ -115,10 +130,11 @@ typedef struct RowJson
 } RowJson;
 
 /*
- * The outbox insertion of one statement: heap multi-inserts and index
- * insertions without the executor (an INSERT through SPI cost about 60% of
- * a captured statement).  The default values of kafka.outbox's columns are
- * computed here, with the functions the defaults call.
+ * The outbox insertion of one statement: its changes in chunks, each one
+ * row of kafka.outbox_chunk inserted without the executor (one heap tuple,
+ * one index entry, one sequence step per chunk).  The default values of
+ * the chunk's columns are computed here, with the functions the defaults
+ * call.
  */
 typedef struct Outbox
 {
@@ -128,20 +144,29 @@ typedef struct Outbox
 	ResultRelInfo *rri;
 	BulkInsertState bistate;
 	CommandId	cid;
+	TupleTableSlot *slot;
 	Datum		stream_id;
 	Datum		txid;			/* pg_current_xact_id() */
-	AttrNumber	att_event_id,
+	char		op;
+	AttrNumber	att_chunk_id,
 				att_stream_id,
 				att_op,
+				att_n,
 				att_txid,
 				att_lsn,
 				att_captured_at,
 				att_before,
 				att_after;
-	TupleTableSlot *slots[OUTBOX_BATCH];
-	int			nslots;			/* slots created */
-	int			n;				/* rows buffered */
+	/* the chunk being filled */
+	Datum		before[OUTBOX_CHUNK];
+	bool		before_null[OUTBOX_CHUNK];
+	Datum		after[OUTBOX_CHUNK];
+	bool		after_null[OUTBOX_CHUNK];
+	int			n;				/* events buffered */
 	Size		bytes;			/* json bytes buffered */
+	/* 1.1's layout (library updated, extension not yet): one row per event through SPI */
+	bool		legacy;
+	SPIPlanPtr	legacy_plan;
 } Outbox;
 
 static AttrNumber outbox_column(Relation rel, const char *name, Oid typid);
@@ -226,43 +251,81 @@ outbox_column(Relation rel, const char *name, Oid typid)
 	return InvalidAttrNumber;	/* keep the compiler quiet */
 }
 
-/* Open kafka.outbox for the insertions of one statement */
+/* The sequence's step must be the one the chunks' event ids rely on */
 static void
-outbox_open(Outbox *ob, int32 stream_id)
+check_sequence_step(Oid seqid)
+{
+	HeapTuple	tp = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
+	int64		step;
+
+	if (!HeapTupleIsValid(tp))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kafka.outbox_event_id_seq is not a sequence")));
+	step = ((Form_pg_sequence) GETSTRUCT(tp))->seqincrement;
+	ReleaseSysCache(tp);
+	if (step != KAFKA_OUTBOX_ID_STEP)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kafka.outbox_event_id_seq steps by " INT64_FORMAT ", kafka.capture() needs %d",
+						step, KAFKA_OUTBOX_ID_STEP),
+				 errhint("ALTER SEQUENCE kafka.outbox_event_id_seq INCREMENT BY %d restores it.",
+						 KAFKA_OUTBOX_ID_STEP)));
+}
+
+/* Open kafka.outbox_chunk for the insertions of one statement of op */
+static void
+outbox_open(Outbox *ob, int32 stream_id, char op)
 {
 	Oid			nsp = get_namespace_oid("kafka", false);
-	Oid			relid = get_relname_relid("outbox", nsp);
+	Oid			relid = get_relname_relid("outbox_chunk", nsp);
 	TupleDesc	tupdesc;
 	int			ncols = 0;
 
 	memset(ob, 0, sizeof(*ob));
+	ob->op = op;
+	ob->stream_id = Int32GetDatum(stream_id);
 	ob->seqid = get_relname_relid("outbox_event_id_seq", nsp);
+	if (!OidIsValid(relid) && OidIsValid(get_relname_relid("outbox", nsp)) &&
+		get_rel_relkind(get_relname_relid("outbox", nsp)) == RELKIND_RELATION)
+	{
+		/*
+		 * Version 1.1's kafka.outbox, one row per event: this library was
+		 * installed and ALTER EXTENSION kafka_fdw UPDATE not run yet.  The
+		 * writer must not fail for that: its changes go in as 1.1 wrote
+		 * them (the column defaults), slowly, and the update converts them.
+		 */
+		ob->legacy = true;
+		return;
+	}
 	if (!OidIsValid(relid) || !OidIsValid(ob->seqid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("kafka.outbox or its sequence kafka.outbox_event_id_seq is missing")));
+				 errmsg("kafka.outbox_chunk or its sequence kafka.outbox_event_id_seq is missing")));
+	check_sequence_step(ob->seqid);
 	ob->rel = table_open(relid, RowExclusiveLock);
 	if (ob->rel->rd_rel->relkind != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("kafka.outbox is not a table")));
+				 errmsg("kafka.outbox_chunk is not a table")));
 	tupdesc = RelationGetDescr(ob->rel);
-	ob->att_event_id = outbox_column(ob->rel, "event_id", INT8OID);
+	ob->att_chunk_id = outbox_column(ob->rel, "chunk_id", INT8OID);
 	ob->att_stream_id = outbox_column(ob->rel, "stream_id", INT4OID);
 	ob->att_op = outbox_column(ob->rel, "op", CHAROID);
+	ob->att_n = outbox_column(ob->rel, "n", INT4OID);
 	ob->att_txid = outbox_column(ob->rel, "txid", XID8OID);
 	ob->att_lsn = outbox_column(ob->rel, "lsn", PG_LSNOID);
 	ob->att_captured_at = outbox_column(ob->rel, "captured_at", TIMESTAMPTZOID);
-	ob->att_before = outbox_column(ob->rel, "before", JSONOID);
-	ob->att_after = outbox_column(ob->rel, "after", JSONOID);
+	ob->att_before = outbox_column(ob->rel, "before", JSONARRAYOID);
+	ob->att_after = outbox_column(ob->rel, "after", JSONARRAYOID);
 	/* every column gets a value here: a column added later would get none */
 	for (int i = 0; i < tupdesc->natts; i++)
 		if (!TupleDescAttr(tupdesc, i)->attisdropped)
 			ncols++;
-	if (ncols != 8)
+	if (ncols != 9)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("kafka.outbox has %d columns, kafka.capture() writes 8", ncols),
+				 errmsg("kafka.outbox_chunk has %d columns, kafka.capture() writes 9", ncols),
 				 errhint("Update the extension with ALTER EXTENSION kafka_fdw UPDATE.")));
 
 	ob->estate = CreateExecutorState();
@@ -271,78 +334,112 @@ outbox_open(Outbox *ob, int32 stream_id)
 	ExecOpenIndices(ob->rri, false);
 	ob->bistate = GetBulkInsertState();
 	ob->cid = GetCurrentCommandId(true);
-	ob->stream_id = Int32GetDatum(stream_id);
+	ob->slot = table_slot_create(ob->rel, NULL);
 	ob->txid = FullTransactionIdGetDatum(GetTopFullTransactionId());
 }
 
+/* 1.1's layout: one INSERT per event, the other columns by their defaults */
+static void
+outbox_legacy_insert(Outbox *ob, Datum before, bool before_null, Datum after, bool after_null)
+{
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	if (ob->legacy_plan == NULL)
+	{
+		Oid			types[4] = {INT4OID, CHAROID, JSONOID, JSONOID};
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ob->legacy_plan = SPI_prepare("INSERT INTO kafka.outbox (stream_id, op, before, after) "
+									  "VALUES ($1, $2, $3, $4)", 4, types);
+		if (ob->legacy_plan == NULL)
+			elog(ERROR, "could not prepare the insertion into kafka.outbox: %s",
+				 SPI_result_code_string(SPI_result));
+	}
+	values[0] = ob->stream_id;
+	values[1] = CharGetDatum(ob->op);
+	values[2] = before;
+	nulls[2] = before_null ? 'n' : ' ';
+	values[3] = after;
+	nulls[3] = after_null ? 'n' : ' ';
+	if (SPI_execute_plan(ob->legacy_plan, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into kafka.outbox");
+}
+
 /*
- * Insert the buffered rows: one heap multi-insert, then the index entries
- * of each row (the primary key checks its uniqueness; the partial index of
- * snapshot rows evaluates its predicate).
+ * Insert the buffered chunk: its event ids (one sequence step), lsn and
+ * captured_at are taken now, after the statement took its row locks.
  */
 static void
 outbox_flush(Outbox *ob)
 {
-	if (ob->n == 0)
-		return;
-	table_multi_insert(ob->rel, ob->slots, ob->n, ob->cid, 0, ob->bistate);
-	for (int i = 0; i < ob->n; i++)
-	{
-		List	   *conflicts;
+	TupleTableSlot *slot = ob->slot;
+	Datum	   *values;
+	bool	   *nulls;
+	int			dims[1];
+	int			lbs[1] = {1};
+	List	   *conflicts;
+	MemoryContext oldcxt;
 
-		conflicts = ExecInsertIndexTuples(ob->rri, ob->slots[i], ob->estate,
-										  false, false, NULL, NIL);
-		list_free(conflicts);
-		ResetPerTupleExprContext(ob->estate);
-	}
+	if (ob->n == 0 || ob->legacy)
+		return;
+	/* the arrays and their toasted copies: gone with the chunk */
+	oldcxt = MemoryContextSwitchTo(GetPerTupleMemoryContext(ob->estate));
+	dims[0] = ob->n;
+	ExecClearTuple(slot);
+	values = slot->tts_values;
+	nulls = slot->tts_isnull;
+	/* all null (dropped columns), then the nine columns */
+	memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	nulls[ob->att_chunk_id - 1] = nulls[ob->att_stream_id - 1] = nulls[ob->att_op - 1] =
+		nulls[ob->att_n - 1] = nulls[ob->att_txid - 1] = nulls[ob->att_lsn - 1] =
+		nulls[ob->att_captured_at - 1] = nulls[ob->att_before - 1] = nulls[ob->att_after - 1] = false;
+	values[ob->att_chunk_id - 1] = Int64GetDatum(nextval_internal(ob->seqid, false));
+	values[ob->att_stream_id - 1] = ob->stream_id;
+	values[ob->att_op - 1] = CharGetDatum(ob->op);
+	values[ob->att_n - 1] = Int32GetDatum(ob->n);
+	values[ob->att_txid - 1] = ob->txid;
+	values[ob->att_lsn - 1] = LSNGetDatum(GetXLogInsertRecPtr());
+	values[ob->att_captured_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[ob->att_before - 1] =
+		PointerGetDatum(construct_md_array(ob->before, ob->before_null, 1, dims, lbs,
+										   JSONOID, -1, false, TYPALIGN_INT));
+	values[ob->att_after - 1] =
+		PointerGetDatum(construct_md_array(ob->after, ob->after_null, 1, dims, lbs,
+										   JSONOID, -1, false, TYPALIGN_INT));
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(ob->rel, slot, ob->cid, 0, ob->bistate);
+	conflicts = ExecInsertIndexTuples(ob->rri, slot, ob->estate, false, false, NULL, NIL);
+	list_free(conflicts);
+	MemoryContextSwitchTo(oldcxt);
+	ResetPerTupleExprContext(ob->estate);
 	ob->n = 0;
 	ob->bytes = 0;
 }
 
 /*
- * Buffer one event.  event_id (nextval), lsn and captured_at are taken per
- * row in the order of the calls, as the column defaults did.  Returns true
- * when the caller may free the memory of before and after (the buffer was
- * written out).
+ * Buffer one event of the statement's op.  Returns true when the caller may
+ * free the memory of before and after (the chunk was written out).
  */
 static bool
-outbox_add(Outbox *ob, char op, Datum before, bool before_null, Datum after, bool after_null)
+outbox_add(Outbox *ob, Datum before, bool before_null, Datum after, bool after_null)
 {
-	TupleTableSlot *slot;
-	Datum	   *values;
-	bool	   *nulls;
-
-	if (ob->n == ob->nslots)
-		ob->slots[ob->nslots++] = table_slot_create(ob->rel, NULL);
-	slot = ob->slots[ob->n];
-	ExecClearTuple(slot);
-	values = slot->tts_values;
-	nulls = slot->tts_isnull;
-	/* all null (dropped columns), then the eight columns */
-	memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
-	nulls[ob->att_event_id - 1] = false;
-	nulls[ob->att_stream_id - 1] = false;
-	nulls[ob->att_op - 1] = false;
-	nulls[ob->att_txid - 1] = false;
-	nulls[ob->att_lsn - 1] = false;
-	nulls[ob->att_captured_at - 1] = false;
-	values[ob->att_event_id - 1] = Int64GetDatum(nextval_internal(ob->seqid, false));
-	values[ob->att_stream_id - 1] = ob->stream_id;
-	values[ob->att_op - 1] = CharGetDatum(op);
-	values[ob->att_txid - 1] = ob->txid;
-	values[ob->att_lsn - 1] = LSNGetDatum(GetXLogInsertRecPtr());
-	values[ob->att_captured_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[ob->att_before - 1] = before;
-	nulls[ob->att_before - 1] = before_null;
-	values[ob->att_after - 1] = after;
-	nulls[ob->att_after - 1] = after_null;
-	ExecStoreVirtualTuple(slot);
+	if (ob->legacy)
+	{
+		outbox_legacy_insert(ob, before, before_null, after, after_null);
+		return true;
+	}
+	ob->before[ob->n] = before;
+	ob->before_null[ob->n] = before_null;
+	ob->after[ob->n] = after;
+	ob->after_null[ob->n] = after_null;
 	ob->n++;
 	if (!before_null)
 		ob->bytes += VARSIZE_ANY(DatumGetPointer(before));
 	if (!after_null)
 		ob->bytes += VARSIZE_ANY(DatumGetPointer(after));
-	if (ob->n == OUTBOX_BATCH || ob->bytes >= OUTBOX_BATCH_BYTES)
+	if (ob->n == OUTBOX_CHUNK || ob->bytes >= OUTBOX_CHUNK_BYTES)
 	{
 		outbox_flush(ob);
 		return true;
@@ -353,9 +450,17 @@ outbox_add(Outbox *ob, char op, Datum before, bool before_null, Datum after, boo
 static void
 outbox_close(Outbox *ob)
 {
+	if (ob->legacy)
+	{
+		if (ob->legacy_plan)
+		{
+			SPI_freeplan(ob->legacy_plan);
+			SPI_finish();
+		}
+		return;
+	}
 	outbox_flush(ob);
-	for (int i = 0; i < ob->nslots; i++)
-		ExecDropSingleTupleTableSlot(ob->slots[i]);
+	ExecDropSingleTupleTableSlot(ob->slot);
 	ExecCloseIndices(ob->rri);
 	FreeBulkInsertState(ob->bistate);
 	table_finish_bulk_insert(ob->rel, 0);
@@ -591,9 +696,9 @@ kafka_capture(PG_FUNCTION_ARGS)
 						trig->tgname, RelationGetRelationName(td->tg_relation)),
 				 errhint("Use kafka.stream_changes() to create the triggers.")));
 
-	outbox_open(&ob, stream_id);
+	outbox_open(&ob, stream_id, op);
 	if (op == 't')
-		outbox_add(&ob, 't', (Datum) 0, true, (Datum) 0, true);
+		outbox_add(&ob, (Datum) 0, true, (Datum) 0, true);
 	else
 	{
 		MemoryContext chunk_cxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -627,7 +732,7 @@ kafka_capture(PG_FUNCTION_ARGS)
 			before = have_old ? row_json(&rj, oldslot) : (Datum) 0;
 			after = have_new ? row_json(&rj, newslot) : (Datum) 0;
 			MemoryContextSwitchTo(oldcxt);
-			if (outbox_add(&ob, op, before, !have_old, after, !have_new))
+			if (outbox_add(&ob, before, !have_old, after, !have_new))
 				MemoryContextReset(chunk_cxt);
 			CHECK_FOR_INTERRUPTS();
 		}

@@ -3,7 +3,7 @@
  * snapshot.c
  *		  The initial snapshot of a stream (kafka.stream_changes(...,
  *		  snapshot => true)): the rows the table had when capture began are
- *		  written into kafka.outbox as op 'r' events, in chunks of key order,
+ *		  written into kafka.outbox (chunks of kafka.outbox_chunk) as op 'r' events, in chunks of key order,
  *		  each chunk its own short transaction, without locking the table.
  *
  *		  The snapshot is of one point P: the commit of stream_changes, which
@@ -384,20 +384,30 @@ kafkaSnapshotStep(int32 stream_id)
 	/* the P state of every key of (cursor, bound], in key order */
 	values[1] = bound ? CStringGetTextDatum(bound) : (Datum) 0;
 	nulls[1] = bound ? ' ' : 'n';
-	(void) spi_value(psprintf("%s, snap AS ("
-							  " SELECT %s, pg_catalog.row_to_json(t) AS after FROM %s t%s"
-							  " WHERE NOT EXISTS (SELECT 1 FROM first f WHERE %s)%s"
-							  " UNION ALL"
-							  " SELECT %s, f.before FROM first f WHERE f.side = 0)"
-							  " INSERT INTO kafka.outbox (stream_id, op, after)"
-							  " SELECT %d, 'r', s.after FROM snap s ORDER BY %s",
-							  first_events_sql(k, stream_id, cursor != NULL, bound != NULL),
-							  cols(k, "t"), k->table, bounds_from(k, cursor != NULL, bound != NULL),
-							  key_equal(k, "f", "t"), range(k, "t", cursor != NULL, bound != NULL),
-							  cols(k, "f"),
-							  stream_id, cols(k, "s")),
-					 3, types, values, nulls, SPI_OK_INSERT);
-	n = (int64) SPI_processed;
+	/*
+	 * In key order, in chunks of at most 1,000 events (outbox.c), the chunk
+	 * ids drawn in that order
+	 */
+	n = pg_strtoint64(spi_value(psprintf("%s, snap AS ("
+										 " SELECT %s, pg_catalog.row_to_json(t) AS after FROM %s t%s"
+										 " WHERE NOT EXISTS (SELECT 1 FROM first f WHERE %s)%s"
+										 " UNION ALL"
+										 " SELECT %s, f.before FROM first f WHERE f.side = 0),"
+										 " num AS (SELECT s.after, pg_catalog.row_number() OVER (ORDER BY %s) AS rn FROM snap s),"
+										 " ins AS (INSERT INTO kafka.outbox_chunk (chunk_id, stream_id, op, n, before, after)"
+										 "  SELECT pg_catalog.nextval('kafka.outbox_event_id_seq'), %d, 'r', c.n,"
+										 "         pg_catalog.array_fill(NULL::pg_catalog.json, ARRAY[c.n]), c.rows"
+										 "  FROM (SELECT (rn - 1) / 1000 AS g, pg_catalog.count(*)::int AS n,"
+										 "               pg_catalog.array_agg(after ORDER BY rn) AS rows"
+										 "          FROM num GROUP BY 1 ORDER BY 1) c"
+										 "  RETURNING n)"
+										 " SELECT COALESCE(pg_catalog.sum(n), 0)::pg_catalog.text FROM ins",
+										 first_events_sql(k, stream_id, cursor != NULL, bound != NULL),
+										 cols(k, "t"), k->table, bounds_from(k, cursor != NULL, bound != NULL),
+										 key_equal(k, "f", "t"), range(k, "t", cursor != NULL, bound != NULL),
+										 cols(k, "f"),
+										 cols(k, "s"), stream_id),
+								3, types, values, nulls, SPI_OK_SELECT));
 
 	values[0] = bound ? CStringGetTextDatum(bound) : (Datum) 0;
 	nulls[0] = bound ? ' ' : 'n';

@@ -553,8 +553,13 @@ kafka_stop_stream(PG_FUNCTION_ARGS)
 					 "DROP TRIGGER IF EXISTS kafka_capture_trunc ON %s",
 					 qname, qname, qname, qname);
 	kafkaSpiExec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	kafkaSpiExec("DELETE FROM kafka.outbox WHERE stream_id = $1", 1, types, values, NULL, SPI_OK_DELETE);
-	discarded = SPI_processed;
+	kafkaSpiExec("WITH gone AS (DELETE FROM kafka.outbox_chunk WHERE stream_id = $1 RETURNING n) "
+				 "SELECT COALESCE(sum(n), 0)::int8 FROM gone", 1, types, values, NULL, SPI_OK_SELECT);
+	{
+		bool		isnull;
+
+		discarded = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	kafkaSpiExec("DELETE FROM kafka.stream WHERE stream_id = $1", 1, types, values, NULL, SPI_OK_DELETE);
 	kafkaEndAsOwner(&oc);
 

@@ -18,7 +18,9 @@ psql -c "SELECT kafka.stream_changes('emit_rb', 'kafka_emit_rb', 'emit_rb', 'ups
 psql -c "SELECT kafka.pause_stream('emit_rb')" >/dev/null
 first=$(psql -At -c "SELECT nextval('kafka.outbox_event_id_seq') + 1")
 outbox() { psql -At -c "SELECT count(*) FROM kafka.outbox o JOIN kafka.stream s USING (stream_id) WHERE s.relid = 'emit_rb'::regclass"; }
-insert() { psql -c "INSERT INTO emit_rb SELECT g, 0 FROM generate_series($1, $2) g"; }
+# one statement per row: a chunk of the outbox per event, so that batches of 10 are 10 chunks
+# (a batch is whole chunks; one INSERT of 100 rows would be one chunk, one batch)
+insert() { psql -c "DO \$\$ BEGIN FOR i IN $1..$2 LOOP INSERT INTO emit_rb VALUES (i, 0); END LOOP; END \$\$"; }
 
 echo "round 1: ten batches of 10 in one transaction, then ROLLBACK"
 insert 1 100

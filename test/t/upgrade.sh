@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # upgrade: version 1.0 installed and used, then ALTER EXTENSION kafka_fdw UPDATE TO '1.1'.
 # The foreign table keeps working; schema kafka, its tables, functions and views exist; the
-# tables are not readable by PUBLIC; every object of "1.0 + update" equals a fresh 1.1
+# tables are not readable by PUBLIC.  Then changes captured under 1.1 (with this library) and the
+# update to 1.2 (the outbox in chunks): the events kept, with their ids and order, and published.
+# Every object of "1.0 + updates" equals a fresh install
 # (a canonical description of each member: columns, constraints, indexes, function definitions,
 # ACLs, config-dump list); pg_dump keeps kafka.stream's rows, and a restore has the stream back.
 set -euo pipefail
@@ -64,6 +66,46 @@ done
 [ "$(q -d upg_old -U upg_plain -c "SELECT count(*) FROM kafka.streams")" = "0" ] || fail "plain role sees streams"
 echo "ok: a plain role cannot read kafka.stream or kafka.outbox"
 
+# ---- 1.1 with this library, then 1.2 ------------------------------------------------------------
+# The library is newer than 1.1's SQL objects: capture still works (1.1's one row per event), and
+# ALTER EXTENSION ... UPDATE turns those rows into chunks with the same event ids and order.
+q -d upg_old >/dev/null <<'SQL'
+SELECT kafka_create_topic('upg_srv', 'upg_cap_cdc');
+CREATE TABLE upg_cap (id int PRIMARY KEY, v text);
+SELECT kafka.stream_changes('upg_cap', 'upg_srv', 'upg_cap_cdc');
+SELECT kafka.pause_stream('upg_cap');
+INSERT INTO upg_cap VALUES (1, 'a'), (2, 'b'), (3, 'c');
+UPDATE upg_cap SET v = 'b2' WHERE id = 2;
+DELETE FROM upg_cap WHERE id = 3;
+SQL
+before=$(q -d upg_old -c "SELECT string_agg(event_id || ':' || op::text || ':' || coalesce(before::text, '-') || ':' || coalesce(after::text, '-'), ' ' ORDER BY event_id) FROM kafka.outbox")
+[ "$(q -d upg_old -c "SELECT count(*) FROM kafka.outbox")" = 5 ] || fail "1.1 with the new library captured $(q -d upg_old -c "SELECT count(*) FROM kafka.outbox") events, not 5: $before"
+q -d upg_old -c "ALTER EXTENSION kafka_fdw UPDATE TO '1.2'"
+[ "$(q -d upg_old -c "SELECT extversion FROM pg_extension WHERE extname = 'kafka_fdw'")" = "1.2" ] || fail "not at 1.2"
+after=$(q -d upg_old -c "SELECT string_agg(event_id || ':' || op::text || ':' || coalesce(before::text, '-') || ':' || coalesce(after::text, '-'), ' ' ORDER BY event_id) FROM kafka.outbox")
+[ "$after" = "$before" ] || fail "the events changed in the update: before '$before', after '$after'"
+got=$(q -d upg_old -c "SELECT count(*), sum(n), (SELECT seqincrement FROM pg_sequence WHERE seqrelid = 'kafka.outbox_event_id_seq'::regclass)
+  FROM kafka.outbox_chunk")
+[ "$got" = "5|5|1024" ] || fail "chunks after the update: $got"
+q -d upg_old -c "INSERT INTO upg_cap VALUES (4, 'd'), (5, 'e')"
+got=$(q -d upg_old -c "SELECT count(*), sum(n), bool_and(chunk_id > (SELECT max(chunk_id) FROM kafka.outbox_chunk WHERE n = 1))
+  FROM kafka.outbox_chunk WHERE n = 2")
+[ "$got" = "1|2|t" ] || fail "a new chunk after the update: $got"
+[ "$(q -d upg_old -c "SELECT backlog FROM kafka.streams WHERE source = 'upg_cap'::regclass")" = 7 ] || fail "backlog is not 7"
+[ "$(q -d upg_old -c "SELECT kafka.flush_stream('upg_cap')")" = 7 ] || fail "flush_stream did not send the 7 events"
+got=$(kcat -b "$KAFKA_BROKERS" -C -q -e -t upg_cap_cdc -X isolation.level=read_committed -f '%h|%s\n' 2>/dev/null |
+  grep '"op":' | sed -E 's/.*kafka_fdw.event_id=([0-9]+).*"op":"(.)".*/\1 \2/' | tr '\n' ' ')
+[ "$(wc -w <<< "$got")" = 14 ] || fail "the topic has not 7 events: $got"
+[ "$(awk '{for (i = 1; i < NF; i += 2) printf "%s", $(i + 1)}' <<< "$got")" = "cccudcc" ] || fail "the events' ops in the topic: $got"
+[ "$(awk '{for (i = 1; i < NF; i += 2) print $i}' <<< "$got" | sort -n -c 2>&1 && echo sorted)" = sorted ] || fail "event ids not in order: $got"
+for t in kafka.outbox_chunk kafka.outbox; do
+  out=$(q -d upg_old -U upg_plain -c "SELECT count(*) FROM $t" 2>&1 || true)
+  [[ "$out" == *"permission denied for"* ]] || fail "a plain role reads $t: $out"
+done
+q -d upg_old -c "SELECT kafka.stop_stream('upg_cap')" >/dev/null
+q -d upg_old -c "SELECT kafka_delete_topic('upg_srv', 'upg_cap_cdc')" >/dev/null
+echo "ok: 1.1 captured with this library; updated to 1.2, its 5 events kept as chunks (ids, order, rows); 7 published in order"
+
 # ---- same objects as a fresh 1.1 ---------------------------------------------------------------
 q -d upg_new -c "CREATE EXTENSION kafka_fdw"
 describe() {
@@ -108,9 +150,9 @@ SQL
 describe upg_old > "$TEST_TMP/old.txt"
 describe upg_new > "$TEST_TMP/new.txt"
 n=$(grep -c . "$TEST_TMP/new.txt")
-[ "$n" -ge 20 ] || fail "the description of a fresh 1.1 has only $n lines"
-if ! diff -u "$TEST_TMP/new.txt" "$TEST_TMP/old.txt"; then fail "1.0 + update differs from a fresh 1.1 (diff above: - fresh, + updated)"; fi
-echo "ok: 1.0 + update = fresh 1.1 ($n member descriptions compared, incl. functions, columns, constraints, indexes, ACLs, config dump)"
+[ "$n" -ge 20 ] || fail "the description of a fresh install has only $n lines"
+if ! diff -u "$TEST_TMP/new.txt" "$TEST_TMP/old.txt"; then fail "1.0 + updates differ from a fresh install (diff above: - fresh, + updated)"; fi
+echo "ok: 1.0 + updates = fresh install ($n member descriptions compared, incl. functions, columns, constraints, indexes, ACLs, config dump)"
 
 # ---- pg_dump keeps the streams ---------------------------------------------------------------
 q -d upg_old >/dev/null <<'SQL'
