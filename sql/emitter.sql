@@ -163,3 +163,61 @@ CREATE TRIGGER steal AFTER INSERT ON emit_other REFERENCING NEW TABLE AS n
   FOR EACH STATEMENT EXECUTE FUNCTION kafka.capture(:kv_stream);
 SELECT show_error('INSERT INTO emit_other VALUES (1)');
 SELECT count(*) AS outbox_rows FROM kafka.outbox WHERE stream_id = :kv_stream;
+
+-- byte for byte: the debezium JSON (schemas = true) of edge values, as text;
+-- strings with escapes and unicode, floats 1e+100, -0 and NaN, numerics of
+-- many digits, json with nested objects, braces in strings, duplicate keys
+-- and escapes, arrays, a composite, times in zones with odd offsets, BC and
+-- infinite times, nulls; rows captured before a column is added, dropped or
+-- renamed (matched by name: a column a row does not have is null)
+CREATE TYPE emit_pt AS (zz int, a text);
+CREATE TYPE emit_mood AS ENUM ('ok', 'sad');
+CREATE TABLE emit_edge (id int PRIMARY KEY, s text, f float8, f4 real, n numeric, nd numeric(30,10),
+  j json, jb jsonb, gone text, ts timestamptz, t timestamp, d date, tm time, b bytea, u uuid,
+  ta text[], ia int[], p emit_pt, mood emit_mood, iv interval, flag bool, i8 bigint, sm smallint);
+SELECT kafka_create_topic('kafka', 'emit_edge', 1);
+SELECT kafka.stream_changes('emit_edge', 'kafka', 'emit_edge', schemas => true) > 0 AS started;
+SELECT kafka.pause_stream('emit_edge');
+CREATE FOREIGN TABLE emit_edge_t (offs bigint OPTIONS (offset 'true'), k text OPTIONS (key 'true'), v text)
+  SERVER kafka OPTIONS (topic 'emit_edge', format 'text');
+INSERT INTO emit_edge VALUES
+  (1, E'q " bs \\ t \t n \n r \r bell \x07 esc \x1b del \x7f é 日本 😀 / {"x": [1]}', 1e+100, 'NaN',
+   12345678901234567890.123456789012345678901234567890, 1234567890.0123456789,
+   '{"a": {"b": "}{][", "c": [1, 2.50, "x\"y\\z"]}, "a" : 3,  "e": 1E3, "u": "\u00e9\/\u0001"}',
+   '{"k": "{[\"]}", "n": 1e3, "nested": {"deep": [{"x": null, "yy": -0.0}]}}', 'gone',
+   '2024-01-02 03:04:05.123456+05:30', '2024-01-02 03:04:05.5', '2024-02-29', '23:59:59.999999',
+   '\x00ff10', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a b","c\"d",NULL,"{}"}', '{1,NULL,3}',
+   ROW(7, 'x"y'), 'sad', '1 day 02:03:04', true, -9223372036854775808, -32768),
+  (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+   NULL, NULL, NULL, NULL, NULL, NULL),
+  (3, '', '-0', 'Infinity', 'NaN', '-0.0000000001', '"\u00e9 \/ \" \n"', '"str"', NULL,
+   'infinity', '-infinity', 'infinity', '24:00:00', '\x', NULL, '{}', '{}', ROW(NULL, NULL), 'ok',
+   '-1 mon', false, 0, 0),
+  (4, 'x', 1.5e-7, '3.4e38', '-7.000', '0.1', '12.5', '[1, "a", {"b": false}]', NULL,
+   '0044-03-15 12:00:00 BC', '0044-03-15 12:00:00 BC', '0044-03-15 BC', '00:00:00', NULL, NULL, NULL,
+   '{{1,2},{3,4}}', NULL, NULL, NULL, NULL, 9223372036854775807, 32767),
+  (5, 'far', -1.7976931348623157e308, '-1e-45', '1e20', '-99999999999999999999.9999999999', 'true',
+   'null', NULL, '12345-06-07 00:00:00+00', '1999-12-31 23:59:59.000001', '1970-01-01', '12:00:00.5',
+   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SET timezone = 'America/St_Johns';
+INSERT INTO emit_edge (id, ts, t) VALUES (6, '2024-07-01 12:00:00.25+00', '2024-07-01 12:00:00.25');
+SET timezone = 'Europe/Amsterdam';
+INSERT INTO emit_edge (id, ts) VALUES (9, '1900-01-01 00:00:00+00'), (10, '0001-01-01 00:10:00+00:19:32');
+SET timezone = 'UTC';
+UPDATE emit_edge SET s = E'changed\\' WHERE id = 3;
+ALTER TABLE emit_edge ADD COLUMN added int DEFAULT 5;
+ALTER TABLE emit_edge DROP COLUMN gone;
+ALTER TABLE emit_edge RENAME COLUMN f4 TO f4_renamed;
+INSERT INTO emit_edge (id, s, f4_renamed, added) VALUES (7, 'after ddl', 1.25, 6);
+UPDATE emit_edge SET id = 8 WHERE id = 5;
+DELETE FROM emit_edge WHERE id = 4;
+SELECT kafka.flush_stream('emit_edge') IS NOT NULL AS flushed;
+SELECT wait_rows('SELECT * FROM emit_edge_t', 15);
+\a
+SELECT offs, substring(k from '"payload":(.*)}$') AS key, substring(v from '"payload":(.*),"source":') AS payload,
+       md5(k) AS key_md5, md5(regexp_replace(v, '[0-9]+', 'N', 'g')) AS value_md5
+  FROM emit_edge_t ORDER BY offs;
+SELECT regexp_replace(substring(v from ',"source":.*$'), '[0-9]+', 'N', 'g') AS source
+  FROM emit_edge_t WHERE offs = 0;
+\a
+SELECT kafka.stop_stream('emit_edge');

@@ -43,6 +43,10 @@
  *	  ones are strings (Connect type string), so no raw value of theirs is
  *	  in any message.
  *	- Everything returned is palloc'd in the caller's memory context.
+ *	- JSON: a captured row is scanned, not parsed into jsonb (see "Captured
+ *	  rows" below), yet every message is byte for byte what writing the
+ *	  values of the row's jsonb gives (numbers as numeric_out writes them,
+ *	  objects and arrays as jsonb writes them, strings re-escaped).
  *
  *-------------------------------------------------------------------------
  */
@@ -51,15 +55,18 @@
 #include "access/tupdesc.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -83,6 +90,8 @@ typedef enum DbzType
 	DBZ_BYTES,					/* bytea: base64 bytes */
 	DBZ_STRING					/* anything else: its text */
 } DbzType;
+
+static void env_json_create(KafkaEnvelope *env);
 
 KafkaEnvelopeKind
 kafkaEnvelopeKind(const char *name)
@@ -366,6 +375,7 @@ kafkaEnvelopeCreate(Relation rel, KafkaEnvelopeKind kind, KafkaFormat format, bo
 		env->key_schema = env->nkeys > 0 ? key_schema(env) : NULL;
 		env->value_schema = value_schema(env);
 	}
+	env_json_create(env);
 	if (format == KAFKA_FORMAT_AVRO)
 	{
 		if (tf && tf->function)
@@ -390,31 +400,590 @@ kafkaEnvelopeRegister(KafkaEnvelope *env, KafkaOptions *opts, const char *topic)
 }
 
 /* ---------------------------------------------------------------------
- * Values
+ * Captured rows
+ *
+ * A captured row is the row_to_json text of the row (outbox.c writes it
+ * byte for byte as row_to_json does).  It is scanned once, without jsonb:
+ * each member of the top-level object is kept as its raw JSON text, matched
+ * to the envelope's columns by name (in attribute order as a rule, so the
+ * next column is tried first).  Values are written from that text: the
+ * forms that row_to_json writes are copied or converted straight from it;
+ * any other value is read as jsonb_in would have read it (rv_jsonb) and
+ * written by the code that wrote the values of the whole row's jsonb
+ * before, so that every message is the same byte for byte.
  * ---------------------------------------------------------------------
  */
 
-/* A captured row (row_to_json text) as jsonb, or NULL */
-static Jsonb *
-parse_row(const char *text)
+/* The kind of a JSON value */
+typedef enum RowTok
 {
-	if (text == NULL)
-		return NULL;
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	RT_NULL = 0,				/* null, or a column the row does not have */
+	RT_STRING,
+	RT_NUMBER,
+	RT_TRUE,
+	RT_FALSE,
+	RT_OBJECT,
+	RT_ARRAY
+} RowTok;
+
+/* One column's value in a captured row */
+typedef struct RowValue
+{
+	const char *p;				/* its JSON text (a string from its opening quote) */
+	int			len;			/* its length in bytes */
+	RowTok		tok;			/* its kind */
+	bool		escaped;		/* string: has backslash escapes */
+	bool		plain;			/* string: its text is escape_json's of its
+								 * content; number: numeric_out's of its
+								 * value (either way, written as it is) */
+} RowValue;
+
+/* Names of the columns and constant parts of messages (env->json) */
+struct KafkaEnvJson
+{
+	int		   *name_len;		/* strlen of each column's name */
+	char	  **col_key;		/* each column's ,"name": (escaped; the comma
+								 * for all but the first written) */
+	int		   *col_key_len;
+	int		   *hash;			/* open addressing: column index + 1, 0 empty */
+	uint32		hash_mask;		/* the table's size - 1 */
+	StringInfoData value_prefix;	/* schemas: {"schema":...,"payload": */
+	StringInfoData key_prefix;	/* schemas: the key's */
+	StringInfoData source_name; /* ,"source":{"version":...,"name":...,"ts_ms": */
+	StringInfoData source_db;	/* ","db":...,"sequence":"[null,\" */
+	StringInfoData source_table;	/* ,"schema":...,"table":...,"txId": */
+	int64		now_ns;			/* the publish time of now_tail */
+	StringInfoData now_tail;	/* ","ts_ms":...,"ts_us":...,"ts_ns":...} of it */
+};
+
+/* The names of env's columns and the constant parts of its JSON messages */
+static void
+env_json_create(KafkaEnvelope *env)
+{
+	KafkaEnvJson *ej = palloc0(sizeof(KafkaEnvJson));
+	int			n = Max(env->ncols, 1);
+	uint32		size = 8;
+
+	ej->name_len = palloc(sizeof(int) * n);
+	ej->col_key = palloc(sizeof(char *) * n);
+	ej->col_key_len = palloc(sizeof(int) * n);
+	while (size < (uint32) env->ncols * 2)
+		size <<= 1;
+	ej->hash = palloc0(sizeof(int) * size);
+	ej->hash_mask = size - 1;
+	for (int i = 0; i < env->ncols; i++)
+	{
+		StringInfoData k;
+		uint32		h;
+
+		ej->name_len[i] = strlen(env->cols[i].name);
+		initStringInfo(&k);
+		appendStringInfoChar(&k, ',');
+		escape_json(&k, env->cols[i].name);
+		appendStringInfoChar(&k, ':');
+		ej->col_key[i] = k.data;
+		ej->col_key_len[i] = k.len;
+		h = hash_bytes((const unsigned char *) env->cols[i].name, ej->name_len[i]) & ej->hash_mask;
+		while (ej->hash[h] != 0)
+			h = (h + 1) & ej->hash_mask;
+		ej->hash[h] = i + 1;
+	}
+
+	initStringInfo(&ej->value_prefix);
+	initStringInfo(&ej->key_prefix);
+	if (env->schemas)
+	{
+		appendStringInfoString(&ej->value_prefix, "{\"schema\":");
+		appendStringInfoString(&ej->value_prefix, env->value_schema);
+		appendStringInfoString(&ej->value_prefix, ",\"payload\":");
+		if (env->key_schema)
+		{
+			appendStringInfoString(&ej->key_prefix, "{\"schema\":");
+			appendStringInfoString(&ej->key_prefix, env->key_schema);
+			appendStringInfoString(&ej->key_prefix, ",\"payload\":");
+		}
+	}
+	initStringInfo(&ej->source_name);
+	appendStringInfoString(&ej->source_name,
+						   ",\"source\":{\"version\":\"" KAFKA_FDW_SOURCE_VERSION "\",\"connector\":\"postgresql\",\"name\":");
+	escape_json(&ej->source_name, env->name);
+	appendStringInfoString(&ej->source_name, ",\"ts_ms\":");
+	initStringInfo(&ej->source_db);
+	appendStringInfoString(&ej->source_db, "\",\"db\":");
+	escape_json(&ej->source_db, env->db);
+	appendStringInfoString(&ej->source_db, ",\"sequence\":\"[null,\\\"");
+	initStringInfo(&ej->source_table);
+	appendStringInfoString(&ej->source_table, ",\"schema\":");
+	escape_json(&ej->source_table, env->schema);
+	appendStringInfoString(&ej->source_table, ",\"table\":");
+	escape_json(&ej->source_table, env->table);
+	appendStringInfoString(&ej->source_table, ",\"txId\":");
+	initStringInfo(&ej->now_tail);
+	env->json = ej;
 }
 
-/* The value of column name in a captured row, or NULL if absent or null */
-static JsonbValue *
-row_field(Jsonb *row, const char *name)
+/* The index of the column named name (len bytes), or -1 */
+static int
+lookup_column(KafkaEnvelope *env, const char *name, int len)
 {
-	JsonbValue *v;
+	KafkaEnvJson *ej = env->json;
+	uint32		h = hash_bytes((const unsigned char *) name, len) & ej->hash_mask;
 
-	if (row == NULL)
+	while (ej->hash[h] != 0)
+	{
+		int			i = ej->hash[h] - 1;
+
+		if (ej->name_len[i] == len && memcmp(env->cols[i].name, name, len) == 0)
+			return i;
+		h = (h + 1) & ej->hash_mask;
+	}
+	return -1;
+}
+
+static void
+row_syntax_error(const char *text, const char *p)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type %s", "json"),
+			 errdetail("The captured row of a change event is not a JSON object as row_to_json writes one (at byte %d).",
+					   (int) (p - text) + 1)));
+}
+
+/* As the JSON lexer's JSON_ALPHANUMERIC_CHAR: what may not follow a number or literal */
+#define ROW_ALNUM(c) \
+	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || \
+	 ((c) >= '0' && (c) <= '9') || (c) == '_' || IS_HIGHBIT_SET(c))
+
+static inline const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static inline int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The string whose opening quote is at p: returns the end of it, and
+ * whether it has escapes and whether it is plain: escaped only as
+ * escape_json escapes (\" \\ \b \f \n \r \t, other control characters as
+ * \u00xx), so that escape_json of its content writes it again as it is.
+ */
+static const char *
+scan_string(const char *text, const char *p, const char *end, bool *escaped, bool *plain)
+{
+	bool		esc = false;
+	bool		pl = true;
+
+	p++;
+	for (;;)
+	{
+		unsigned char ch;
+
+		if (p >= end)
+			row_syntax_error(text, p);
+		ch = (unsigned char) *p;
+		if (ch == '"')
+			break;
+		if (ch < 0x20)
+			row_syntax_error(text, p);
+		if (ch != '\\')
+		{
+			p++;
+			continue;
+		}
+		esc = true;
+		if (end - p < 2)
+			row_syntax_error(text, p);
+		switch (p[1])
+		{
+			case '"':
+			case '\\':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
+				p += 2;
+				break;
+			case '/':
+				pl = false;
+				p += 2;
+				break;
+			case 'u':
+				{
+					int			code = 0;
+
+					if (end - p < 6)
+						row_syntax_error(text, p);
+					for (int i = 2; i < 6; i++)
+					{
+						int			h = hex_value(p[i]);
+
+						if (h < 0)
+							row_syntax_error(text, p + i);
+						if (p[i] >= 'A' && p[i] <= 'F')
+							pl = false;
+						code = code * 16 + h;
+					}
+					if (code == 0 || code >= 0x20 || code == '\b' || code == '\f' ||
+						code == '\n' || code == '\r' || code == '\t')
+						pl = false;
+					p += 6;
+					break;
+				}
+			default:
+				row_syntax_error(text, p + 1);
+		}
+	}
+	*escaped = esc;
+	*plain = pl;
+	return p + 1;
+}
+
+/*
+ * The number at p: returns its end, and whether it is plain: as numeric_out
+ * writes a value (no exponent, not a negative zero; not so long that
+ * numeric_in's limits could apply), so that numeric_out(numeric_in()) of it
+ * is itself.
+ */
+static const char *
+scan_number(const char *text, const char *p, const char *end, bool *plain)
+{
+	const char *start = p;
+	bool		nonzero = false;
+	bool		pl = true;
+
+	if (*p == '-')
+		p++;
+	if (p >= end || !isdigit((unsigned char) *p))
+		row_syntax_error(text, p);
+	if (*p == '0')
+		p++;
+	else
+	{
+		nonzero = true;
+		while (p < end && isdigit((unsigned char) *p))
+			p++;
+	}
+	if (p < end && *p == '.')
+	{
+		p++;
+		if (p >= end || !isdigit((unsigned char) *p))
+			row_syntax_error(text, p);
+		for (; p < end && isdigit((unsigned char) *p); p++)
+			if (*p != '0')
+				nonzero = true;
+	}
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		pl = false;
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || !isdigit((unsigned char) *p))
+			row_syntax_error(text, p);
+		while (p < end && isdigit((unsigned char) *p))
+			p++;
+	}
+	if (p < end && ROW_ALNUM(*p))
+		row_syntax_error(text, p);
+	if ((*start == '-' && !nonzero) || p - start > 1000)
+		pl = false;
+	*plain = pl;
+	return p;
+}
+
+static const char *
+scan_literal(const char *text, const char *p, const char *end, const char *lit, int len)
+{
+	if (end - p < len || memcmp(p, lit, len) != 0)
+		row_syntax_error(text, p);
+	p += len;
+	if (p < end && ROW_ALNUM(*p))
+		row_syntax_error(text, p);
+	return p;
+}
+
+static const char *scan_value(const char *text, const char *p, const char *end, RowValue *v);
+
+/* Past the object or array at p, checking its syntax */
+static const char *
+skip_container(const char *text, const char *p, const char *end)
+{
+	char		close = *p == '{' ? '}' : ']';
+	RowValue	v;
+
+	check_stack_depth();
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == close)
+		return p + 1;
+	for (;;)
+	{
+		if (close == '}')
+		{
+			bool		escaped;
+			bool		plain;
+
+			if (p >= end || *p != '"')
+				row_syntax_error(text, p);
+			p = skip_ws(scan_string(text, p, end, &escaped, &plain), end);
+			if (p >= end || *p != ':')
+				row_syntax_error(text, p);
+			p = skip_ws(p + 1, end);
+		}
+		p = skip_ws(scan_value(text, p, end, &v), end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+		else if (p < end && *p == close)
+			return p + 1;
+		else
+			row_syntax_error(text, p);
+	}
+}
+
+/* The JSON value at p into v; returns its end */
+static const char *
+scan_value(const char *text, const char *p, const char *end, RowValue *v)
+{
+	v->p = p;
+	v->escaped = v->plain = false;
+	if (p >= end)
+		row_syntax_error(text, p);
+	switch (*p)
+	{
+		case '"':
+			v->tok = RT_STRING;
+			p = scan_string(text, p, end, &v->escaped, &v->plain);
+			break;
+		case '{':
+			v->tok = RT_OBJECT;
+			p = skip_container(text, p, end);
+			break;
+		case '[':
+			v->tok = RT_ARRAY;
+			p = skip_container(text, p, end);
+			break;
+		case 't':
+			v->tok = RT_TRUE;
+			p = scan_literal(text, p, end, "true", 4);
+			break;
+		case 'f':
+			v->tok = RT_FALSE;
+			p = scan_literal(text, p, end, "false", 5);
+			break;
+		case 'n':
+			v->tok = RT_NULL;
+			p = scan_literal(text, p, end, "null", 4);
+			break;
+		default:
+			if (*p != '-' && !isdigit((unsigned char) *p))
+				row_syntax_error(text, p);
+			v->tok = RT_NUMBER;
+			p = scan_number(text, p, end, &v->plain);
+			break;
+	}
+	v->len = p - v->p;
+	return p;
+}
+
+static char *rv_string_text(const RowValue *v);
+
+/*
+ * A captured row (row_to_json text): the values of env's columns, in
+ * env->cols order (RT_NULL for a column the row does not have).  As with
+ * jsonb, of a name given twice the last value counts.  len is strlen(text).
+ * NULL for NULL.
+ */
+static RowValue *
+scan_row(KafkaEnvelope *env, const char *text, size_t len)
+{
+	const char *end;
+	const char *p;
+	RowValue   *vals;
+	int			next = 0;
+
+	if (text == NULL)
 		return NULL;
-	v = getKeyJsonValueFromContainer(&row->root, name, strlen(name), NULL);
-	if (v == NULL || v->type == jbvNull)
-		return NULL;
-	return v;
+	end = text + len;
+	vals = palloc0(sizeof(RowValue) * Max(env->ncols, 1));
+	p = skip_ws(text, end);
+	if (p >= end || *p != '{')
+		row_syntax_error(text, p);
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		p++;
+	else
+		for (;;)
+		{
+			const char *key;
+			int			keylen;
+			bool		escaped;
+			bool		plain;
+			RowValue	v;
+			int			col;
+
+			if (p >= end || *p != '"')
+				row_syntax_error(text, p);
+			key = p + 1;
+			p = scan_string(text, p, end, &escaped, &plain);
+			keylen = p - 1 - key;
+			p = skip_ws(p, end);
+			if (p >= end || *p != ':')
+				row_syntax_error(text, p);
+			p = skip_ws(p + 1, end);
+			p = skip_ws(scan_value(text, p, end, &v), end);
+
+			/* the column: as a rule, the one after the last one */
+			if (escaped)
+			{
+				RowValue	k;
+				char	   *name;
+
+				k.p = key - 1;
+				k.len = keylen + 2;
+				k.tok = RT_STRING;
+				k.escaped = true;
+				k.plain = plain;
+				name = rv_string_text(&k);
+				col = lookup_column(env, name, strlen(name));
+			}
+			else if (next < env->ncols && env->json->name_len[next] == keylen &&
+					 memcmp(env->cols[next].name, key, keylen) == 0)
+				col = next;
+			else
+				col = lookup_column(env, key, keylen);
+			if (col >= 0)
+			{
+				vals[col] = v;
+				next = col + 1;
+			}
+
+			if (p < end && *p == ',')
+				p = skip_ws(p + 1, end);
+			else if (p < end && *p == '}')
+			{
+				p++;
+				break;
+			}
+			else
+				row_syntax_error(text, p);
+		}
+	p = skip_ws(p, end);
+	if (p != end)
+		row_syntax_error(text, p);
+	return vals;
+}
+
+/*
+ * The value as the whole row's jsonb had it (numbers through numeric_in,
+ * strings unescaped, objects and arrays as jsonb containers): the slow path
+ * for the forms that are not written straight from their text.
+ */
+static void
+rv_jsonb(const RowValue *v, JsonbValue *out)
+{
+	Jsonb	   *jb;
+
+	switch (v->tok)
+	{
+		case RT_NULL:
+			out->type = jbvNull;
+			return;
+		case RT_TRUE:
+		case RT_FALSE:
+			out->type = jbvBool;
+			out->val.boolean = v->tok == RT_TRUE;
+			return;
+		case RT_NUMBER:
+			out->type = jbvNumeric;
+			out->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																   CStringGetDatum(pnstrdup(v->p, v->len)),
+																   ObjectIdGetDatum(InvalidOid),
+																   Int32GetDatum(-1)));
+			return;
+		default:
+			break;
+	}
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(v->p, v->len))));
+	if (JB_ROOT_IS_SCALAR(jb))
+		(void) JsonbExtractScalar(&jb->root, out);
+	else
+	{
+		out->type = jbvBinary;
+		out->val.binary.data = &jb->root;
+		out->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+}
+
+/* The content of a string value, unescaped */
+static char *
+rv_string_text(const RowValue *v)
+{
+	const char *p = v->p + 1;
+	const char *end = v->p + v->len - 1;
+	char	   *out;
+	char	   *o;
+	JsonbValue	jv;
+
+	if (!v->escaped)
+		return pnstrdup(p, end - p);
+	if (!v->plain)
+	{
+		/* \/, \u escapes of other characters: as jsonb_in reads them */
+		rv_jsonb(v, &jv);
+		return pnstrdup(jv.val.string.val, jv.val.string.len);
+	}
+	o = out = palloc(end - p + 1);
+	while (p < end)
+	{
+		if (*p != '\\')
+		{
+			*o++ = *p++;
+			continue;
+		}
+		switch (p[1])
+		{
+			case 'b':
+				*o++ = '\b';
+				break;
+			case 'f':
+				*o++ = '\f';
+				break;
+			case 'n':
+				*o++ = '\n';
+				break;
+			case 'r':
+				*o++ = '\r';
+				break;
+			case 't':
+				*o++ = '\t';
+				break;
+			case 'u':
+				/* plain: \u00xx, a control character */
+				*o++ = (char) (hex_value(p[4]) * 16 + hex_value(p[5]));
+				p += 4;
+				break;
+			default:
+				*o++ = p[1];	/* \" \\ */
+				break;
+		}
+		p += 2;
+	}
+	*o = '\0';
+	return out;
 }
 
 /* Append a JSON value as JSON text */
@@ -444,6 +1013,43 @@ append_json_value(StringInfo buf, JsonbValue *v)
 	}
 }
 
+/* Append a value as JSON text, as append_json_value of its jsonb */
+static void
+append_json_rv(StringInfo buf, const RowValue *v)
+{
+	JsonbValue	jv;
+
+	switch (v->tok)
+	{
+		case RT_NULL:
+			appendStringInfoString(buf, "null");
+			return;
+		case RT_TRUE:
+			appendStringInfoString(buf, "true");
+			return;
+		case RT_FALSE:
+			appendStringInfoString(buf, "false");
+			return;
+		case RT_STRING:
+			if (v->plain)
+				appendBinaryStringInfo(buf, v->p, v->len);
+			else
+				escape_json(buf, rv_string_text(v));
+			return;
+		case RT_NUMBER:
+			if (v->plain)
+			{
+				appendBinaryStringInfo(buf, v->p, v->len);
+				return;
+			}
+			break;
+		default:
+			break;
+	}
+	rv_jsonb(v, &jv);
+	append_json_value(buf, &jv);
+}
+
 /* The text of a scalar (a string without quotes), or JSON text otherwise */
 static char *
 value_text(JsonbValue *v)
@@ -457,49 +1063,94 @@ value_text(JsonbValue *v)
 	return b.data;
 }
 
+/* value_text of a value (not null) */
+static char *
+rv_text(const RowValue *v)
+{
+	StringInfoData b;
+
+	if (v->tok == RT_STRING)
+		return rv_string_text(v);
+	if (v->tok == RT_NUMBER && v->plain)
+		return pnstrdup(v->p, v->len);
+	initStringInfo(&b);
+	append_json_rv(&b, v);
+	return b.data;
+}
+
+/* Append column i's "name": (first: no comma before it) */
+static inline void
+append_col_key(StringInfo buf, KafkaEnvelope *env, int i, bool first)
+{
+	appendBinaryStringInfo(buf, env->json->col_key[i] + (first ? 1 : 0),
+						   env->json->col_key_len[i] - (first ? 1 : 0));
+}
+
+/* Append a string literal */
+#define APPEND_LIT(buf, lit) appendBinaryStringInfo((buf), (lit), sizeof(lit) - 1)
+
+/* Append an int64's decimal text */
+static inline void
+append_int64(StringInfo buf, int64 n)
+{
+	enlargeStringInfo(buf, MAXINT8LEN + 1);
+	buf->len += pg_lltoa(n, buf->data + buf->len);
+}
+
+/* Append bytes as a JSON string of their base64 */
 static void
 append_base64(StringInfo buf, const unsigned char *data, int len)
 {
 	int			enclen = pg_b64_enc_len(len);
-	char	   *out = palloc(enclen + 1);
-	int			n = pg_b64_encode((const char *) data, len, out, enclen);
+	int			n;
 
+	enlargeStringInfo(buf, enclen + 2);
+	buf->data[buf->len++] = '"';
+	n = pg_b64_encode((const char *) data, len, buf->data + buf->len, enclen);
 	if (n < 0)
 		elog(ERROR, "could not encode base64");
-	appendStringInfoChar(buf, '"');
-	appendBinaryStringInfo(buf, out, n);
-	appendStringInfoChar(buf, '"');
+	buf->len += n;
+	buf->data[buf->len++] = '"';
+	buf->data[buf->len] = '\0';
 }
 
 /*
- * The unscaled value of a decimal number text, as Java's
+ * The unscaled value of a decimal number text (len bytes), as Java's
  * BigInteger.toByteArray() writes it (big-endian two's complement, fewest
  * bytes), rescaled to scale (or at its own scale if scale < 0; *out_scale
- * gets the scale used).  Returns false for NaN and infinities.
+ * gets the scale used), in outbuf if they fit in outcap bytes.  Returns
+ * false for NaN and infinities.
  */
 static bool
-unscaled_bytes(const char *text, int scale, int *out_scale, unsigned char **bytes, int *nbytes)
+unscaled_bytes(const char *text, int len, int scale, int *out_scale, unsigned char **bytes, int *nbytes,
+			   unsigned char *outbuf, int outcap)
 {
 	bool		neg = false;
 	const char *p = text;
-	StringInfoData digits;
+	const char *end = text + len;
+	char		local_digits[64];
+	char	   *digits;
+	int			ndigits = 0;
 	int			frac = 0;
 	bool		in_frac = false;
+	unsigned char local_mag[8];
 	unsigned char *mag;
+	unsigned char *out;
 	int			nmag = 1;
 	int			cap;
 
-	if (*p == '-')
+	if (p < end && *p == '-')
 	{
 		neg = true;
 		p++;
 	}
-	else if (*p == '+')
+	else if (p < end && *p == '+')
 		p++;
-	if (!isdigit((unsigned char) *p) && *p != '.')
+	if (p >= end || (!isdigit((unsigned char) *p) && *p != '.'))
 		return false;			/* NaN, Infinity */
-	initStringInfo(&digits);
-	for (; *p; p++)
+	digits = len + Max(scale, 0) < (int) sizeof(local_digits) ? local_digits :
+		palloc(len + Max(scale, 0) + 1);
+	for (; p < end; p++)
 	{
 		if (*p == '.')
 			in_frac = true;
@@ -511,33 +1162,50 @@ unscaled_bytes(const char *text, int scale, int *out_scale, unsigned char **byte
 					continue;	/* cannot happen for a value of a numeric(p,s) column */
 				frac++;
 			}
-			appendStringInfoChar(&digits, *p);
+			digits[ndigits++] = *p;
 		}
 		else
 			return false;		/* an exponent: not from numeric_out */
 	}
 	if (scale >= 0)
 		for (; frac < scale; frac++)
-			appendStringInfoChar(&digits, '0');
+			digits[ndigits++] = '0';
 	*out_scale = frac;
 
 	/* decimal digits to base-256 magnitude, most significant byte first */
-	cap = digits.len / 2 + 2;
-	mag = palloc0(cap);
-	mag[cap - 1] = 0;
-	for (int i = 0; i < digits.len; i++)
+	if (ndigits <= 18)
 	{
-		int			carry = digits.data[i] - '0';
+		uint64		v = 0;
 
-		for (int j = cap - 1; j >= cap - nmag; j--)
+		for (int i = 0; i < ndigits; i++)
+			v = v * 10 + (digits[i] - '0');
+		cap = sizeof(local_mag);
+		mag = local_mag;
+		for (int j = cap - 1; j >= 0; j--)
 		{
-			int			v = mag[j] * 10 + carry;
-
 			mag[j] = v & 0xff;
-			carry = v >> 8;
+			v >>= 8;
 		}
-		if (carry)
-			mag[cap - 1 - nmag++] = carry;
+		nmag = cap;
+	}
+	else
+	{
+		cap = ndigits / 2 + 2;
+		mag = palloc0(cap);
+		for (int i = 0; i < ndigits; i++)
+		{
+			int			carry = digits[i] - '0';
+
+			for (int j = cap - 1; j >= cap - nmag; j--)
+			{
+				int			v = mag[j] * 10 + carry;
+
+				mag[j] = v & 0xff;
+				carry = v >> 8;
+			}
+			if (carry)
+				mag[cap - 1 - nmag++] = carry;
+		}
 	}
 	{
 		unsigned char *m = mag + cap - nmag;
@@ -554,45 +1222,221 @@ unscaled_bytes(const char *text, int scale, int *out_scale, unsigned char **byte
 				zero = false;
 		if (zero)
 			neg = false;
-		*bytes = palloc(nmag + 1);
+		out = nmag + 1 <= outcap ? outbuf : palloc(nmag + 1);
 		if (!neg)
 		{
 			int			off = (m[0] & 0x80) ? 1 : 0;
 
-			(*bytes)[0] = 0;
-			memcpy(*bytes + off, m, nmag);
+			out[0] = 0;
+			memcpy(out + off, m, nmag);
 			*nbytes = nmag + off;
 		}
 		else
 		{
 			int			carry = 1;
-			unsigned char *t = palloc(nmag);
 
+			/* the two's complement after a sign byte, which it may not need */
 			for (int i = nmag - 1; i >= 0; i--)
 			{
 				int			v = (unsigned char) ~m[i] + carry;
 
-				t[i] = v & 0xff;
+				out[i + 1] = v & 0xff;
 				carry = v >> 8;
 			}
-			if (t[0] & 0x80)
+			if (out[1] & 0x80)
 			{
-				memcpy(*bytes, t, nmag);
+				memmove(out, out + 1, nmag);
 				*nbytes = nmag;
 			}
 			else
 			{
-				(*bytes)[0] = 0xff;
-				memcpy(*bytes + 1, t, nmag);
+				out[0] = 0xff;
 				*nbytes = nmag + 1;
 			}
 		}
+		*bytes = out;
 	}
 	return true;
 }
 
+/* Append a decimal number text (len bytes) as a Connect Decimal or VariableScaleDecimal */
+static void
+append_decimal(StringInfo buf, const KafkaEnvColumn *c, const char *text, int len)
+{
+	unsigned char local[32];
+	unsigned char *bytes;
+	int			nbytes;
+	int			scale;
+	bool		fixed = c->dbz_type == DBZ_DECIMAL;
+
+	if (!unscaled_bytes(text, len, fixed ? ((c->typmod - VARHDRSZ) & 0xffff) : -1,
+						&scale, &bytes, &nbytes, local, sizeof(local)))
+	{
+		appendStringInfoString(buf, "null");	/* NaN, infinities */
+		return;
+	}
+	if (!fixed)
+	{
+		appendStringInfoString(buf, "{\"scale\":");
+		append_int64(buf, scale);
+		appendStringInfoString(buf, ",\"value\":");
+	}
+	append_base64(buf, bytes, nbytes);
+	if (!fixed)
+		appendStringInfoChar(buf, '}');
+}
+
 /* PostgreSQL's epoch (2000-01-01) to the Unix epoch, in microseconds */
 #define PG_TO_UNIX_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+/* The n digits at p as a number, or -1 */
+static inline int
+digits_value(const char *p, int n)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!isdigit((unsigned char) p[i]))
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * A date "YYYY-MM-DD" (JsonEncodeDateTime's, year 1 to 9999) at the start
+ * of s: its Julian day; false if s does not start with one.  Other forms
+ * (BC, longer years) are left to the input functions.
+ */
+static bool
+parse_iso_date(const char *s, int len, int *jd)
+{
+	int			y;
+	int			m;
+	int			d;
+
+	if (len < 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	y = digits_value(s, 4);
+	m = digits_value(s + 5, 2);
+	d = digits_value(s + 8, 2);
+	if (y < 1 || m < 1 || m > 12 || d < 1 || d > day_tab[isleap(y)][m - 1])
+		return false;
+	*jd = date2j(y, m, d);
+	return true;
+}
+
+/*
+ * A time of day "HH:MM:SS[.ffffff]" (time_out's and JsonEncodeDateTime's,
+ * before 24:00) at the start of s: microseconds; returns the length read, or
+ * -1 if s does not start with one.
+ */
+static int
+parse_iso_time(const char *s, int len, int64 *us)
+{
+	int			h;
+	int			mi;
+	int			sec;
+	int			n = 8;
+	int64		frac = 0;
+
+	if (len < 8 || s[2] != ':' || s[5] != ':')
+		return -1;
+	h = digits_value(s, 2);
+	mi = digits_value(s + 3, 2);
+	sec = digits_value(s + 6, 2);
+	if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
+		return -1;
+	if (len > 8 && s[8] == '.')
+	{
+		int			nd = 0;
+
+		for (n = 9; n < len && isdigit((unsigned char) s[n]); n++)
+		{
+			if (++nd > 6)
+				return -1;		/* rounded by the input functions */
+			frac = frac * 10 + (s[n] - '0');
+		}
+		if (nd == 0)
+			return -1;
+		for (; nd < 6; nd++)
+			frac *= 10;
+	}
+	*us = ((int64) ((h * 60 + mi) * 60 + sec)) * USECS_PER_SEC + frac;
+	return n;
+}
+
+/*
+ * A timestamp "YYYY-MM-DDTHH:MM:SS[.ffffff]" (JsonEncodeDateTime's, years 1
+ * to 9999) at the start of s: the Timestamp, and the length read; -1 if s
+ * does not start with one.
+ */
+static int
+parse_iso_timestamp(const char *s, int len, Timestamp *ts)
+{
+	int			jd;
+	int64		us;
+	int			n;
+
+	if (!parse_iso_date(s, len, &jd) || len < 11 || s[10] != 'T')
+		return -1;
+	n = parse_iso_time(s + 11, len - 11, &us);
+	if (n < 0)
+		return -1;
+	*ts = (int64) (jd - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY + us;
+	return 11 + n;
+}
+
+/* Two digits of 0 <= n < 100 at o */
+static inline char *
+put_2digits(char *o, int n)
+{
+	o[0] = '0' + n / 10;
+	o[1] = '0' + n % 10;
+	return o + 2;
+}
+
+/* Append a UTC time as Debezium's ZonedTimestamp: "YYYY-MM-DDTHH:MM:SS[.f]Z" */
+static void
+append_utc(StringInfo buf, struct pg_tm *tm, fsec_t fsec)
+{
+	char		out[64];
+	char	   *o = out;
+
+	*o++ = '"';
+	if (tm->tm_year >= 10000)
+		o += pg_ultoa_n((uint32) tm->tm_year, o);
+	else
+	{
+		o = put_2digits(o, tm->tm_year / 100);
+		o = put_2digits(o, tm->tm_year % 100);
+	}
+	*o++ = '-';
+	o = put_2digits(o, tm->tm_mon);
+	*o++ = '-';
+	o = put_2digits(o, tm->tm_mday);
+	*o++ = 'T';
+	o = put_2digits(o, tm->tm_hour);
+	*o++ = ':';
+	o = put_2digits(o, tm->tm_min);
+	*o++ = ':';
+	o = put_2digits(o, tm->tm_sec);
+	if (fsec != 0)
+	{
+		int			len = 6;
+
+		*o = '.';
+		for (int i = 6, f = fsec; i >= 1; i--, f /= 10)
+			o[i] = '0' + f % 10;
+		while (o[len] == '0')
+			len--;
+		o += len + 1;
+	}
+	*o++ = 'Z';
+	*o++ = '"';
+	appendBinaryStringInfo(buf, out, o - out);
+}
 
 /* Append a timestamptz as Debezium's ZonedTimestamp: ISO 8601 in UTC */
 static void
@@ -602,34 +1446,73 @@ append_zoned(StringInfo buf, const char *text)
 															 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 	struct pg_tm tm;
 	fsec_t		fsec;
-	char		frac[8];
 
 	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0 || tm.tm_year <= 0)
 	{
 		escape_json(buf, text);
 		return;
 	}
-	frac[0] = '\0';
-	if (fsec != 0)
-	{
-		int			len;
-
-		snprintf(frac, sizeof(frac), ".%06d", (int) fsec);
-		len = strlen(frac);
-		while (frac[len - 1] == '0')
-			frac[--len] = '\0';
-	}
-	appendStringInfo(buf, "\"%04d-%02d-%02dT%02d:%02d:%02d%sZ\"",
-					 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	append_utc(buf, &tm, fsec);
 }
 
-/* Append the value of column c in Debezium's representation */
+/*
+ * append_zoned of a timestamptz's text as JsonEncodeDateTime writes it
+ * (len bytes: "YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM[:SS]", years 1 to 9999),
+ * without timestamptz_in; false (nothing appended) for any other text.
+ */
+static bool
+append_zoned_iso(StringInfo buf, const char *s, int len)
+{
+	Timestamp	ts;
+	int			n = parse_iso_timestamp(s, len, &ts);
+	const char *z;
+	int			zh;
+	int			zm;
+	int			zs = 0;
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (n < 0 || (len - n != 6 && len - n != 9))
+		return false;
+	z = s + n;
+
+	/*
+	 * In UTC already (a server in UTC): the date and time as they are, if
+	 * their fraction has no trailing zero (JsonEncodeDateTime writes none)
+	 */
+	if (len - n == 6 && memcmp(z, "+00:00", 6) == 0 && (n == 19 || s[n - 1] != '0'))
+	{
+		enlargeStringInfo(buf, n + 3);
+		buf->data[buf->len++] = '"';
+		memcpy(buf->data + buf->len, s, n);
+		buf->len += n;
+		buf->data[buf->len++] = 'Z';
+		buf->data[buf->len++] = '"';
+		buf->data[buf->len] = '\0';
+		return true;
+	}
+	if ((z[0] != '+' && z[0] != '-') || z[3] != ':' || (len - n == 9 && z[6] != ':'))
+		return false;
+	zh = digits_value(z + 1, 2);
+	zm = digits_value(z + 4, 2);
+	if (len - n == 9)
+		zs = digits_value(z + 7, 2);
+	if (zh < 0 || zh > 15 || zm < 0 || zm > 59 || zs < 0 || zs > 59)
+		return false;
+	ts -= (z[0] == '-' ? -1 : 1) * (int64) (zh * SECS_PER_HOUR + zm * SECS_PER_MINUTE + zs) * USECS_PER_SEC;
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0 || tm.tm_year <= 0)
+		return false;
+	append_utc(buf, &tm, fsec);
+	return true;
+}
+
+/* Append the value of column c in Debezium's representation (jsonb value: the slow path) */
 static void
 append_dbz_value(StringInfo buf, const KafkaEnvColumn *c, JsonbValue *v)
 {
 	char	   *s;
 
-	if (v == NULL)
+	if (v == NULL || v->type == jbvNull)
 	{
 		appendStringInfoString(buf, "null");
 		return;
@@ -646,26 +1529,9 @@ append_dbz_value(StringInfo buf, const KafkaEnvColumn *c, JsonbValue *v)
 			break;
 		case DBZ_DECIMAL:
 		case DBZ_VARDECIMAL:
-			{
-				unsigned char *bytes;
-				int			nbytes;
-				int			scale;
-				bool		fixed = c->dbz_type == DBZ_DECIMAL;
-
-				s = value_text(v);
-				if (!unscaled_bytes(s, fixed ? ((c->typmod - VARHDRSZ) & 0xffff) : -1,
-									&scale, &bytes, &nbytes))
-				{
-					appendStringInfoString(buf, "null");	/* NaN, infinities */
-					break;
-				}
-				if (!fixed)
-					appendStringInfo(buf, "{\"scale\":%d,\"value\":", scale);
-				append_base64(buf, bytes, nbytes);
-				if (!fixed)
-					appendStringInfoChar(buf, '}');
-				break;
-			}
+			s = value_text(v);
+			append_decimal(buf, c, s, strlen(s));
+			break;
 		case DBZ_ZONEDTS:
 			append_zoned(buf, value_text(v));
 			break;
@@ -679,7 +1545,7 @@ append_dbz_value(StringInfo buf, const KafkaEnvColumn *c, JsonbValue *v)
 				if (TIMESTAMP_NOT_FINITE(ts))
 					escape_json(buf, s);
 				else
-					appendStringInfo(buf, INT64_FORMAT, ts + PG_TO_UNIX_US);
+					append_int64(buf, ts + PG_TO_UNIX_US);
 				break;
 			}
 		case DBZ_DATE:
@@ -691,7 +1557,7 @@ append_dbz_value(StringInfo buf, const KafkaEnvColumn *c, JsonbValue *v)
 				if (DATE_NOT_FINITE(d))
 					escape_json(buf, s);
 				else
-					appendStringInfo(buf, "%d", (int) (d + POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE));
+					append_int64(buf, (int) (d + POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE));
 				break;
 			}
 		case DBZ_MICROTIME:
@@ -700,7 +1566,7 @@ append_dbz_value(StringInfo buf, const KafkaEnvColumn *c, JsonbValue *v)
 																	ObjectIdGetDatum(InvalidOid),
 																	Int32GetDatum(-1)));
 
-				appendStringInfo(buf, INT64_FORMAT, (int64) t);
+				append_int64(buf, (int64) t);
 				break;
 			}
 		case DBZ_JSON:
@@ -726,9 +1592,137 @@ append_dbz_value(StringInfo buf, const KafkaEnvColumn *c, JsonbValue *v)
 	}
 }
 
+/*
+ * Append the value of column c in Debezium's representation: the forms
+ * that row_to_json writes straight from their text, anything else by
+ * append_dbz_value of its jsonb value.
+ */
+static void
+append_dbz_rv(StringInfo buf, const KafkaEnvColumn *c, const RowValue *v)
+{
+	/* a string's content, when it has no escapes */
+	const char *s = v->p + 1;
+	int			slen = v->len - 2;
+	bool		raw = v->tok == RT_STRING && !v->escaped;
+	JsonbValue	jv;
+
+	if (v->tok == RT_NULL)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	switch ((DbzType) c->dbz_type)
+	{
+		case DBZ_INT16:
+		case DBZ_INT32:
+		case DBZ_INT64:
+		case DBZ_FLOAT:
+		case DBZ_DOUBLE:
+		case DBZ_BOOL:
+			append_json_rv(buf, v);
+			return;
+		case DBZ_DECIMAL:
+		case DBZ_VARDECIMAL:
+			if (v->tok == RT_NUMBER && v->plain)
+			{
+				append_decimal(buf, c, v->p, v->len);
+				return;
+			}
+			break;
+		case DBZ_ZONEDTS:
+			if (raw && append_zoned_iso(buf, s, slen))
+				return;
+			break;
+		case DBZ_MICROTS:
+			{
+				Timestamp	ts;
+
+				if (raw && parse_iso_timestamp(s, slen, &ts) == slen)
+				{
+					append_int64(buf, ts + PG_TO_UNIX_US);
+					return;
+				}
+				break;
+			}
+		case DBZ_DATE:
+			{
+				int			jd;
+
+				if (raw && slen == 10 && parse_iso_date(s, slen, &jd))
+				{
+					append_int64(buf, jd - UNIX_EPOCH_JDATE);
+					return;
+				}
+				break;
+			}
+		case DBZ_MICROTIME:
+			{
+				int64		us;
+
+				if (raw && parse_iso_time(s, slen, &us) == slen)
+				{
+					append_int64(buf, us);
+					return;
+				}
+				break;
+			}
+		case DBZ_JSON:
+			if (v->tok != RT_OBJECT && v->tok != RT_ARRAY)
+			{
+				StringInfoData j;
+
+				initStringInfo(&j);
+				append_json_rv(&j, v);
+				escape_json(buf, j.data);
+				return;
+			}
+			break;
+		case DBZ_BYTES:
+			/* byteaout's hex format, "\\x..." in JSON */
+			if (v->tok == RT_STRING && v->plain && slen >= 3 && (slen - 3) % 2 == 0 &&
+				s[0] == '\\' && s[1] == '\\' && s[2] == 'x')
+			{
+				int			n = (slen - 3) / 2;
+				unsigned char *b = palloc(Max(n, 1));
+				int			i;
+
+				for (i = 0; i < n; i++)
+				{
+					int			hi = hex_value(s[3 + 2 * i]);
+					int			lo = hex_value(s[4 + 2 * i]);
+
+					if (hi < 0 || lo < 0)
+						break;
+					b[i] = (unsigned char) (hi * 16 + lo);
+				}
+				if (i == n)
+				{
+					append_base64(buf, b, n);
+					return;
+				}
+			}
+			break;
+		case DBZ_UUID:
+		case DBZ_STRING:
+			if (v->tok == RT_STRING && v->plain)
+			{
+				appendBinaryStringInfo(buf, v->p, v->len);
+				return;
+			}
+			if (v->tok == RT_STRING)
+			{
+				escape_json(buf, rv_string_text(v));
+				return;
+			}
+			break;
+	}
+	rv_jsonb(v, &jv);
+	append_dbz_value(buf, c, &jv);
+}
+
 /* Append a row {"col": value, ...} in Debezium's representation, or null */
 static void
-append_dbz_row(StringInfo buf, KafkaEnvelope *env, Jsonb *row)
+append_dbz_row(StringInfo buf, KafkaEnvelope *env, RowValue *row)
 {
 	if (row == NULL)
 	{
@@ -738,11 +1732,8 @@ append_dbz_row(StringInfo buf, KafkaEnvelope *env, Jsonb *row)
 	appendStringInfoChar(buf, '{');
 	for (int i = 0; i < env->ncols; i++)
 	{
-		if (i > 0)
-			appendStringInfoChar(buf, ',');
-		escape_json(buf, env->cols[i].name);
-		appendStringInfoChar(buf, ':');
-		append_dbz_value(buf, &env->cols[i], row_field(row, env->cols[i].name));
+		append_col_key(buf, env, i, i == 0);
+		append_dbz_rv(buf, &env->cols[i], &row[i]);
 	}
 	appendStringInfoChar(buf, '}');
 }
@@ -753,70 +1744,113 @@ append_dbz_row(StringInfo buf, KafkaEnvelope *env, Jsonb *row)
  * schema if asked), or NULL when the stream has no key columns.
  */
 static char *
-make_key(KafkaEnvelope *env, Jsonb *row)
+make_key(KafkaEnvelope *env, RowValue *row, size_t *len)
 {
 	StringInfoData b;
 
+	*len = 0;
 	if (env->nkeys == 0 || row == NULL)
 		return NULL;
 	initStringInfo(&b);
-	if (env->schemas)
-		appendStringInfo(&b, "{\"schema\":%s,\"payload\":", env->key_schema);
+	appendBinaryStringInfo(&b, env->json->key_prefix.data, env->json->key_prefix.len);
 	appendStringInfoChar(&b, '{');
 	for (int i = 0; i < env->nkeys; i++)
 	{
-		KafkaEnvColumn *c = &env->cols[env->keys[i]];
-		JsonbValue *v = row_field(row, c->name);
+		int			k = env->keys[i];
 
-		if (i > 0)
-			appendStringInfoChar(&b, ',');
-		escape_json(&b, c->name);
-		appendStringInfoChar(&b, ':');
+		append_col_key(&b, env, k, i == 0);
 		if (env->kind == KAFKA_ENV_DEBEZIUM)
-			append_dbz_value(&b, c, v);
-		else if (v == NULL)
-			appendStringInfoString(&b, "null");
+			append_dbz_rv(&b, &env->cols[k], &row[k]);
 		else
-			append_json_value(&b, v);
+			append_json_rv(&b, &row[k]);
 	}
 	appendStringInfoChar(&b, '}');
 	if (env->schemas)
 		appendStringInfoChar(&b, '}');
+	*len = b.len;
 	return b.data;
 }
 
-/* A debezium value of op with these rows */
+/* A debezium value of op with these rows (row texts of lengths before_len, after_len) */
 static char *
 make_dbz_value(KafkaEnvelope *env, const KafkaChangeEvent *ev, char op,
-			   Jsonb *before, Jsonb *after, int64 now_ns)
+			   RowValue *before, size_t before_len, RowValue *after, size_t after_len,
+			   int64 now_ns, size_t *len)
 {
+	KafkaEnvJson *ej = env->json;
 	StringInfoData b;
 	int64		cap_us = ev->captured_us;
 	const char *snapshot = op == 'r' ? (ev->snapshot ? ev->snapshot : "true") : "false";
+	char		cap[MAXINT8LEN + 1];
+	int			caplen;
+	char		lsn[MAXINT8LEN + 1];
+	int			lsnlen;
 
 	initStringInfo(&b);
-	if (env->schemas)
-		appendStringInfo(&b, "{\"schema\":%s,\"payload\":", env->value_schema);
-	appendStringInfoString(&b, "{\"before\":");
+	/* most of what comes: the rows, the source, the schema */
+	enlargeStringInfo(&b, (int) Min(ej->value_prefix.len + before_len + after_len + 600, MaxAllocSize / 2));
+	appendBinaryStringInfo(&b, ej->value_prefix.data, ej->value_prefix.len);
+	APPEND_LIT(&b, "{\"before\":");
 	append_dbz_row(&b, env, before);
-	appendStringInfoString(&b, ",\"after\":");
+	APPEND_LIT(&b, ",\"after\":");
 	append_dbz_row(&b, env, after);
-	appendStringInfoString(&b, ",\"source\":{\"version\":\"" KAFKA_FDW_SOURCE_VERSION "\",\"connector\":\"postgresql\",\"name\":");
-	escape_json(&b, env->name);
-	appendStringInfo(&b, ",\"ts_ms\":" INT64_FORMAT ",\"snapshot\":\"%s\",\"db\":", cap_us / 1000, snapshot);
-	escape_json(&b, env->db);
-	appendStringInfo(&b, ",\"sequence\":\"[null,\\\"" INT64_FORMAT "\\\"]\",\"ts_us\":" INT64_FORMAT
-					 ",\"ts_ns\":" INT64_FORMAT ",\"schema\":",
-					 ev->lsn, cap_us, cap_us * 1000);
-	escape_json(&b, env->schema);
-	appendStringInfoString(&b, ",\"table\":");
-	escape_json(&b, env->table);
-	appendStringInfo(&b, ",\"txId\":" UINT64_FORMAT ",\"lsn\":" INT64_FORMAT ",\"xmin\":null},"
-					 "\"transaction\":null,\"op\":\"%c\",\"ts_ms\":" INT64_FORMAT ",\"ts_us\":" INT64_FORMAT
-					 ",\"ts_ns\":" INT64_FORMAT "}",
-					 ev->txid, ev->lsn, op, now_ns / 1000000, now_ns / 1000, now_ns);
+	/* the publish time, the same for a batch's events */
+	if (ej->now_tail.len == 0 || ej->now_ns != now_ns)
+	{
+		resetStringInfo(&ej->now_tail);
+		APPEND_LIT(&ej->now_tail, "\",\"ts_ms\":");
+		append_int64(&ej->now_tail, now_ns / 1000000);
+		APPEND_LIT(&ej->now_tail, ",\"ts_us\":");
+		append_int64(&ej->now_tail, now_ns / 1000);
+		APPEND_LIT(&ej->now_tail, ",\"ts_ns\":");
+		append_int64(&ej->now_tail, now_ns);
+		appendStringInfoChar(&ej->now_tail, '}');
+		ej->now_ns = now_ns;
+	}
+
+	/*
+	 * The source and the rest: room for all of it (its constant parts, six
+	 * numbers, the snapshot marker), then copies without further checks
+	 */
+	enlargeStringInfo(&b, ej->source_name.len + ej->source_db.len + ej->source_table.len +
+					  ej->now_tail.len + strlen(snapshot) + 6 * (MAXINT8LEN + 3) + 128);
+#define PUT(s, n) (memcpy(b.data + b.len, (s), (n)), b.len += (n))
+#define PUT_LIT(lit) PUT(lit, sizeof(lit) - 1)
+	PUT(ej->source_name.data, ej->source_name.len);
+	/* ts_ms, ts_us and ts_ns of the capture time: its digits */
+	caplen = pg_lltoa(cap_us, cap);
+	if (cap_us >= 1000)
+		PUT(cap, caplen - 3);
+	else
+		b.len += pg_lltoa(cap_us / 1000, b.data + b.len);
+	PUT_LIT(",\"snapshot\":\"");
+	PUT(snapshot, strlen(snapshot));
+	PUT(ej->source_db.data, ej->source_db.len);
+	lsnlen = pg_lltoa(ev->lsn, lsn);
+	PUT(lsn, lsnlen);
+	PUT_LIT("\\\"]\",\"ts_us\":");
+	PUT(cap, caplen);
+	PUT_LIT(",\"ts_ns\":");
+	if (cap_us > 0 && cap_us <= PG_INT64_MAX / 1000)
+	{
+		PUT(cap, caplen);
+		PUT_LIT("000");
+	}
+	else
+		b.len += pg_lltoa(cap_us * 1000, b.data + b.len);
+	PUT(ej->source_table.data, ej->source_table.len);
+	b.len += pg_ulltoa_n(ev->txid, b.data + b.len);
+	PUT_LIT(",\"lsn\":");
+	PUT(lsn, lsnlen);
+	PUT_LIT(",\"xmin\":null},\"transaction\":null,\"op\":\"");
+	b.data[b.len++] = op;
+	PUT(ej->now_tail.data, ej->now_tail.len);
 	if (env->schemas)
-		appendStringInfoChar(&b, '}');
+		b.data[b.len++] = '}';
+	b.data[b.len] = '\0';
+#undef PUT
+#undef PUT_LIT
+	*len = b.len;
 	return b.data;
 }
 
@@ -828,30 +1862,28 @@ make_dbz_value(KafkaEnvelope *env, const KafkaChangeEvent *ev, char op,
 static char *
 rewrite_row(KafkaEnvelope *env, const char *text)
 {
-	Jsonb	   *row = parse_row(text);
+	RowValue   *row;
 	StringInfoData b;
 
-	if (row == NULL)
+	if (text == NULL)
 		return NULL;
+	row = scan_row(env, text, strlen(text));
 	initStringInfo(&b);
 	appendStringInfoChar(&b, '{');
 	for (int i = 0; i < env->ncols; i++)
 	{
 		KafkaEnvColumn *c = &env->cols[i];
-		JsonbValue *v = row_field(row, c->name);
+		RowValue   *v = &row[i];
 
-		if (i > 0)
-			appendStringInfoChar(&b, ',');
-		escape_json(&b, c->name);
-		appendStringInfoChar(&b, ':');
-		if (v == NULL)
+		append_col_key(&b, env, i, i == 0);
+		if (v->tok == RT_NULL)
 			appendStringInfoString(&b, "null");
 		else if (c->action == KAFKA_COL_MASK)
-			escape_json(&b, kafkaMaskText(value_text(v), c->mask_keep));
+			escape_json(&b, kafkaMaskText(rv_text(v), c->mask_keep));
 		else if (c->action == KAFKA_COL_HASH)
-			escape_json(&b, kafkaHashText(value_text(v), env->tf->hash_salt));
+			escape_json(&b, kafkaHashText(rv_text(v), env->tf->hash_salt));
 		else
-			append_json_value(&b, v);
+			append_json_rv(&b, v);
 	}
 	appendStringInfoChar(&b, '}');
 	return b.data;
@@ -861,7 +1893,8 @@ rewrite_row(KafkaEnvelope *env, const char *text)
 typedef struct EnvRow
 {
 	const char *text;			/* row_to_json text (rewritten by the column rules) */
-	Jsonb	   *json;			/* json: parsed */
+	size_t		len;			/* its length */
+	RowValue   *json;			/* json: the columns' values in it */
 	KafkaEnvAvroRow *avro;		/* avro: read back into datums */
 } EnvRow;
 
@@ -874,10 +1907,11 @@ env_row(KafkaEnvelope *env, const char *text)
 		return NULL;
 	row = palloc0(sizeof(EnvRow));
 	row->text = text;
+	row->len = strlen(text);
 	if (env->format == KAFKA_FORMAT_AVRO)
 		row->avro = kafkaEnvAvroRow(env, text);
 	else
-		row->json = parse_row(text);
+		row->json = scan_row(env, text, row->len);
 	return row;
 }
 
@@ -885,16 +1919,12 @@ env_row(KafkaEnvelope *env, const char *text)
 static char *
 env_key(KafkaEnvelope *env, EnvRow *row, size_t *len)
 {
-	char	   *key;
-
 	*len = 0;
 	if (row == NULL)
 		return NULL;
 	if (env->format == KAFKA_FORMAT_AVRO)
 		return kafkaEnvAvroKey(env, row->avro, len);
-	key = make_key(env, row->json);
-	*len = key ? strlen(key) : 0;
-	return key;
+	return make_key(env, row->json, len);
 }
 
 /* A debezium value of op with these rows */
@@ -902,15 +1932,11 @@ static char *
 env_dbz_value(KafkaEnvelope *env, const KafkaChangeEvent *ev, char op, EnvRow *before,
 			  EnvRow *after, int64 now_ns, size_t *len)
 {
-	char	   *value;
-
 	if (env->format == KAFKA_FORMAT_AVRO)
 		return kafkaEnvAvroDbzValue(env, ev, op, before ? before->avro : NULL,
 									after ? after->avro : NULL, now_ns, len);
-	value = make_dbz_value(env, ev, op, before ? before->json : NULL,
-						   after ? after->json : NULL, now_ns);
-	*len = strlen(value);
-	return value;
+	return make_dbz_value(env, ev, op, before ? before->json : NULL, before ? before->len : 0,
+						  after ? after->json : NULL, after ? after->len : 0, now_ns, len);
 }
 
 /* The value of the upsert and row envelopes: the new row */
@@ -919,8 +1945,8 @@ env_row_value(KafkaEnvelope *env, EnvRow *after, size_t *len)
 {
 	if (env->format == KAFKA_FORMAT_AVRO)
 		return kafkaEnvAvroRowValue(env, after->avro, len);
-	*len = strlen(after->text);
-	return pstrdup(after->text);
+	*len = after->len;
+	return pnstrdup(after->text, after->len);
 }
 
 static void

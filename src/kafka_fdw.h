@@ -701,12 +701,16 @@ typedef struct KafkaEnvColumn
 /* The format avro part of an envelope (envelope_avro.c) */
 typedef struct KafkaEnvAvro KafkaEnvAvro;
 
+/* The JSON part of an envelope: names and constant parts of messages (envelope.c) */
+typedef struct KafkaEnvJson KafkaEnvJson;
+
 /* How the events of one stream become messages */
 typedef struct KafkaEnvelope
 {
 	KafkaEnvelopeKind kind;
 	KafkaFormat format;			/* KAFKA_FORMAT_JSON or KAFKA_FORMAT_AVRO */
 	KafkaEnvAvro *avro;			/* avro: schemas, decoder, encoders */
+	KafkaEnvJson *json;			/* captured rows' columns by name; json: constant parts */
 	bool		schemas;		/* debezium: {"schema","payload"} wrapper */
 	char	   *name;			/* logical server name (source.name, schema names) */
 	char	   *db;				/* database name */
