@@ -144,7 +144,7 @@ if [[ " $PARTS " == *" insert "* ]]; then
     local before; before=$(sent b_running)
     q "TRUNCATE b_running" >/dev/null
     wait_sent b_running $((before + 1))
-    q "VACUUM ANALYZE kafka.outbox" >/dev/null
+    q "VACUUM ANALYZE kafka.outbox_chunk" >/dev/null
     q "VACUUM b_plain, b_paused, b_running" >/dev/null
   }
   plain=() paused=() running=() published=()
@@ -208,11 +208,11 @@ if [[ " $PARTS " == *" drain "* ]]; then
       n=$((n + 1)) topic=ebench_drain_$n
       psql -c "SELECT kafka.stop_stream('b_drain')" >/dev/null 2>&1 || true
       q "TRUNCATE b_drain" >/dev/null
-      q "VACUUM kafka.outbox" >/dev/null
+      q "VACUUM kafka.outbox_chunk" >/dev/null
       start_stream b_drain "$topic"
       q "SELECT kafka.pause_stream('b_drain')" >/dev/null
       cap=$(timed "$(insert_sql b_drain "$DRAIN_ROWS")")
-      q "VACUUM ANALYZE kafka.outbox" >/dev/null
+      q "VACUUM ANALYZE kafka.outbox_chunk" >/dev/null
       t0=$(now_ms)
       q "SELECT kafka.resume_stream('b_drain')" >/dev/null
       wait_sent b_drain "$DRAIN_ROWS"

@@ -90,6 +90,8 @@ PG_FUNCTION_INFO_V1(kafka_flush_stream);
 #define BACKOFF_MAX_MS 10000
 /* snapshot chunks without rows run in one worker transaction, at most */
 #define SNAPSHOT_EMPTY_CHUNKS 100
+/* a batch of at most this many events and its progress record are flushed together */
+#define EMITTER_ONE_FLUSH_EVENTS 1000
 
 /* Testing aid (superuser): pause between the Kafka commit and the outbox delete */
 static int	emitter_commit_delay_ms = 0;
@@ -625,6 +627,8 @@ chunk_rows(Datum arr, int n)
  * wrote are not committed (kafka.flush_stream runs in the caller's
  * transaction): they wait.
  */
+static SPIPlanPtr read_plans[2];	/* changes, snapshot chunks */
+
 static Chunk *
 read_outbox(int32 stream_id, bool snapshot_rows, int64 limit, int *nchunks, bool *more)
 {
@@ -643,14 +647,23 @@ read_outbox(int32 stream_id, bool snapshot_rows, int64 limit, int *nchunks, bool
 				 errmsg("kafka_fdw's library is newer than its SQL objects in this database"),
 				 errdetail("The changes stay in kafka.outbox until the extension is updated."),
 				 errhint("Run ALTER EXTENSION kafka_fdw UPDATE.")));
-	portal = SPI_cursor_open_with_args(NULL, snapshot_rows ?
-									   "SELECT chunk_id, op, n, txid, lsn, captured_at, before, after "
-									   "FROM kafka.outbox_chunk WHERE stream_id = $1 AND op = 'r' "
-									   "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY chunk_id" :
-									   "SELECT chunk_id, op, n, txid, lsn, captured_at, before, after "
-									   "FROM kafka.outbox_chunk WHERE stream_id = $1 "
-									   "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY chunk_id",
-									   1, types, args, NULL, false, CURSOR_OPT_NO_SCROLL);
+	/* planned once per process (a batch follows every commit of the table) */
+	if (read_plans[snapshot_rows] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(snapshot_rows ?
+											  "SELECT chunk_id, op, n, txid, lsn, captured_at, before, after "
+											  "FROM kafka.outbox_chunk WHERE stream_id = $1 AND op = 'r' "
+											  "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY chunk_id" :
+											  "SELECT chunk_id, op, n, txid, lsn, captured_at, before, after "
+											  "FROM kafka.outbox_chunk WHERE stream_id = $1 "
+											  "AND txid IS DISTINCT FROM pg_current_xact_id_if_assigned() ORDER BY chunk_id",
+											  1, types, CURSOR_OPT_NO_SCROLL);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the query of kafka.outbox_chunk: %s", SPI_result_code_string(SPI_result));
+		read_plans[snapshot_rows] = plan;
+	}
+	portal = SPI_cursor_open(NULL, read_plans[snapshot_rows], args, NULL, false);
 	for (;;)
 	{
 		SPITupleTable *tt;
@@ -724,6 +737,81 @@ chunks_to_ranges(const Chunk *chunks, int n, IdRange *out)
 	return nr;
 }
 
+/*
+ * Make both transactional producers of a stream ready: init_transactions
+ * fences older instances of each transactional.id (a killed worker, a
+ * flush_stream of another session) and finishes the transaction they left
+ * open, so that the progress topic then tells what reached Kafka.
+ */
+static void
+init_producers(KafkaOptions *opts, char **txn_ids)
+{
+	KafkaHandle *a = kafkaProducerHandle(opts, txn_ids[0]);
+
+	if (!a->txn_ready)
+		kafkaTxnInit(a, opts->timeout_ms);
+	/* kept from being retired while the second one is made */
+	a->pinned = a->in_use = true;
+	PG_TRY();
+	{
+		KafkaHandle *b = kafkaProducerHandle(opts, txn_ids[1]);
+
+		if (!b->txn_ready)
+			kafkaTxnInit(b, opts->timeout_ms);
+	}
+	PG_FINALLY();
+	{
+		a->pinned = a->in_use = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The producer of the stream's next batch, ready, after recovery if needed.
+ */
+static pg_noinline KafkaHandle *
+batch_producer(KafkaOptions *opts, StreamInfo *s, StreamState *st)
+{
+	char	   *txn_ids[2];
+	KafkaHandle *h;
+
+	/*
+	 * Two transactional producers take turns, by the parity of the batch
+	 * number: right after a commit, the coordinator is still writing the
+	 * commit markers of that transactional.id for a few milliseconds, and a
+	 * new transaction of the same id would be refused with
+	 * CONCURRENT_TRANSACTIONS and retried by librdkafka 20 ms later, on most
+	 * batches of a stream that keeps up with its table.  The even id is the
+	 * one version 1.1 used.
+	 */
+	txn_ids[0] = psprintf("kafka_fdw-" UINT64_FORMAT "-%u-emit-%s",
+						  GetSystemIdentifier(), MyDatabaseId, s->uuid);
+	txn_ids[1] = psprintf("%s-b", txn_ids[0]);
+	for (int attempt = 0;; attempt++)
+	{
+		if (!st->recovered)
+		{
+			init_producers(opts, txn_ids);
+			kafkaEnsureProgressTopic(opts, s->progress_topic);
+			recover(opts, s);
+			st->recovered = true;
+		}
+		h = kafkaProducerHandle(opts, txn_ids[(s->batch_no + 1) & 1]);
+		if (h->txn_ready)
+			break;
+		/* a new handle (the old one was retired): fence and recover again */
+		st->recovered = false;
+		if (attempt > 0)
+		{
+			/* both were initialized just now: one that keeps being retired only needs its own */
+			kafkaTxnInit(h, opts->timeout_ms);
+			break;
+		}
+	}
+
+	return h;
+}
+
 static int64
 publish_batch(StreamInfo *s, bool *full)
 {
@@ -731,8 +819,6 @@ publish_batch(StreamInfo *s, bool *full)
 	Oid			table_owner = kafkaRelOwner(s->relid);
 	KafkaOptions *opts;
 	StreamState *st = state_of(s->stream_id);
-	char	   *txn_id = psprintf("kafka_fdw-" UINT64_FORMAT "-%u-emit-%s",
-								  GetSystemIdentifier(), MyDatabaseId, s->uuid);
 	KafkaHandle *h;
 	Chunk	   *chunks = NULL;
 	int			nchunks = 0;
@@ -770,18 +856,7 @@ publish_batch(StreamInfo *s, bool *full)
 						 quote_identifier(s->server))));
 	opts = kafkaGetServerOptionsFor(server->serverid, table_owner);
 
-	h = kafkaProducerHandle(opts, txn_id);
-	if (!h->txn_ready)
-	{
-		st->recovered = false;
-		kafkaTxnInit(h, opts->timeout_ms);
-	}
-	if (!st->recovered)
-	{
-		kafkaEnsureProgressTopic(opts, s->progress_topic);
-		recover(opts, s);
-		st->recovered = true;
-	}
+	h = batch_producer(opts, s, st);
 
 	/*
 	 * Snapshot chunks ('r', snapshot.c) go first, before every change: while
@@ -973,13 +1048,19 @@ publish_batch(StreamInfo *s, bool *full)
 		SetUserIdAndSecContext(save_userid, save_sec);
 
 		/*
-		 * Every change event is acknowledged before the progress record is
-		 * sent: the progress partition, which every stream of the cluster
-		 * shares and whose open transactions hold back the recovery of all
-		 * of them, joins this transaction only for its last moment.
+		 * A large batch: every change event is acknowledged before the
+		 * progress record is sent: the progress partition, which every
+		 * stream of the cluster shares and whose open transactions hold back
+		 * the recovery of all of them, joins this transaction only for its
+		 * last moment.  A small one (the worker keeping up with commits)
+		 * sends both at once and waits once: one round trip less per batch,
+		 * which is most of the latency of a change.
 		 */
-		kafkaProducerFlush(p);
-		kafkaProducerCheck(p);
+		if (nrows > EMITTER_ONE_FLUSH_EVENTS)
+		{
+			kafkaProducerFlush(p);
+			kafkaProducerCheck(p);
+		}
 
 		/* the progress record, in the same Kafka transaction */
 		{

@@ -272,6 +272,10 @@ typedef struct KafkaHandle
 								 * with in_use, cleared by the holder */
 	bool		txn_ready;		/* transactional writer: init_transactions done */
 	const char *txn_id;			/* transactional writer: its transactional.id */
+	/* writers: the topic whose partitions were asked last (kafkaProducerBegin) */
+	char		checked_topic[256];
+	int64		checked_at_ms;	/* kafkaNowMs() of the answer */
+	int			checked_nparts;
 } KafkaHandle;
 
 /* in kafka_fdw.c */

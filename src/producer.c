@@ -53,6 +53,9 @@
 /* Messages handed to librdkafka in one rd_kafka_produce_batch() call */
 #define KAFKA_PRODUCE_BATCH 512
 
+/* a topic checked this recently by the same handle is not asked again */
+#define KAFKA_TOPIC_RECHECK_MS 1000
+
 /*
  * The opaque of a message: producer id in the high bits, message number in
  * the low bits.
@@ -652,7 +655,27 @@ kafkaProducerBegin(KafkaHandle *h, const char *topic, int timeout_ms,
 	p->cxt = cxt;
 	p->pendcxt = AllocSetContextCreate(cxt, "kafka_fdw produce batch", ALLOCSET_DEFAULT_SIZES);
 	p->pending = palloc(sizeof(rd_kafka_message_t) * KAFKA_PRODUCE_BATCH);
-	p->npartitions = kafkaTopicPartitions(h->rk, topic, timeout_ms, &parts);
+
+	/*
+	 * The topic is checked (exists, its partitions) by a metadata request, a
+	 * round trip to the broker, unless this handle asked for it within the
+	 * last KAFKA_TOPIC_RECHECK_MS: the emitter begins a batch after every
+	 * commit of its table, and single-row INSERTs come in quick succession.
+	 * A topic deleted meanwhile fails its messages; one given partitions
+	 * meanwhile is written as the old count says for that long.
+	 */
+	if (strcmp(h->checked_topic, topic) == 0 && kafkaNowMs() - h->checked_at_ms < KAFKA_TOPIC_RECHECK_MS)
+		p->npartitions = h->checked_nparts;
+	else
+	{
+		p->npartitions = kafkaTopicPartitions(h->rk, topic, timeout_ms, &parts);
+		if (strlen(topic) < sizeof(h->checked_topic))
+		{
+			strcpy(h->checked_topic, topic);
+			h->checked_at_ms = kafkaNowMs();
+			h->checked_nparts = p->npartitions;
+		}
+	}
 
 	last_producer_id = (last_producer_id + 1) & TICKET_ID_MASK;
 	p->id = last_producer_id;
