@@ -15,9 +15,12 @@
  *		  stream is found by an index scan of kafka.stream, a chunk goes in
  *		  as one heap tuple and one index entry (Outbox), the column
  *		  defaults are computed here, and the json of a row is written with
- *		  the column types looked up once per statement (RowJson).  One row
- *		  per event (as 1.1 wrote) cost about as much as the source row
- *		  itself: a heap tuple, an index entry and a sequence step each.  At
+ *		  the column types looked up once per statement (RowJson), straight
+ *		  into the data area of the chunk's json[] array (ChunkColumn: no
+ *		  datum per event, no copy into the array), which is compressed
+ *		  (lz4) when it is too big for the heap tuple.  One row per event
+ *		  (as 1.1 wrote) cost about as much as the source row itself: a
+ *		  heap tuple, an index entry and a sequence step each.  At
  *		  commit, an XactCallback wakes this database's emitter worker
  *		  (kafkaWakeWorkerAtCommit), so that publishing starts at once
  *		  instead of at the next poll.
@@ -52,6 +55,8 @@
 #include "kafka_fdw.h"
 
 #include "access/xact.h"
+#include "access/heaptoast.h"
+#include "access/toast_internals.h"
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -105,11 +110,16 @@ typedef enum ColumnJsonKind
 {
 	CJ_SKIP,					/* dropped column */
 	CJ_BOOL,					/* true / false */
+	CJ_INT2,					/* as int2out, int4out, int8out write them */
+	CJ_INT4,
+	CJ_INT8,
 	CJ_NUMBER,					/* as output, quoted unless a json number */
 	CJ_DATE,					/* JsonEncodeDateTime, quoted */
 	CJ_TIMESTAMP,
 	CJ_TIMESTAMPTZ,
-	CJ_JSON,					/* json or jsonb: as output */
+	CJ_JSON,					/* json: its text as is (json_out) */
+	CJ_JSONB,					/* jsonb: as output */
+	CJ_TEXT,					/* text, varchar, bpchar: the text, escaped */
 	CJ_STRING					/* any other built-in scalar: escaped string */
 } ColumnJsonKind;
 
@@ -117,7 +127,8 @@ typedef struct ColumnJson
 {
 	ColumnJsonKind kind;
 	char	   *key;			/* "name": (escaped, with separator) */
-	FmgrInfo	out;			/* output function, unless bool or date/time */
+	int			keylen;			/* strlen(key) */
+	FmgrInfo	out;			/* output function, where one is called */
 } ColumnJson;
 
 /* The json writer of the rows of one statement */
@@ -126,8 +137,21 @@ typedef struct RowJson
 	int			natts;
 	ColumnJson *cols;
 	bool		generic;		/* a column needs row_to_json's general code */
-	StringInfoData buf;
 } RowJson;
+
+/*
+ * One json[] column of the chunk being filled (before or after), built in
+ * place: the elements as construct_md_array lays them out in the array's
+ * data area (each a 4-byte varlena header and the json text, at an int
+ * aligned offset), so that neither a datum per event nor a copy of them all
+ * into the array is needed.
+ */
+typedef struct ChunkColumn
+{
+	StringInfoData data;		/* the data area of the array */
+	bool		hasnull;		/* some event has no row here */
+	bool		nulls[OUTBOX_CHUNK];
+} ChunkColumn;
 
 /*
  * The outbox insertion of one statement: its changes in chunks, each one
@@ -158,12 +182,9 @@ typedef struct Outbox
 				att_before,
 				att_after;
 	/* the chunk being filled */
-	Datum		before[OUTBOX_CHUNK];
-	bool		before_null[OUTBOX_CHUNK];
-	Datum		after[OUTBOX_CHUNK];
-	bool		after_null[OUTBOX_CHUNK];
+	ChunkColumn before;
+	ChunkColumn after;
 	int			n;				/* events buffered */
-	Size		bytes;			/* json bytes buffered */
 	/* 1.1's layout (library updated, extension not yet): one row per event through SPI */
 	bool		legacy;
 	SPIPlanPtr	legacy_plan;
@@ -336,6 +357,8 @@ outbox_open(Outbox *ob, int32 stream_id, char op)
 	ob->cid = GetCurrentCommandId(true);
 	ob->slot = table_slot_create(ob->rel, NULL);
 	ob->txid = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	initStringInfo(&ob->before.data);
+	initStringInfo(&ob->after.data);
 }
 
 /* 1.1's layout: one INSERT per event, the other columns by their defaults */
@@ -368,6 +391,94 @@ outbox_legacy_insert(Outbox *ob, Datum before, bool before_null, Datum after, bo
 }
 
 /*
+ * Start the json[] element of the ob->n-th event in column cc: returns the
+ * buffer to append the json text to, then chunk_value_end.  Elements are
+ * int aligned (TYPALIGN_INT, json's) with the padding zeroed, as
+ * construct_md_array writes them.
+ */
+static StringInfo
+chunk_value_begin(ChunkColumn *cc, int i, int *start)
+{
+	StringInfo	d = &cc->data;
+	int			pad = INTALIGN(d->len) - d->len;
+
+	cc->nulls[i] = false;
+	enlargeStringInfo(d, pad + VARHDRSZ);
+	memset(d->data + d->len, 0, pad + VARHDRSZ);
+	d->len += pad;
+	*start = d->len;
+	d->len += VARHDRSZ;
+	return d;
+}
+
+static void
+chunk_value_end(ChunkColumn *cc, int start)
+{
+	SET_VARSIZE(cc->data.data + start, cc->data.len - start);
+}
+
+static void
+chunk_value_null(ChunkColumn *cc, int i)
+{
+	cc->nulls[i] = true;
+	cc->hasnull = true;
+}
+
+/*
+ * The json[] array of n elements of cc, byte for byte what
+ * construct_md_array makes of them.  An array too big to stay in the heap
+ * tuple is compressed (lz4) here: the column's storage is EXTERNAL, so the
+ * toaster would store it uncompressed, in about one toast tuple and index
+ * entry per 2 kB, which cost the writer more than compressing (json rows
+ * of one table compress several times).  The readers detoast the array as
+ * any other.
+ */
+static Datum
+chunk_array(ChunkColumn *cc, int n)
+{
+	int			dataoffset = cc->hasnull ? ARR_OVERHEAD_WITHNULLS(1, n) : 0;
+	Size		hdrlen = cc->hasnull ? (Size) dataoffset : ARR_OVERHEAD_NONULLS(1);
+	Size		nbytes = hdrlen + INTALIGN(cc->data.len);
+	ArrayType  *a;
+
+	if (!AllocSizeIsValid(nbytes))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("array size exceeds the maximum allowed (%d)",
+						(int) MaxAllocSize)));
+	a = (ArrayType *) palloc0(nbytes);
+	SET_VARSIZE(a, nbytes);
+	a->ndim = 1;
+	a->dataoffset = dataoffset;
+	a->elemtype = JSONOID;
+	ARR_DIMS(a)[0] = n;
+	ARR_LBOUND(a)[0] = 1;
+	if (cc->hasnull)
+	{
+		bits8	   *bitmap = ARR_NULLBITMAP(a);
+
+		for (int i = 0; i < n; i++)
+			if (!cc->nulls[i])
+				bitmap[i / BITS_PER_BYTE] |= 1 << (i % BITS_PER_BYTE);
+	}
+	memcpy(ARR_DATA_PTR(a), cc->data.data, cc->data.len);
+#ifdef USE_LZ4
+	if (nbytes > TOAST_TUPLE_THRESHOLD)
+	{
+		Datum		compressed = toast_compress_datum(PointerGetDatum(a),
+													  TOAST_LZ4_COMPRESSION);
+
+		if (DatumGetPointer(compressed) != NULL)
+		{
+			pfree(a);
+			return compressed;
+		}
+	}
+#endif
+	return PointerGetDatum(a);
+}
+
+/*
  * Insert the buffered chunk: its event ids (one sequence step), lsn and
  * captured_at are taken now, after the statement took its row locks.
  */
@@ -377,8 +488,6 @@ outbox_flush(Outbox *ob)
 	TupleTableSlot *slot = ob->slot;
 	Datum	   *values;
 	bool	   *nulls;
-	int			dims[1];
-	int			lbs[1] = {1};
 	List	   *conflicts;
 	MemoryContext oldcxt;
 
@@ -386,7 +495,6 @@ outbox_flush(Outbox *ob)
 		return;
 	/* the arrays and their toasted copies: gone with the chunk */
 	oldcxt = MemoryContextSwitchTo(GetPerTupleMemoryContext(ob->estate));
-	dims[0] = ob->n;
 	ExecClearTuple(slot);
 	values = slot->tts_values;
 	nulls = slot->tts_isnull;
@@ -402,12 +510,8 @@ outbox_flush(Outbox *ob)
 	values[ob->att_txid - 1] = ob->txid;
 	values[ob->att_lsn - 1] = LSNGetDatum(GetXLogInsertRecPtr());
 	values[ob->att_captured_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[ob->att_before - 1] =
-		PointerGetDatum(construct_md_array(ob->before, ob->before_null, 1, dims, lbs,
-										   JSONOID, -1, false, TYPALIGN_INT));
-	values[ob->att_after - 1] =
-		PointerGetDatum(construct_md_array(ob->after, ob->after_null, 1, dims, lbs,
-										   JSONOID, -1, false, TYPALIGN_INT));
+	values[ob->att_before - 1] = chunk_array(&ob->before, ob->n);
+	values[ob->att_after - 1] = chunk_array(&ob->after, ob->n);
 	ExecStoreVirtualTuple(slot);
 	table_tuple_insert(ob->rel, slot, ob->cid, 0, ob->bistate);
 	conflicts = ExecInsertIndexTuples(ob->rri, slot, ob->estate, false, false, NULL, NIL);
@@ -415,36 +519,22 @@ outbox_flush(Outbox *ob)
 	MemoryContextSwitchTo(oldcxt);
 	ResetPerTupleExprContext(ob->estate);
 	ob->n = 0;
-	ob->bytes = 0;
+	resetStringInfo(&ob->before.data);
+	resetStringInfo(&ob->after.data);
+	ob->before.hasnull = ob->after.hasnull = false;
 }
 
 /*
- * Buffer one event of the statement's op.  Returns true when the caller may
- * free the memory of before and after (the chunk was written out).
+ * Count the event whose values were just written; write the chunk out when
+ * it is full (events or bytes).
  */
-static bool
-outbox_add(Outbox *ob, Datum before, bool before_null, Datum after, bool after_null)
+static void
+outbox_event_done(Outbox *ob)
 {
-	if (ob->legacy)
-	{
-		outbox_legacy_insert(ob, before, before_null, after, after_null);
-		return true;
-	}
-	ob->before[ob->n] = before;
-	ob->before_null[ob->n] = before_null;
-	ob->after[ob->n] = after;
-	ob->after_null[ob->n] = after_null;
 	ob->n++;
-	if (!before_null)
-		ob->bytes += VARSIZE_ANY(DatumGetPointer(before));
-	if (!after_null)
-		ob->bytes += VARSIZE_ANY(DatumGetPointer(after));
-	if (ob->n == OUTBOX_CHUNK || ob->bytes >= OUTBOX_CHUNK_BYTES)
-	{
+	if (ob->n == OUTBOX_CHUNK ||
+		(Size) ob->before.data.len + ob->after.data.len >= OUTBOX_CHUNK_BYTES)
 		outbox_flush(ob);
-		return true;
-	}
-	return false;
 }
 
 static void
@@ -460,6 +550,8 @@ outbox_close(Outbox *ob)
 		return;
 	}
 	outbox_flush(ob);
+	pfree(ob->before.data.data);
+	pfree(ob->after.data.data);
 	ExecDropSingleTupleTableSlot(ob->slot);
 	ExecCloseIndices(ob->rri);
 	FreeBulkInsertState(ob->bistate);
@@ -477,7 +569,6 @@ row_json_init(RowJson *rj, TupleDesc tupdesc)
 	rj->natts = tupdesc->natts;
 	rj->cols = palloc0(sizeof(ColumnJson) * tupdesc->natts);
 	rj->generic = false;
-	initStringInfo(&rj->buf);
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
@@ -499,6 +590,7 @@ row_json_init(RowJson *rj, TupleDesc tupdesc)
 		escape_json(&key, NameStr(att->attname));
 		appendStringInfoChar(&key, ':');
 		col->key = key.data;
+		col->keylen = key.len;
 
 		/* as json_categorize_type: domains as their base type */
 		base = getBaseType(att->atttypid);
@@ -508,8 +600,14 @@ row_json_init(RowJson *rj, TupleDesc tupdesc)
 				col->kind = CJ_BOOL;
 				break;
 			case INT2OID:
+				col->kind = CJ_INT2;
+				break;
 			case INT4OID:
+				col->kind = CJ_INT4;
+				break;
 			case INT8OID:
+				col->kind = CJ_INT8;
+				break;
 			case FLOAT4OID:
 			case FLOAT8OID:
 			case NUMERICOID:
@@ -526,9 +624,17 @@ row_json_init(RowJson *rj, TupleDesc tupdesc)
 				col->kind = CJ_TIMESTAMPTZ;
 				break;
 			case JSONOID:
-			case JSONBOID:
 				col->kind = CJ_JSON;
+				break;
+			case JSONBOID:
+				col->kind = CJ_JSONB;
 				getTypeOutputInfo(base, &outfunc, &varlena);
+				break;
+			case TEXTOID:
+			case VARCHAROID:
+			case BPCHAROID:
+				/* their output functions write the text as is */
+				col->kind = CJ_TEXT;
 				break;
 			default:
 
@@ -550,44 +656,119 @@ row_json_init(RowJson *rj, TupleDesc tupdesc)
 }
 
 /*
- * The row in slot as json, byte for byte as row_to_json() writes it, in the
- * current memory context.
+ * Append the string str of len bytes to buf as a json string, byte for byte
+ * as escape_json() writes it (str has no NUL, as text cannot).  Runs of
+ * bytes that need no escape are copied at once.
  */
-static Datum
-row_json(RowJson *rj, TupleTableSlot *slot)
+static void
+append_json_string(StringInfo buf, const char *str, int len)
 {
-	StringInfo	buf = &rj->buf;
+	const char *run = str;
+	const char *end = str + len;
 
+	enlargeStringInfo(buf, len + 2);
+	appendStringInfoCharMacro(buf, '"');
+	for (const char *p = str; p < end; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+		const char *esc;
+
+		if (c >= ' ' && c != '"' && c != '\\')
+			continue;
+		appendBinaryStringInfo(buf, run, p - run);
+		run = p + 1;
+		switch (c)
+		{
+			case '\b':
+				esc = "\\b";
+				break;
+			case '\f':
+				esc = "\\f";
+				break;
+			case '\n':
+				esc = "\\n";
+				break;
+			case '\r':
+				esc = "\\r";
+				break;
+			case '\t':
+				esc = "\\t";
+				break;
+			case '"':
+				esc = "\\\"";
+				break;
+			case '\\':
+				esc = "\\\\";
+				break;
+			default:
+				appendStringInfo(buf, "\\u%04x", (int) c);
+				continue;
+		}
+		appendBinaryStringInfo(buf, esc, 2);
+	}
+	appendBinaryStringInfo(buf, run, end - run);
+	appendStringInfoCharMacro(buf, '"');
+}
+
+/*
+ * Append the row in slot to buf as json, byte for byte as row_to_json()
+ * writes it.  Memory it allocates is in the current memory context.
+ */
+static void
+row_json(RowJson *rj, TupleTableSlot *slot, StringInfo buf)
+{
 	if (rj->generic)
-		return DirectFunctionCall1(row_to_json, ExecFetchSlotHeapTupleDatum(slot));
+	{
+		text	   *t = DatumGetTextPP(DirectFunctionCall1(row_to_json,
+														   ExecFetchSlotHeapTupleDatum(slot)));
+
+		appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		pfree(t);
+		return;
+	}
 
 	slot_getallattrs(slot);
-	resetStringInfo(buf);
-	appendStringInfoChar(buf, '{');
+	appendStringInfoCharMacro(buf, '{');
 	for (int i = 0; i < rj->natts; i++)
 	{
 		ColumnJson *col = &rj->cols[i];
 		Datum		val = slot->tts_values[i];
 		char	   *str;
-		char		dt[MAXDATELEN + 1];
+		text	   *t;
+		int			len;
 
 		if (col->kind == CJ_SKIP)
 			continue;
-		appendStringInfoString(buf, col->key);
+		appendBinaryStringInfo(buf, col->key, col->keylen);
 		if (slot->tts_isnull[i])
 		{
-			appendStringInfoString(buf, "null");
+			appendBinaryStringInfo(buf, "null", 4);
 			continue;
 		}
 		switch (col->kind)
 		{
 			case CJ_BOOL:
-				appendStringInfoString(buf, DatumGetBool(val) ? "true" : "false");
+				if (DatumGetBool(val))
+					appendBinaryStringInfo(buf, "true", 4);
+				else
+					appendBinaryStringInfo(buf, "false", 5);
+				break;
+			case CJ_INT2:
+			case CJ_INT4:
+			case CJ_INT8:
+				/* as int2out, int4out and int8out: always a json number */
+				enlargeStringInfo(buf, MAXINT8LEN + 1);
+				str = buf->data + buf->len;
+				len = col->kind == CJ_INT2 ? pg_itoa(DatumGetInt16(val), str) :
+					col->kind == CJ_INT4 ? pg_ltoa(DatumGetInt32(val), str) :
+					pg_lltoa(DatumGetInt64(val), str);
+				buf->len += len;
 				break;
 			case CJ_NUMBER:
 				str = OutputFunctionCall(&col->out, val);
-				if (IsValidJsonNumber(str, strlen(str)))
-					appendStringInfoString(buf, str);
+				len = strlen(str);
+				if (IsValidJsonNumber(str, len))
+					appendBinaryStringInfo(buf, str, len);
 				else
 					escape_json(buf, str);
 				pfree(str);
@@ -595,15 +776,32 @@ row_json(RowJson *rj, TupleTableSlot *slot)
 			case CJ_DATE:
 			case CJ_TIMESTAMP:
 			case CJ_TIMESTAMPTZ:
-				JsonEncodeDateTime(dt, val,
+				enlargeStringInfo(buf, MAXDATELEN + 3);
+				str = buf->data + buf->len;
+				str[0] = '"';
+				JsonEncodeDateTime(str + 1, val,
 								   col->kind == CJ_DATE ? DATEOID :
 								   col->kind == CJ_TIMESTAMP ? TIMESTAMPOID : TIMESTAMPTZOID,
 								   NULL);
-				appendStringInfoChar(buf, '"');
-				appendStringInfoString(buf, dt);
-				appendStringInfoChar(buf, '"');
+				len = strlen(str + 1);
+				str[len + 1] = '"';
+				buf->len += len + 2;
+				buf->data[buf->len] = '\0';
 				break;
 			case CJ_JSON:
+				/* json_out writes the text as is */
+				t = DatumGetTextPP(val);
+				appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				if ((Pointer) t != DatumGetPointer(val))
+					pfree(t);
+				break;
+			case CJ_TEXT:
+				t = DatumGetTextPP(val);
+				append_json_string(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				if ((Pointer) t != DatumGetPointer(val))
+					pfree(t);
+				break;
+			case CJ_JSONB:
 				str = OutputFunctionCall(&col->out, val);
 				appendStringInfoString(buf, str);
 				pfree(str);
@@ -615,8 +813,49 @@ row_json(RowJson *rj, TupleTableSlot *slot)
 				break;
 		}
 	}
-	appendStringInfoChar(buf, '}');
+	appendStringInfoCharMacro(buf, '}');
+}
+
+/* The row in slot as a json datum (1.1's outbox, one row per event) */
+static Datum
+row_json_datum(RowJson *rj, TupleTableSlot *slot, StringInfo buf)
+{
+	resetStringInfo(buf);
+	row_json(rj, slot, buf);
 	return PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
+}
+
+/* Add one event: its old and new rows (NULL if none) */
+static void
+capture_event(Outbox *ob, RowJson *rj, TupleTableSlot *oldslot, TupleTableSlot *newslot,
+			  StringInfo scratch)
+{
+	int			start;
+
+	if (ob->legacy)
+	{
+		outbox_legacy_insert(ob,
+							 oldslot ? row_json_datum(rj, oldslot, scratch) : (Datum) 0,
+							 oldslot == NULL,
+							 newslot ? row_json_datum(rj, newslot, scratch) : (Datum) 0,
+							 newslot == NULL);
+		return;
+	}
+	if (oldslot)
+	{
+		row_json(rj, oldslot, chunk_value_begin(&ob->before, ob->n, &start));
+		chunk_value_end(&ob->before, start);
+	}
+	else
+		chunk_value_null(&ob->before, ob->n);
+	if (newslot)
+	{
+		row_json(rj, newslot, chunk_value_begin(&ob->after, ob->n, &start));
+		chunk_value_end(&ob->after, start);
+	}
+	else
+		chunk_value_null(&ob->after, ob->n);
+	outbox_event_done(ob);
 }
 
 /*
@@ -698,12 +937,12 @@ kafka_capture(PG_FUNCTION_ARGS)
 
 	outbox_open(&ob, stream_id, op);
 	if (op == 't')
-		outbox_add(&ob, (Datum) 0, true, (Datum) 0, true);
+		capture_event(&ob, NULL, NULL, NULL, NULL);
 	else
 	{
-		MemoryContext chunk_cxt = AllocSetContextCreate(CurrentMemoryContext,
-														"kafka capture chunk",
-														ALLOCSET_DEFAULT_SIZES);
+		MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													  "kafka capture row",
+													  ALLOCSET_DEFAULT_SIZES);
 		MemoryContext oldcxt;
 		TupleDesc	tupdesc = RelationGetDescr(td->tg_relation);
 		TupleTableSlot *oldslot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
@@ -711,8 +950,10 @@ kafka_capture(PG_FUNCTION_ARGS)
 		Tuplestorestate *olds = op != 'c' ? td->tg_oldtable : NULL;
 		Tuplestorestate *news = op != 'd' ? td->tg_newtable : NULL;
 		RowJson		rj;
+		StringInfoData scratch;
 
 		row_json_init(&rj, tupdesc);
+		initStringInfo(&scratch);
 		if (olds)
 			tuplestore_rescan(olds);
 		if (news)
@@ -721,25 +962,23 @@ kafka_capture(PG_FUNCTION_ARGS)
 		{
 			bool		have_old = olds && tuplestore_gettupleslot(olds, true, false, oldslot);
 			bool		have_new = news && tuplestore_gettupleslot(news, true, false, newslot);
-			Datum		before;
-			Datum		after;
 
 			if (!have_old && !have_new)
 				break;
 			if ((olds && !have_old) || (news && !have_new))
 				elog(ERROR, "transition tables of an UPDATE differ in length");
-			oldcxt = MemoryContextSwitchTo(chunk_cxt);
-			before = have_old ? row_json(&rj, oldslot) : (Datum) 0;
-			after = have_new ? row_json(&rj, newslot) : (Datum) 0;
+			oldcxt = MemoryContextSwitchTo(row_cxt);
+			capture_event(&ob, &rj, have_old ? oldslot : NULL, have_new ? newslot : NULL,
+						  &scratch);
 			MemoryContextSwitchTo(oldcxt);
-			if (outbox_add(&ob, before, !have_old, after, !have_new))
-				MemoryContextReset(chunk_cxt);
+			MemoryContextReset(row_cxt);
 			CHECK_FOR_INTERRUPTS();
 		}
 		outbox_flush(&ob);
 		ExecDropSingleTupleTableSlot(oldslot);
 		ExecDropSingleTupleTableSlot(newslot);
-		MemoryContextDelete(chunk_cxt);
+		pfree(scratch.data);
+		MemoryContextDelete(row_cxt);
 	}
 	outbox_close(&ob);
 
