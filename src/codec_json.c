@@ -91,17 +91,6 @@ scan_string(JsonScanner *s, const char **start, size_t *len, bool *escaped)
 	}
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Unescape JSON string content into buf; false with *err on a bad escape */
 static bool
@@ -164,7 +153,7 @@ unescape(const char *p, size_t len, StringInfo buf, const char **err)
 							return (*err = "bad \\u escape in string", false);
 						for (int i = 1; i <= 4; i++)
 						{
-							int			h = hexval(p[i]);
+							int			h = kafkaHexDigit(p[i]);
 
 							if (h < 0)
 								return (*err = "bad \\u escape in string", false);

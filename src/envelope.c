@@ -563,17 +563,6 @@ skip_ws(const char *p, const char *end)
 	return p;
 }
 
-static inline int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * The string whose opening quote is at p: returns the end of it, and
@@ -630,7 +619,7 @@ scan_string(const char *text, const char *p, const char *end, bool *escaped, boo
 						row_syntax_error(text, p);
 					for (int i = 2; i < 6; i++)
 					{
-						int			h = hex_value(p[i]);
+						int			h = kafkaHexDigit(p[i]);
 
 						if (h < 0)
 							row_syntax_error(text, p + i);
@@ -973,7 +962,7 @@ rv_string_text(const RowValue *v)
 				break;
 			case 'u':
 				/* plain: \u00xx, a control character */
-				*o++ = (char) (hex_value(p[4]) * 16 + hex_value(p[5]));
+				*o++ = (char) (kafkaHexDigit(p[4]) * 16 + kafkaHexDigit(p[5]));
 				p += 4;
 				break;
 			default:
@@ -1688,8 +1677,8 @@ append_dbz_rv(StringInfo buf, const KafkaEnvColumn *c, const RowValue *v)
 
 				for (i = 0; i < n; i++)
 				{
-					int			hi = hex_value(s[3 + 2 * i]);
-					int			lo = hex_value(s[4 + 2 * i]);
+					int			hi = kafkaHexDigit(s[3 + 2 * i]);
+					int			lo = kafkaHexDigit(s[4 + 2 * i]);
 
 					if (hi < 0 || lo < 0)
 						break;

@@ -497,6 +497,19 @@ extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
 extern void kafkaDecodePrepare(KafkaDecoder *dec, const char *data, size_t len);
 
+/* The value of a hexadecimal digit, or -1 (JSON \u escapes, hex bytea) */
+static inline int
+kafkaHexDigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* in datum.c: column values from and to message text, below the codecs */
 extern Datum kafkaColumnFromText(KafkaColumn *col, const char *str, size_t len);
 extern Datum kafkaBytea(const void *data, size_t len);
