@@ -195,7 +195,7 @@ kafkaWorkerInit(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("kafka_fdw.emitter_batch_size",
-							"Maximum number of changes a kafka_fdw worker publishes in one Kafka transaction.",
+							"Changes a kafka_fdw worker publishes in one Kafka transaction (whole chunks of the outbox: at most 999 more).",
 							NULL,
 							&kafka_emitter_batch_size,
 							10000, 1, 1000000,
