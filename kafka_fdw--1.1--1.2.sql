@@ -24,7 +24,8 @@ CREATE TABLE kafka.outbox_chunk (
   CHECK (cardinality(before) = n AND cardinality(after) = n),
   PRIMARY KEY (stream_id, chunk_id)
 );
--- the rows of a chunk are written once and read as a whole: no compression
+-- the rows of a chunk are written once and read as a whole: not compressed by the toaster
+-- (kafka.capture compresses a chunk that would be toasted with lz4 itself, where the server has it)
 ALTER TABLE kafka.outbox_chunk ALTER COLUMN before SET STORAGE EXTERNAL,
                                ALTER COLUMN after SET STORAGE EXTERNAL;
 -- snapshot chunks (op r) are published before the changes: find them at once
