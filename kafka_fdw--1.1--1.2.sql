@@ -3,6 +3,9 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION kafka_fdw UPDATE TO '1.2'" to load this file. \quit
 
+-- Writers capturing now wait: no change may commit into 1.1's table after its rows were copied
+LOCK TABLE kafka.outbox IN ACCESS EXCLUSIVE MODE;
+
 -- The outbox holds chunks of changes instead of one row per change: a
 -- captured statement writes one row per up to 1,000 changes (one heap tuple,
 -- one index entry, one sequence step), which takes the capture's cost from
@@ -89,6 +92,24 @@ SELECT c.chunk_id + e.i - 1 AS event_id,
   FROM kafka.outbox_chunk c
  CROSS JOIN LATERAL unnest(c.before, c.after) WITH ORDINALITY AS e(before, after, i);
 COMMENT ON VIEW kafka.outbox IS 'the changes of kafka.outbox_chunk, one row per event';
+
+-- An INSERT into the view (1.1's way: a library older than this script, or a writer that waited
+-- for this update) becomes a chunk of one event, with the defaults 1.1's columns had
+CREATE FUNCTION kafka.outbox_insert()
+RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  INSERT INTO kafka.outbox_chunk (chunk_id, stream_id, op, n, txid, lsn, captured_at, before, after)
+  VALUES (nextval('kafka.outbox_event_id_seq'), NEW.stream_id, NEW.op, 1,
+          coalesce(NEW.txid, pg_current_xact_id()), coalesce(NEW.lsn, pg_current_wal_insert_lsn()),
+          coalesce(NEW.captured_at, clock_timestamp()), ARRAY[NEW.before], ARRAY[NEW.after]);
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER outbox_insert INSTEAD OF INSERT ON kafka.outbox
+  FOR EACH ROW EXECUTE FUNCTION kafka.outbox_insert();
+REVOKE ALL ON FUNCTION kafka.outbox_insert() FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('kafka.outbox_chunk', '');
 

@@ -49,10 +49,18 @@ SELECT kafka.pause_stream('st_part_1');
 
 -- the views: state (paused, failing), backlog and its age
 SELECT kafka.pause_stream('st_ri');
--- a chunk of two events (as kafka.capture() writes one per statement)
+-- a chunk of two events (as kafka.capture() writes one per statement), and one inserted as 1.1
+-- wrote its outbox rows (the view makes it a chunk of one)
 INSERT INTO kafka.outbox_chunk (chunk_id, stream_id, op, n, before, after)
   SELECT nextval('kafka.outbox_event_id_seq'), stream_id, 'c', 2, '{NULL,NULL}', '{"{\"id\": 1}","{\"id\": 2}"}'
     FROM kafka.stream WHERE relid = 'st_pk'::regclass;
+INSERT INTO kafka.outbox (stream_id, op, after)
+  SELECT stream_id, 'c', '{"id": 3}' FROM kafka.stream WHERE relid = 'st_pk'::regclass;
+SELECT o.op, o.after::text, o.event_id = c.chunk_id + 1 AS second_of_chunk, c.n
+  FROM kafka.outbox o JOIN kafka.outbox_chunk c ON c.stream_id = o.stream_id
+   AND o.event_id BETWEEN c.chunk_id AND c.chunk_id + c.n - 1
+ WHERE o.stream_id = (SELECT stream_id FROM kafka.stream WHERE relid = 'st_pk'::regclass)
+ ORDER BY o.event_id;
 UPDATE kafka.stream SET last_error = 'broker down', last_error_at = now() WHERE relid = 'st_nokey'::regclass;
 SELECT source, topic, envelope, key_columns, state, backlog, backlog_age >= '0'::interval AS has_age,
        events_sent, last_error, snapshot_state
@@ -78,6 +86,7 @@ SELECT * FROM kafka.stream;
 SELECT * FROM kafka.outbox;
 SELECT * FROM kafka.outbox_chunk;
 INSERT INTO kafka.outbox_chunk (chunk_id, stream_id, op, n, before, after) VALUES (1, 1, 'c', 1, '{NULL}', '{NULL}');
+INSERT INTO kafka.outbox (stream_id, op) VALUES (1, 'c');
 SELECT count(*) FROM kafka.streams;
 CREATE TABLE st_mine (id int PRIMARY KEY);
 -- the owner of a table still needs USAGE on the server
