@@ -221,3 +221,21 @@ SELECT regexp_replace(substring(v from ',"source":.*$'), '[0-9]+', 'N', 'g') AS 
   FROM emit_edge_t WHERE offs = 0;
 \a
 SELECT kafka.stop_stream('emit_edge');
+
+-- a batch stops at 32 MB of captured rows, whatever kafka_fdw.emitter_batch_size says: 80 rows
+-- of 600 kB (each statement its own chunk) are published in 2 batches, every row once
+CREATE TABLE emit_big (id int PRIMARY KEY, s text);
+SELECT kafka_create_topic('kafka', 'emit_big', 1);
+SELECT kafka.stream_changes('emit_big', 'kafka', 'emit_big', 'row') > 0 AS started;
+SELECT kafka.pause_stream('emit_big');
+DO $$ BEGIN FOR i IN 1..80 LOOP INSERT INTO emit_big VALUES (i, repeat(chr(65 + i % 26), 600000)); END LOOP; END $$;
+SELECT batch_no AS big_batches_before FROM kafka.stream WHERE relid = 'emit_big'::regclass \gset
+SELECT kafka.flush_stream('emit_big') AS sent;
+SELECT batch_no - :big_batches_before AS batches, events_sent FROM kafka.stream WHERE relid = 'emit_big'::regclass;
+CREATE FOREIGN TABLE emit_big_t (offs bigint OPTIONS (offset 'true'), v jsonb)
+  SERVER kafka OPTIONS (topic 'emit_big', format 'jsonb');
+SELECT wait_rows('SELECT * FROM emit_big_t', 80);
+SELECT count(*) AS messages, count(DISTINCT v->>'id') AS ids,
+       bool_and(v->>'s' = repeat(chr(65 + (v->>'id')::int % 26), 600000)) AS rows_intact
+  FROM emit_big_t;
+SELECT kafka.stop_stream('emit_big');

@@ -50,6 +50,7 @@
  */
 #include "kafka_fdw.h"
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_class.h"
@@ -88,10 +89,14 @@ PG_FUNCTION_INFO_V1(kafka_flush_stream);
 /* retry a failing stream after this long, doubling up to the max */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 10000
+/*
+ * A batch stops at kafka_fdw.emitter_batch_size events or at this many bytes
+ * of captured rows, whichever comes first (one chunk at least): the batch's
+ * rows and its messages are in the worker's memory together.
+ */
+#define EMITTER_BATCH_BYTES (32 * 1024 * 1024)
 /* snapshot chunks without rows run in one worker transaction, at most */
 #define SNAPSHOT_EMPTY_CHUNKS 100
-/* a batch of at most this many events and its progress record are flushed together */
-#define EMITTER_ONE_FLUSH_EVENTS 1000
 
 /* Testing aid (superuser): pause between the Kafka commit and the outbox delete */
 static int	emitter_commit_delay_ms = 0;
@@ -621,7 +626,8 @@ chunk_rows(Datum arr, int n)
 
 /*
  * The oldest committed chunks of the stream, in chunk_id (event_id) order:
- * whole chunks until they hold at least limit events (one at least), in
+ * whole chunks until they hold at least limit events or EMITTER_BATCH_BYTES
+ * of rows (one at least), in
  * *nchunks; its snapshot chunks only (op 'r') if snapshot_rows.  *more
  * says whether another chunk follows.  Chunks the current transaction
  * wrote are not committed (kafka.flush_stream runs in the caller's
@@ -639,6 +645,8 @@ read_outbox(int32 stream_id, bool snapshot_rows, int64 limit, int *nchunks, bool
 	int			n = 0;
 	int			room = 0;
 	int64		events = 0;
+	int64		bytes = 0;		/* of the chunks' rows, as stored before compression */
+	bool		full_batch = false;
 
 	*more = false;
 	if (!OidIsValid(get_relname_relid("outbox_chunk", get_namespace_oid("kafka", false))))
@@ -669,7 +677,7 @@ read_outbox(int32 stream_id, bool snapshot_rows, int64 limit, int *nchunks, bool
 		SPITupleTable *tt;
 
 		/* a few chunks at a time: one chunk may hold 1,000 events, or one */
-		SPI_cursor_fetch(portal, true, events >= limit ? 1 : (int) Min(Max(limit - events, 1), 64));
+		SPI_cursor_fetch(portal, true, full_batch ? 1 : (int) Min(Max(limit - events, 1), 64));
 		tt = SPI_tuptable;
 		if (SPI_processed == 0)
 			break;
@@ -681,7 +689,7 @@ read_outbox(int32 stream_id, bool snapshot_rows, int64 limit, int *nchunks, bool
 			Datum		v[8];
 			Chunk	   *c;
 
-			if (events >= limit)
+			if (full_batch)
 			{
 				*more = true;
 				break;
@@ -704,9 +712,11 @@ read_outbox(int32 stream_id, bool snapshot_rows, int64 limit, int *nchunks, bool
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("chunk " INT64_FORMAT " of kafka.outbox_chunk has %d events", c->chunk_id, c->n)));
+			bytes += toast_raw_datum_size(v[6]) + toast_raw_datum_size(v[7]);
 			c->before = chunk_rows(v[6], c->n);
 			c->after = chunk_rows(v[7], c->n);
 			events += c->n;
+			full_batch = events >= limit || bytes >= EMITTER_BATCH_BYTES;
 		}
 		SPI_freetuptable(tt);
 		if (*more)
@@ -830,7 +840,7 @@ publish_batch(StreamInfo *s, bool *full)
 	MemoryContext evcxt;
 	MemoryContext batchcxt;
 	volatile bool begun = false;
-	int64		batch_size = kafka_emitter_batch_size > 0 ? kafka_emitter_batch_size : 10000;
+	int64		batch_size = kafka_emitter_batch_size > 0 ? kafka_emitter_batch_size : 50000;
 	char	   *events;
 	char	   *dbname = get_database_name(MyDatabaseId);
 	bool		snapshot_batch = false;
@@ -1048,20 +1058,14 @@ publish_batch(StreamInfo *s, bool *full)
 		SetUserIdAndSecContext(save_userid, save_sec);
 
 		/*
-		 * A large batch: every change event is acknowledged before the
-		 * progress record is sent: the progress partition, which every
-		 * stream of the cluster shares and whose open transactions hold back
-		 * the recovery of all of them, joins this transaction only for its
-		 * last moment.  A small one (the worker keeping up with commits)
-		 * sends both at once and waits once: one round trip less per batch,
-		 * which is most of the latency of a change.
+		 * The progress record follows the change events without waiting for
+		 * them: the last flush waits for all (a failure of any aborts the
+		 * Kafka transaction, record included).  The progress partition,
+		 * which every stream of the cluster shares and whose open
+		 * transactions hold back the recovery of all of them, joins this
+		 * transaction only for that last wait, and registering it costs no
+		 * round trip of its own.
 		 */
-		if (nrows > EMITTER_ONE_FLUSH_EVENTS)
-		{
-			kafkaProducerFlush(p);
-			kafkaProducerCheck(p);
-		}
-
 		/* the progress record, in the same Kafka transaction */
 		{
 			StringInfoData b;
