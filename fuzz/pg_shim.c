@@ -1596,18 +1596,6 @@ shim_bool_in(const char *s)
 	shim_error("invalid input syntax for type boolean: \"%s\"", s);
 }
 
-static int
-hexdigit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static Datum
 shim_bytea_in(const char *s)
 {
@@ -1629,8 +1617,8 @@ shim_bytea_in(const char *s)
 				p++;
 				continue;
 			}
-			h = hexdigit(p[0]);
-			l = p[1] ? hexdigit(p[1]) : -1;
+			h = kafkaHexDigit(p[0]);
+			l = p[1] ? kafkaHexDigit(p[1]) : -1;
 			if (h < 0 || l < 0)
 				shim_error("invalid hexadecimal data");
 			((unsigned char *) VARDATA(b))[n++] = (unsigned char) ((h << 4) | l);
@@ -1794,7 +1782,7 @@ shim_uuid_in(const char *s)
 	{
 		if (*p == '-' && (n == 8 || n == 12 || n == 16 || n == 20))
 			continue;
-		if (hexdigit(*p) < 0 || ++n > 32)
+		if (kafkaHexDigit(*p) < 0 || ++n > 32)
 			shim_error("invalid input syntax for type uuid: \"%s\"", s);
 	}
 	if (n != 32)
