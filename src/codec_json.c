@@ -1004,15 +1004,18 @@ put(StringInfo buf, const char *s, int n)
 
 /*
  * A JSON string from text that need not be NUL-terminated, escaped as
- * escape_json() does, but copying unescaped runs at once: text without
- * quotes or control characters is one memcpy.
+ * escape_json() does, byte for byte, but copying unescaped runs at once:
+ * text without quotes or control characters is one memcpy.  For the JSON
+ * encoder and the capture of changes (outbox.c).
  */
-static void
-append_json_string(StringInfo buf, const char *s, int len)
+void
+kafkaAppendJsonString(StringInfo buf, const char *s, int len)
 {
 	const unsigned char *p = (const unsigned char *) s;
 	const unsigned char *end = p + len;
 
+	if (unlikely(!json_escape_ready))
+		init_json_escape();
 	reserve(buf, len + 2);
 	buf->data[buf->len++] = '"';
 	for (;;)
@@ -1056,6 +1059,7 @@ append_json_string(StringInfo buf, const char *s, int len)
 		}
 	}
 	buf->data[buf->len++] = '"';
+	buf->data[buf->len] = '\0';	/* room was reserved */
 }
 
 /* Does the output of a float or numeric read as a JSON number? */
@@ -1122,7 +1126,7 @@ json_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 				{
 					text	   *t = DatumGetTextPP(d);
 
-					append_json_string(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+					kafkaAppendJsonString(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 					break;
 				}
 			case JK_JSON:

@@ -212,8 +212,7 @@ kafkaEncodedToServerText(int encoding, const char **data, size_t *len, char **re
 int64
 kafkaTimestampToMs(Timestamp ts)
 {
-	return (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) +
-		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+	return (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) + KAFKA_PG_EPOCH_US / 1000;
 }
 
 /*
@@ -224,7 +223,7 @@ static Datum
 meta_datum(KafkaColumn *col, int64 v)
 {
 	if (col->kind == KAFKA_COL_TIMESTAMP && col->typid != INT8OID)
-		return TimestampTzGetDatum((v - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000) * 1000);
+		return TimestampTzGetDatum((v - KAFKA_PG_EPOCH_US / 1000) * 1000);
 	switch (col->typid)
 	{
 		case INT2OID:
@@ -285,21 +284,27 @@ kafkaTextForm(KafkaColumn *col, Datum d)
 	return OutputFunctionCall(&col->out_func, d);
 }
 
-/* Text in the server encoding to UTF-8, in place in buf from byte from on */
-void
-kafkaToUtf8(StringInfo buf, int from)
+/* Text in the server encoding to encoding, in place in buf from byte from on */
+static void
+convert_in_place(StringInfo buf, int from, int encoding)
 {
-	char	   *conv;
+	char	   *conv = pg_server_to_any(buf->data + from, buf->len - from, encoding);
 
-	if (GetDatabaseEncoding() == PG_UTF8 || GetDatabaseEncoding() == PG_SQL_ASCII || buf->len == 0)
-		return;
-	conv = pg_server_to_any(buf->data + from, buf->len - from, PG_UTF8);
 	if (conv != buf->data + from)
 	{
 		buf->len = from;
 		buf->data[from] = '\0';
 		appendStringInfoString(buf, conv);
 	}
+}
+
+/* Text in the server encoding to UTF-8, in place in buf from byte from on */
+void
+kafkaToUtf8(StringInfo buf, int from)
+{
+	if (GetDatabaseEncoding() == PG_UTF8 || GetDatabaseEncoding() == PG_SQL_ASCII || buf->len == 0)
+		return;
+	convert_in_place(buf, from, PG_UTF8);
 }
 
 /*
@@ -310,8 +315,6 @@ kafkaToUtf8(StringInfo buf, int from)
 void
 kafkaToMessageText(StringInfo buf, int from, int encoding)
 {
-	char	   *conv;
-
 	if (likely(encoding == PG_UTF8))
 	{
 		kafkaToUtf8(buf, from);
@@ -319,13 +322,7 @@ kafkaToMessageText(StringInfo buf, int from, int encoding)
 	}
 	if (buf->len == from)
 		return;
-	conv = pg_server_to_any(buf->data + from, buf->len - from, encoding);
-	if (conv != buf->data + from)
-	{
-		buf->len = from;
-		buf->data[from] = '\0';
-		appendStringInfoString(buf, conv);
-	}
+	convert_in_place(buf, from, encoding);
 }
 
 /*

@@ -600,7 +600,6 @@ typedef struct Chunk
 	char	  **after;
 } Chunk;
 
-#define PG_TO_UNIX_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
 /* The n json texts of a json[] of a chunk (NULL elements as NULL) */
 static char **
@@ -707,7 +706,7 @@ read_outbox(int32 stream_id, bool snapshot_rows, int64 limit, int *nchunks, bool
 			c->n = DatumGetInt32(v[2]);
 			c->txid = U64FromFullTransactionId(DatumGetFullTransactionId(v[3]));
 			c->lsn = (int64) DatumGetLSN(v[4]);
-			c->captured_us = DatumGetTimestampTz(v[5]) + PG_TO_UNIX_US;
+			c->captured_us = DatumGetTimestampTz(v[5]) + KAFKA_PG_EPOCH_US;
 			if (c->n < 1 || c->n > KAFKA_OUTBOX_ID_STEP)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),

@@ -1276,7 +1276,6 @@ append_decimal(StringInfo buf, const KafkaEnvColumn *c, const char *text, int le
 }
 
 /* PostgreSQL's epoch (2000-01-01) to the Unix epoch, in microseconds */
-#define PG_TO_UNIX_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
 /* The n digits at p as a number, or -1 */
 static inline int
@@ -1534,7 +1533,7 @@ append_dbz_value(StringInfo buf, const KafkaEnvColumn *c, JsonbValue *v)
 				if (TIMESTAMP_NOT_FINITE(ts))
 					escape_json(buf, s);
 				else
-					append_int64(buf, ts + PG_TO_UNIX_US);
+					append_int64(buf, ts + KAFKA_PG_EPOCH_US);
 				break;
 			}
 		case DBZ_DATE:
@@ -1628,7 +1627,7 @@ append_dbz_rv(StringInfo buf, const KafkaEnvColumn *c, const RowValue *v)
 
 				if (raw && parse_iso_timestamp(s, slen, &ts) == slen)
 				{
-					append_int64(buf, ts + PG_TO_UNIX_US);
+					append_int64(buf, ts + KAFKA_PG_EPOCH_US);
 					return;
 				}
 				break;
@@ -2210,7 +2209,7 @@ kafkaJsonValueText(JsonbValue *v, Oid typid, int32 typmod, bool debezium)
 					{
 						Timestamp	ts;
 
-						if (pg_sub_s64_overflow(n, PG_TO_UNIX_US, &ts) || !IS_VALID_TIMESTAMP(ts))
+						if (pg_sub_s64_overflow(n, KAFKA_PG_EPOCH_US, &ts) || !IS_VALID_TIMESTAMP(ts))
 							ereport(ERROR,
 									(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 									 errmsg("timestamp out of range in a change event")));

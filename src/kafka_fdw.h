@@ -478,6 +478,7 @@ struct KafkaCodec
 
 /* the codecs, one per file */
 extern const KafkaCodec kafka_codec_json;	/* codec_json.c */
+extern void kafkaAppendJsonString(StringInfo buf, const char *s, int len);	/* codec_json.c */
 extern const KafkaCodec kafka_codec_csv;	/* codec_csv.c */
 extern const KafkaCodec kafka_codec_text;	/* codec_raw.c */
 extern const KafkaCodec kafka_codec_bytea;	/* codec_raw.c */
@@ -496,6 +497,9 @@ extern const char *kafkaKeyFormatNames(void);
 extern bool kafkaDecodeValue(KafkaDecoder *dec, const char *data, size_t len,
 							 Datum *values, bool *nulls, char **reason);
 extern void kafkaDecodePrepare(KafkaDecoder *dec, const char *data, size_t len);
+
+/* Microseconds from the Unix epoch to PostgreSQL's (2000-01-01) */
+#define KAFKA_PG_EPOCH_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
 /* The value of a hexadecimal digit, or -1 (JSON \u escapes, hex bytea) */
 static inline int

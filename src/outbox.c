@@ -656,61 +656,6 @@ row_json_init(RowJson *rj, TupleDesc tupdesc)
 }
 
 /*
- * Append the string str of len bytes to buf as a json string, byte for byte
- * as escape_json() writes it (str has no NUL, as text cannot).  Runs of
- * bytes that need no escape are copied at once.
- */
-static void
-append_json_string(StringInfo buf, const char *str, int len)
-{
-	const char *run = str;
-	const char *end = str + len;
-
-	enlargeStringInfo(buf, len + 2);
-	appendStringInfoCharMacro(buf, '"');
-	for (const char *p = str; p < end; p++)
-	{
-		unsigned char c = (unsigned char) *p;
-		const char *esc;
-
-		if (c >= ' ' && c != '"' && c != '\\')
-			continue;
-		appendBinaryStringInfo(buf, run, p - run);
-		run = p + 1;
-		switch (c)
-		{
-			case '\b':
-				esc = "\\b";
-				break;
-			case '\f':
-				esc = "\\f";
-				break;
-			case '\n':
-				esc = "\\n";
-				break;
-			case '\r':
-				esc = "\\r";
-				break;
-			case '\t':
-				esc = "\\t";
-				break;
-			case '"':
-				esc = "\\\"";
-				break;
-			case '\\':
-				esc = "\\\\";
-				break;
-			default:
-				appendStringInfo(buf, "\\u%04x", (int) c);
-				continue;
-		}
-		appendBinaryStringInfo(buf, esc, 2);
-	}
-	appendBinaryStringInfo(buf, run, end - run);
-	appendStringInfoCharMacro(buf, '"');
-}
-
-/*
  * Append the row in slot to buf as json, byte for byte as row_to_json()
  * writes it.  Memory it allocates is in the current memory context.
  */
@@ -797,7 +742,7 @@ row_json(RowJson *rj, TupleTableSlot *slot, StringInfo buf)
 				break;
 			case CJ_TEXT:
 				t = DatumGetTextPP(val);
-				append_json_string(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				kafkaAppendJsonString(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 				if ((Pointer) t != DatumGetPointer(val))
 					pfree(t);
 				break;
