@@ -2135,7 +2135,7 @@ pipeline_progress(IngestState *st, IngestJob *job, KafkaRange *ranges, int n, Oi
 	/* the progress topic exists: pipeline_recover made it when this server was recorded */
 	p = kafkaProducerBegin(h, KAFKA_DEFAULT_PROGRESS_TOPIC, timeout_ms, KAFKA_PRODUCE_XACT, CurrentMemoryContext);
 	(void) kafkaProducerSend(p, NULL, RD_KAFKA_PARTITION_UA, key, strlen(key), b.data, b.len, NULL, 0, 0, false);
-	kafkaProducerFlush(p);
+	kafkaProducerWait(p);
 	kafkaProducerCheck(p);
 	kafkaProducerEnd(p);
 	return true;

@@ -165,6 +165,8 @@ typedef struct KafkaOptions
 	bool		transactional;	/* writes go into a Kafka transaction */
 	List	   *rdkafka_props;	/* KafkaProp *s passed to librdkafka; a later
 								 * source replaces an earlier one */
+	const char *writer_compression; /* writers' compression.type unless a
+									 * property sets one (NULL: librdkafka's) */
 	/* schema registry (registry.c) */
 	char	   *schema_registry;	/* base URL of its Confluent API, or NULL */
 	char	   *schema_registry_ca; /* PEM of the CAs to trust, or NULL: the
@@ -647,7 +649,6 @@ extern int64 kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 pa
 extern void kafkaProducerPoll(KafkaProducer *p);
 extern void kafkaProducerWaitMessage(KafkaProducer *p, int32 *partition, int64 *offset, int64 *ts_ms);
 extern void kafkaProducerWait(KafkaProducer *p);
-extern void kafkaProducerFlush(KafkaProducer *p);
 extern void kafkaProducerCheck(KafkaProducer *p);
 extern void kafkaProducerEnd(KafkaProducer *p);
 extern int	kafkaProducerPartitions(KafkaProducer *p);

@@ -28,7 +28,7 @@
  *		p = kafkaProducerBegin(h, topic, timeout_ms, KAFKA_PRODUCE_TXN, cxt);
  *		rd_kafka_begin_transaction(h->rk);		-- after the topic was checked
  *		kafkaProducerSend(p, NULL or kafkaProducerTopic(p, other), ...);
- *		kafkaProducerFlush(p); kafkaProducerCheck(p); kafkaProducerEnd(p);
+ *		kafkaProducerWait(p); kafkaProducerCheck(p); kafkaProducerEnd(p);
  *		commit (in slices of kafkaSliceMs), or abort; then h->pinned = false.
  *
  * Invariants:
@@ -261,19 +261,8 @@ outstanding(KafkaProducer *p)
 	return p->produced - p->delivered - p->failed;
 }
 
-/* One round of kafkaProducerWait: serve reports; done when none is outstanding */
-static KafkaWaitStep
-all_reported(void *arg, int slice_ms)
-{
-	KafkaProducer *p = arg;
-
-	(void) slice_ms;
-	kafkaServeLogs(p->h->rk);
-	return outstanding(p) <= 0 ? KAFKA_WAIT_DONE : KAFKA_WAIT_SLEEP;
-}
-
 /*
- * One round of kafkaProducerFlush: rd_kafka_flush sends what lingers at
+ * One round of waiting for a producer: rd_kafka_flush sends what lingers at
  * once and serves the reports; done when none is outstanding.
  */
 static KafkaWaitStep
@@ -288,29 +277,22 @@ all_flushed(void *arg, int slice_ms)
 
 /*
  * Wait until every message handed to librdkafka is acknowledged or failed,
- * on the producer's event pipe and the latch (flush: in short
- * rd_kafka_flush calls instead, which do not wait for linger.ms).  Bounded:
- * librdkafka fails undelivered messages after message.timeout.ms (=
- * timeout_ms); the margin covers a report in flight.  Does not look at
- * failures.
+ * interruptibly, in short rd_kafka_flush calls: flushing sends what waits
+ * for linger.ms at once (writers linger long: see kafkaHandleConfig), so
+ * no wait ever lasts a linger.  Bounded: librdkafka fails undelivered
+ * messages after message.timeout.ms (= timeout_ms); the margin covers a
+ * report in flight.  Does not look at failures.
  */
 static void
-wait_all_how(KafkaProducer *p, bool flush)
+wait_all(KafkaProducer *p)
 {
-	if (kafkaWaitUntil(kafkaNowMs() + p->timeout_ms + 5000, KAFKA_SLICE_MS, flush ? NULL : p->h,
-					   flush ? all_flushed : all_reported, p))
+	if (kafkaWaitUntil(kafkaNowMs() + p->timeout_ms + 5000, KAFKA_SLICE_MS, NULL, all_flushed, p))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 			 errmsg("no acknowledgement from Kafka for " INT64_FORMAT " of " INT64_FORMAT " messages to topic \"%s\" within %d ms",
 					outstanding(p), p->produced, p->topic, p->timeout_ms),
 			 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
-}
-
-static void
-wait_all(KafkaProducer *p)
-{
-	wait_all_how(p, false);
 }
 
 /* Wait for everything, then raise the ERROR that says what failed */
@@ -564,19 +546,6 @@ kafkaProducerWait(KafkaProducer *p)
 	wait_all(p);
 }
 
-/*
- * kafkaProducerWait without lingering: sends what waits for linger.ms at
- * once.  For a producer whose caller waits for the whole batch before it
- * goes on (the emitter, before committing its Kafka transaction), where
- * lingering only adds latency.
- */
-void
-kafkaProducerFlush(KafkaProducer *p)
-{
-	if (p->npending > 0)
-		flush_pending(p);
-	wait_all_how(p, true);
-}
 
 /* ---------------------------------------------------------------------
  * Set-up and clean-up

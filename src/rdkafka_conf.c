@@ -562,10 +562,25 @@ kafkaHandleConfig(KafkaOptions *opts, HandleKind kind)
 	{
 		/*
 		 * Throughput: a statement produces everything before it waits, so
-		 * let librdkafka fill large batches; a short linger bounds the
-		 * latency of small statements.
+		 * let librdkafka fill large batches.  Every wait for delivery is a
+		 * flush (producer.c), which sends at once what lingers, so the
+		 * linger adds no latency; it is long because librdkafka 2.0's
+		 * broker thread spins while a partition has its 5 idempotent
+		 * requests in flight and the oldest queued message is older than
+		 * linger.ms (rd_kafka_msgq_allow_wakeup_at makes the next wake-up
+		 * "now"): with a backlog queued, a short linger tripled the broker
+		 * thread's CPU time.  Batches go out when batch.num.messages or
+		 * batch.size is reached, or after the linger: a statement that
+		 * produces slowly makes its messages visible within a second.
+		 * librdkafka requires linger.ms below message.timeout.ms
+		 * (timeout_ms).  Keyless messages keep switching
+		 * partitions as before (the sticky partitioner's default follows
+		 * linger.ms).
 		 */
-		ADD("linger.ms", "5");
+		ADD("linger.ms", psprintf("%d", Min(1000, opts->timeout_ms / 2)));
+		ADD("sticky.partitioning.linger.ms", "10");
+		if (opts->writer_compression)
+			ADD("compression.type", opts->writer_compression);
 		ADD("batch.num.messages", "10000");
 		ADD("batch.size", "4000000");
 		ADD("queue.buffering.max.messages", "500000");
