@@ -9,7 +9,8 @@
 #   drain    DRAIN_ROWS (1M) changes captured while the stream is paused, then resumed: time until the
 #            worker has published them all (kafka.stream.events_sent), for each kafka_fdw.emitter_batch_size
 #            in BATCH_SIZES; vs kcat -P of the very same messages (keys and values dumped from the
-#            stream's topic), with librdkafka's defaults and with acks=all + idempotence.
+#            stream's topic), with librdkafka's defaults, with acks=all + idempotence, and with
+#            those and lz4 (the stream's default compression).
 #            Goal: emitter rate >= 0.5x kcat's.
 #   latency  pgbench at RATE (1000) single-row UPDATE transactions per second for LAT_SECONDS (30),
 #            each writing clock_timestamp() into the row, the stream running with default settings;
@@ -95,6 +96,15 @@ create_topic() {
 
 # statement time (ms) of one SQL command in a fresh session, commit included
 timed() { psql -c '\timing on' -c "$1" | awk '/^Time:/ { print $2 }'; }
+# "wall_ms cpu_ms" of one SQL command in a fresh session: statement time (commit included) and
+# the CPU time the backend spent on it (/proc/self/schedstat, ns), which the machine's noise
+# (other processes, page cache, WAL segment creation) moves much less than the wall time
+timed_cpu() {
+  psql -At -c "SELECT split_part(pg_read_file('/proc/self/schedstat'), ' ', 1) AS c0" \
+    -c '\timing on' -c "$1" -c '\timing off' \
+    -c "SELECT 'cpu', split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)" |
+    awk -F'|' 'NR == 1 { c0 = $1 } /^Time:/ { split($0, a, " "); w = a[2] } $1 == "cpu" { printf "%s %.1f\n", w, ($2 - c0) / 1e6 }'
+}
 
 # wait until the stream of table $1 has sent $2 events in all
 wait_sent() {
@@ -147,31 +157,34 @@ if [[ " $PARTS " == *" insert "* ]]; then
     q "VACUUM ANALYZE kafka.outbox_chunk" >/dev/null
     q "VACUUM b_plain, b_paused, b_running" >/dev/null
   }
-  plain=() paused=() running=() published=()
+  plain=() paused=() running=() published=() plain_cpu=() paused_cpu=() running_cpu=()
   for r in $(seq 1 "$REPEAT"); do
     reset_tables
     order="b_plain b_paused b_running"; [ $((r % 2)) -eq 0 ] && order="b_running b_paused b_plain"
     for t in $order; do
       before=$(sent b_running 2>/dev/null || echo 0)
+      # no checkpoint (the inserts write ~20 MB of WAL each) lands in one variant's statement only
+      q "CHECKPOINT" >/dev/null
       t0=$(now_ms)
-      ms=$(timed "$(insert_sql $t "$ROWS")")
+      read -r ms cpu < <(timed_cpu "$(insert_sql $t "$ROWS")")
       case $t in
-        b_plain) plain+=("$ms") ;;
-        b_paused) paused+=("$ms") ;;
+        b_plain) plain+=("$ms"); plain_cpu+=("$cpu") ;;
+        b_paused) paused+=("$ms"); paused_cpu+=("$cpu") ;;
         b_running)
-          running+=("$ms")
+          running+=("$ms"); running_cpu+=("$cpu")
           wait_sent b_running $((before + ROWS))
           published+=($(( $(now_ms) - t0 ))) ;;
       esac
     done
-    echo "run $r: no stream ${plain[-1]} ms, paused stream ${paused[-1]} ms, running stream ${running[-1]} ms (all published after ${published[-1]} ms)"
+    echo "run $r: no stream ${plain[-1]} ms (cpu ${plain_cpu[-1]}), paused stream ${paused[-1]} ms (cpu ${paused_cpu[-1]}), running stream ${running[-1]} ms (cpu ${running_cpu[-1]}; all published after ${published[-1]} ms)"
   done
   mp=$(median "${plain[@]}") mz=$(median "${paused[@]}") mr=$(median "${running[@]}") mpub=$(median "${published[@]}")
-  echo "median of $REPEAT runs, INSERT ... SELECT of $ROWS rows:"
-  echo "  no stream        ${mp} ms"
-  echo "  paused stream    ${mz} ms   ratio $(ratio "$mz" "$mp")"
-  echo "  running stream   ${mr} ms   ratio $(ratio "$mr" "$mp")   (in Kafka after ${mpub} ms: $(rate "$ROWS" "$mpub") changes/s end to end)"
-  summary+=("INSERT ... SELECT $ROWS rows: with/without stream $(ratio "$mz" "$mp")x paused, $(ratio "$mr" "$mp")x running (goal <= 1.3x)")
+  cp=$(median "${plain_cpu[@]}") cz=$(median "${paused_cpu[@]}") cr=$(median "${running_cpu[@]}")
+  echo "median of $REPEAT runs, INSERT ... SELECT of $ROWS rows (statement time; the backend's CPU time):"
+  echo "  no stream        ${mp} ms; cpu ${cp} ms"
+  echo "  paused stream    ${mz} ms   ratio $(ratio "$mz" "$mp"); cpu ${cz} ms   ratio $(ratio "$cz" "$cp")"
+  echo "  running stream   ${mr} ms   ratio $(ratio "$mr" "$mp"); cpu ${cr} ms   ratio $(ratio "$cr" "$cp")   (in Kafka after ${mpub} ms: $(rate "$ROWS" "$mpub") changes/s end to end)"
+  summary+=("INSERT ... SELECT $ROWS rows: with/without stream $(ratio "$mz" "$mp")x paused, $(ratio "$mr" "$mp")x running (goal <= 1.3x); backend CPU $(ratio "$cz" "$cp")x paused, $(ratio "$cr" "$cp")x running")
 
   # single-row transactions: pgbench, one client
   echo "INSERT INTO :tbl (level, email, points, updated_at) VALUES ('gold', 'member@example.com', 42, now());" > "$work/small.sql"
@@ -230,21 +243,25 @@ if [[ " $PARTS " == *" drain "* ]]; then
   got=$(wc -l < "$work/drain.tsv")
   if [ "$got" != "$DRAIN_ROWS" ]; then echo "bench: topic $last_topic has $got messages, expected $DRAIN_ROWS" >&2; exit 1; fi
   avg=$(( $(wc -c < "$work/drain.tsv") / DRAIN_ROWS ))
-  k=() ks=()
+  k=() ks=() kz=()
   for r in 1 2 3; do
-    create_topic ebench_kcat_$r; create_topic ebench_kcat_same_$r
+    create_topic ebench_kcat_$r; create_topic ebench_kcat_same_$r; create_topic ebench_kcat_lz4_$r
     t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_$r < "$work/drain.tsv"; k+=($(( $(now_ms) - t0 )))
     t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_same_$r -X acks=all -X enable.idempotence=true < "$work/drain.tsv"
     ks+=($(( $(now_ms) - t0 )))
-    echo "kcat run $r: ${k[-1]} ms, with acks=all+idempotence ${ks[-1]} ms"
+    # the stream's own compression (lz4 by default), for reference
+    t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_lz4_$r -X acks=all -X enable.idempotence=true -X compression.type=lz4 < "$work/drain.tsv"
+    kz+=($(( $(now_ms) - t0 )))
+    echo "kcat run $r: ${k[-1]} ms, with acks=all+idempotence ${ks[-1]} ms, and lz4 ${kz[-1]} ms"
   done
-  mk=$(median "${k[@]}") mks=$(median "${ks[@]}")
+  mk=$(median "${k[@]}") mks=$(median "${ks[@]}") mkz=$(median "${kz[@]}")
   echo "$DRAIN_ROWS messages of ~$avg bytes (key + value):"
   echo "  kcat -P (librdkafka defaults)      ${mk} ms  $(rate "$DRAIN_ROWS" "$mk") msg/s"
   echo "  kcat -P (acks=all, idempotence)    ${mks} ms  $(rate "$DRAIN_ROWS" "$mks") msg/s"
+  echo "  kcat -P (the same and lz4)         ${mkz} ms  $(rate "$DRAIN_ROWS" "$mkz") msg/s"
   for bs in $BATCH_SIZES; do
     d=${drain_ms[$bs]}
-    echo "  emitter, batch size $bs        ${d} ms  $(rate "$DRAIN_ROWS" "$d") changes/s   rate ratio vs kcat $(ratio "$mk" "$d") (vs kcat acks=all $(ratio "$mks" "$d"))"
+    echo "  emitter, batch size $bs        ${d} ms  $(rate "$DRAIN_ROWS" "$d") changes/s   rate ratio vs kcat $(ratio "$mk" "$d") (vs kcat acks=all $(ratio "$mks" "$d"), vs kcat acks=all+lz4 $(ratio "$mkz" "$d"))"
     summary+=("drain of $DRAIN_ROWS changes, batch size $bs: $(rate "$DRAIN_ROWS" "$d") changes/s = $(ratio "$mk" "$d")x kcat's rate (goal >= 0.5x)")
   done
   rm -f "$work/drain.tsv"
