@@ -10,7 +10,7 @@
 #            worker has published them all (kafka.stream.events_sent), for each kafka_fdw.emitter_batch_size
 #            in BATCH_SIZES; vs kcat -P of the very same messages (keys and values dumped from the
 #            stream's topic), with librdkafka's defaults, with acks=all + idempotence, and with
-#            those and lz4 (the stream's default compression).
+#            those and lz4 (the stream's default compression); a kcat round follows each drain.
 #            Goal: emitter rate >= 0.5x kcat's.
 #   latency  pgbench at RATE (1000) single-row UPDATE transactions per second for LAT_SECONDS (30),
 #            each writing clock_timestamp() into the row, the stream running with default settings;
@@ -211,8 +211,23 @@ fi
 if [[ " $PARTS " == *" drain "* ]]; then
   echo; echo "== drain: $DRAIN_ROWS backlogged changes, batch sizes: $BATCH_SIZES"
   make_table b_drain
-  n=0
+  rm -f "$work/drain.tsv"
+  n=0 nk=0
   declare -A drain_ms
+  k=() ks=() kz=()
+  # one round of kcat -P of the drained messages (after each drain, so that both see the machine
+  # in the same state: its speed swings by up to 1.7x from one minute to the next)
+  kcat_round() {
+    nk=$((nk + 1))
+    create_topic ebench_kcat_$nk; create_topic ebench_kcat_same_$nk; create_topic ebench_kcat_lz4_$nk
+    t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_$nk < "$work/drain.tsv"; k+=($(( $(now_ms) - t0 )))
+    t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_same_$nk -X acks=all -X enable.idempotence=true < "$work/drain.tsv"
+    ks+=($(( $(now_ms) - t0 )))
+    # the stream's own compression (lz4 by default), for reference
+    t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_lz4_$nk -X acks=all -X enable.idempotence=true -X compression.type=lz4 < "$work/drain.tsv"
+    kz+=($(( $(now_ms) - t0 )))
+    echo "  kcat round $nk: ${k[-1]} ms, with acks=all+idempotence ${ks[-1]} ms, and lz4 ${kz[-1]} ms"
+  }
   for bs in $BATCH_SIZES; do
     q "ALTER SYSTEM SET kafka_fdw.emitter_batch_size = $bs" >/dev/null
     q "SELECT pg_reload_conf()" >/dev/null
@@ -232,30 +247,22 @@ if [[ " $PARTS " == *" drain "* ]]; then
       ms=$(( $(now_ms) - t0 ))
       times+=("$ms")
       echo "batch size $bs, run $r: captured in $cap ms; drained in $ms ms ($(rate "$DRAIN_ROWS" "$ms") changes/s)"
-      last_topic=$topic
+      if [ ! -s "$work/drain.tsv" ]; then
+        # the same messages for kcat: keys and values of the first drained topic
+        kcat -b "$BROKERS" -C -q -e -t "$topic" -X isolation.level=read_committed -f '%k\t%s\n' > "$work/drain.tsv"
+        got=$(wc -l < "$work/drain.tsv")
+        if [ "$got" != "$DRAIN_ROWS" ]; then echo "bench: topic $topic has $got messages, expected $DRAIN_ROWS" >&2; exit 1; fi
+        avg=$(( $(wc -c < "$work/drain.tsv") / DRAIN_ROWS ))
+      fi
+      kcat_round
     done
     drain_ms[$bs]=$(median "${times[@]}")
   done
   q "ALTER SYSTEM RESET kafka_fdw.emitter_batch_size" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+  while [ "${#k[@]}" -lt 3 ]; do kcat_round; done
 
-  # the same messages with kcat: keys and values of the last drained topic
-  kcat -b "$BROKERS" -C -q -e -t "$last_topic" -X isolation.level=read_committed -f '%k\t%s\n' > "$work/drain.tsv"
-  got=$(wc -l < "$work/drain.tsv")
-  if [ "$got" != "$DRAIN_ROWS" ]; then echo "bench: topic $last_topic has $got messages, expected $DRAIN_ROWS" >&2; exit 1; fi
-  avg=$(( $(wc -c < "$work/drain.tsv") / DRAIN_ROWS ))
-  k=() ks=() kz=()
-  for r in 1 2 3; do
-    create_topic ebench_kcat_$r; create_topic ebench_kcat_same_$r; create_topic ebench_kcat_lz4_$r
-    t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_$r < "$work/drain.tsv"; k+=($(( $(now_ms) - t0 )))
-    t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_same_$r -X acks=all -X enable.idempotence=true < "$work/drain.tsv"
-    ks+=($(( $(now_ms) - t0 )))
-    # the stream's own compression (lz4 by default), for reference
-    t0=$(now_ms); kcat -b "$BROKERS" -P -K '\t' -t ebench_kcat_lz4_$r -X acks=all -X enable.idempotence=true -X compression.type=lz4 < "$work/drain.tsv"
-    kz+=($(( $(now_ms) - t0 )))
-    echo "kcat run $r: ${k[-1]} ms, with acks=all+idempotence ${ks[-1]} ms, and lz4 ${kz[-1]} ms"
-  done
   mk=$(median "${k[@]}") mks=$(median "${ks[@]}") mkz=$(median "${kz[@]}")
-  echo "$DRAIN_ROWS messages of ~$avg bytes (key + value):"
+  echo "$DRAIN_ROWS messages of ~$avg bytes (key + value), medians:"
   echo "  kcat -P (librdkafka defaults)      ${mk} ms  $(rate "$DRAIN_ROWS" "$mk") msg/s"
   echo "  kcat -P (acks=all, idempotence)    ${mks} ms  $(rate "$DRAIN_ROWS" "$mks") msg/s"
   echo "  kcat -P (the same and lz4)         ${mkz} ms  $(rate "$DRAIN_ROWS" "$mkz") msg/s"

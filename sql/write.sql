@@ -146,8 +146,7 @@ DELETE FROM w_text;
 -- transactional: messages are visible to read_committed consumers only after COMMIT
 SELECT kafka_create_topic('kafka', 'w_tx', 1);
 CREATE FOREIGN TABLE w_tx (offs bigint OPTIONS (offset 'true'), part int OPTIONS (partition 'true'), id int, note text)
-  SERVER kafka OPTIONS (topic 'w_tx', format 'json', transactional 'true', insert_batch_size '10',
-  "linger.ms" '5');  -- sent while the statement runs (see the failure below), not only when it waits
+  SERVER kafka OPTIONS (topic 'w_tx', format 'json', transactional 'true', insert_batch_size '10');
 BEGIN;
 INSERT INTO w_tx (id) SELECT g FROM generate_series(1, 5) g;
 -- not even this transaction reads its own uncommitted messages

@@ -873,6 +873,8 @@ publish_batch(StreamInfo *s, bool *full)
 	 * sinks default to lz4 too.  Every librdkafka build has lz4.
 	 */
 	opts->writer_compression = "lz4";
+	/* a batch is produced at once, then flushed: see kafkaHandleConfig */
+	opts->writer_linger_ms = 1000;
 
 	h = batch_producer(opts, s, st);
 

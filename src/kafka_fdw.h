@@ -167,6 +167,8 @@ typedef struct KafkaOptions
 								 * source replaces an earlier one */
 	const char *writer_compression; /* writers' compression.type unless a
 									 * property sets one (NULL: librdkafka's) */
+	int			writer_linger_ms;	/* writers' linger.ms unless a property sets
+									 * it (0: 5) */
 	/* schema registry (registry.c) */
 	char	   *schema_registry;	/* base URL of its Confluent API, or NULL */
 	char	   *schema_registry_ca; /* PEM of the CAs to trust, or NULL: the

@@ -562,25 +562,28 @@ kafkaHandleConfig(KafkaOptions *opts, HandleKind kind)
 	{
 		/*
 		 * Throughput: a statement produces everything before it waits, so
-		 * let librdkafka fill large batches.  Every wait for delivery is a
-		 * flush (producer.c), which sends at once what lingers, so the
-		 * linger adds no latency; it is long because librdkafka 2.0's
-		 * broker thread spins while a partition has its 5 idempotent
-		 * requests in flight and the oldest queued message is older than
-		 * linger.ms (rd_kafka_msgq_allow_wakeup_at makes the next wake-up
-		 * "now"): with a backlog queued, a short linger tripled the broker
-		 * thread's CPU time.  Batches go out when batch.num.messages or
-		 * batch.size is reached, or after the linger: a statement that
-		 * produces slowly makes its messages visible within a second.
-		 * librdkafka requires linger.ms below message.timeout.ms
-		 * (timeout_ms).  Keyless messages keep switching
-		 * partitions as before (the sticky partitioner's default follows
-		 * linger.ms).
+		 * let librdkafka fill large batches; a short linger lets it send
+		 * while the statement still produces.  Every wait for delivery is a
+		 * flush (producer.c), which sends at once what lingers.
+		 *
+		 * The table-change emitter lingers for a second (writer_linger_ms):
+		 * librdkafka 2.0's broker thread spins while a partition has its 5
+		 * idempotent requests in flight and the oldest queued message is
+		 * older than linger.ms (rd_kafka_msgq_allow_wakeup_at makes the next
+		 * wake-up "now"), which a backlog queued at once for a batch causes:
+		 * with 5 ms the broker thread used up to three times the CPU time.
+		 * Its batches still go out when batch.num.messages or batch.size is
+		 * reached.  Keyless messages keep switching partitions as with 5 ms
+		 * (the sticky partitioner's default follows linger.ms).  librdkafka
+		 * requires linger.ms below message.timeout.ms (timeout_ms).
 		 */
-		ADD("linger.ms", psprintf("%d", Min(1000, opts->timeout_ms / 2)));
-		ADD("sticky.partitioning.linger.ms", "10");
-		if (opts->writer_compression)
-			ADD("compression.type", opts->writer_compression);
+		if (opts->writer_linger_ms > 0)
+		{
+			ADD("linger.ms", psprintf("%d", Min(opts->writer_linger_ms, opts->timeout_ms / 2)));
+			ADD("sticky.partitioning.linger.ms", "10");
+		}
+		else
+			ADD("linger.ms", "5");
 		ADD("batch.num.messages", "10000");
 		ADD("batch.size", "4000000");
 		ADD("queue.buffering.max.messages", "500000");
@@ -588,6 +591,8 @@ kafkaHandleConfig(KafkaOptions *opts, HandleKind kind)
 		ADD("allow.auto.create.topics", "false");
 		if (kind == HANDLE_TXN_WRITER)
 			ADD("transaction.timeout.ms", psprintf("%d", Max(60000, opts->timeout_ms)));
+		if (opts->writer_compression)
+			ADD("compression.type", opts->writer_compression);
 	}
 	foreach(lc, opts->rdkafka_props)
 	{
