@@ -14,7 +14,7 @@
 #             for each P in PARALLELISM; the table must end with KEYS rows, all at the last
 #             version. Goal: rate >= 0.25x kcat's (of that topic). Beside it, in the same
 #             round, pg_upsert_P: PostgreSQL alone applying the same changes from a local table
-#             (INSERT ... ON CONFLICT DO UPDATE, batches of kafka_fdw.ingest_batch_size, one
+#             (INSERT ... ON CONFLICT DO UPDATE, batches of kafka_fdw.ingest_upsert_batch_size, one
 #             transaction each; no Kafka, no decoding) in P sessions at once (each a share of the
 #             keys), for each P in PARALLELISM: what the target table itself allows.
 #   pipeline  kafka.pipeline over the page views topic: a join with a MEMBERS-row (100k) members
@@ -390,7 +390,7 @@ if [ ${#kinds[@]} -gt 0 ]; then
       note kcat_best_changes "$(time_kcat bench_changes "${KCAT_BEST[@]}")"
       log "round $r (changes): kcat $(last kcat_changes) ms, kcat_best $(last kcat_best_changes) ms"
       # PostgreSQL alone: the same changes from a local table, INSERT ... ON CONFLICT DO UPDATE
-      # in batches of the ingest batch size, one transaction each, the last change of a key in a
+      # in batches of the upsert batch size, one transaction each, the last change of a key in a
       # batch only (as the upsert job does): the best a set-based apply does; with P sessions at
       # once (each the keys with member_id % P = its number), as the job's P workers
       for p in $PARALLELISM; do
@@ -398,7 +398,7 @@ if [ ${#kinds[@]} -gt 0 ]; then
         q "CHECKPOINT" >/dev/null
         t0=$(now_ms)
         for j in $(seq 0 $((p - 1))); do
-          q "DO \$\$ DECLARE b bigint; n bigint := current_setting('kafka_fdw.ingest_batch_size')::bigint * $p;
+          q "DO \$\$ DECLARE b bigint; n bigint := current_setting('kafka_fdw.ingest_upsert_batch_size')::bigint * $p;
              BEGIN b := 1; WHILE b <= $MESSAGES LOOP
                INSERT INTO bench_changes_t SELECT DISTINCT ON (member_id) member_id, version, level, points, email, updated_at
                  FROM bench_changes_rows WHERE i >= b AND i < b + n AND member_id % $p = $j ORDER BY member_id, i DESC
@@ -472,7 +472,7 @@ if [ ${#kinds[@]} -gt 0 ]; then
   if want upsert; then
     for p in $PARALLELISM; do goal_line "upsert of $KEYS keys, parallelism $p" "upsert_$p" changes 0.25; done
     for p in $PARALLELISM; do
-      goal_line "PostgreSQL alone, $p session(s): INSERT ... ON CONFLICT of the same changes from a local table, batches of the ingest batch size" "pg_upsert_$p" changes 0.25
+      goal_line "PostgreSQL alone, $p session(s): INSERT ... ON CONFLICT of the same changes from a local table, batches of the upsert batch size" "pg_upsert_$p" changes 0.25
       summary+=("upsert, parallelism $p / PostgreSQL alone with $p session(s): $(ratio "${ms[pg_upsert_$p]}" "${ms[upsert_$p]}")x its rate")
     done
   fi

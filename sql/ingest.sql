@@ -70,6 +70,8 @@ INSERT INTO ing_levels_w
   SELECT format('{"loyalty_id":%s}', g % 50 + 1), jsonb_build_object('loyalty_id', g % 50 + 1, 'level', 'v' || (g / 50), 'points', g)
   FROM generate_series(0, 149) g;
 INSERT INTO ing_levels_w SELECT format('{"loyalty_id":%s}', g), NULL FROM generate_series(41, 50) g;
+-- upsert batches are large (only the last change of a key in a batch is written)
+SHOW kafka_fdw.ingest_upsert_batch_size;
 SELECT kafka.ingest('ing_levels_k', 'ing_levels', mode => 'upsert') AS levels_job \gset
 SELECT wait_true('SELECT count(*) = 40 FROM ing_levels');
 SELECT count(*), min(loyalty_id), max(loyalty_id), string_agg(DISTINCT level, ','), sum(points) FROM ing_levels;

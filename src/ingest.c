@@ -116,6 +116,7 @@
 #define INGEST_METADATA_MS 30000
 
 int			kafka_ingest_batch_size = 10000;
+int			kafka_ingest_upsert_batch_size = 200000;
 int			kafka_ingest_batch_wait_ms = 20;
 int			kafka_max_ingest_workers = 8;
 
@@ -687,6 +688,7 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 	int64		empty_since = -1;
 	long		kick_interval = 10;
 	long		next_kick = 10;
+	size_t		bytes = 0;
 
 	while (n < max)
 	{
@@ -760,6 +762,15 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 		if (n == 0)
 			deadline = kafkaNowMs() + wait_ms;
 		msgs[n++] = m;
+
+		/*
+		 * Bounded memory whatever the message size: the batch's messages
+		 * stay in memory until it commits (and an upsert batch's decoded
+		 * rows with them).
+		 */
+		bytes += m->len + m->key_len;
+		if (bytes >= KAFKA_INGEST_BATCH_BYTES)
+			break;
 	}
 	return n;
 }
@@ -1909,9 +1920,16 @@ ingest_step(IngestState *st)
 {
 	int64		rows = 0;
 	BatchResult r;
-	int			max = Min(kafka_ingest_batch_size, 1000000);
+	int			max;
 
 	ingest_prepare(st);
+
+	/*
+	 * An upsert batch applies only the last change of each key it holds: the
+	 * larger the batch, the fewer rows a changelog costs (Kafka Streams'
+	 * record cache does the same for a KTable).
+	 */
+	max = Min(st->job->upsert ? kafka_ingest_upsert_batch_size : kafka_ingest_batch_size, 1000000);
 	if (st->maxmsgs < max)
 	{
 		if (st->msgs)

@@ -209,6 +209,13 @@ kafkaWorkerInit(void)
 							10000, 1, 1000000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("kafka_fdw.ingest_upsert_batch_size",
+							"Maximum number of messages an upsert ingest job applies in one transaction.",
+							"Only the last change of each key in a batch is written: larger batches write fewer rows.",
+							&kafka_ingest_upsert_batch_size,
+							200000, 1, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("kafka_fdw.max_ingest_workers",
 							"Maximum number of ingest and pipeline workers of one database.",
 							"Jobs beyond it wait for a worker, oldest first, and say so in their last_error.",
