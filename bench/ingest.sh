@@ -32,7 +32,7 @@
 # stricter baseline. Rates are messages/s; a ratio is job rate / kcat rate (= kcat ms / job ms).
 #
 # The wait for a job runs in one psql session: clock_timestamp() before kafka.ingest(), then a
-# plpgsql loop polling kafka.ingest_job every POLL_MS (5) ms, which also samples the job's
+# plpgsql loop (a procedure, a transaction per poll) polling kafka.ingest_job every POLL_MS (5) ms, which also samples the job's
 # workers in pg_stat_activity (state, activity, wait event: where their wall time goes; printed
 # per run) and notes when the first batch committed. After each run: the workers' CPU time
 # (utime + stime from /proc), the target checked (counts, sums, versions), the job stopped and its
@@ -138,14 +138,20 @@ topic_size() { q "SELECT sum(high - low) FROM kafka_watermarks('$1')"; }   # of 
 
 # Wait for job $1 to have committed $2 messages, in the session that started it ($3: the
 # clock_timestamp() taken before kafka.ingest()/kafka.pipeline()). Polls kafka.ingest_job every
-# POLL_MS ms and samples the job's workers (pg_stat_activity, its snapshot cleared each time).
+# POLL_MS ms, a transaction each, and samples the job's workers (pg_stat_activity).
 # Returns: ms to the first committed batch, ms to the last, the samples "label:count ...".
-q "CREATE FUNCTION bench_wait(job int, n bigint, t0 timestamptz, poll_ms int, timeout_s int,
-     OUT first_ms numeric, OUT done_ms numeric, OUT samples text) LANGUAGE plpgsql AS \$\$
+q "CREATE PROCEDURE bench_wait(INOUT job int, n bigint, t0 timestamptz, poll_ms int, timeout_s int,
+     INOUT first_ms numeric DEFAULT NULL, INOUT done_ms numeric DEFAULT NULL, INOUT samples text DEFAULT NULL)
+   LANGUAGE plpgsql AS \$\$
 DECLARE
   m bigint; st text; err text; first_at timestamptz; s text[] := '{}';
 BEGIN
   LOOP
+    -- a transaction per poll: a statement that ran for the whole job would hold back the xmin
+    -- horizon, so that no version the job's updates left behind could be pruned or its index
+    -- entry removed while it runs (the job then pays for the bloat; PostgreSQL alone, timed
+    -- without this session, would not)
+    COMMIT;
     SELECT j.messages, j.state, j.last_error INTO m, st, err FROM kafka.ingest_job j WHERE j.job_id = job;
     IF m > 0 AND first_at IS NULL THEN first_at := clock_timestamp(); END IF;
     IF m >= n THEN
@@ -199,7 +205,7 @@ run_job() {
   out=$(psql -At -F '|' <<SQL
 SELECT clock_timestamp() AS t0 \gset
 SELECT $1 AS job \gset
-SELECT :job, * FROM bench_wait(:job, $2, :'t0', $POLL_MS, $TIMEOUT_S);
+CALL bench_wait(:job, $2, :'t0', $POLL_MS, $TIMEOUT_S);
 SQL
 )
   IFS='|' read -r JOB FIRST_MS DONE_MS SAMPLES <<<"$out"
@@ -495,7 +501,7 @@ profile() {
   psql -At -F '|' > "$work/profile.out" <<SQL &
 SELECT clock_timestamp() AS t0 \gset
 SELECT $sql AS job \gset
-SELECT :job, * FROM bench_wait(:job, $MESSAGES, :'t0', $POLL_MS, $TIMEOUT_S);
+CALL bench_wait(:job, $MESSAGES, :'t0', $POLL_MS, $TIMEOUT_S);
 SQL
   qpid=$!
   wpid=""
