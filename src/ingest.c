@@ -549,6 +549,16 @@ prepare_job(IngestState *st)
 				 errmsg("the role of ingest job %d has no SELECT privilege on \"%s\"",
 						job->job_id, get_rel_name(job->source))));
 	st->opts = options_as_owner(job);
+
+	/*
+	 * An upsert batch only fills up (and deduplicates) if the consumer's
+	 * queue may hold it: librdkafka stops fetching while the queue holds
+	 * queued.min.messages (100000 by default), and a batch ends when the
+	 * queue runs dry after kafka_fdw.ingest_batch_wait.  With the default,
+	 * a job over 100k keys wrote 782k rows for 1M changes where 438k do.
+	 */
+	if (job->upsert)
+		st->opts->consumer_min_messages = Max(100000, kafka_ingest_upsert_batch_size);
 	check_topic(job, st->opts);
 	if (job->pipeline)
 	{

@@ -169,6 +169,8 @@ typedef struct KafkaOptions
 									 * property sets one (NULL: librdkafka's) */
 	int			writer_linger_ms;	/* writers' linger.ms unless a property sets
 									 * it (0: 5) */
+	int			consumer_min_messages;	/* consumers' queued.min.messages unless
+										 * a property sets it (0: librdkafka's) */
 	/* schema registry (registry.c) */
 	char	   *schema_registry;	/* base URL of its Confluent API, or NULL */
 	char	   *schema_registry_ca; /* PEM of the CAs to trust, or NULL: the

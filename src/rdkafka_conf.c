@@ -558,6 +558,8 @@ kafkaHandleConfig(KafkaOptions *opts, HandleKind kind)
 	/* defaults the user may override */
 	if (kind == HANDLE_CONSUMER)
 		ADD("fetch.wait.max.ms", "10");
+	if (kind == HANDLE_CONSUMER && opts->consumer_min_messages > 0)
+		ADD("queued.min.messages", psprintf("%d", opts->consumer_min_messages));
 	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
 	{
 		/*
