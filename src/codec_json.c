@@ -1062,13 +1062,22 @@ kafkaAppendJsonString(StringInfo buf, const char *s, int len)
 	buf->data[buf->len] = '\0';	/* room was reserved */
 }
 
-/* Does the output of a float or numeric read as a JSON number? */
-static bool
-is_json_number(const char *s)
+/*
+ * The output of a float or numeric as to_json and row_to_json write it: a
+ * JSON number, or a string for NaN and (-)Infinity, the only outputs of
+ * those types that do not start with a digit after an optional sign (for
+ * them this is IsValidJsonNumber's answer).  For the JSON encoder and the
+ * capture of changes (outbox.c).
+ */
+void
+kafkaAppendJsonNumber(StringInfo buf, const char *s)
 {
-	if (*s == '-')
-		s++;
-	return *s >= '0' && *s <= '9';
+	const char *d = *s == '-' ? s + 1 : s;
+
+	if (*d >= '0' && *d <= '9')
+		appendStringInfoString(buf, s);
+	else
+		escape_json(buf, s);
 }
 
 static bool
@@ -1107,15 +1116,8 @@ json_encode(KafkaEncoder *enc, Datum *values, bool *nulls)
 				appendStringInfoString(buf, OutputFunctionCall(&col->out_func, d));
 				break;
 			case JK_NUMBER:
-				{
-					char	   *s = OutputFunctionCall(&col->out_func, d);
-
-					if (is_json_number(s))
-						appendStringInfoString(buf, s);
-					else
-						escape_json(buf, s);	/* NaN, Infinity: as to_json does */
-					break;
-				}
+				kafkaAppendJsonNumber(buf, OutputFunctionCall(&col->out_func, d));
+				break;
 			case JK_BOOL:
 				if (DatumGetBool(d))
 					put(buf, "true", 4);

@@ -485,6 +485,7 @@ struct KafkaCodec
 /* the codecs, one per file */
 extern const KafkaCodec kafka_codec_json;	/* codec_json.c */
 extern void kafkaAppendJsonString(StringInfo buf, const char *s, int len);	/* codec_json.c */
+extern void kafkaAppendJsonNumber(StringInfo buf, const char *s);	/* codec_json.c */
 extern const KafkaCodec kafka_codec_csv;	/* codec_csv.c */
 extern const KafkaCodec kafka_codec_text;	/* codec_raw.c */
 extern const KafkaCodec kafka_codec_bytea;	/* codec_raw.c */

@@ -711,11 +711,7 @@ row_json(RowJson *rj, TupleTableSlot *slot, StringInfo buf)
 				break;
 			case CJ_NUMBER:
 				str = OutputFunctionCall(&col->out, val);
-				len = strlen(str);
-				if (IsValidJsonNumber(str, len))
-					appendBinaryStringInfo(buf, str, len);
-				else
-					escape_json(buf, str);
+				kafkaAppendJsonNumber(buf, str);
 				pfree(str);
 				break;
 			case CJ_DATE:

@@ -278,8 +278,8 @@ all_flushed(void *arg, int slice_ms)
 /*
  * Wait until every message handed to librdkafka is acknowledged or failed,
  * interruptibly, in short rd_kafka_flush calls: flushing sends what waits
- * for linger.ms at once (writers linger long: see kafkaHandleConfig), so
- * no wait ever lasts a linger.  Bounded: librdkafka fails undelivered
+ * for linger.ms at once (the emitter's producers linger a second: see
+ * kafkaHandleConfig), so no wait ever lasts a linger.  Bounded: librdkafka fails undelivered
  * messages after message.timeout.ms (= timeout_ms); the margin covers a
  * report in flight.  Does not look at failures.
  */
@@ -545,7 +545,6 @@ kafkaProducerWait(KafkaProducer *p)
 		flush_pending(p);
 	wait_all(p);
 }
-
 
 /* ---------------------------------------------------------------------
  * Set-up and clean-up
