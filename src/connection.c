@@ -273,6 +273,49 @@ kafkaDrainQueue(KafkaHandle *h)
 
 	while ((ev = rd_kafka_queue_poll(h->queue, 0)) != NULL)
 		rd_kafka_event_destroy(ev);
+	h->fetch_stopped = false;
+}
+
+/*
+ * librdkafka 2.0.x's refill stall, and the cheap way around it.  A partition
+ * is not fetched while the consumer queue holds queued.min.messages (for a
+ * queue that partitions forward to, the sum over them), and librdkafka looks
+ * again only when the broker thread wakes for something else: I/O, an
+ * operation, or a second later (rd_kafka_toppar_fetch_decide answers "never"
+ * rather than a backoff; 2.2 added fetch.queue.backoff.ms for that).  A
+ * consumer slower than Kafka (any scan that decodes) fills the queue, drains
+ * it, and then waits for the rest of that second, again and again.
+ *
+ * A consumer calls this after taking messages.  It notes when the queue holds
+ * queued.min.messages (the fetchers stop) and returns true once, after that,
+ * the queue has fallen to low_water or less: the caller then takes all the
+ * queue holds, seeks each partition to the offset after the last message it
+ * took (an operation, which wakes the broker thread; the queue is empty, so
+ * the seek drops nothing), and calls kafkaFetchersWoken.  The fetch runs
+ * while the caller works through what it took, and memory stays bounded by
+ * queued.min.messages plus low_water messages.  Always false with a
+ * librdkafka that has fetch.queue.backoff.ms (rdkafka_conf.c sets it).
+ */
+bool
+kafkaFetchersStopped(KafkaHandle *h, int low_water)
+{
+	int			len;
+
+	if (h->queued_min <= 0)
+		return false;
+	len = rd_kafka_queue_length(h->queue);
+	if (len >= h->queued_min)
+	{
+		h->fetch_stopped = true;
+		return false;
+	}
+	return h->fetch_stopped && len <= low_water;
+}
+
+void
+kafkaFetchersWoken(KafkaHandle *h)
+{
+	h->fetch_stopped = false;
 }
 
 static void
@@ -638,6 +681,14 @@ get_handle(KafkaOptions *opts, HandleKind kind, const char *txn_id_wanted, Kafka
 				 errmsg("could not create Kafka client: %s", errstr)));
 	}
 	ch->confkey = MemoryContextStrdup(TopMemoryContext, key);
+	if (kind == HANDLE_CONSUMER && !kafkaHasFetchQueueBackoff())
+	{
+		char		val[32];
+		size_t		sz = sizeof(val);
+
+		if (rd_kafka_conf_get(rd_kafka_conf(ch->h.rk), "queued.min.messages", val, &sz) == RD_KAFKA_CONF_OK)
+			ch->h.queued_min = atoi(val);
+	}
 	/* route logs to the main queue, served by kafkaServeLogs */
 	rd_kafka_set_log_queue(ch->h.rk, NULL);
 

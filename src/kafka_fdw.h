@@ -276,6 +276,12 @@ typedef struct KafkaHandle
 	bool		pinned;			/* its holder keeps it busy (a Kafka transaction
 								 * of its own spanning several producers): set
 								 * with in_use, cleared by the holder */
+	int			queued_min;		/* consumer: its queued.min.messages, if
+								 * librdkafka stops fetching at that many
+								 * without looking again (else 0) */
+	bool		fetch_stopped;	/* consumer: its queue was seen holding
+								 * queued_min messages since the fetchers
+								 * were last woken (kafkaFetchersStopped) */
 	bool		txn_ready;		/* transactional writer: init_transactions done */
 	const char *txn_id;			/* transactional writer: its transactional.id */
 	/* writers: the topic whose partitions were asked last (kafkaProducerBegin) */
@@ -305,6 +311,7 @@ extern void kafkaValidateRdkafkaProp(const char *name, const char *value, KafkaP
 extern bool kafkaIsSecretProp(const char *name);
 extern List *kafkaHandleConfig(KafkaOptions *opts, HandleKind kind);
 extern rd_kafka_conf_t *kafkaNewConf(List *conflist);
+extern bool kafkaHasFetchQueueBackoff(void);
 extern void kafkaConfSet(rd_kafka_conf_t *conf, const char *name, const char *value);
 extern KafkaSecrets *kafkaSecretsOf(List *conflist, MemoryContext cxt);
 extern void kafkaRedact(char *buf, size_t size, const KafkaSecrets *secrets);
@@ -338,6 +345,8 @@ extern void kafkaSetTxnIdBase(const char *base);
 extern void kafkaServeLogs(rd_kafka_t *rk);
 extern int64 kafkaNowMs(void);
 extern void kafkaDrainQueue(KafkaHandle *h);
+extern bool kafkaFetchersStopped(KafkaHandle *h, int low_water);
+extern void kafkaFetchersWoken(KafkaHandle *h);
 extern void kafkaWaitHandleEvent(KafkaHandle *h, long timeout_ms);
 extern int	kafkaSliceMs(int64 deadline_ms, int max_slice_ms);
 extern bool kafkaWaitUntil(int64 deadline_ms, int max_slice_ms, KafkaHandle *h,

@@ -560,6 +560,9 @@ kafkaHandleConfig(KafkaOptions *opts, HandleKind kind)
 		ADD("fetch.wait.max.ms", "10");
 	if (kind == HANDLE_CONSUMER && opts->consumer_min_messages > 0)
 		ADD("queued.min.messages", psprintf("%d", opts->consumer_min_messages));
+	/* librdkafka 2.2+ looks again at a full queue's partitions this often */
+	if (kind == HANDLE_CONSUMER && kafkaHasFetchQueueBackoff())
+		ADD("fetch.queue.backoff.ms", "10");
 	if (kind == HANDLE_WRITER || kind == HANDLE_TXN_WRITER)
 	{
 		/*
@@ -654,6 +657,20 @@ kafkaConfSet(rd_kafka_conf_t *conf, const char *name, const char *value)
 				 errmsg("invalid librdkafka property \"%s\" = \"%s\"", name, value),
 				 errdetail("%s", errstr)));
 	}
+}
+
+/*
+ * Does the librdkafka we run with have fetch.queue.backoff.ms (2.2 and
+ * later)?  Without it, a partition whose consumer queue holds
+ * queued.min.messages is looked at again only when the broker thread wakes
+ * for something else, up to a second later: the refill stall that scans and
+ * ingest workers avoid by waking it themselves (kafkaFetchersStopped).  Asked
+ * at run time: the library loaded may be newer than the headers built with.
+ */
+bool
+kafkaHasFetchQueueBackoff(void)
+{
+	return rd_kafka_version() >= 0x020200ff;
 }
 
 /* A new librdkafka configuration with every property of a kafkaHandleConfig list */

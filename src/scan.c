@@ -126,6 +126,7 @@ typedef struct KafkaParallelState
 	int64		budget;			/* messages one claim takes at most (or one range) */
 	dsa_pointer ranges;			/* KafkaSharedRange[nranges], or InvalidDsaPointer */
 	pg_atomic_uint64 skipped;
+	pg_atomic_uint64 refills;	/* participants' refills, for EXPLAIN ANALYZE */
 } KafkaParallelState;
 
 /* A range being read by this participant */
@@ -134,6 +135,8 @@ typedef struct ActiveRange
 	KafkaRange	r;
 	int64		next;			/* next offset expected */
 	int64		read;			/* messages returned or skipped */
+	int64		taken;			/* offset after the last message taken from
+								 * the queue (refill), or -1 */
 	bool		done;
 	int			shared_index;	/* index in the shared array, or -1 */
 } ActiveRange;
@@ -163,15 +166,18 @@ typedef struct KafkaScanState
 	ActiveRange *active;		/* ranges started on the handle */
 	int			nactive;
 	int			maxactive;
+	int			last_active;	/* index of find_active's last answer */
 	int			ndone;
 
-	rd_kafka_message_t **batch; /* messages taken from the queue */
-	rd_kafka_message_t *cur_msg;	/* the message being decoded */
+	rd_kafka_message_t **batch; /* messages taken from the queue, all held
+								 * until the next batch (free_batch) */
 	int			batch_n;
-	int			batch_i;
-	int			batch_size;
+	int			batch_i;		/* the next one to read */
+	int			batch_size;		/* messages a batch takes from the queue */
+	int			batch_cap;		/* st->batch's capacity (refill may grow it) */
 
 	int64		skipped;
+	int64		refills;		/* fetchers woken at a low queue (refill) */
 	List	   *finished;		/* ActiveRanges done, for EXPLAIN ANALYZE */
 	MemoryContext rowcxt;		/* per message, reset before each */
 	MemoryContext scancxt;		/* scan state: ranges, counters */
@@ -319,16 +325,25 @@ kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
  * ---------------------------------------------------------------------
  */
 
+/*
+ * Destroy the batch's messages.  They are destroyed together rather than
+ * each after it is read: librdkafka's broker thread allocates them while it
+ * fetches, and a free of each between decodes contended with it for the
+ * allocator's lock.
+ */
+static void
+free_batch(KafkaScanState *st)
+{
+	for (int i = 0; i < st->batch_n; i++)
+		rd_kafka_message_destroy(st->batch[i]);
+	st->batch_n = st->batch_i = 0;
+}
+
 /* Stop the partitions this scan started and destroy held messages */
 static void
 release_scan(KafkaScanState *st)
 {
-	if (st->cur_msg)
-		rd_kafka_message_destroy(st->cur_msg);
-	st->cur_msg = NULL;
-	for (int i = st->batch_i; i < st->batch_n; i++)
-		rd_kafka_message_destroy(st->batch[i]);
-	st->batch_n = st->batch_i = 0;
+	free_batch(st);
 	if (st->rkt)
 	{
 		for (int i = 0; i < st->nactive; i++)
@@ -374,7 +389,8 @@ init_reader(KafkaScanState *st, int limit)
 	st->batch_size = st->opts->batch_size;
 	if (limit > 0 && limit < st->batch_size)
 		st->batch_size = Max(limit, 1);
-	st->batch = palloc(sizeof(rd_kafka_message_t *) * st->opts->batch_size);
+	st->batch_cap = st->opts->batch_size;
+	st->batch = palloc(sizeof(rd_kafka_message_t *) * st->batch_cap);
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw row", ALLOCSET_DEFAULT_SIZES);
 	st->scancxt = CurrentMemoryContext;
 	st->cleanup.func = cleanup_callback;
@@ -416,6 +432,7 @@ start_range(KafkaScanState *st, KafkaRange *r, int shared_index)
 	a->r = *r;
 	a->next = r->start;
 	a->read = 0;
+	a->taken = -1;
 	a->done = false;
 	a->shared_index = shared_index;
 	a->r.partition = -1;		/* not started yet: nothing to stop */
@@ -846,30 +863,87 @@ fill_slot(KafkaScanState *st, rd_kafka_message_t *m, TupleTableSlot *slot)
 }
 
 /*
- * Wake the fetchers of the ranges being read.  librdkafka 2.0.2 stops
- * fetching a partition while the scan's queue holds queued.min.messages and
- * looks again only when its broker thread wakes, up to a second later: a
- * scan that decodes slower than Kafka delivers would sit idle most of the
- * time.  A seek to the next offset wanted wakes the broker thread at once;
- * it drops nothing we need (the queue is empty when we call this, and a
- * message we already had would be skipped by its offset).
+ * Wake the fetchers of the ranges being read (the refill stall:
+ * kafkaFetchersStopped): a seek to the offset after the last message taken
+ * wakes the broker thread at once.  It drops nothing we need (the queue is
+ * empty when we call this, and a message we already had would be skipped by
+ * its offset).
  */
 static void
 kick_fetchers(KafkaScanState *st)
 {
 	for (int i = 0; i < st->nactive; i++)
-		if (!st->active[i].done)
-			rd_kafka_seek(st->rkt, st->active[i].r.partition, st->active[i].next, 0);
+	{
+		ActiveRange *a = &st->active[i];
+
+		if (!a->done)
+			rd_kafka_seek(st->rkt, a->r.partition, Max(a->next, a->taken), 0);
+	}
 }
 
-/* The active range a message belongs to, or NULL */
+/*
+ * The active range a message belongs to, or NULL.  Messages come in runs of
+ * one partition (a fetch response's record batches), so the last answer is
+ * tried first: a scan of many partitions does not search them per message.
+ */
 static inline ActiveRange *
 find_active(KafkaScanState *st, int32 partition)
 {
+	ActiveRange *a;
+
+	if (st->last_active < st->nactive)
+	{
+		a = &st->active[st->last_active];
+		if (a->r.partition == partition && !a->done)
+			return a;
+	}
 	for (int i = 0; i < st->nactive; i++)
-		if (st->active[i].r.partition == partition && !st->active[i].done)
-			return &st->active[i];
+	{
+		a = &st->active[i];
+		if (a->r.partition == partition && !a->done)
+		{
+			st->last_active = i;
+			return a;
+		}
+	}
 	return NULL;
+}
+
+/*
+ * Keep librdkafka fetching while the scan decodes (kafkaFetchersStopped
+ * explains the refill stall): once the fetchers stopped at a full queue and
+ * the queue has fallen to a quarter of that (or a batch), take all of it as
+ * the next batch and seek each range's partition to the offset after the
+ * last message taken, which wakes the broker thread; the queue is empty, so
+ * the seek drops nothing.  Returns true if it took a batch.
+ */
+static bool
+refill(KafkaScanState *st)
+{
+	int			low = Max(st->opts->batch_size, st->h->queued_min / 4);
+	ssize_t		n;
+
+	if (!kafkaFetchersStopped(st->h, low))
+		return false;
+	if (st->batch_cap <= low)
+	{
+		st->batch = repalloc(st->batch, sizeof(rd_kafka_message_t *) * (low + 1));
+		st->batch_cap = low + 1;
+	}
+	n = rd_kafka_consume_batch_queue(st->h->queue, 0, st->batch, st->batch_cap);
+	st->batch_n = (int) Max(n, 0);
+	for (int i = 0; i < st->batch_n; i++)
+	{
+		rd_kafka_message_t *m = st->batch[i];
+		ActiveRange *a;
+
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && (a = find_active(st, m->partition)) != NULL)
+			a->taken = Max(a->taken, m->offset + 1);
+	}
+	kick_fetchers(st);
+	kafkaFetchersWoken(st->h);
+	st->refills++;
+	return st->batch_n > 0;
 }
 
 /*
@@ -891,7 +965,6 @@ eof_reached(KafkaScanState *st, ActiveRange *a, rd_kafka_message_t *m, ErrorCont
 	}
 	if (at < a->next)
 		return;					/* an end seen before messages we already have */
-	rd_kafka_message_destroy(m);
 	error_context_stack = errcb->previous;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
@@ -988,7 +1061,6 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 				{
 					rd_kafka_resp_err_t err = m->err;
 
-					rd_kafka_message_destroy(m);
 					error_context_stack = errcb.previous;
 					kafkaReportError(err, psprintf("could not read topic \"%s\" partition %d at offset " INT64_FORMAT,
 												   st->opts->topic, a->r.partition, a->next),
@@ -1007,10 +1079,7 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 					st->cur_offset = m->offset;
 					a->next = m->offset + 1;
 					a->read++;
-					/* if decoding fails, release_scan destroys m */
-					st->cur_msg = m;
 					emit = fill_slot(st, m, slot);
-					st->cur_msg = NULL;
 					MemoryContextSwitchTo(old);
 					if (a->next >= a->r.end)
 					{
@@ -1019,7 +1088,6 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 					}
 				}
 			}
-			rd_kafka_message_destroy(m);
 			if (emit)
 			{
 				error_context_stack = errcb.previous;
@@ -1033,8 +1101,9 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 			break;
 
 		/* take the next batch; wait on the event pipe while the queue is empty */
-		st->batch_i = 0;
-		st->batch_n = 0;
+		free_batch(st);
+		if (refill(st))
+			continue;
 		{
 			BatchWait w = {st, 0, KAFKA_KICK_FIRST_MS, KAFKA_KICK_FIRST_MS};
 
@@ -1061,6 +1130,11 @@ next_message(KafkaScanState *st, TupleTableSlot *slot)
 		pg_atomic_add_fetch_u64(&st->pstate->skipped, st->skipped);
 		st->skipped = 0;
 	}
+	if (st->pstate && st->refills > 0)
+	{
+		pg_atomic_add_fetch_u64(&st->pstate->refills, st->refills);
+		st->refills = 0;
+	}
 	release_scan(st);
 	return NULL;
 }
@@ -1086,6 +1160,7 @@ kafkaReScanForeignScan(ForeignScanState *node)
 	st->pending = NIL;
 	st->finished = NIL;
 	st->skipped = 0;
+	st->refills = 0;
 }
 
 static void
@@ -1276,6 +1351,9 @@ kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (buf.len > 0 && es->verbose)
 			ExplainPropertyText("Kafka ranges read", buf.data, es);
 		ExplainPropertyInteger("Kafka messages skipped", NULL, st->skipped, es);
+		/* only when it happened: a scan over more than queued.min.messages */
+		if (st->refills > 0)
+			ExplainPropertyInteger("Kafka queue refills", NULL, st->refills, es);
 	}
 }
 
@@ -1413,6 +1491,7 @@ init_pstate(KafkaParallelState *ps)
 	ps->ranges = InvalidDsaPointer;
 	ConditionVariableInit(&ps->cv);
 	pg_atomic_init_u64(&ps->skipped, 0);
+	pg_atomic_init_u64(&ps->refills, 0);
 }
 
 static void
@@ -1474,6 +1553,7 @@ kafkaShutdownForeignScan(ForeignScanState *node)
 		}
 	}
 	st->skipped += pg_atomic_read_u64(&ps->skipped);
+	st->refills += pg_atomic_read_u64(&ps->refills);
 	if (st->skipped > 0)
 		ereport(NOTICE,
 				(errmsg("skipped " INT64_FORMAT " malformed messages in topic \"%s\"", st->skipped, st->opts->topic)));

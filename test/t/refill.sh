@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# refill: scans over more messages than the consumer queue holds (issue 11, item 4).
+# librdkafka 2.0 stops fetching while a scan's queue holds queued.min.messages and looks again
+# only up to a second later; a scan takes what the queue holds when it has fallen low and seeks
+# each partition to the offset after the last message taken, which wakes the fetcher. That seek
+# must neither lose nor repeat a message, also for ranges that end mid-queue and in parallel.
+#  - 60,000 messages in 3 partitions, read through a table whose queue holds 2,000
+#    ("queued.min.messages" '2000', batch_size 500): count, distinct (partition, offset) pairs
+#    and sum equal kcat's dump, serial and parallel, whole topic and offset ranges;
+#  - EXPLAIN ANALYZE says the scan refilled its queue (so the path above ran) and read exactly
+#    the messages it returned;
+#  - the same table with the default queue reads without a refill.
+set -euo pipefail
+
+# shellcheck source=test/t/lib.sh
+source "$REPO/test/t/lib.sh"
+
+N=60000
+cleanup() {
+  q -c "SELECT kafka_delete_topic('rf_srv', 'rf_topic')" >/dev/null 2>&1 || true
+  q -c "DROP SERVER IF EXISTS rf_srv CASCADE" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+q <<SQL
+CREATE EXTENSION IF NOT EXISTS kafka_fdw;
+CREATE SERVER rf_srv FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$KAFKA_BROKERS');
+SELECT kafka_create_topic('rf_srv', 'rf_topic', 3);
+CREATE FOREIGN TABLE rf_small (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'), x int)
+  SERVER rf_srv OPTIONS (topic 'rf_topic', format 'json', batch_size '500', "queued.min.messages" '2000');
+CREATE FOREIGN TABLE rf_default (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'), x int)
+  SERVER rf_srv OPTIONS (topic 'rf_topic', format 'json');
+INSERT INTO rf_default (part, x) SELECT g % 3, g * 7 + 1 FROM generate_series(0, $N - 1) g;
+SQL
+
+dump rf_topic > "$TEST_TMP/rf.txt"
+# count|distinct (partition, offset)|sum, as the queries below print them
+stats() { awk "$1"' { c++; if (!seen[$1 " " $2]++) d++; s += $3 } END { printf "%d|%d|%.0f\n", c, d, s }' "$2"; }
+want_all=$(stats '1' "$TEST_TMP/rf.txt")
+want_range=$(stats '$2 >= 1234 && $2 <= 15678' "$TEST_TMP/rf.txt")
+want_part=$(stats '$1 == 1 && $2 >= 100' "$TEST_TMP/rf.txt")
+[ "$want_all" = "$N|$N|$(awk -v n=$N 'BEGIN { for (g = 0; g < n; g++) s += g * 7 + 1; printf "%.0f", s }')" ] \
+  || fail "kcat reads $want_all from rf_topic"
+echo "ok: kcat reads $want_all (count|distinct|sum); offsets 1234-15678: $want_range; partition 1 from 100: $want_part"
+
+SERIAL="SET max_parallel_workers_per_gather = 0"
+PAR="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2"
+SEL="SELECT count(*) || '|' || count(DISTINCT (part, offs)) || '|' || sum(x)"
+Q_ALL="$SEL FROM rf_small"
+Q_RANGE="$SEL FROM rf_small WHERE offs BETWEEN 1234 AND 15678"
+Q_PART="$SEL FROM rf_small WHERE part = 1 AND offs >= 100"
+
+plan=$(q -c "$PAR" -c "EXPLAIN (COSTS OFF) $Q_ALL")
+grep -q 'Parallel Foreign Scan' <<<"$plan" || { echo "$plan" >&2; fail "no parallel foreign scan in the parallel plan"; }
+
+check() {  # check NAME QUERY WANT
+  local got
+  got=$(q -c "$SERIAL" -c "$2")
+  [ "$got" = "$3" ] || fail "$1 serial: count|distinct|sum = $got, expected $3"
+  got=$(q -c "$PAR" -c "$2")
+  [ "$got" = "$3" ] || fail "$1 parallel: count|distinct|sum = $got, expected $3"
+  echo "ok: $1 serial and parallel: $got"
+}
+check "whole topic" "$Q_ALL" "$want_all"
+check "offsets 1234-15678" "$Q_RANGE" "$want_range"
+check "partition 1 from offset 100" "$Q_PART" "$want_part"
+
+# the refill path ran, and the scan read exactly what it returned
+explain() {  # explain SETTINGS QUERY -> "read refills"
+  local plan
+  plan=$(q -c "$1" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) $2")
+  echo "$(sed -n 's/.*Kafka messages read: \([0-9]*\).*/\1/p' <<<"$plan" | head -1) $(sed -n 's/.*Kafka queue refills: \([0-9]*\).*/\1/p' <<<"$plan" | head -1)"
+}
+for mode in SERIAL PAR; do
+  read -r nread refills <<<"$(explain "${!mode}" "SELECT * FROM rf_small")"
+  [ "$nread" = "$N" ] || fail "$mode EXPLAIN ANALYZE: $nread messages read, expected $N"
+  [ -n "$refills" ] && [ "$refills" -gt 0 ] || fail "$mode EXPLAIN ANALYZE: no queue refill over $N messages with queued.min.messages 2000"
+  echo "ok: $mode scan read $nread messages with $refills queue refills"
+done
+read -r nread refills <<<"$(explain "$SERIAL" "SELECT * FROM rf_default")"
+[ "$nread" = "$N" ] && [ -z "$refills" ] || fail "default queue: $nread messages read, refills '$refills' (expected $N and none)"
+echo "ok: with the default queue (100,000 messages) the scan reads $nread messages without a refill"
