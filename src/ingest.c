@@ -687,8 +687,27 @@ part_index(IngestState *st, int32 p)
 }
 
 /*
+ * Wake librdkafka's fetchers with a seek to the offsets after the messages
+ * taken (the queue is empty, so the seek drops nothing; a message delivered
+ * again is skipped by collect_batch).
+ */
+static void
+kick_fetchers(IngestState *st)
+{
+	for (int i = 0; i < st->nparts; i++)
+		if (st->pos[i] >= 0)
+			rd_kafka_seek(st->rkt, st->parts[i], st->pos[i], 0);
+	kafkaFetchersWoken(st->h);
+}
+
+/*
  * Collect a batch: at most max messages, waiting at most wait_ms after the
  * first one (and at most naptime for the first).  Returns their number.
+ *
+ * librdkafka 2.0 stops fetching while the queue holds queued.min.messages
+ * (kafkaFetchersStopped, checked every 1024 messages): once the queue that
+ * was full is empty, the fetchers are woken at once, also when the batch
+ * ends there, so that the next messages arrive while the batch is written.
  */
 static int
 collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, int idle_ms)
@@ -699,6 +718,7 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 	long		kick_interval = 10;
 	long		next_kick = 10;
 	size_t		bytes = 0;
+	int			taken = 0;
 
 	while (n < max)
 	{
@@ -709,6 +729,9 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 		{
 			int64		now = kafkaNowMs();
 			long		waited;
+
+			if (kafkaFetchersStopped(st->h, 0))
+				kick_fetchers(st);
 
 			if (now >= deadline)
 				break;
@@ -726,9 +749,7 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 			waited = (long) (now - empty_since);
 			if (waited >= next_kick)
 			{
-				for (int i = 0; i < st->nparts; i++)
-					if (st->pos[i] >= 0)
-						rd_kafka_seek(st->rkt, st->parts[i], st->pos[i], 0);
+				kick_fetchers(st);
 				kick_interval = Min(kick_interval * 2, 1000);
 				next_kick = waited + kick_interval;
 			}
@@ -781,7 +802,11 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 		bytes += m->len + m->key_len;
 		if (bytes >= KAFKA_INGEST_BATCH_BYTES)
 			break;
+		if ((++taken & 1023) == 0)
+			(void) kafkaFetchersStopped(st->h, 0);	/* notes a full queue */
 	}
+	if (kafkaFetchersStopped(st->h, 0))
+		kick_fetchers(st);
 	return n;
 }
 
