@@ -325,190 +325,15 @@ valid_literal(const char *p, size_t len)
 
 static bool json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth);
 
-
 /*
- * Convert the JSON value at s->p into the text literal of type typid, for
- * arrays and composites.  Scalars give their text; nested arrays/records
- * recurse; anything else gives JSON text.
+ * The text of the scalar JSON value at s->p (not end of input): a string's
+ * content, unescaped; a number or literal as it is written; and an object or
+ * array meant for a type that is neither an array nor a composite, as its
+ * JSON text.
  */
 static bool
-json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
+json_scalar_literal(JsonScanner *s, StringInfo out, int depth)
 {
-	Oid			elemtype = get_element_type(typid);
-	char		typtype = get_typtype(getBaseType(typid));
-
-	skip_ws(s);
-	if (s->p >= s->end)
-		return fail(s, "unexpected end of JSON");
-	if (depth > 100)
-		return fail(s, "JSON nested too deeply");
-
-	if (*s->p == '[' && OidIsValid(elemtype))
-	{
-		bool		first = true;
-
-		s->p++;
-		appendStringInfoChar(out, '{');
-		for (;;)
-		{
-			skip_ws(s);
-			if (s->p < s->end && *s->p == ']' && first)
-			{
-				s->p++;
-				break;
-			}
-			if (!first)
-				appendStringInfoChar(out, ',');
-			skip_ws(s);
-			if (s->p < s->end && *s->p == '[' && !OidIsValid(get_element_type(elemtype)) &&
-				get_typtype(getBaseType(elemtype)) != TYPTYPE_COMPOSITE && elemtype != JSONOID &&
-				elemtype != JSONBOID)
-			{
-				/* a nested array: another dimension of the same array */
-				if (!json_to_pg_literal(s, typid, out, depth + 1))
-					return false;
-			}
-			else
-			{
-				StringInfoData el;
-
-				initStringInfo(&el);
-				if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0)
-				{
-					s->p += 4;
-					appendStringInfoString(out, "NULL");
-				}
-				else
-				{
-					if (!json_to_pg_literal(s, elemtype, &el, depth + 1))
-						return false;
-					kafkaAppendQuoted(out, el.data, el.len);
-				}
-				pfree(el.data);
-			}
-			first = false;
-			skip_ws(s);
-			if (s->p < s->end && *s->p == ',')
-			{
-				s->p++;
-				continue;
-			}
-			if (s->p < s->end && *s->p == ']')
-			{
-				s->p++;
-				break;
-			}
-			return fail(s, "expected ',' or ']' in JSON array");
-		}
-		appendStringInfoChar(out, '}');
-		return true;
-	}
-	if (*s->p == '{' && typtype == TYPTYPE_COMPOSITE)
-	{
-		TupleDesc	td = lookup_rowtype_tupdesc(getBaseType(typid), -1);
-		int			natts = td->natts;
-		char	  **vals = palloc0(sizeof(char *) * Max(natts, 1));
-		int		   *lens = palloc0(sizeof(int) * Max(natts, 1));
-		bool		first = true;
-
-		s->p++;
-		for (;;)
-		{
-			const char *k;
-			size_t		kl;
-			bool		esc;
-			int			att = -1;
-
-			skip_ws(s);
-			if (s->p < s->end && *s->p == '}' && first)
-			{
-				s->p++;
-				break;
-			}
-			if (s->p >= s->end || *s->p != '"')
-			{
-				ReleaseTupleDesc(td);
-				return fail(s, "expected string key in JSON object");
-			}
-			if (!scan_string(s, &k, &kl, &esc))
-			{
-				ReleaseTupleDesc(td);
-				return false;
-			}
-			for (int i = 0; i < natts; i++)
-			{
-				Form_pg_attribute a = TupleDescAttr(td, i);
-
-				if (!a->attisdropped && strlen(NameStr(a->attname)) == kl &&
-					memcmp(NameStr(a->attname), k, kl) == 0)
-					att = i;
-			}
-			skip_ws(s);
-			if (s->p >= s->end || *s->p != ':')
-			{
-				ReleaseTupleDesc(td);
-				return fail(s, "expected ':' in JSON object");
-			}
-			s->p++;
-			skip_ws(s);
-			if (att < 0)
-			{
-				if (!skip_value(s, depth + 1))
-				{
-					ReleaseTupleDesc(td);
-					return false;
-				}
-			}
-			else if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0)
-			{
-				s->p += 4;
-				vals[att] = NULL;
-			}
-			else
-			{
-				StringInfoData el;
-
-				initStringInfo(&el);
-				if (!json_to_pg_literal(s, TupleDescAttr(td, att)->atttypid, &el, depth + 1))
-				{
-					ReleaseTupleDesc(td);
-					return false;
-				}
-				vals[att] = el.data;
-				lens[att] = el.len;
-			}
-			first = false;
-			skip_ws(s);
-			if (s->p < s->end && *s->p == ',')
-			{
-				s->p++;
-				continue;
-			}
-			if (s->p < s->end && *s->p == '}')
-			{
-				s->p++;
-				break;
-			}
-			ReleaseTupleDesc(td);
-			return fail(s, "expected ',' or '}' in JSON object");
-		}
-		/* record_in skips dropped attributes: no field, and no comma, for them */
-		appendStringInfoChar(out, '(');
-		first = true;
-		for (int i = 0; i < natts; i++)
-		{
-			if (TupleDescAttr(td, i)->attisdropped)
-				continue;
-			if (!first)
-				appendStringInfoChar(out, ',');
-			first = false;
-			if (vals[i])
-				kafkaAppendQuoted(out, vals[i], lens[i]);
-		}
-		appendStringInfoChar(out, ')');
-		ReleaseTupleDesc(td);
-		return true;
-	}
 	if (*s->p == '"')
 	{
 		const char *st;
@@ -550,6 +375,212 @@ json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
 		appendBinaryStringInfo(out, st, s->p - st);
 		return true;
 	}
+}
+
+/*
+ * The array literal '{...}' of array type typid (element type elemtype) for
+ * the JSON array at s->p (its '[').  Elements are quoted, null gives NULL; a
+ * nested JSON array is another dimension unless the element type takes
+ * arrays, records or JSON itself.
+ */
+static bool
+json_array_literal(JsonScanner *s, Oid typid, Oid elemtype, StringInfo out, int depth)
+{
+	bool		first = true;
+
+	s->p++;
+	appendStringInfoChar(out, '{');
+	for (;;)
+	{
+		skip_ws(s);
+		if (s->p < s->end && *s->p == ']' && first)
+		{
+			s->p++;
+			break;
+		}
+		if (!first)
+			appendStringInfoChar(out, ',');
+		skip_ws(s);
+		if (s->p < s->end && *s->p == '[' && !OidIsValid(get_element_type(elemtype)) &&
+			get_typtype(getBaseType(elemtype)) != TYPTYPE_COMPOSITE && elemtype != JSONOID &&
+			elemtype != JSONBOID)
+		{
+			/* a nested array: another dimension of the same array */
+			if (!json_to_pg_literal(s, typid, out, depth + 1))
+				return false;
+		}
+		else
+		{
+			StringInfoData el;
+
+			initStringInfo(&el);
+			if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0)
+			{
+				s->p += 4;
+				appendStringInfoString(out, "NULL");
+			}
+			else
+			{
+				if (!json_to_pg_literal(s, elemtype, &el, depth + 1))
+					return false;
+				kafkaAppendQuoted(out, el.data, el.len);
+			}
+			pfree(el.data);
+		}
+		first = false;
+		skip_ws(s);
+		if (s->p < s->end && *s->p == ',')
+		{
+			s->p++;
+			continue;
+		}
+		if (s->p < s->end && *s->p == ']')
+		{
+			s->p++;
+			break;
+		}
+		return fail(s, "expected ',' or ']' in JSON array");
+	}
+	appendStringInfoChar(out, '}');
+	return true;
+}
+
+/*
+ * The record literal '(...)' of composite type typid (or a domain over one)
+ * for the JSON object at s->p (its '{').  Keys match attributes by name;
+ * other keys are skipped, and attributes without a key or with null are
+ * left empty (NULL).
+ */
+static bool
+json_record_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
+{
+	TupleDesc	td = lookup_rowtype_tupdesc(getBaseType(typid), -1);
+	int			natts = td->natts;
+	char	  **vals = palloc0(sizeof(char *) * Max(natts, 1));
+	int		   *lens = palloc0(sizeof(int) * Max(natts, 1));
+	bool		first = true;
+
+	s->p++;
+	for (;;)
+	{
+		const char *k;
+		size_t		kl;
+		bool		esc;
+		int			att = -1;
+
+		skip_ws(s);
+		if (s->p < s->end && *s->p == '}' && first)
+		{
+			s->p++;
+			break;
+		}
+		if (s->p >= s->end || *s->p != '"')
+		{
+			ReleaseTupleDesc(td);
+			return fail(s, "expected string key in JSON object");
+		}
+		if (!scan_string(s, &k, &kl, &esc))
+		{
+			ReleaseTupleDesc(td);
+			return false;
+		}
+		for (int i = 0; i < natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, i);
+
+			if (!a->attisdropped && strlen(NameStr(a->attname)) == kl &&
+				memcmp(NameStr(a->attname), k, kl) == 0)
+				att = i;
+		}
+		skip_ws(s);
+		if (s->p >= s->end || *s->p != ':')
+		{
+			ReleaseTupleDesc(td);
+			return fail(s, "expected ':' in JSON object");
+		}
+		s->p++;
+		skip_ws(s);
+		if (att < 0)
+		{
+			if (!skip_value(s, depth + 1))
+			{
+				ReleaseTupleDesc(td);
+				return false;
+			}
+		}
+		else if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0)
+		{
+			s->p += 4;
+			vals[att] = NULL;
+		}
+		else
+		{
+			StringInfoData el;
+
+			initStringInfo(&el);
+			if (!json_to_pg_literal(s, TupleDescAttr(td, att)->atttypid, &el, depth + 1))
+			{
+				ReleaseTupleDesc(td);
+				return false;
+			}
+			vals[att] = el.data;
+			lens[att] = el.len;
+		}
+		first = false;
+		skip_ws(s);
+		if (s->p < s->end && *s->p == ',')
+		{
+			s->p++;
+			continue;
+		}
+		if (s->p < s->end && *s->p == '}')
+		{
+			s->p++;
+			break;
+		}
+		ReleaseTupleDesc(td);
+		return fail(s, "expected ',' or '}' in JSON object");
+	}
+	/* record_in skips dropped attributes: no field, and no comma, for them */
+	appendStringInfoChar(out, '(');
+	first = true;
+	for (int i = 0; i < natts; i++)
+	{
+		if (TupleDescAttr(td, i)->attisdropped)
+			continue;
+		if (!first)
+			appendStringInfoChar(out, ',');
+		first = false;
+		if (vals[i])
+			kafkaAppendQuoted(out, vals[i], lens[i]);
+	}
+	appendStringInfoChar(out, ')');
+	ReleaseTupleDesc(td);
+	return true;
+}
+
+/*
+ * Convert the JSON value at s->p into the text literal of type typid, for
+ * arrays and composites.  Scalars give their text; nested arrays/records
+ * recurse; anything else gives JSON text.
+ */
+static bool
+json_to_pg_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
+{
+	Oid			elemtype = get_element_type(typid);
+	char		typtype = get_typtype(getBaseType(typid));
+
+	skip_ws(s);
+	if (s->p >= s->end)
+		return fail(s, "unexpected end of JSON");
+	if (depth > 100)
+		return fail(s, "JSON nested too deeply");
+
+	if (*s->p == '[' && OidIsValid(elemtype))
+		return json_array_literal(s, typid, elemtype, out, depth);
+	if (*s->p == '{' && typtype == TYPTYPE_COMPOSITE)
+		return json_record_literal(s, typid, out, depth);
+	return json_scalar_literal(s, out, depth);
 }
 
 /* Does column col map to the top-level key k? */
