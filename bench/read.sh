@@ -217,26 +217,26 @@ rss_count=$("${PSQL[@]}" -At -c "$SERIAL" -c "$Q_COUNT" -c "$hwm_sql" | tail -1)
 rss_nostall=$("${PSQL[@]}" -At -c "$SERIAL" -c "${Q_DECODE/FROM $TOPIC /FROM ${TOPIC}_nostall }" -c "$hwm_sql" | tail -1)
 
 # ---- CPU: how much of the machine a serial scan uses, so how much 2 workers can gain ------------
-# CPU time (user + system) of PostgreSQL (the postmaster's children that exited: each psql
-# session's backend with its librdkafka threads, and parallel workers) and of the broker (JVM),
-# over one query each in a fresh session. If the serial scan keeps C CPUs busy for W ms, 2 workers
-# on a machine of $(nproc) CPUs take at least (CPU time of their query) / $(nproc), so they can be at
-# most about $(nproc) / C times faster, and less if they need more CPU time in all.
-ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
-cpu_run() {  # cpu_run NAME SETTINGS QUERY -> wall ms and CPU ms of PostgreSQL and the JVM into cpu_NAME
-  local pm jvm p0 j0 t0 t1 p1 j1 hz
-  pm=$(head -1 "$PG_DATA/postmaster.pid"); jvm=$(cat "$KAFKA_HOME/kafka.pid"); hz=$(getconf CLK_TCK)
-  p0=$(ticks "$pm"); j0=$(ticks "$jvm"); t0=$(date +%s%N)
+# Busy CPU time of the whole machine (/proc/stat: user, nice, system, irq, softirq, against those
+# plus idle, iowait and steal; the backend with its
+# librdkafka threads, parallel workers, the broker's JVM, psql, anything else) over one query each
+# in a fresh session. If the serial scan keeps B of the $(nproc) CPUs busy, 2 workers that need no
+# more CPU time in all can be at most $(nproc) / B times faster.
+cpu_busy_total() { awk '$1 == "cpu" { b = $2 + $3 + $4 + $7 + $8; print b, b + $5 + $6 + $9 }' /proc/stat; }
+cpu_run() {  # cpu_run NAME SETTINGS QUERY -> "wall_ms busy_cpus" into cpu_NAME
+  local b0 t0 b1 t1 w0 w1
+  sleep 1
+  read -r b0 t0 < <(cpu_busy_total); w0=$(date +%s%N)
   "${PSQL[@]}" -At -c "$2" -c "$3" >/dev/null
-  t1=$(date +%s%N); sleep 0.2; p1=$(ticks "$pm"); j1=$(ticks "$jvm")
-  printf -v "cpu_$1" '%s %s %s' $(( (t1 - t0) / 1000000 )) $(( (p1 - p0) * 1000 / hz )) $(( (j1 - j0) * 1000 / hz ))
+  read -r b1 t1 < <(cpu_busy_total); w1=$(date +%s%N)
+  printf -v "cpu_$1" '%s %s' $(( (w1 - w0) / 1000000 )) \
+    "$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$(nproc)" 'BEGIN { printf "%.2f", t > 0 ? n * b / t : 0 }')"
 }
 cpu_run decode "$SERIAL" "$Q_DECODE"
 cpu_run parallel "$PAR" "$Q_DECODE"
-read -r cw cp cj <<<"$cpu_decode"
-read -r pw pp pj <<<"$cpu_parallel"
-busy=$(awk -v w="$cw" -v p="$cp" -v j="$cj" 'BEGIN { printf "%.2f", (p + j) / w }')
-ceiling=$(awk -v b="$busy" -v n="$(nproc)" 'BEGIN { printf "%.2f", n / b }')
+read -r cw busy <<<"$cpu_decode"
+read -r pw pbusy <<<"$cpu_parallel"
+ceiling=$(awk -v b="$busy" -v n="$(nproc)" 'BEGIN { printf "%.2f", b > 0 ? n / b : 0 }')
 
 # ---- report ------------------------------------------------------------------------------------
 declare -A med
@@ -279,10 +279,9 @@ printf '%-44s %10s %10s  %s\n' "serial decode / kcat_best (stricter)" "$r_decode
 printf '%-44s %10s %10s  %s\n' "count(*) / kcat_best (stricter)" "$r_count_b" "<= 0.9" "$(verdict "$r_count_b" "<=" 0.9)"
 printf '%-44s %10s %10s  %s\n' "decode serial / 2 workers (speed-up)" "$r_speedup" ">= 1.7" "$(verdict "$r_speedup" ">=" 1.7)"
 printf '%-44s %10s %10s  %s\n' "decode without stall / 2 workers (speed-up)" "$r_speedup_ns" ">= 1.7" "$(verdict "$r_speedup_ns" ">=" 1.7)"
-printf '%-44s %10s %10s  %s\n' "  serial decode: wall / CPU ms (PG, JVM)" "$cw / $cp, $cj" "-" "(one more query each, CPU time)"
-printf '%-44s %10s %10s  %s\n' "  parallel decode: wall / CPU ms (PG, JVM)" "$pw / $pp, $pj" "-" ""
-printf '%-44s %10s %10s  %s\n' "  CPUs the serial decode keeps busy" "$busy" "-" "(of $(nproc))"
-printf '%-44s %10s %10s  %s\n' "  so 2 workers can be at most this faster" "$ceiling" "-" "($(nproc) / that, with no extra CPU time)"
+printf '%-44s %10s %10s  %s\n' "  CPUs busy during one serial decode query" "$busy" "-" "(of $(nproc); ${cw} ms)"
+printf '%-44s %10s %10s  %s\n' "  CPUs busy during one parallel decode query" "$pbusy" "-" "(of $(nproc); ${pw} ms)"
+printf '%-44s %10s %10s  %s\n' "  so 2 workers can be at most this faster" "$ceiling" "-" "($(nproc) / serial's busy CPUs, if they need no more CPU time)"
 printf '%-44s %10s %10s  %s\n' "decode without refill stall / kcat_best" "$(ratio "${med[nostall]}" "${med[kcat_best]}")" "-" "(what the scan could do)"
 printf '%-44s %10s %10s  %s\n' "kcat with metadata / kcat" "$(ratio "${med[kcat_meta]}" "${med[kcat]}")" "-" "(for reference)"
 printf '%-44s %10s %10s  %s\n' "backend peak RSS, fresh session (MB)" "$rss_base" "-" ""

@@ -119,6 +119,15 @@ CREATE FOREIGN TABLE dec_dup (offs bigint OPTIONS (offset 'true'), a int, b text
 SELECT * FROM dec_dup WHERE offs IN (0, 2) ORDER BY offs;
 SELECT dec_error('SELECT * FROM dec_dup WHERE offs = 1');
 
+-- the keys in another order in each message (the decoder tries the last message's order
+-- first), keys no column has (long, empty), more keys than it remembers (64), two columns
+-- on one key
+SELECT kafka_create_topic('kafka', 'dec_order', 1);
+\! printf '%s\n' '{"a":1,"b":"x"}' '{"b":"y","a":2}' '{"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz":0,"":5,"a":3,"b":"z"}' '{"":6,"b":"w","zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz":1,"a":4}' "{$(for i in $(seq 0 69); do printf '"k%d":%d,' $i $i; done)\"b\":\"v\",\"a\":5}" '{"b":"u","a":6,"b":"t"}' '{"a":7}' | kcat -b "$KAFKA_BROKERS" -P -t dec_order -p 0
+CREATE FOREIGN TABLE dec_order (offs bigint OPTIONS (offset 'true'), a int, b text, a2 text OPTIONS (json 'a'))
+  SERVER kafka OPTIONS (topic 'dec_order', format 'json');
+SELECT * FROM dec_order ORDER BY offs;
+
 -- headers: one key per name (the last value), in json as in jsonb; a name that is
 -- not valid UTF-8 keeps its bytes as hex
 SELECT kafka_create_topic('kafka', 'dec_hdr', 1);

@@ -735,6 +735,105 @@ key_is_column(KafkaOptions *o, const char *k, size_t kl)
 }
 
 /*
+ * Which needed column a key is for.  Messages of a topic mostly have their
+ * keys in the same order, so the answer for each key position of the last
+ * message is tried first: one comparison per key instead of one per needed
+ * column.
+ */
+#define JSON_KEY_HINTS 64		/* key positions remembered */
+#define JSON_HINT_KEY_LEN 32	/* a key no column needs: its bytes kept */
+
+typedef struct JsonKeyHint
+{
+	int			col;			/* needed index, -1: no column, -2: not known */
+	int			len;			/* col -1: the key's length and bytes */
+	char		key[JSON_HINT_KEY_LEN];
+} JsonKeyHint;
+
+typedef struct JsonDecodeState
+{
+	JsonValueRef *refs;			/* per needed column: where its value is */
+	int		   *next_same;		/* per needed column: the next one with the
+								 * same key, or -1 */
+	JsonKeyHint hints[JSON_KEY_HINTS];
+} JsonDecodeState;
+
+static JsonDecodeState *
+json_decode_state(KafkaDecoder *dec)
+{
+	JsonDecodeState *st = dec->codec_state;
+
+	if (st == NULL)
+	{
+		/* the decoder's own context: calls run in a per-message one */
+		MemoryContext cxt = GetMemoryChunkContext(dec);
+		int			n = Max(dec->nneeded, 1);
+
+		st = MemoryContextAllocZero(cxt, sizeof(JsonDecodeState));
+		st->refs = MemoryContextAlloc(cxt, sizeof(JsonValueRef) * n);
+		st->next_same = MemoryContextAlloc(cxt, sizeof(int) * n);
+		for (int i = 0; i < dec->nneeded; i++)
+		{
+			KafkaColumn *a = dec->needed[i];
+
+			st->next_same[i] = -1;
+			for (int j = i + 1; j < dec->nneeded; j++)
+				if (key_matches(dec->needed[j], a->json_name, a->json_name_len))
+				{
+					st->next_same[i] = j;
+					break;
+				}
+		}
+		for (int i = 0; i < JSON_KEY_HINTS; i++)
+			st->hints[i].col = -2;
+		dec->codec_state = st;
+	}
+	return st;
+}
+
+/*
+ * The first needed column (by index) whose key is k, or -1; pos is the
+ * key's position in the message.  Only the first of several columns with
+ * one key is answered (json_decode copies its value to the others).
+ */
+static inline int
+key_column(KafkaDecoder *dec, JsonDecodeState *st, int pos, const char *k, size_t kl)
+{
+	JsonKeyHint *h = pos < JSON_KEY_HINTS ? &st->hints[pos] : NULL;
+	int			found = -1;
+
+	if (kl == 0)
+		return -1;
+	if (h)
+	{
+		if (h->col >= 0 && key_matches(dec->needed[h->col], k, kl))
+			return h->col;
+		if (h->col == -1 && h->len == (int) kl && memcmp(h->key, k, kl) == 0)
+			return -1;
+	}
+	for (int i = 0; i < dec->nneeded; i++)
+		if (key_matches(dec->needed[i], k, kl))
+		{
+			found = i;
+			break;
+		}
+	if (h)
+	{
+		h->col = found;
+		if (found < 0)
+		{
+			/* a long key no column needs is looked up each time */
+			if (kl <= JSON_HINT_KEY_LEN)
+				memcpy(h->key, k, kl);
+			else
+				h->col = -2;
+			h->len = (int) kl;
+		}
+	}
+	return found;
+}
+
+/*
  * Decode a JSON object message.  A first pass checks the whole object and
  * notes where the value of each needed column is; a key that appears twice
  * counts with its last value (as in jsonb), so only then are the values
@@ -746,16 +845,11 @@ json_decode(KafkaDecoder *dec, const char *data, size_t len,
 {
 	JsonScanner s = {data, data + len, NULL};
 	bool		first = true;
-	JsonValueRef *refs = dec->codec_state;
+	JsonDecodeState *st = json_decode_state(dec);
+	JsonValueRef *refs = st->refs;
 	int			unknown_keys = 0;	/* strict, salvage: keys no column maps to */
+	int			pos = 0;		/* the key's position in the object */
 
-	if (refs == NULL)
-	{
-		/* the decoder's own context: calls run in a per-message one */
-		refs = MemoryContextAlloc(GetMemoryChunkContext(dec),
-								  sizeof(JsonValueRef) * Max(dec->nneeded, 1));
-		dec->codec_state = refs;
-	}
 	for (int i = 0; i < dec->nneeded; i++)
 		refs[i].start = NULL;
 
@@ -806,24 +900,16 @@ json_decode(KafkaDecoder *dec, const char *data, size_t len,
 			break;
 		}
 		{
-			int			matched = -1;
+			int			matched = key_column(dec, st, pos++, k, kl);
 
-			/* several columns may map to one key: each notes the value */
-			for (int i = 0; kl > 0 && i < dec->nneeded; i++)
+			if (matched >= 0)
 			{
-				if (!key_matches(dec->needed[i], k, kl))
-					continue;
-				if (matched < 0)
-				{
-					if (!scan_value_ref(&s, &refs[i]))
-						break;
-					matched = i;
-				}
-				else
+				if (!scan_value_ref(&s, &refs[matched]))
+					break;
+				/* several columns may map to one key: each notes the value */
+				for (int i = st->next_same[matched]; i >= 0; i = st->next_same[i])
 					refs[i] = refs[matched];
 			}
-			if (s.err)
-				break;
 			if (matched < 0)
 			{
 				/* strict: a key the table lacks is an error */
