@@ -230,13 +230,13 @@ cpu_run() {  # cpu_run NAME SETTINGS QUERY -> "wall_ms busy_cpus" into cpu_NAME
   "${PSQL[@]}" -At -c "$2" -c "$3" >/dev/null
   read -r b1 t1 < <(cpu_busy_total); w1=$(date +%s%N)
   printf -v "cpu_$1" '%s %s' $(( (w1 - w0) / 1000000 )) \
-    "$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$(nproc)" 'BEGIN { printf "%.2f", t > 0 ? n * b / t : 0 }')"
+    "$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$(nproc)" 'BEGIN { printf "%.2f", (t > 0 ? n * b / t : 0) }')"
 }
 cpu_run decode "$SERIAL" "$Q_DECODE"
 cpu_run parallel "$PAR" "$Q_DECODE"
 read -r cw busy <<<"$cpu_decode"
 read -r pw pbusy <<<"$cpu_parallel"
-ceiling=$(awk -v b="$busy" -v n="$(nproc)" 'BEGIN { printf "%.2f", b > 0 ? n / b : 0 }')
+ceiling=$(awk -v b="$busy" -v n="$(nproc)" 'BEGIN { printf "%.2f", (b > 0 ? n / b : 0) }')
 
 # ---- report ------------------------------------------------------------------------------------
 declare -A med
