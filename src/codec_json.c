@@ -59,6 +59,23 @@ fail(JsonScanner *s, const char *msg)
 }
 
 /*
+ * After a member of an object or array: true with *more if a comma follows
+ * (the comma is taken), true with !*more at the closing bracket (taken);
+ * false, with the error set, at anything else.
+ */
+static bool
+after_member(JsonScanner *s, char close, bool *more)
+{
+	skip_ws(s);
+	if (s->p < s->end && (*s->p == ',' || *s->p == close))
+	{
+		*more = *s->p++ == ',';
+		return true;
+	}
+	return fail(s, close == '}' ? "expected ',' or '}' in JSON object" : "expected ',' or ']' in JSON array");
+}
+
+/*
  * Scan a string starting at the opening quote.  On return *start and *len are the
  * raw content between the quotes and *escaped tells whether it has escapes.
  */
@@ -387,6 +404,7 @@ static bool
 json_array_literal(JsonScanner *s, Oid typid, Oid elemtype, StringInfo out, int depth)
 {
 	bool		first = true;
+	bool		more;
 
 	s->p++;
 	appendStringInfoChar(out, '{');
@@ -428,18 +446,10 @@ json_array_literal(JsonScanner *s, Oid typid, Oid elemtype, StringInfo out, int 
 			pfree(el.data);
 		}
 		first = false;
-		skip_ws(s);
-		if (s->p < s->end && *s->p == ',')
-		{
-			s->p++;
-			continue;
-		}
-		if (s->p < s->end && *s->p == ']')
-		{
-			s->p++;
+		if (!after_member(s, ']', &more))
+			return false;
+		if (!more)
 			break;
-		}
-		return fail(s, "expected ',' or ']' in JSON array");
 	}
 	appendStringInfoChar(out, '}');
 	return true;
@@ -459,6 +469,7 @@ json_record_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
 	char	  **vals = palloc0(sizeof(char *) * Max(natts, 1));
 	int		   *lens = palloc0(sizeof(int) * Max(natts, 1));
 	bool		first = true;
+	bool		more;
 
 	s->p++;
 	for (;;)
@@ -527,19 +538,13 @@ json_record_literal(JsonScanner *s, Oid typid, StringInfo out, int depth)
 			lens[att] = el.len;
 		}
 		first = false;
-		skip_ws(s);
-		if (s->p < s->end && *s->p == ',')
+		if (!after_member(s, '}', &more))
 		{
-			s->p++;
-			continue;
+			ReleaseTupleDesc(td);
+			return false;
 		}
-		if (s->p < s->end && *s->p == '}')
-		{
-			s->p++;
+		if (!more)
 			break;
-		}
-		ReleaseTupleDesc(td);
-		return fail(s, "expected ',' or '}' in JSON object");
 	}
 	/* record_in skips dropped attributes: no field, and no comma, for them */
 	appendStringInfoChar(out, '(');
@@ -845,6 +850,7 @@ json_decode(KafkaDecoder *dec, const char *data, size_t len,
 {
 	JsonScanner s = {data, data + len, NULL};
 	bool		first = true;
+	bool		more;
 	JsonDecodeState *st = json_decode_state(dec);
 	JsonValueRef *refs = st->refs;
 	int			unknown_keys = 0;	/* strict, salvage: keys no column maps to */
@@ -938,19 +944,8 @@ json_decode(KafkaDecoder *dec, const char *data, size_t len,
 			}
 		}
 		first = false;
-		skip_ws(&s);
-		if (s.p < s.end && *s.p == ',')
-		{
-			s.p++;
-			continue;
-		}
-		if (s.p < s.end && *s.p == '}')
-		{
-			s.p++;
+		if (!after_member(&s, '}', &more) || !more)
 			break;
-		}
-		fail(&s, "expected ',' or '}' in JSON object");
-		break;
 	}
 	if (unknown_keys > JSON_MAX_LISTED_KEYS)
 		dec->errors = lappend(dec->errors,

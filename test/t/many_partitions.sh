@@ -30,8 +30,6 @@ wm=$(q -c "SELECT count(*), sum(high - low), count(*) FILTER (WHERE high > low) 
 echo "ok: produced $N messages (sum of x $want_sum) into $P partitions, all of them non-empty"
 
 want="$want_count|$want_sum"
-SERIAL="SET max_parallel_workers_per_gather = 0"
-PAR="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2"
 QUERY="SELECT count(*), sum(x) FROM many_parts"
 
 for i in 1 2 3; do

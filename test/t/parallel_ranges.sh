@@ -17,18 +17,9 @@ set -euo pipefail
 source "$REPO/test/t/lib.sh"
 
 BIGP=1100
-cleanup() {
-  q -c "SELECT kafka_delete_topic('pr_srv', 'pr_big')" >/dev/null 2>&1 || true
-  q -c "SELECT kafka_delete_topic('pr_srv', 'pr_in')" >/dev/null 2>&1 || true
-  q -c "DROP SERVER IF EXISTS pr_srv CASCADE" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
+scratch_topics pr_srv "pr_big:$BIGP" pr_in:4
 
 q <<SQL
-CREATE EXTENSION IF NOT EXISTS kafka_fdw;
-CREATE SERVER pr_srv FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$KAFKA_BROKERS');
-SELECT kafka_create_topic('pr_srv', 'pr_big', $BIGP);
-SELECT kafka_create_topic('pr_srv', 'pr_in', 4);
 CREATE FOREIGN TABLE pr_big (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'), x int)
   SERVER pr_srv OPTIONS (topic 'pr_big', format 'json');
 CREATE FOREIGN TABLE pr_in (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'), x int)
@@ -52,8 +43,6 @@ want_or=$(stats '($1 == 0 && $2 >= 10 && $2 <= 300) || (($1 == 1 || $1 == 2) && 
 [ "${want_in%|*}" = "1200" ] || fail "kcat: $want_in messages at even offsets up to 598 in pr_in, expected 1200"
 echo "ok: kcat reads pr_big $want_big (count|sum) over $nparts partitions, offsets 0 and 2: $want_big_in; pr_in even offsets: $want_in"
 
-SERIAL="SET max_parallel_workers_per_gather = 0"
-PAR="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2"
 INLIST=$(seq -s, 0 2 598)
 Q_BIG="SELECT count(*) || '|' || sum(x) FROM pr_big"
 Q_BIG_IN="SELECT count(*) || '|' || sum(x) FROM pr_big WHERE offs IN (0, 2)"
@@ -70,18 +59,10 @@ for query in Q_BIG Q_BIG_IN Q_IN Q_OR; do
 done
 echo "ok: parallel plans use a Gather and a parallel foreign scan, serial plans do not"
 
-check() {  # check NAME QUERY WANT
-  local got
-  got=$(q -c "$SERIAL" -c "$2")
-  [ "$got" = "$3" ] || fail "$1 serial: count|sum = $got, expected $3"
-  got=$(q -c "$PAR" -c "$2")
-  [ "$got" = "$3" ] || fail "$1 parallel: count|sum = $got, expected $3"
-  echo "ok: $1 serial and parallel: $got"
-}
-check "pr_big, $BIGP partitions" "$Q_BIG" "$want_big"
-check "pr_big offs IN (0, 2)" "$Q_BIG_IN" "$want_big_in"
-check "pr_in offs IN (300 values)" "$Q_IN" "$want_in"
-check "pr_in OR of partition and offset conditions" "$Q_OR" "$want_or"
+same_serial_parallel "pr_big, $BIGP partitions" "$Q_BIG" "$want_big"
+same_serial_parallel "pr_big offs IN (0, 2)" "$Q_BIG_IN" "$want_big_in"
+same_serial_parallel "pr_in offs IN (300 values)" "$Q_IN" "$want_in"
+same_serial_parallel "pr_in OR of partition and offset conditions" "$Q_OR" "$want_or"
 
 # all participants' reads reach EXPLAIN ANALYZE (per-range counters in shared memory)
 plan=$(q -c "$PAR" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) $Q_IN")

@@ -16,16 +16,9 @@ set -euo pipefail
 source "$REPO/test/t/lib.sh"
 
 N=60000
-cleanup() {
-  q -c "SELECT kafka_delete_topic('rf_srv', 'rf_topic')" >/dev/null 2>&1 || true
-  q -c "DROP SERVER IF EXISTS rf_srv CASCADE" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
+scratch_topics rf_srv rf_topic:3
 
 q <<SQL
-CREATE EXTENSION IF NOT EXISTS kafka_fdw;
-CREATE SERVER rf_srv FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$KAFKA_BROKERS');
-SELECT kafka_create_topic('rf_srv', 'rf_topic', 3);
 CREATE FOREIGN TABLE rf_small (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'), x int)
   SERVER rf_srv OPTIONS (topic 'rf_topic', format 'json', batch_size '500', "queued.min.messages" '2000');
 CREATE FOREIGN TABLE rf_default (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'), x int)
@@ -43,8 +36,6 @@ want_part=$(stats '$1 == 1 && $2 >= 100' "$TEST_TMP/rf.txt")
   || fail "kcat reads $want_all from rf_topic"
 echo "ok: kcat reads $want_all (count|distinct|sum); offsets 1234-15678: $want_range; partition 1 from 100: $want_part"
 
-SERIAL="SET max_parallel_workers_per_gather = 0"
-PAR="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2"
 SEL="SELECT count(*) || '|' || count(DISTINCT (part, offs)) || '|' || sum(x)"
 Q_ALL="$SEL FROM rf_small"
 Q_RANGE="$SEL FROM rf_small WHERE offs BETWEEN 1234 AND 15678"
@@ -53,17 +44,9 @@ Q_PART="$SEL FROM rf_small WHERE part = 1 AND offs >= 100"
 plan=$(q -c "$PAR" -c "EXPLAIN (COSTS OFF) $Q_ALL")
 grep -q 'Parallel Foreign Scan' <<<"$plan" || { echo "$plan" >&2; fail "no parallel foreign scan in the parallel plan"; }
 
-check() {  # check NAME QUERY WANT
-  local got
-  got=$(q -c "$SERIAL" -c "$2")
-  [ "$got" = "$3" ] || fail "$1 serial: count|distinct|sum = $got, expected $3"
-  got=$(q -c "$PAR" -c "$2")
-  [ "$got" = "$3" ] || fail "$1 parallel: count|distinct|sum = $got, expected $3"
-  echo "ok: $1 serial and parallel: $got"
-}
-check "whole topic" "$Q_ALL" "$want_all"
-check "offsets 1234-15678" "$Q_RANGE" "$want_range"
-check "partition 1 from offset 100" "$Q_PART" "$want_part"
+same_serial_parallel "whole topic" "$Q_ALL" "$want_all"
+same_serial_parallel "offsets 1234-15678" "$Q_RANGE" "$want_range"
+same_serial_parallel "partition 1 from offset 100" "$Q_PART" "$want_part"
 
 # the refill path ran, and the scan read exactly what it returned
 explain() {  # explain SETTINGS QUERY -> "read refills"
