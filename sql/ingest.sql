@@ -80,6 +80,42 @@ INSERT INTO ing_levels_w VALUES ('{"loyalty_id":7}', '{"loyalty_id":7,"level":"p
 SELECT wait_true($$SELECT level = 'platinum' FROM ing_levels WHERE loyalty_id = 7$$);
 SELECT * FROM ing_levels WHERE loyalty_id = 7;
 
+-- keys of other types, all changes in one batch: text, numeric (1.0, 1.00 and 1 are one key to
+-- the index but not to the batch's deduplication, so all three are applied, in order: the last
+-- wins) and uuid (fixed length, by reference)
+SELECT kafka_create_topic('kafka', 'ing_keys', 1);
+CREATE FOREIGN TABLE ing_keys_w (v jsonb) SERVER kafka OPTIONS (topic 'ing_keys', format 'jsonb');
+CREATE FOREIGN TABLE ing_keys_k (name text, amount numeric, id uuid, n int)
+  SERVER kafka OPTIONS (topic 'ing_keys', format 'json');
+CREATE TABLE ing_keys (name text, amount numeric, id uuid, n int, PRIMARY KEY (name, amount, id));
+INSERT INTO ing_keys_w VALUES
+  ('{"name":"a","amount":1.0,"id":"00000000-0000-0000-0000-000000000001","n":1}'),
+  ('{"name":"a","amount":1.00,"id":"00000000-0000-0000-0000-000000000001","n":2}'),
+  ('{"name":"b","amount":2,"id":"00000000-0000-0000-0000-000000000002","n":3}'),
+  ('{"name":"a","amount":1,"id":"00000000-0000-0000-0000-000000000001","n":4}'),
+  ('{"name":"b","amount":2,"id":"00000000-0000-0000-0000-000000000002","n":5}'),
+  ('{"name":"bb","amount":2,"id":"00000000-0000-0000-0000-000000000002","n":6}'),
+  ('{"name":"b","amount":2,"id":"00000000-0000-0000-0000-000000000003","n":7}');
+SELECT kafka.ingest('ing_keys_k', 'ing_keys', mode => 'upsert') AS keys_job \gset
+SELECT wait_true(format('SELECT messages = 7 FROM kafka.ingest_job WHERE job_id = %s', :keys_job));
+SELECT messages, last_error FROM kafka.ingest_job WHERE job_id = :keys_job;
+SELECT name, amount, id, n FROM ing_keys ORDER BY name, id;
+SELECT kafka.stop_ingest(:keys_job);
+-- a change that violates a constraint makes its batch go message by message, each in a
+-- subtransaction: updates of existing rows too (the row found must not keep its buffer pinned
+-- past the subtransaction), the bad change to the dead letters
+ALTER TABLE ing_keys ADD CHECK (n < 100);
+INSERT INTO ing_keys_w VALUES
+  ('{"name":"a","amount":1,"id":"00000000-0000-0000-0000-000000000001","n":8}'),
+  ('{"name":"b","amount":2,"id":"00000000-0000-0000-0000-000000000002","n":500}'),
+  ('{"name":"bb","amount":2,"id":"00000000-0000-0000-0000-000000000002","n":9}');
+SELECT kafka.ingest('ing_keys_k', 'ing_keys', mode => 'upsert', on_error => 'dead_letter') AS keys_job \gset
+SELECT wait_true(format('SELECT messages = 10 FROM kafka.ingest_job WHERE job_id = %s', :keys_job));
+SELECT messages, rows_written, dead_letters, last_error FROM kafka.ingest_job WHERE job_id = :keys_job;
+SELECT name, amount, id, n FROM ing_keys ORDER BY name, id;
+SELECT "offset", sqlstate FROM kafka.dead_letter WHERE job_id = :keys_job;
+SELECT kafka.stop_ingest(:keys_job);
+
 -- the source's topic changes under a running job: its offsets are another topic's, so it stops
 -- with an error instead of reading the new topic from those offsets
 ALTER FOREIGN TABLE ing_levels_k OPTIONS (SET topic 'ing_views');

@@ -61,6 +61,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/execPartition.h"
 #include "executor/nodeModifyTable.h"
@@ -110,7 +111,7 @@
 	"ELSE coalesce(0.7 * rows_per_second, 0) + CASE WHEN rows_per_second IS NULL THEN 1.0 ELSE 0.3 END * " \
 	"$3 / greatest(extract(epoch FROM now() - last_batch_at), 0.001) END"
 
-/* upsert: keys up to this long (as text) are deduplicated within a batch */
+/* upsert: keys up to this long (key_bytes) are deduplicated within a batch */
 #define DEDUP_KEY_LEN 256
 /* the topic's partitions are looked up again this often */
 #define INGEST_METADATA_MS 30000
@@ -162,6 +163,10 @@ typedef struct TargetCol
 	FmgrInfo	in;				/* target type input */
 	Oid			ioparam;
 	bool		is_key;			/* upsert key column */
+	int16		typlen;			/* key column: its type's length and byval */
+	bool		typbyval;
+	bool		bytes_equality; /* key column: equal bytes and equality by the
+								 * primary key agree (bytes_are_equality) */
 	ExprState  *deflt;			/* default when the message has no value for it */
 } TargetCol;
 
@@ -339,6 +344,38 @@ job_failed(int32 job_id, const char *msg, int32 partition, int64 offset)
  */
 
 /*
+ * Do equal bytes (key_bytes) and equality by the primary key's operator
+ * agree for the values of this column?  Not for numeric (1.0 = 1), floats
+ * (-0 = 0), bpchar (trailing spaces), text under a nondeterministic
+ * collation, domains or other types, whose changes are applied with a
+ * command boundary between them (write_batch).
+ */
+static bool
+bytes_are_equality(Form_pg_attribute att)
+{
+	switch (att->atttypid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case BOOLOID:
+		case CHAROID:
+		case UUIDOID:
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case BYTEAOID:
+			return true;
+		case TEXTOID:
+		case VARCHAROID:
+			return get_collation_isdeterministic(att->attcollation);
+		default:
+			return false;
+	}
+}
+
+/*
  * Match the target's columns to the source's by name; check what the job
  * needs (kafka.ingest calls this too, to refuse a job that cannot work).
  * Returns the columns (*n of them) and, for upsert, *key_index.
@@ -417,6 +454,8 @@ map_target(IngestJob *job, KafkaOptions *opts, Relation rel, int *n, Oid *key_in
 		foreach(lc, job->key_columns)
 			if (strcmp(lfirst(lc), tc->name) == 0)
 				tc->is_key = true;
+		get_typlenbyval(tc->typid, &tc->typlen, &tc->typbyval);
+		tc->bytes_equality = bytes_are_equality(att);
 		/* text input: JSON values (debezium, tombstone keys) and conversions */
 		{
 			Oid			infunc;
@@ -1210,33 +1249,95 @@ upsert_decode(IngestState *st, Writer *w, rd_kafka_message_t *m)
 	return UP_UPSERT;
 }
 
-/* The key columns of w->slot as text, to find the last change of a key */
-static char *
-key_text(IngestState *st, Writer *w)
+/*
+ * The key columns of w->slot as bytes, to find the last change of a key
+ * within a batch: appended to buf; false if longer than DEDUP_KEY_LEN (such
+ * a change is always applied).  Equal bytes mean equal keys.  Keys equal to
+ * the index but of other bytes (numeric 1.0 and 1.00, a nondeterministic
+ * collation) count as different: both changes are applied, in order and
+ * with a command boundary between them (bytes_are_equality), so the later
+ * one still wins; only the saving is lost.
+ */
+static bool
+key_bytes(IngestState *st, Writer *w, StringInfo buf)
 {
-	StringInfoData b;
+	int			start = buf->len;
 
-	initStringInfo(&b);
 	for (int i = 0; i < st->ntcols; i++)
 	{
 		TargetCol  *tc = &st->tcols[i];
 		int			a = tc->attnum - 1;
+		Datum		d = w->slot->tts_values[a];
 
 		if (!tc->is_key)
 			continue;
 		if (w->slot->tts_isnull[a])
-			appendStringInfoString(&b, "\\N");
+			appendStringInfoChar(buf, 'N');
+		else if (tc->typbyval)
+		{
+			appendStringInfoChar(buf, 'V');
+			appendBinaryStringInfo(buf, (char *) &d, sizeof(Datum));
+		}
+		else if (tc->typlen > 0)
+		{
+			appendStringInfoChar(buf, 'F');
+			appendBinaryStringInfo(buf, DatumGetPointer(d), tc->typlen);
+		}
 		else
 		{
-			Oid			outfunc;
-			bool		varlena;
+			const char *p;
+			int32		len;
 
-			getTypeOutputInfo(tc->typid, &outfunc, &varlena);
-			appendStringInfoString(&b, OidOutputFunctionCall(outfunc, w->slot->tts_values[a]));
+			if (tc->typlen == -1)
+			{
+				struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+				p = VARDATA_ANY(v);
+				len = VARSIZE_ANY_EXHDR(v);
+			}
+			else
+			{
+				p = DatumGetCString(d);
+				len = strlen(p);
+			}
+			appendStringInfoChar(buf, 'L');
+			appendBinaryStringInfo(buf, (char *) &len, sizeof(len));
+			appendBinaryStringInfo(buf, p, len);
 		}
-		appendStringInfoChar(&b, '\x01');
+		if (buf->len - start > DEDUP_KEY_LEN)
+		{
+			buf->len = start;
+			buf->data[start] = '\0';
+			return false;
+		}
 	}
-	return b.data;
+	return true;
+}
+
+/* A key of a batch's change (key_bytes), in the batch's key buffer */
+typedef struct DedupKey
+{
+	const char *bytes;
+	int			len;
+} DedupKey;
+
+static uint32
+dedup_hash(const void *key, Size keysize)
+{
+	const DedupKey *k = key;
+
+	(void) keysize;
+	return hash_bytes((const unsigned char *) k->bytes, k->len);
+}
+
+static int
+dedup_match(const void *key1, const void *key2, Size keysize)
+{
+	const DedupKey *a = key1;
+	const DedupKey *b = key2;
+
+	(void) keysize;
+	return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0 ? 0 : 1;
 }
 
 /* Apply one decoded upsert change (w->slot) */
@@ -1265,6 +1366,23 @@ upsert_apply(IngestState *st, Writer *w, UpsertOp op)
 			ExecSimpleRelationDelete(w->rri, w->estate, &w->epq, w->found);
 			w->rows++;
 		}
+	}
+	/* the found row's buffer pin must not outlive a message's subtransaction */
+	ExecClearTuple(w->found);
+}
+
+/*
+ * After a message's subtransaction rolled back: the rollback released the
+ * buffer pin of a row found for it, which w->found must not release again.
+ */
+static void
+forget_found(Writer *w)
+{
+	if (!TTS_EMPTY(w->found))
+	{
+		if (TTS_IS_BUFFERTUPLE(w->found))
+			((BufferHeapTupleTableSlot *) w->found)->buffer = InvalidBuffer;
+		ExecClearTuple(w->found);
 	}
 }
 
@@ -1398,7 +1516,10 @@ write_in_subxact(IngestState *st, Writer *w, rd_kafka_message_t *m)
 	ErrorData  *edata = kafkaInSubxact(write_call, &c);
 
 	if (edata)
+	{
 		w->rows = rows;
+		forget_found(w);
+	}
 	return edata;
 }
 
@@ -1418,6 +1539,7 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 	bool	   *skip = NULL;
 	UpsertOp   *ops = NULL;		/* upsert, not careful: each message's change */
 	HeapTuple  *rows = NULL;	/* ... and its row (or key) */
+	bool		keys_exact = true;	/* upsert: key_bytes are the keys' equality */
 
 	*bad = -1;
 	*dead = 0;
@@ -1433,44 +1555,70 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 	{
 		HASHCTL		ctl;
 		HTAB	   *last;
-		char	  **keys = palloc0(sizeof(char *) * n);
+		int		   *key_at = palloc(sizeof(int) * (n + 1));	/* -1: no key */
+		int		   *key_len = palloc(sizeof(int) * n);
+		StringInfoData keybuf;
 		TupleDesc	desc = w.slot->tts_tupleDescriptor;
+
+		/*
+		 * Each key once in the batch means each row once, so no change needs
+		 * to see the one before it (every_change) if equal bytes are equal
+		 * keys; else two changes may reach one row (numeric 1.0 and 1).
+		 */
+		keys_exact = true;
+		for (int c = 0; c < st->ntcols; c++)
+			if (st->tcols[c].is_key && !st->tcols[c].bytes_equality)
+				keys_exact = false;
 
 		ops = palloc(sizeof(UpsertOp) * n);
 		rows = palloc0(sizeof(HeapTuple) * n);
 		skip = palloc0(sizeof(bool) * n);
+		initStringInfo(&keybuf);
 		for (int i = 0; i < n; i++)
 		{
 			ops[i] = upsert_decode(st, &w, msgs[i]);
+			key_at[i] = -1;
 			if (ops[i] == UP_UPSERT || ops[i] == UP_DELETE)
 			{
+				int			at = keybuf.len;
+
 				rows[i] = heap_form_tuple(desc, w.slot->tts_values, w.slot->tts_isnull);
-				keys[i] = key_text(st, &w);
+				if (key_bytes(st, &w, &keybuf))
+				{
+					key_at[i] = at;
+					key_len[i] = keybuf.len - at;
+				}
 			}
 			ResetPerTupleExprContext(w.estate);
 		}
 		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = DEDUP_KEY_LEN;
-		ctl.entrysize = DEDUP_KEY_LEN;
+		ctl.keysize = sizeof(DedupKey);
+		ctl.entrysize = sizeof(DedupKey);
+		ctl.hash = dedup_hash;
+		ctl.match = dedup_match;
 		ctl.hcxt = CurrentMemoryContext;
-		last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 		for (int i = n - 1; i >= 0; i--)
 		{
+			DedupKey	k;
 			bool		found;
 
 			if (ops[i] == UP_TRUNCATE)
 			{
 				hash_destroy(last);
-				last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+				last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 				continue;
 			}
 			/* nothing to do, or a key too long for the table (always applied) */
-			if (keys[i] == NULL || strlen(keys[i]) >= DEDUP_KEY_LEN)
+			if (key_at[i] < 0)
 			{
 				skip[i] = ops[i] == UP_NONE;
 				continue;
 			}
-			(void) hash_search(last, keys[i], HASH_ENTER, &found);
+			/* the buffer no longer grows: its bytes stay where they are */
+			k.bytes = keybuf.data + key_at[i];
+			k.len = key_len[i];
+			(void) hash_search(last, &k, HASH_ENTER, &found);
 			if (found)
 				skip[i] = true;		/* a later message of the batch has this key */
 		}
@@ -1495,7 +1643,7 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 				ExecClearTuple(w.slot);
 				heap_deform_tuple(rows[i], w.slot->tts_tupleDescriptor, w.slot->tts_values, w.slot->tts_isnull);
 			}
-			upsert_write(st, &w, ops[i], false);
+			upsert_write(st, &w, ops[i], !keys_exact);
 			ResetPerTupleExprContext(w.estate);
 			continue;
 		}
