@@ -805,7 +805,7 @@ extern char *kafkaJsonValueText(JsonbValue *v, Oid typid, int32 typmod, bool deb
 /* in envelope_avro.c */
 
 /* source.version of the Debezium envelope */
-#define KAFKA_FDW_SOURCE_VERSION "kafka_fdw-1.1"
+#define KAFKA_FDW_SOURCE_VERSION "kafka_fdw-1.2"
 
 /* A captured row read back into datums (opaque) */
 typedef struct KafkaEnvAvroRow KafkaEnvAvroRow;

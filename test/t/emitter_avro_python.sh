@@ -48,7 +48,7 @@ SQL
 echo "published: 4 events (5 messages) in two schema versions"
 
 got=$(py consume "$KAFKA_BROKERS" "$SCHEMA_REGISTRY_URL" "$topic" 5) || fail "AvroDeserializer: $got"
-src='"source": {"connector": "postgresql", "name": "kreg", "schema": "public", "snapshot": "false", "table": "member", "version": "kafka_fdw-1.1"}, "transaction": null, "ts": ["int", "int", "int"]'
+src='"source": {"connector": "postgresql", "name": "kreg", "schema": "public", "snapshot": "false", "table": "member", "version": "kafka_fdw-1.2"}, "transaction": null, "ts": ["int", "int", "int"]'
 row1='{"amount": "12.50", "at": "2024-01-02 03:04:05.678901+00:00", "big": 9007199254740993, "day": "2024-01-02", "doc": "{\"x\": [1, 2]}", "flag": true, "id": 1, "name": "ann", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}'
 row1u='{"amount": "-0.01", "at": "2024-01-02 03:04:05.678901+00:00", "big": 9007199254740993, "day": "2024-01-02", "doc": "{\"x\": [1, 2]}", "flag": true, "id": 1, "name": null, "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}'
 row2='{"amount": null, "at": null, "big": -1, "day": null, "doc": null, "flag": null, "id": 2, "name": null, "score": 42, "u": null}'
