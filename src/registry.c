@@ -356,6 +356,7 @@ reg_perform(RegRequest *rq, CURL *easy)
 	CURLcode	result = CURLE_OK;
 	CURLMcode	mc;
 	int			running = 1;
+	bool		timed_out = false;
 
 	reg_timer_at = -1;
 	reg_socks_overflow = false;
@@ -386,13 +387,11 @@ reg_perform(RegRequest *rq, CURL *easy)
 				continue;
 			}
 			if (now >= deadline)
-				ereport(ERROR,
-						(errcode(ERRCODE_CONNECTION_FAILURE),
-						 errmsg("the schema registry of server \"%s\" did not answer within %d ms",
-								opts->server_name, opts->timeout_ms),
-						 errdetail("Request: %s %s.", rq->method, rq->url),
-						 errhint("Check that the registry is running, or raise the option \"timeout_ms\" of server \"%s\".",
-								 opts->server_name)));
+			{
+				/* reported by the caller, as curl's own timeout is */
+				timed_out = true;
+				break;
+			}
 			if (reg_socks_overflow)
 				ereport(ERROR,
 						(errcode(ERRCODE_INTERNAL_ERROR),
@@ -451,6 +450,9 @@ reg_perform(RegRequest *rq, CURL *easy)
 					 errmsg("libcurl failed during a schema registry request: %s", curl_multi_strerror(mc)),
 					 errdetail("Request: %s %s.", rq->method, rq->url)));
 		/* the transfer ended: its result */
+		if (timed_out)
+			result = CURLE_OPERATION_TIMEDOUT;
+		else
 		{
 			CURLMsg    *msg;
 			int			left;
@@ -549,7 +551,10 @@ json_strings(JsonbContainer *c)
 /*
  * Send one request and return the answer, whatever its HTTP status (the
  * caller maps statuses to errors with reg_report_status).  Transfer
- * failures are raised here.
+ * failures are raised here.  A GET that got no byte of an answer within
+ * timeout_ms is sent once more, on a new connection: reading is idempotent,
+ * and a registry (Apicurio here) now and then leaves one request on a kept
+ * connection unanswered.  Such a request may take up to twice timeout_ms.
  */
 static void
 reg_request(KafkaOptions *opts, const char *method, const char *path, const char *body,
@@ -564,6 +569,7 @@ reg_request(KafkaOptions *opts, const char *method, const char *path, const char
 	const char *base = reg_base_url(opts);
 	size_t		blen = strlen(base);
 	char	   *sendbody = NULL;
+	volatile bool retried = false;
 
 	rq.opts = opts;
 	rq.method = method;
@@ -578,9 +584,10 @@ reg_request(KafkaOptions *opts, const char *method, const char *path, const char
 		sendbody = pg_server_to_any(body, strlen(body), PG_UTF8);
 
 	memset(resp, 0, sizeof(*resp));
-	errbuf[0] = '\0';
 	reg_get_multi();
 
+again:
+	errbuf[0] = '\0';
 	PG_TRY();
 	{
 		struct curl_slist *h;
@@ -610,6 +617,11 @@ reg_request(KafkaOptions *opts, const char *method, const char *path, const char
 		SETOPT(CURLOPT_TIMEOUT_MS, (long) opts->timeout_ms);
 		SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) opts->timeout_ms);
 		SETOPT(CURLOPT_USERAGENT, "kafka_fdw");
+		if (retried)
+		{
+			SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+			SETOPT(CURLOPT_FORBID_REUSE, 1L);
+		}
 		SETOPT(CURLOPT_WRITEFUNCTION, reg_write_cb);
 		SETOPT(CURLOPT_WRITEDATA, &buf);
 		h = curl_slist_append(headers, "Accept: application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json");
@@ -664,10 +676,21 @@ reg_request(KafkaOptions *opts, const char *method, const char *path, const char
 	{
 		if (easy != NULL)
 			curl_easy_cleanup(easy);
+		easy = NULL;
 		curl_slist_free_all(headers);
+		headers = NULL;
 	}
 	PG_END_TRY();
 
+	if (rc == CURLE_OPERATION_TIMEDOUT && buf.len == 0 && !retried && strcmp(method, "GET") == 0)
+	{
+		ereport(LOG,
+				(errmsg("the schema registry of server \"%s\" did not answer within %d ms; asking again on a new connection",
+						opts->server_name, opts->timeout_ms),
+				 errdetail("Request: %s %s.", method, rq.url)));
+		retried = true;
+		goto again;
+	}
 	if (rc != CURLE_OK)
 		reg_report_transfer(&rq, rc, errbuf, &buf);
 
