@@ -1555,7 +1555,7 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 	{
 		HASHCTL		ctl;
 		HTAB	   *last;
-		int		   *key_at = palloc(sizeof(int) * (n + 1));	/* -1: no key */
+		int		   *key_at = palloc(sizeof(int) * n);	/* -1: no key */
 		int		   *key_len = palloc(sizeof(int) * n);
 		StringInfoData keybuf;
 		TupleDesc	desc = w.slot->tts_tupleDescriptor;
