@@ -9,14 +9,16 @@
 #    and sum equal kcat's dump, serial and parallel, whole topic and offset ranges;
 #  - EXPLAIN ANALYZE says the scan refilled its queue (so the path above ran) and read exactly
 #    the messages it returned;
-#  - the same table with the default queue reads without a refill.
+#  - the same table with the default queue reads without a refill;
+#  - 300 partitions, 30,000 messages through a queue of 1,000: every refill seeks every range
+#    still being read; counts, distinct offsets and sums equal kcat's, serial and parallel.
 set -euo pipefail
 
 # shellcheck source=test/t/lib.sh
 source "$REPO/test/t/lib.sh"
 
 N=60000
-scratch_topics rf_srv rf_topic:3
+scratch_topics rf_srv rf_topic:3 rf_many:300
 
 q <<SQL
 CREATE FOREIGN TABLE rf_small (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'), x int)
@@ -63,3 +65,17 @@ done
 read -r nread refills <<<"$(explain "$SERIAL" "SELECT * FROM rf_default")"
 [ "$nread" = "$N" ] && [ -z "$refills" ] || fail "default queue: $nread messages read, refills '$refills' (expected $N and none)"
 echo "ok: with the default queue (100,000 messages) the scan reads $nread messages without a refill"
+
+# many partitions: a refill seeks every range still being read
+q <<SQL
+CREATE FOREIGN TABLE rf_many (part int OPTIONS (partition 'true'), offs bigint OPTIONS (offset 'true'), x int)
+  SERVER rf_srv OPTIONS (topic 'rf_many', format 'json', batch_size '200', "queued.min.messages" '1000');
+INSERT INTO rf_many (part, x) SELECT g % 300, g * 3 + 1 FROM generate_series(0, 29999) g;
+SQL
+dump rf_many > "$TEST_TMP/many.txt"
+want_many=$(stats '1' "$TEST_TMP/many.txt")
+[ "${want_many%%|*}" = 30000 ] || fail "kcat reads $want_many from rf_many"
+same_serial_parallel "300 partitions through a queue of 1,000" "$SEL FROM rf_many" "$want_many"
+read -r nread refills <<<"$(explain "$SERIAL" "SELECT * FROM rf_many")"
+[ "$nread" = 30000 ] && [ -n "$refills" ] && [ "$refills" -gt 0 ] || fail "300 partitions: $nread messages read, refills '$refills' (expected 30000 and some)"
+echo "ok: 300 partitions: the scan read $nread messages with $refills queue refills"
