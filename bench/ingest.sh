@@ -186,6 +186,17 @@ job_cpu() {
   awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
 }
 
+# peak resident memory (VmHWM, MB) of job $1's workers, summed
+job_rss() {
+  local pids p total=0 kb
+  pids=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'kafka_fdw ingest' AND application_name LIKE 'kafka_fdw ingest $1/%'")
+  for p in $pids; do
+    kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+    total=$(( total + ${kb:-0} ))
+  done
+  echo $(( total / 1024 ))
+}
+
 # stop job $1 and wait until its workers are gone
 stop_job() {
   local i
@@ -198,7 +209,7 @@ stop_job() {
 }
 
 # Run one job: $1 = the SQL call that starts it (kafka.ingest(...) or kafka.pipeline(...)), $2 =
-# the messages it must commit. Sets JOB, FIRST_MS, DONE_MS, SAMPLES, CPU_S (job left running).
+# the messages it must commit. Sets JOB, FIRST_MS, DONE_MS, SAMPLES, CPU_S, RSS_MB (job left running).
 run_job() {
   local out
   q "CHECKPOINT" >/dev/null
@@ -210,6 +221,7 @@ SQL
 )
   IFS='|' read -r JOB FIRST_MS DONE_MS SAMPLES <<<"$out"
   CPU_S=$(job_cpu "$JOB")
+  RSS_MB=$(job_rss "$JOB")
 }
 
 # the workers' samples as shares: "idle/Extension.Extension 55% ingesting/CPU 30% ..."
@@ -348,7 +360,7 @@ check_pipeline() {
 }
 
 report_run() {  # label
-  log "$1: $DONE_MS ms ($(rate "$MESSAGES" "$DONE_MS") msg/s), first batch committed at $FIRST_MS ms, workers' CPU $CPU_S s"
+  log "$1: $DONE_MS ms ($(rate "$MESSAGES" "$DONE_MS") msg/s), first batch committed at $FIRST_MS ms, workers' CPU $CPU_S s, peak RSS $RSS_MB MB"
   log "   workers sampled: $(shares "$SAMPLES")"
 }
 

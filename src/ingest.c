@@ -111,13 +111,11 @@
 	"ELSE coalesce(0.7 * rows_per_second, 0) + CASE WHEN rows_per_second IS NULL THEN 1.0 ELSE 0.3 END * " \
 	"$3 / greatest(extract(epoch FROM now() - last_batch_at), 0.001) END"
 
-/* upsert: keys up to this long (key_bytes) are deduplicated within a batch */
-#define DEDUP_KEY_LEN 256
 /* the topic's partitions are looked up again this often */
 #define INGEST_METADATA_MS 30000
 
 int			kafka_ingest_batch_size = 10000;
-int			kafka_ingest_upsert_batch_size = 200000;
+int			kafka_ingest_upsert_batch_size = 1000000;
 int			kafka_ingest_batch_wait_ms = 20;
 int			kafka_max_ingest_workers = 8;
 
@@ -201,6 +199,9 @@ typedef struct IngestState
 	int			nmsgs;
 	int			maxmsgs;
 	int64		checked_at;		/* pipeline: kafkaNowMs() of the last job check */
+	/* upsert: after a failed batch, per partition id, the last offset to write carefully */
+	int64	   *careful_end;	/* in TopMemoryContext, or NULL */
+	int			ncareful;
 } IngestState;
 
 static void ingest_reset(IngestState *st);
@@ -589,15 +590,6 @@ prepare_job(IngestState *st)
 						job->job_id, get_rel_name(job->source))));
 	st->opts = options_as_owner(job);
 
-	/*
-	 * An upsert batch only fills up (and deduplicates) if the consumer's
-	 * queue may hold it: librdkafka stops fetching while the queue holds
-	 * queued.min.messages (100000 by default), and a batch ends when the
-	 * queue runs dry after kafka_fdw.ingest_batch_wait.  With the default,
-	 * a job over 100k keys wrote 782k rows for 1M changes where 438k do.
-	 */
-	if (job->upsert)
-		st->opts->consumer_min_messages = Max(100000, kafka_ingest_upsert_batch_size);
 	check_topic(job, st->opts);
 	if (job->pipeline)
 	{
@@ -1251,18 +1243,16 @@ upsert_decode(IngestState *st, Writer *w, rd_kafka_message_t *m)
 
 /*
  * The key columns of w->slot as bytes, to find the last change of a key
- * within a batch: appended to buf; false if longer than DEDUP_KEY_LEN (such
- * a change is always applied).  Equal bytes mean equal keys.  Keys equal to
- * the index but of other bytes (numeric 1.0 and 1.00, a nondeterministic
- * collation) count as different: both changes are applied, in order and
- * with a command boundary between them (bytes_are_equality), so the later
- * one still wins; only the saving is lost.
+ * within a batch: appended to buf.  Equal bytes mean equal keys.  Keys
+ * equal to the index but of other bytes (numeric 1.0 and 1.00, a
+ * nondeterministic collation) count as different: both changes are
+ * applied, in order and with a command boundary between them
+ * (bytes_are_equality), so the later one still wins; only the saving is
+ * lost.
  */
-static bool
+static void
 key_bytes(IngestState *st, Writer *w, StringInfo buf)
 {
-	int			start = buf->len;
-
 	for (int i = 0; i < st->ntcols; i++)
 	{
 		TargetCol  *tc = &st->tcols[i];
@@ -1304,14 +1294,7 @@ key_bytes(IngestState *st, Writer *w, StringInfo buf)
 			appendBinaryStringInfo(buf, (char *) &len, sizeof(len));
 			appendBinaryStringInfo(buf, p, len);
 		}
-		if (buf->len - start > DEDUP_KEY_LEN)
-		{
-			buf->len = start;
-			buf->data[start] = '\0';
-			return false;
-		}
 	}
-	return true;
 }
 
 /* A key of a batch's change (key_bytes), in the batch's key buffer */
@@ -1536,94 +1519,12 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 	Writer		w;
 	Oid			save_userid;
 	int			save_sec;
-	bool	   *skip = NULL;
-	UpsertOp   *ops = NULL;		/* upsert, not careful: each message's change */
-	HeapTuple  *rows = NULL;	/* ... and its row (or key) */
-	bool		keys_exact = true;	/* upsert: key_bytes are the keys' equality */
 
 	*bad = -1;
 	*dead = 0;
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	writer_open(st, &w, careful);
-
-	/*
-	 * upsert: decode every message once, keep its row, and apply only the
-	 * last change of each key (truncates are barriers)
-	 */
-	if (st->job->upsert && !careful)
-	{
-		HASHCTL		ctl;
-		HTAB	   *last;
-		int		   *key_at = palloc(sizeof(int) * n);	/* -1: no key */
-		int		   *key_len = palloc(sizeof(int) * n);
-		StringInfoData keybuf;
-		TupleDesc	desc = w.slot->tts_tupleDescriptor;
-
-		/*
-		 * Each key once in the batch means each row once, so no change needs
-		 * to see the one before it (every_change) if equal bytes are equal
-		 * keys; else two changes may reach one row (numeric 1.0 and 1).
-		 */
-		keys_exact = true;
-		for (int c = 0; c < st->ntcols; c++)
-			if (st->tcols[c].is_key && !st->tcols[c].bytes_equality)
-				keys_exact = false;
-
-		ops = palloc(sizeof(UpsertOp) * n);
-		rows = palloc0(sizeof(HeapTuple) * n);
-		skip = palloc0(sizeof(bool) * n);
-		initStringInfo(&keybuf);
-		for (int i = 0; i < n; i++)
-		{
-			ops[i] = upsert_decode(st, &w, msgs[i]);
-			key_at[i] = -1;
-			if (ops[i] == UP_UPSERT || ops[i] == UP_DELETE)
-			{
-				int			at = keybuf.len;
-
-				rows[i] = heap_form_tuple(desc, w.slot->tts_values, w.slot->tts_isnull);
-				if (key_bytes(st, &w, &keybuf))
-				{
-					key_at[i] = at;
-					key_len[i] = keybuf.len - at;
-				}
-			}
-			ResetPerTupleExprContext(w.estate);
-		}
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(DedupKey);
-		ctl.entrysize = sizeof(DedupKey);
-		ctl.hash = dedup_hash;
-		ctl.match = dedup_match;
-		ctl.hcxt = CurrentMemoryContext;
-		last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-		for (int i = n - 1; i >= 0; i--)
-		{
-			DedupKey	k;
-			bool		found;
-
-			if (ops[i] == UP_TRUNCATE)
-			{
-				hash_destroy(last);
-				last = hash_create("kafka ingest keys", n, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-				continue;
-			}
-			/* nothing to do, or a key too long for the table (always applied) */
-			if (key_at[i] < 0)
-			{
-				skip[i] = ops[i] == UP_NONE;
-				continue;
-			}
-			/* the buffer no longer grows: its bytes stay where they are */
-			k.bytes = keybuf.data + key_at[i];
-			k.len = key_len[i];
-			(void) hash_search(last, &k, HASH_ENTER, &found);
-			if (found)
-				skip[i] = true;		/* a later message of the batch has this key */
-		}
-		hash_destroy(last);
-	}
 
 	/*
 	 * AFTER triggers (foreign keys among them) fire at the end of the batch,
@@ -1633,20 +1534,6 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 		AfterTriggerBeginQuery();
 	for (int i = 0; i < n; i++)
 	{
-		if (skip && skip[i])
-			continue;
-		if (ops)
-		{
-			/* upsert, decoded above */
-			if (rows[i])
-			{
-				ExecClearTuple(w.slot);
-				heap_deform_tuple(rows[i], w.slot->tts_tupleDescriptor, w.slot->tts_values, w.slot->tts_isnull);
-			}
-			upsert_write(st, &w, ops[i], !keys_exact);
-			ResetPerTupleExprContext(w.estate);
-			continue;
-		}
 		if (!careful)
 		{
 			write_message(st, &w, msgs[i]);
@@ -1707,13 +1594,10 @@ lock_offsets(IngestState *st)
 	return true;
 }
 
-static bool
-store_offsets(IngestState *st, rd_kafka_message_t **msgs, int n, int64 rows, int64 dead)
+/* Note the offsets of n messages in last (per partition index: the highest, or -1) */
+static void
+note_offsets(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *last)
 {
-	int64	   *last = palloc(sizeof(int64) * Max(st->nparts, 1));
-
-	for (int i = 0; i < st->nparts; i++)
-		last[i] = -1;
 	for (int i = 0; i < n; i++)
 	{
 		int			pi = part_index(st, msgs[i]->partition);
@@ -1722,6 +1606,26 @@ store_offsets(IngestState *st, rd_kafka_message_t **msgs, int n, int64 rows, int
 			elog(ERROR, "message of partition %d, which this ingest worker does not consume", msgs[i]->partition);
 		last[pi] = Max(last[pi], msgs[i]->offset);
 	}
+}
+
+/* last[] per partition index, all -1 */
+static int64 *
+no_offsets(IngestState *st)
+{
+	int64	   *last = palloc(sizeof(int64) * Max(st->nparts, 1));
+
+	for (int i = 0; i < st->nparts; i++)
+		last[i] = -1;
+	return last;
+}
+
+/*
+ * Store a batch's offsets (last: its highest per partition index, -1 if
+ * none) and counts; false if the job no longer runs.
+ */
+static bool
+store_offsets(IngestState *st, const int64 *last, int64 n, int64 rows, int64 dead)
+{
 	for (int i = 0; i < st->nparts; i++)
 	{
 		int64		low,
@@ -1762,31 +1666,31 @@ store_offsets(IngestState *st, rd_kafka_message_t **msgs, int n, int64 rows, int
 	return true;
 }
 
-/* After a committed batch: the next offsets */
+/* After a committed batch: the next offsets (last as store_offsets') */
 static void
-advance(IngestState *st, rd_kafka_message_t **msgs, int n)
+advance(IngestState *st, const int64 *last)
 {
-	for (int i = 0; i < n; i++)
-	{
-		int			pi = part_index(st, msgs[i]->partition);
-
-		if (pi >= 0 && msgs[i]->offset + 1 > st->next[pi])
+	for (int i = 0; i < st->nparts; i++)
+		if (last[i] >= 0 && last[i] + 1 > st->next[i])
 		{
-			st->next[pi] = msgs[i]->offset + 1;
-			st->known[pi] = true;
+			st->next[i] = last[i] + 1;
+			st->known[i] = true;
 		}
-	}
 }
 
 /*
  * Write a batch and its offsets in one transaction.  A batch that fails
- * is written again message by message to find the bad ones.
+ * is written again message by message to find the bad ones (at once if
+ * careful).
  */
 static BatchResult
-ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
+ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful_first, int64 *rows_out)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool careful = false;
+	volatile bool careful = careful_first;
+	int64	   *last = no_offsets(st);
+
+	note_offsets(st, msgs, n, last);
 
 	for (;;)
 	{
@@ -1831,7 +1735,7 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
 									 st->job->job_id)));
 					result = BATCH_FAILED;
 				}
-				else if (!store_offsets(st, msgs, n, rows, dead))
+				else if (!store_offsets(st, last, n, rows, dead))
 					result = BATCH_STOP;
 				else
 					*rows_out = rows;
@@ -1861,12 +1765,312 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, int64 *rows_out)
 		if (fault == NULL)
 		{
 			if (result == BATCH_DONE)
-				advance(st, msgs, n);
+				advance(st, last);
 			return result;
 		}
 		/* a message made the batch fail: again, one by one */
 		careful = true;
 	}
+}
+
+/* ---------------------------------------------------------------------
+ * Upsert batches: the last change of each key, as messages arrive
+ * ---------------------------------------------------------------------
+ */
+
+/* messages an upsert batch takes from the queue at a time */
+#define UPSERT_CHUNK 10000
+
+/* The last change of a key in an upsert batch */
+typedef struct UpsertEntry
+{
+	DedupKey	key;			/* the hash key: key_bytes, in the cache */
+	int64		seq;			/* the change's place in the batch */
+	UpsertOp	op;				/* UP_UPSERT or UP_DELETE */
+	HeapTuple	row;			/* the new row, or the key of the row to delete */
+} UpsertEntry;
+
+/*
+ * An upsert batch while it is collected (Kafka Streams' record cache for
+ * a KTable): each message is decoded as it is taken from the queue and
+ * replaces the change its key had, then it is released.  Memory holds one
+ * row per key, never the batch's messages.
+ */
+typedef struct UpsertCache
+{
+	MemoryContext cxt;			/* entries, their keys and rows */
+	HTAB	   *last;			/* DedupKey -> UpsertEntry */
+	StringInfoData key;			/* the key being looked up */
+	int64		seq;			/* changes seen */
+	bool		truncate;		/* a truncate comes before the entries */
+	size_t		bytes;			/* of the entries' keys and rows */
+} UpsertCache;
+
+static void
+cache_reset(UpsertCache *c)
+{
+	HASHCTL		ctl;
+
+	MemoryContextReset(c->cxt);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(DedupKey);
+	ctl.entrysize = sizeof(UpsertEntry);
+	ctl.hash = dedup_hash;
+	ctl.match = dedup_match;
+	ctl.hcxt = c->cxt;
+	c->last = hash_create("kafka ingest upsert batch", 1024, &ctl,
+						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	c->bytes = 0;
+}
+
+/* Decode message m into the cache (in the batch's transaction) */
+static void
+cache_message(IngestState *st, Writer *w, UpsertCache *c, rd_kafka_message_t *m)
+{
+	MemoryContext old = MemoryContextSwitchTo(GetPerTupleMemoryContext(w->estate));
+	UpsertOp	op = upsert_decode(st, w, m);
+	UpsertEntry *e;
+	DedupKey	k;
+	bool		found;
+
+	if (op == UP_TRUNCATE)
+	{
+		/* what came before is gone with the rows */
+		cache_reset(c);
+		c->truncate = true;
+	}
+	else if (op != UP_NONE)
+	{
+		resetStringInfo(&c->key);
+		key_bytes(st, w, &c->key);
+		k.bytes = c->key.data;
+		k.len = c->key.len;
+		e = hash_search(c->last, &k, HASH_ENTER, &found);
+		if (found)
+		{
+			c->bytes -= HEAPTUPLESIZE + e->row->t_len;
+			heap_freetuple(e->row);
+		}
+		else
+		{
+			char	   *copy = MemoryContextAlloc(c->cxt, k.len);
+
+			memcpy(copy, k.bytes, k.len);
+			e->key.bytes = copy;
+			c->bytes += sizeof(UpsertEntry) + k.len;
+		}
+		e->seq = c->seq++;
+		e->op = op;
+		MemoryContextSwitchTo(c->cxt);
+		e->row = heap_form_tuple(w->slot->tts_tupleDescriptor, w->slot->tts_values, w->slot->tts_isnull);
+		c->bytes += HEAPTUPLESIZE + e->row->t_len;
+	}
+	MemoryContextSwitchTo(old);
+	ResetPerTupleExprContext(w->estate);
+}
+
+static int
+entry_seq_cmp(const void *a, const void *b)
+{
+	int64		x = (*(UpsertEntry *const *) a)->seq;
+	int64		y = (*(UpsertEntry *const *) b)->seq;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Apply the cache: the truncate, then each key's last change, in the order
+ * the changes came.  Returns rows written.
+ */
+static int64
+cache_apply(IngestState *st, Writer *w, UpsertCache *c)
+{
+	long		n = hash_get_num_entries(c->last);
+	UpsertEntry **entries = palloc(sizeof(UpsertEntry *) * Max(n, 1));
+	HASH_SEQ_STATUS it;
+	UpsertEntry *e;
+	long		i = 0;
+	bool		keys_exact = true;
+
+	/*
+	 * Each key once means each row once, so no change needs to see the one
+	 * before it if equal bytes are equal keys; else two changes may reach
+	 * one row (numeric 1.0 and 1), and each must see the one before.
+	 */
+	for (int col = 0; col < st->ntcols; col++)
+		if (st->tcols[col].is_key && !st->tcols[col].bytes_equality)
+			keys_exact = false;
+	hash_seq_init(&it, c->last);
+	while ((e = hash_seq_search(&it)) != NULL)
+		entries[i++] = e;
+	if (i != n)
+		elog(ERROR, "upsert batch holds %ld keys, found %ld", n, i);
+	qsort(entries, n, sizeof(UpsertEntry *), entry_seq_cmp);
+
+	AfterTriggerBeginQuery();
+	if (c->truncate)
+		upsert_write(st, w, UP_TRUNCATE, true);
+	for (i = 0; i < n; i++)
+	{
+		ExecClearTuple(w->slot);
+		heap_deform_tuple(entries[i]->row, w->slot->tts_tupleDescriptor, w->slot->tts_values, w->slot->tts_isnull);
+		upsert_write(st, w, entries[i]->op, !keys_exact);
+		ResetPerTupleExprContext(w->estate);
+	}
+	AfterTriggerEndQuery(w->estate);
+	pfree(entries);
+	return w->rows;
+}
+
+/*
+ * Collect an upsert batch into the cache, in the batch's transaction: the
+ * first chunk is in st->msgs; more while the chunks come full (a backlog)
+ * up to max messages and KAFKA_INGEST_BATCH_BYTES of the cache.  Offsets
+ * go to last, messages taken to *taken.  Returns rows written.
+ */
+static int64
+upsert_collect_write(IngestState *st, int max, int64 *last, int64 *taken)
+{
+	Writer		w;
+	UpsertCache c;
+	Oid			save_userid;
+	int			save_sec;
+	int64		rows;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	writer_open(st, &w, false);
+	memset(&c, 0, sizeof(c));
+	c.cxt = AllocSetContextCreate(CurrentMemoryContext, "kafka ingest upsert batch", ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&c.key);
+	cache_reset(&c);
+	for (;;)
+	{
+		int			n = st->nmsgs;
+
+		note_offsets(st, st->msgs, n, last);
+		*taken += n;
+		for (int i = 0; i < n; i++)
+			cache_message(st, &w, &c, st->msgs[i]);
+		for (int i = 0; i < n; i++)
+			rd_kafka_message_destroy(st->msgs[i]);
+		st->nmsgs = 0;
+
+		/* a chunk not full: the queue ran dry, the job has caught up */
+		if (n < UPSERT_CHUNK || *taken >= max || c.bytes >= KAFKA_INGEST_BATCH_BYTES)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		st->nmsgs = collect_batch(st, st->msgs, Min(UPSERT_CHUNK, max - *taken),
+								  kafka_ingest_batch_wait_ms, kafka_ingest_batch_wait_ms);
+		if (st->nmsgs == 0)
+			break;
+	}
+	rows = cache_apply(st, &w, &c);
+	writer_close(&w);
+	MemoryContextDelete(c.cxt);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return rows;
+}
+
+/*
+ * Whether partitions must be written message by message: an upsert batch
+ * failed on a message of them, and the job has not yet passed its end.
+ */
+static bool
+careful_pending(IngestState *st)
+{
+	if (st->careful_end == NULL)
+		return false;
+	for (int i = 0; i < st->nparts; i++)
+	{
+		int32		p = st->parts[i];
+
+		if (p < st->ncareful && st->careful_end[p] >= 0 && (!st->known[i] || st->next[i] <= st->careful_end[p]))
+			return true;
+	}
+	pfree(st->careful_end);
+	st->careful_end = NULL;
+	st->ncareful = 0;
+	return false;
+}
+
+/*
+ * An upsert batch (the first chunk in st->msgs), in one transaction with
+ * its offsets.  If a message fails, nothing is written: the batch's
+ * partitions are consumed again from the stored offsets and written
+ * message by message up to where the batch ended (careful_pending), to
+ * dead-letter the bad ones or fail; its messages were not kept.
+ */
+static BatchResult
+upsert_batch(IngestState *st, int max, int64 *rows_out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int64	   *last = no_offsets(st);
+	volatile BatchResult result = BATCH_DONE;
+	ErrorData  *volatile fault = NULL;
+	int64		taken = 0;
+
+	work_begin();
+	PG_TRY();
+	{
+		IngestJob  *job = load_job(st->job->job_id, true);
+		int64		rows;
+
+		if (job == NULL || strcmp(job->state, "running") != 0 || job->parallelism != st->job->parallelism ||
+			kafkaDatabaseWanted())
+			result = BATCH_STOP;
+		else if (!lock_offsets(st))
+			result = BATCH_RESEEK;
+		else
+		{
+			rows = upsert_collect_write(st, max, last, &taken);
+			if (!store_offsets(st, last, taken, rows, 0))
+				result = BATCH_STOP;
+			else
+				*rows_out = rows;
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		if (result == BATCH_RESEEK || result == BATCH_STOP)
+			AbortCurrentTransaction();
+		else
+			CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
+		fault = edata;
+	}
+	PG_END_TRY();
+	if (fault != NULL)
+	{
+		/* the messages taken so far (and the chunk being decoded) are the batch */
+		note_offsets(st, st->msgs, st->nmsgs, last);
+		if (st->careful_end)
+			pfree(st->careful_end);
+		st->ncareful = st->max_part + 1;
+		st->careful_end = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * Max(st->ncareful, 1));
+		for (int p = 0; p < st->ncareful; p++)
+			st->careful_end[p] = -1;
+		for (int i = 0; i < st->nparts; i++)
+			st->careful_end[st->parts[i]] = last[i];
+		ereport(LOG,
+				(errmsg("kafka_fdw: ingest job %d: a message of an upsert batch failed (%s); its messages are read again and applied one by one",
+						st->job->job_id, fault->message)));
+		return BATCH_RESEEK;
+	}
+	if (result == BATCH_DONE)
+		advance(st, last);
+	return result;
 }
 
 /*
@@ -2104,24 +2308,30 @@ ingest_step(IngestState *st)
 	int64		rows = 0;
 	BatchResult r;
 	int			max;
+	int			chunk;
+	bool		upsert;
 
 	ingest_prepare(st);
 
 	/*
 	 * An upsert batch applies only the last change of each key it holds: the
 	 * larger the batch, the fewer rows a changelog costs (Kafka Streams'
-	 * record cache does the same for a KTable).
+	 * record cache does the same for a KTable).  It is collected a chunk at
+	 * a time (upsert_batch), unless a failed batch is being written message
+	 * by message.
 	 */
-	max = Min(st->job->upsert ? kafka_ingest_upsert_batch_size : kafka_ingest_batch_size, 1000000);
-	if (st->maxmsgs < max)
+	upsert = st->job->upsert && !careful_pending(st);
+	max = upsert ? kafka_ingest_upsert_batch_size : kafka_ingest_batch_size;
+	chunk = upsert ? Min(max, UPSERT_CHUNK) : max;
+	if (st->maxmsgs < chunk)
 	{
 		if (st->msgs)
 			pfree(st->msgs);
-		st->msgs = MemoryContextAlloc(TopMemoryContext, sizeof(rd_kafka_message_t *) * max);
-		st->maxmsgs = max;
+		st->msgs = MemoryContextAlloc(TopMemoryContext, sizeof(rd_kafka_message_t *) * chunk);
+		st->maxmsgs = chunk;
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
-	st->nmsgs = collect_batch(st, st->msgs, max, kafka_ingest_batch_wait_ms, kafka_naptime_ms);
+	st->nmsgs = collect_batch(st, st->msgs, chunk, kafka_ingest_batch_wait_ms, kafka_naptime_ms);
 	if (st->nmsgs == 0)
 	{
 		/* idle: move past transaction markers; is the job still running? */
@@ -2130,7 +2340,10 @@ ingest_step(IngestState *st)
 		return false;
 	}
 	pgstat_report_activity(STATE_RUNNING, "ingesting");
-	r = ingest_batch(st, st->msgs, st->nmsgs, &rows);
+	if (upsert)
+		r = upsert_batch(st, max, &rows);
+	else
+		r = ingest_batch(st, st->msgs, st->nmsgs, st->job->upsert, &rows);
 	for (int i = 0; i < st->nmsgs; i++)
 		rd_kafka_message_destroy(st->msgs[i]);
 	st->nmsgs = 0;

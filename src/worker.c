@@ -211,9 +211,10 @@ kafkaWorkerInit(void)
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("kafka_fdw.ingest_upsert_batch_size",
 							"Maximum number of messages an upsert ingest job applies in one transaction.",
-							"Only the last change of each key in a batch is written: larger batches write fewer rows.",
+							"Only the last change of each key in a batch is written: larger batches write fewer rows. "
+							"A batch grows beyond its first chunk only while messages are waiting, and holds one row per key.",
 							&kafka_ingest_upsert_batch_size,
-							200000, 1, 1000000,
+							1000000, 1, 100000000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("kafka_fdw.max_ingest_workers",
