@@ -114,6 +114,15 @@ SELECT wait_true(format('SELECT messages = 10 FROM kafka.ingest_job WHERE job_id
 SELECT messages, rows_written, dead_letters, last_error FROM kafka.ingest_job WHERE job_id = :keys_job;
 SELECT name, amount, id, n FROM ing_keys ORDER BY name, id;
 SELECT "offset", sqlstate FROM kafka.dead_letter WHERE job_id = :keys_job;
+-- past the failed batch's end the job applies batches of last changes again: two changes of
+-- one key, one row written
+SELECT rows_written AS rows_before FROM kafka.ingest_job WHERE job_id = :keys_job \gset
+INSERT INTO ing_keys_w VALUES
+  ('{"name":"a","amount":1,"id":"00000000-0000-0000-0000-000000000001","n":10}'),
+  ('{"name":"a","amount":1,"id":"00000000-0000-0000-0000-000000000001","n":11}');
+SELECT wait_true(format('SELECT messages = 12 FROM kafka.ingest_job WHERE job_id = %s', :keys_job));
+SELECT messages, rows_written - :rows_before AS rows_written, dead_letters, last_error FROM kafka.ingest_job WHERE job_id = :keys_job;
+SELECT name, amount, id, n FROM ing_keys ORDER BY name, id;
 SELECT kafka.stop_ingest(:keys_job);
 
 -- the source's topic changes under a running job: its offsets are another topic's, so it stops
