@@ -111,6 +111,8 @@
 	"ELSE coalesce(0.7 * rows_per_second, 0) + CASE WHEN rows_per_second IS NULL THEN 1.0 ELSE 0.3 END * " \
 	"$3 / greatest(extract(epoch FROM now() - last_batch_at), 0.001) END"
 
+/* collect_batch takes at most this many messages from the queue at a time */
+#define COLLECT_AT_ONCE 256
 /* the topic's partitions are looked up again this often */
 #define INGEST_METADATA_MS 30000
 
@@ -751,12 +753,15 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 	size_t		bytes = 0;
 	int			taken = 0;
 
-	while (n < max)
+	while (n < max && bytes < KAFKA_INGEST_BATCH_BYTES)
 	{
-		rd_kafka_message_t *m = rd_kafka_consume_queue(st->h->queue, 0);
+		rd_kafka_message_t *got[COLLECT_AT_ONCE];
+		ssize_t		ngot;
 
+		/* many messages per lock of the queue (and per clock read) */
+		ngot = rd_kafka_consume_batch_queue(st->h->queue, 0, got, Min(max - n, COLLECT_AT_ONCE));
 		kafkaServeLogs(st->h->rk);
-		if (m == NULL)
+		if (ngot <= 0)
 		{
 			int64		now = kafkaNowMs();
 			long		waited;
@@ -790,28 +795,33 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 		empty_since = -1;
 		kick_interval = 10;
 		next_kick = 10;
-		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		if (n == 0)
+			deadline = kafkaNowMs() + wait_ms;
+		for (ssize_t g = 0; g < ngot; g++)
 		{
-			int			pi = part_index(st, m->partition);
+			rd_kafka_message_t *m = got[g];
+			int			pi;
 
-			/* the end: beyond the last message may lie transaction markers */
-			if (pi >= 0)
-				st->eof[pi] = m->offset;
-			rd_kafka_message_destroy(m);
-			continue;
-		}
-		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		{
-			rd_kafka_resp_err_t err = m->err;
+			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			{
+				pi = part_index(st, m->partition);
+				/* the end: beyond the last message may lie transaction markers */
+				if (pi >= 0)
+					st->eof[pi] = m->offset;
+				rd_kafka_message_destroy(m);
+				continue;
+			}
+			if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			{
+				rd_kafka_resp_err_t err = m->err;
 
-			rd_kafka_message_destroy(m);
-			for (int i = 0; i < n; i++)
-				rd_kafka_message_destroy(msgs[i]);
-			kafkaReportError(err, "could not consume", st->opts->topic);
-		}
-		{
-			int			pi = part_index(st, m->partition);
-
+				for (ssize_t j = g; j < ngot; j++)
+					rd_kafka_message_destroy(got[j]);
+				for (int i = 0; i < n; i++)
+					rd_kafka_message_destroy(msgs[i]);
+				kafkaReportError(err, "could not consume", st->opts->topic);
+			}
+			pi = part_index(st, m->partition);
 			/* a message taken already (delivered again after a seek): not twice */
 			if (pi >= 0 && st->pos[pi] >= 0 && m->offset < st->pos[pi])
 			{
@@ -820,21 +830,22 @@ collect_batch(IngestState *st, rd_kafka_message_t **msgs, int max, int wait_ms, 
 			}
 			if (pi >= 0)
 				st->pos[pi] = m->offset + 1;
-		}
-		if (n == 0)
-			deadline = kafkaNowMs() + wait_ms;
-		msgs[n++] = m;
+			msgs[n++] = m;
 
-		/*
-		 * Bounded memory whatever the message size: the batch's messages
-		 * stay in memory until it commits (and an upsert batch's decoded
-		 * rows with them).
-		 */
-		bytes += m->len + m->key_len;
-		if (bytes >= KAFKA_INGEST_BATCH_BYTES)
-			break;
-		if ((++taken & 1023) == 0)
+			/*
+			 * Bounded memory whatever the message size: the batch's messages
+			 * stay in memory until it commits.  (Those taken with this one
+			 * were the queue's already, which queued.max.messages.kbytes
+			 * bounds.)
+			 */
+			bytes += m->len + m->key_len;
+		}
+		taken += (int) ngot;
+		if (taken >= 1024)
+		{
+			taken = 0;
 			(void) kafkaFetchersStopped(st->h, 0);	/* notes a full queue */
+		}
 	}
 	if (kafkaFetchersStopped(st->h, 0))
 		kick_fetchers(st);
@@ -927,9 +938,18 @@ writer_open(IngestState *st, Writer *w, bool careful)
 		  (w->rri->ri_TrigDesc->trig_insert_before_row || w->rri->ri_TrigDesc->trig_insert_instead_row));
 	if (w->multi)
 	{
+		/*
+		 * Of a copy of the row type: slots of the relation's own descriptor
+		 * each hold a reference to it, and a resource owner keeps a
+		 * thousand references to one descriptor in a hash whose probing is
+		 * then quadratic (3% of an append worker's time).
+		 */
+		TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
+		const TupleTableSlotOps *ops = table_slot_callbacks(w->rel);
+
 		w->buffered = palloc(sizeof(TupleTableSlot *) * MULTI_INSERT_ROWS);
 		for (int i = 0; i < MULTI_INSERT_ROWS; i++)
-			w->buffered[i] = table_slot_create(w->rel, &w->estate->es_tupleTable);
+			w->buffered[i] = ExecAllocTableSlot(&w->estate->es_tupleTable, desc, ops);
 		w->bistate = GetBulkInsertState();
 	}
 }
