@@ -1995,23 +1995,33 @@ upsert_collect_write(IngestState *st, int max, int64 *last, int64 *taken)
 /*
  * Whether partitions must be written message by message: an upsert batch
  * failed on a message of them, and the job has not yet passed its end.
+ * Returns at most how many messages that range still holds (offsets left,
+ * or INT_MAX if a partition's next offset is not known yet), 0 if none.
  */
-static bool
+static int64
 careful_pending(IngestState *st)
 {
+	int64		left = 0;
+
 	if (st->careful_end == NULL)
-		return false;
+		return 0;
 	for (int i = 0; i < st->nparts; i++)
 	{
 		int32		p = st->parts[i];
 
-		if (p < st->ncareful && st->careful_end[p] >= 0 && (!st->known[i] || st->next[i] <= st->careful_end[p]))
-			return true;
+		if (p >= st->ncareful || st->careful_end[p] < 0)
+			continue;
+		if (!st->known[i] || st->next[i] < 0)
+			left = INT_MAX;
+		else if (st->next[i] <= st->careful_end[p])
+			left = Min(left + st->careful_end[p] - st->next[i] + 1, INT_MAX);
 	}
+	if (left > 0)
+		return left;
 	pfree(st->careful_end);
 	st->careful_end = NULL;
 	st->ncareful = 0;
-	return false;
+	return 0;
 }
 
 /*
@@ -2330,6 +2340,7 @@ ingest_step(IngestState *st)
 	int			max;
 	int			chunk;
 	bool		upsert;
+	int64		careful;
 
 	ingest_prepare(st);
 
@@ -2340,9 +2351,13 @@ ingest_step(IngestState *st)
 	 * a time (upsert_batch), unless a failed batch is being written message
 	 * by message.
 	 */
-	upsert = st->job->upsert && !careful_pending(st);
+	careful = st->job->upsert ? careful_pending(st) : 0;
+	upsert = st->job->upsert && careful == 0;
 	max = upsert ? kafka_ingest_upsert_batch_size : kafka_ingest_batch_size;
 	chunk = upsert ? Min(max, UPSERT_CHUNK) : max;
+	/* message by message only as far as the failed batch went */
+	if (careful > 0)
+		chunk = (int) Min(chunk, careful);
 	if (st->maxmsgs < chunk)
 	{
 		if (st->msgs)
