@@ -1699,6 +1699,57 @@ advance(IngestState *st, const int64 *last)
 }
 
 /*
+ * In a batch's transaction (work_begin): BATCH_DONE if the batch may be
+ * written (the job runs here with these offsets, which are now locked),
+ * else BATCH_STOP or BATCH_RESEEK.
+ */
+static BatchResult
+batch_may_write(IngestState *st)
+{
+	IngestJob  *job = load_job(st->job->job_id, true);
+
+	if (job == NULL || strcmp(job->state, "running") != 0 || job->parallelism != st->job->parallelism ||
+		kafkaDatabaseWanted())
+		return BATCH_STOP;
+	if (!lock_offsets(st))
+		return BATCH_RESEEK;
+	return BATCH_DONE;
+}
+
+/* End a batch's transaction: commit it if the batch was written, and go back to cxt */
+static void
+batch_end(BatchResult result, MemoryContext cxt)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	if (result == BATCH_RESEEK || result == BATCH_STOP)
+		AbortCurrentTransaction();
+	else
+		CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * In PG_CATCH of a batch's transaction: the error, the transaction
+ * aborted, if it is a message's fault (and not rethrow_all); else the
+ * error goes on.
+ */
+static ErrorData *
+batch_fault(MemoryContext cxt, bool rethrow_all)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	if (rethrow_all || !kafkaErrorIsMessageFault(edata->sqlerrcode))
+		PG_RE_THROW();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(cxt);
+	return edata;
+}
+
+/*
  * Write a batch and its offsets in one transaction.  A batch that fails
  * is written again message by message to find the bad ones (at once if
  * careful).
@@ -1720,18 +1771,13 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful_fir
 		work_begin();
 		PG_TRY();
 		{
-			IngestJob  *job = load_job(st->job->job_id, true);
 			int			bad;
 			int64		dead;
 			ErrorData  *bad_error = NULL;
 			int64		rows;
 
-			if (job == NULL || strcmp(job->state, "running") != 0 || job->parallelism != st->job->parallelism ||
-				kafkaDatabaseWanted())
-				result = BATCH_STOP;
-			else if (!lock_offsets(st))
-				result = BATCH_RESEEK;
-			else
+			result = batch_may_write(st);
+			if (result == BATCH_DONE)
 			{
 				rows = write_batch(st, msgs, n, careful, &bad, &dead, &bad_error);
 				if (bad >= 0)
@@ -1760,26 +1806,11 @@ ingest_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful_fir
 				else
 					*rows_out = rows;
 			}
-			SPI_finish();
-			PopActiveSnapshot();
-			if (result == BATCH_RESEEK || result == BATCH_STOP)
-				AbortCurrentTransaction();
-			else
-				CommitTransactionCommand();
-			MemoryContextSwitchTo(cxt);
+			batch_end(result, cxt);
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			if (careful || !kafkaErrorIsMessageFault(edata->sqlerrcode))
-				PG_RE_THROW();
-			FlushErrorState();
-			AbortCurrentTransaction();
-			MemoryContextSwitchTo(cxt);
-			fault = edata;
+			fault = batch_fault(cxt, careful);
 		}
 		PG_END_TRY();
 		if (fault == NULL)
@@ -2043,15 +2074,10 @@ upsert_batch(IngestState *st, int max, int64 *rows_out)
 	work_begin();
 	PG_TRY();
 	{
-		IngestJob  *job = load_job(st->job->job_id, true);
 		int64		rows;
 
-		if (job == NULL || strcmp(job->state, "running") != 0 || job->parallelism != st->job->parallelism ||
-			kafkaDatabaseWanted())
-			result = BATCH_STOP;
-		else if (!lock_offsets(st))
-			result = BATCH_RESEEK;
-		else
+		result = batch_may_write(st);
+		if (result == BATCH_DONE)
 		{
 			rows = upsert_collect_write(st, max, last, &taken);
 			if (!store_offsets(st, last, taken, rows, 0))
@@ -2059,26 +2085,11 @@ upsert_batch(IngestState *st, int max, int64 *rows_out)
 			else
 				*rows_out = rows;
 		}
-		SPI_finish();
-		PopActiveSnapshot();
-		if (result == BATCH_RESEEK || result == BATCH_STOP)
-			AbortCurrentTransaction();
-		else
-			CommitTransactionCommand();
-		MemoryContextSwitchTo(cxt);
+		batch_end(result, cxt);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		if (!kafkaErrorIsMessageFault(edata->sqlerrcode))
-			PG_RE_THROW();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(cxt);
-		fault = edata;
+		fault = batch_fault(cxt, false);
 	}
 	PG_END_TRY();
 	if (fault != NULL)
