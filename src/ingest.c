@@ -204,7 +204,28 @@ typedef struct IngestState
 	/* upsert: after a failed batch, per partition id, the last offset to write carefully */
 	int64	   *careful_end;	/* in TopMemoryContext, or NULL */
 	int			ncareful;
+	/* upsert with dead letters: messages that failed to decode, dead-lettered when read again */
+	struct KnownBad *bad;		/* MAX_KNOWN_BAD, in TopMemoryContext, or NULL */
+	int			nbad;
+	int32		decoding_part;	/* the message being decoded into an upsert batch, or -1 */
+	int64		decoding_offset;
 } IngestState;
+
+/* A message that failed to decode in an upsert batch, and its error */
+typedef struct KnownBad
+{
+	int32		partition;
+	int64		offset;
+	int			sqlerrcode;
+	char		message[1024];
+} KnownBad;
+
+/*
+ * Upsert batches that fail on a message's decoding are read again with
+ * that message dead-lettered, at most this many messages at a time; the
+ * next failure makes the batch's range go message by message.
+ */
+#define MAX_KNOWN_BAD 8
 
 static void ingest_reset(IngestState *st);
 static int	part_index(IngestState *st, int32 p);
@@ -1979,8 +2000,41 @@ cache_apply(IngestState *st, Writer *w, UpsertCache *c)
  * up to max messages and KAFKA_INGEST_BATCH_BYTES of the cache.  Offsets
  * go to last, messages taken to *taken.  Returns rows written.
  */
+/* The known bad message m is, or NULL */
+static KnownBad *
+known_bad(IngestState *st, rd_kafka_message_t *m)
+{
+	for (int i = 0; i < st->nbad; i++)
+		if (st->bad[i].partition == m->partition && st->bad[i].offset == m->offset)
+			return &st->bad[i];
+	return NULL;
+}
+
+/* Forget the known bad messages the job has committed past */
+static void
+forget_bad(IngestState *st)
+{
+	int			keep = 0;
+
+	for (int i = 0; i < st->nbad; i++)
+	{
+		int			pi = part_index(st, st->bad[i].partition);
+
+		if (pi >= 0 && st->known[pi] && st->next[pi] <= st->bad[i].offset)
+			st->bad[keep++] = st->bad[i];
+	}
+	st->nbad = keep;
+}
+
+/*
+ * Collect an upsert batch into the cache, in the batch's transaction: the
+ * first chunk is in st->msgs; more while the chunks come full (a backlog)
+ * up to max messages and KAFKA_INGEST_BATCH_BYTES of the cache.  Offsets
+ * go to last, messages taken to *taken, dead letters (known bad messages)
+ * to *dead.  Returns rows written.
+ */
 static int64
-upsert_collect_write(IngestState *st, int max, int64 *last, int64 *taken)
+upsert_collect_write(IngestState *st, int max, int64 *last, int64 *taken, int64 *dead)
 {
 	Writer		w;
 	UpsertCache c;
@@ -2002,7 +2056,29 @@ upsert_collect_write(IngestState *st, int max, int64 *last, int64 *taken)
 		note_offsets(st, st->msgs, n, last);
 		*taken += n;
 		for (int i = 0; i < n; i++)
-			cache_message(st, &w, &c, st->msgs[i]);
+		{
+			rd_kafka_message_t *m = st->msgs[i];
+			KnownBad   *kb = st->nbad > 0 ? known_bad(st, m) : NULL;
+
+			if (kb)
+			{
+				/* failed to decode when this batch was read before */
+				ErrorData	edata;
+
+				memset(&edata, 0, sizeof(edata));
+				edata.message = kb->message;
+				edata.sqlerrcode = kb->sqlerrcode;
+				SetUserIdAndSecContext(save_userid, save_sec);
+				dead_letter(st, m, &edata);
+				SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+				(*dead)++;
+				continue;
+			}
+			st->decoding_part = m->partition;
+			st->decoding_offset = m->offset;
+			cache_message(st, &w, &c, m);
+			st->decoding_part = -1;
+		}
 		for (int i = 0; i < n; i++)
 			rd_kafka_message_destroy(st->msgs[i]);
 		st->nmsgs = 0;
@@ -2070,7 +2146,9 @@ upsert_batch(IngestState *st, int max, int64 *rows_out)
 	volatile BatchResult result = BATCH_DONE;
 	ErrorData  *volatile fault = NULL;
 	int64		taken = 0;
+	int64		dead = 0;
 
+	st->decoding_part = -1;
 	work_begin();
 	PG_TRY();
 	{
@@ -2079,8 +2157,8 @@ upsert_batch(IngestState *st, int max, int64 *rows_out)
 		result = batch_may_write(st);
 		if (result == BATCH_DONE)
 		{
-			rows = upsert_collect_write(st, max, last, &taken);
-			if (!store_offsets(st, last, taken, rows, 0))
+			rows = upsert_collect_write(st, max, last, &taken, &dead);
+			if (!store_offsets(st, last, taken, rows, dead))
 				result = BATCH_STOP;
 			else
 				*rows_out = rows;
@@ -2092,6 +2170,29 @@ upsert_batch(IngestState *st, int max, int64 *rows_out)
 		fault = batch_fault(cxt, false);
 	}
 	PG_END_TRY();
+	if (fault != NULL && st->decoding_part >= 0 && st->job->dead_letter && st->nbad < MAX_KNOWN_BAD)
+	{
+		/*
+		 * A message that does not decode: read the batch again, with that
+		 * message dead-lettered (its key's other changes are the batch's
+		 * as they would be message by message).
+		 */
+		KnownBad   *kb;
+
+		if (st->bad == NULL)
+			st->bad = MemoryContextAllocZero(TopMemoryContext, sizeof(KnownBad) * MAX_KNOWN_BAD);
+		kb = &st->bad[st->nbad++];
+		kb->partition = st->decoding_part;
+		kb->offset = st->decoding_offset;
+		kb->sqlerrcode = fault->sqlerrcode;
+		strlcpy(kb->message, fault->message ? fault->message : "unknown error", sizeof(kb->message));
+		st->decoding_part = -1;
+		ereport(LOG,
+				(errmsg("kafka_fdw: ingest job %d: the message at partition %d offset " INT64_FORMAT " does not decode (%s); its upsert batch is read again with it as a dead letter",
+						st->job->job_id, kb->partition, kb->offset, kb->message)));
+		return BATCH_RESEEK;
+	}
+	st->decoding_part = -1;
 	if (fault != NULL)
 	{
 		/* the messages taken so far (and the chunk being decoded) are the batch */
@@ -2110,7 +2211,10 @@ upsert_batch(IngestState *st, int max, int64 *rows_out)
 		return BATCH_RESEEK;
 	}
 	if (result == BATCH_DONE)
+	{
 		advance(st, last);
+		forget_bad(st);
+	}
 	return result;
 }
 

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # An upsert job over a backlog with bad messages in it, in batches of at most 3,000 messages
 # (kafka_fdw.ingest_upsert_batch_size): 1,000 keys, 20 versions of each, 20,000 messages over 3
-# partitions (a key always in the same one), about one in twenty a tombstone, and in rounds 3 and
-# 4 about 2% bad: a version that violates the target's CHECK, or a value that is not JSON. An upsert batch keeps
-# only each key's last change and releases the messages, so a bad message makes its batch roll
-# back and the worker read those partitions again, applying them one message at a time up to the
-# failed batch's end, then go back to batches of last changes. The table must end equal to the
-# last good change of each key (computed with awk: its value, or no row after a tombstone), every
-# bad message must be a dead letter once, the job must have counted every message once, and its
-# next offsets must be the high watermarks. Then two clean rounds, produced while the job is
-# paused, must be applied in batches of last changes again: fewer rows written than changes.
+# partitions (a key always in the same one), about one in twenty a tombstone, in rounds 3 and 4
+# about 2% bad (a version that violates the target's CHECK, or a value that is not JSON), and the
+# last change of every 97th key a CHECK violation. An upsert batch keeps only each key's last
+# change and releases the messages: a message that does not decode makes its batch roll back and
+# be read again with that message dead-lettered; a change that fails to apply makes the batch's
+# partitions be read again and applied one message at a time up to where it ended. The table must
+# end equal to the last good change of each key (computed with awk: its value, or no row after a
+# tombstone); every message that is not JSON and every bad last change must be a dead letter once
+# (an earlier bad change may be superseded within its batch, and is then never applied), no good
+# message may be one; the job must have counted every message once, and its next offsets must be
+# the high watermarks. Then two clean rounds, produced while the job is paused, must be applied in
+# batches of last changes again: fewer rows written than changes.
 set -euo pipefail
 # shellcheck source=test/t/ingest_lib.sh
 source "$REPO/test/t/ingest_lib.sh"
@@ -29,6 +32,7 @@ CREATE FOREIGN TABLE ing_upsert_bad_k (id int, ver int, val text)
   SERVER kafka_ing_bad OPTIONS (topic 'ing_upsert_bad', format 'json');
 CREATE TABLE ing_upsert_bad (id int PRIMARY KEY, ver int NOT NULL CHECK (ver < 1000), val text);
 CREATE TABLE ing_upsert_bad_expect (id int PRIMARY KEY, ver int NOT NULL, val text);
+CREATE TABLE ing_upsert_bad_msgs (partition int, "offset" bigint, kind text, PRIMARY KEY (partition, "offset"));
 SQL
 psql -c "ALTER SYSTEM SET kafka_fdw.ingest_upsert_batch_size = 3000" -c "SELECT pg_reload_conf()" >/dev/null
 
@@ -39,16 +43,24 @@ psql -c "ALTER SYSTEM SET kafka_fdw.ingest_upsert_batch_size = 3000" -c "SELECT 
 awk -v k=$K -v r=$R -v dir="$TEST_TMP" 'BEGIN {
   for (round = 1; round <= r; round++)
     for (id = 1; id <= k; id++) {
-      f = dir "/bad.p" (id % 3)
+      p = id % 3
+      f = dir "/bad.p" p
+      off = n[p]++
       h = (id * 31 + round * 17) % 100
       if (h < 5) {
         printf "{\"id\":%d}\t\n", id > f
         delete last[id]; tomb++
       } else if (h < 6 && (round == 3 || round == 4)) {
         printf "{\"id\":%d}\t{\"id\":%d,\"ver\":%d,\"val\":\"bad\"}\n", id, id, 1000 + round > f
+        printf "%d\t%d\tcheck\n", p, off > (dir "/bad.tsv")
         bad++
       } else if (h < 7 && (round == 3 || round == 4)) {
         printf "{\"id\":%d}\t{\"id\":%d,\"ver\":\n", id, id > f
+        printf "%d\t%d\tjson\n", p, off > (dir "/bad.tsv")
+        bad++
+      } else if (round == r && id % 97 == 0) {
+        printf "{\"id\":%d}\t{\"id\":%d,\"ver\":%d,\"val\":\"bad\"}\n", id, id, 1000 + round > f
+        printf "%d\t%d\tlast\n", p, off > (dir "/bad.tsv")
         bad++
       } else {
         val = "k" id "v" round
@@ -60,7 +72,7 @@ awk -v k=$K -v r=$R -v dir="$TEST_TMP" 'BEGIN {
   printf "%d %d %d\n", k * r, tomb, bad > (dir "/counts")
 }'
 read -r total tombs bad < "$TEST_TMP/counts"
-psql -c "\\copy ing_upsert_bad_expect FROM '$TEST_TMP/expect.tsv'"
+psql -c "\\copy ing_upsert_bad_expect FROM '$TEST_TMP/expect.tsv'" -c "\\copy ing_upsert_bad_msgs FROM '$TEST_TMP/bad.tsv'"
 expected=$(q -c "SELECT count(*) FROM ing_upsert_bad_expect")
 echo "changelog: $total messages ($tombs tombstones, $bad bad), $expected keys expected at the end"
 
@@ -84,17 +96,27 @@ read -r rows missing extra differ < <(q -F ' ' -c "SELECT (SELECT count(*) FROM 
     (SELECT count(*) FROM ing_upsert_bad t WHERE NOT EXISTS (SELECT 1 FROM ing_upsert_bad_expect e WHERE e.id = t.id)),
     (SELECT count(*) FROM ing_upsert_bad t JOIN ing_upsert_bad_expect e USING (id) WHERE (t.ver, t.val) IS DISTINCT FROM (e.ver, e.val))")
 read -r msgs written dead state < <(q -F ' ' -c "SELECT messages, rows_written, dead_letters, state FROM kafka.ingest_job WHERE job_id = $job")
-read -r letters distinct_letters < <(q -F ' ' -c "SELECT count(*), count(DISTINCT (partition, \"offset\")) FROM kafka.dead_letter WHERE job_id = $job")
+read -r letters distinct_letters stray json_missing < <(q -F ' ' -c "SELECT count(*), count(DISTINCT (partition, \"offset\")),
+    count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM ing_upsert_bad_msgs b WHERE (b.partition, b.\"offset\") = (d.partition, d.\"offset\"))),
+    (SELECT count(*) FROM ing_upsert_bad_msgs b WHERE b.kind IN ('json', 'last') AND NOT EXISTS
+       (SELECT 1 FROM kafka.dead_letter d2 WHERE d2.job_id = $job AND (d2.partition, d2.\"offset\") = (b.partition, b.\"offset\")))
+  FROM kafka.dead_letter d WHERE job_id = $job")
+json_bad=$(q -c "SELECT count(*) FROM ing_upsert_bad_msgs WHERE kind IN ('json', 'last')")
 lost=$((total > msgs ? total - msgs : 0))
 dup=$((msgs > total ? msgs - total : 0))
 echo "ing_upsert_bad: produced=$total ingested=$msgs lost=$lost duplicated=$dup (messages the job counted; rows_written $written)"
 echo "ing_upsert_bad: rows=$rows expected=$expected keys missing=$missing keys that should be deleted=$extra stale versions=$differ"
-echo "ing_upsert_bad: bad=$bad dead_letters=$dead (rows in kafka.dead_letter $letters, distinct $distinct_letters), state $state"
+echo "ing_upsert_bad: bad=$bad ($json_bad not JSON or a key's last change) dead_letters=$dead (rows in kafka.dead_letter $letters, distinct $distinct_letters, not bad $stray, not-JSON ones missing $json_missing), state $state"
 [ "$msgs" -eq "$total" ] || fail "the job counted $msgs messages, $total were produced"
 [ "$missing" -eq 0 ] && [ "$extra" -eq 0 ] && [ "$differ" -eq 0 ] && [ "$rows" -eq "$expected" ] \
   || fail "the table differs from the last good change of each key"
-[ "$dead" -eq "$bad" ] && [ "$letters" -eq "$bad" ] && [ "$distinct_letters" -eq "$bad" ] \
-  || fail "$bad bad messages, but the job counted $dead dead letters ($letters rows, $distinct_letters distinct)"
+# a message that does not decode is always a dead letter, and so is a key's last change that
+# violates the CHECK; an earlier one is one unless a later change of its key in the same batch
+# superseded it (then it is never applied)
+[ "$json_missing" -eq 0 ] || fail "$json_missing of the $json_bad messages that are not JSON or a key's last change are no dead letters"
+[ "$stray" -eq 0 ] || fail "$stray dead letters are good messages"
+[ "$letters" -eq "$distinct_letters" ] && [ "$dead" -eq "$letters" ] \
+  || fail "the job counted $dead dead letters, kafka.dead_letter holds $letters ($distinct_letters distinct)"
 [ "$state" = running ] || fail "the job is $state"
 check_offsets "$job" ing_upsert_bad_k
 
