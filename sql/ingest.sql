@@ -101,14 +101,21 @@ SELECT wait_true(format('SELECT messages = 7 FROM kafka.ingest_job WHERE job_id 
 SELECT messages, last_error FROM kafka.ingest_job WHERE job_id = :keys_job;
 SELECT name, amount, id, n FROM ing_keys ORDER BY name, id;
 SELECT kafka.stop_ingest(:keys_job);
--- a change that violates a constraint makes its batch go message by message, each in a
--- subtransaction: updates of existing rows too (the row found must not keep its buffer pinned
--- past the subtransaction), the bad change to the dead letters
+-- a change that violates a constraint, on_error 'fail': its batch goes message by message, each
+-- in a subtransaction, to find it: updates of existing rows too (the row found must not keep its
+-- buffer pinned past the subtransaction); the job fails there, nothing of the batch written
 ALTER TABLE ing_keys ADD CHECK (n < 100);
 INSERT INTO ing_keys_w VALUES
   ('{"name":"a","amount":1,"id":"00000000-0000-0000-0000-000000000001","n":8}'),
   ('{"name":"b","amount":2,"id":"00000000-0000-0000-0000-000000000002","n":500}'),
   ('{"name":"bb","amount":2,"id":"00000000-0000-0000-0000-000000000002","n":9}');
+SELECT kafka.ingest('ing_keys_k', 'ing_keys', mode => 'upsert') AS keys_fail_job \gset
+SELECT wait_true($$SELECT state = 'failed' FROM kafka.ingest_job WHERE job_id = $$ || :keys_fail_job);
+SELECT state, error_partition, error_offset, last_error FROM kafka.ingest_job WHERE job_id = :keys_fail_job;
+SELECT name, amount, id, n FROM ing_keys ORDER BY name, id;
+SELECT kafka.stop_ingest(:keys_fail_job);
+-- the same with dead letters: the batch is read again with the bad change as a dead letter, and
+-- its key's change before it in the batch applies
 SELECT kafka.ingest('ing_keys_k', 'ing_keys', mode => 'upsert', on_error => 'dead_letter') AS keys_job \gset
 SELECT wait_true(format('SELECT messages = 10 FROM kafka.ingest_job WHERE job_id = %s', :keys_job));
 SELECT messages, rows_written, dead_letters, last_error FROM kafka.ingest_job WHERE job_id = :keys_job;

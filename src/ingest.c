@@ -204,14 +204,14 @@ typedef struct IngestState
 	/* upsert: after a failed batch, per partition id, the last offset to write carefully */
 	int64	   *careful_end;	/* in TopMemoryContext, or NULL */
 	int			ncareful;
-	/* upsert with dead letters: messages that failed to decode, dead-lettered when read again */
+	/* upsert with dead letters: messages that failed a batch, dead-lettered when read again */
 	struct KnownBad *bad;		/* MAX_KNOWN_BAD, in TopMemoryContext, or NULL */
 	int			nbad;
-	int32		decoding_part;	/* the message being decoded into an upsert batch, or -1 */
-	int64		decoding_offset;
+	int32		current_part;	/* the message being decoded into an upsert batch or applied, or -1 */
+	int64		current_offset;
 } IngestState;
 
-/* A message that failed to decode in an upsert batch, and its error */
+/* A message that failed an upsert batch (its decoding or its change), and its error */
 typedef struct KnownBad
 {
 	int32		partition;
@@ -221,9 +221,10 @@ typedef struct KnownBad
 } KnownBad;
 
 /*
- * Upsert batches that fail on a message's decoding are read again with
- * that message dead-lettered, at most this many messages at a time; the
- * next failure makes the batch's range go message by message.
+ * Upsert batches that fail on a message (its decoding, or its change) are
+ * read again with that message dead-lettered, at most this many messages
+ * at a time; the next failure makes the batch's range go message by
+ * message.
  */
 #define MAX_KNOWN_BAD 8
 
@@ -1860,6 +1861,8 @@ typedef struct UpsertEntry
 	int64		seq;			/* the change's place in the batch */
 	UpsertOp	op;				/* UP_UPSERT or UP_DELETE */
 	HeapTuple	row;			/* the new row, or the key of the row to delete */
+	int32		partition;		/* the change's message */
+	int64		offset;
 } UpsertEntry;
 
 /*
@@ -1875,6 +1878,8 @@ typedef struct UpsertCache
 	StringInfoData key;			/* the key being looked up */
 	int64		seq;			/* changes seen */
 	bool		truncate;		/* a truncate comes before the entries */
+	int32		truncate_part;	/* its message */
+	int64		truncate_offset;
 	size_t		bytes;			/* of the entries' keys and rows */
 } UpsertCache;
 
@@ -1910,6 +1915,8 @@ cache_message(IngestState *st, Writer *w, UpsertCache *c, rd_kafka_message_t *m)
 		/* what came before is gone with the rows */
 		cache_reset(c);
 		c->truncate = true;
+		c->truncate_part = m->partition;
+		c->truncate_offset = m->offset;
 	}
 	else if (op != UP_NONE)
 	{
@@ -1933,6 +1940,8 @@ cache_message(IngestState *st, Writer *w, UpsertCache *c, rd_kafka_message_t *m)
 		}
 		e->seq = c->seq++;
 		e->op = op;
+		e->partition = m->partition;
+		e->offset = m->offset;
 		MemoryContextSwitchTo(c->cxt);
 		e->row = heap_form_tuple(w->slot->tts_tupleDescriptor, w->slot->tts_values, w->slot->tts_isnull);
 		c->bytes += HEAPTUPLESIZE + e->row->t_len;
@@ -1979,16 +1988,25 @@ cache_apply(IngestState *st, Writer *w, UpsertCache *c)
 		elog(ERROR, "upsert batch holds %ld keys, found %ld", n, i);
 	qsort(entries, n, sizeof(UpsertEntry *), entry_seq_cmp);
 
+	/* a change that fails is known by its message (st->current_part and _offset) */
 	AfterTriggerBeginQuery();
 	if (c->truncate)
+	{
+		st->current_part = c->truncate_part;
+		st->current_offset = c->truncate_offset;
 		upsert_write(st, w, UP_TRUNCATE, true);
+	}
 	for (i = 0; i < n; i++)
 	{
+		st->current_part = entries[i]->partition;
+		st->current_offset = entries[i]->offset;
 		ExecClearTuple(w->slot);
 		heap_deform_tuple(entries[i]->row, w->slot->tts_tupleDescriptor, w->slot->tts_values, w->slot->tts_isnull);
 		upsert_write(st, w, entries[i]->op, !keys_exact);
 		ResetPerTupleExprContext(w->estate);
 	}
+	/* AFTER triggers (foreign keys) concern the whole batch */
+	st->current_part = -1;
 	AfterTriggerEndQuery(w->estate);
 	pfree(entries);
 	return w->rows;
@@ -2062,7 +2080,7 @@ upsert_collect_write(IngestState *st, int max, int64 *last, int64 *taken, int64 
 
 			if (kb)
 			{
-				/* failed to decode when this batch was read before */
+				/* failed when this batch was read before */
 				ErrorData	edata;
 
 				memset(&edata, 0, sizeof(edata));
@@ -2074,10 +2092,10 @@ upsert_collect_write(IngestState *st, int max, int64 *last, int64 *taken, int64 
 				(*dead)++;
 				continue;
 			}
-			st->decoding_part = m->partition;
-			st->decoding_offset = m->offset;
+			st->current_part = m->partition;
+			st->current_offset = m->offset;
 			cache_message(st, &w, &c, m);
-			st->decoding_part = -1;
+			st->current_part = -1;
 		}
 		for (int i = 0; i < n; i++)
 			rd_kafka_message_destroy(st->msgs[i]);
@@ -2148,7 +2166,7 @@ upsert_batch(IngestState *st, int max, int64 *rows_out)
 	int64		taken = 0;
 	int64		dead = 0;
 
-	st->decoding_part = -1;
+	st->current_part = -1;
 	work_begin();
 	PG_TRY();
 	{
@@ -2170,29 +2188,30 @@ upsert_batch(IngestState *st, int max, int64 *rows_out)
 		fault = batch_fault(cxt, false);
 	}
 	PG_END_TRY();
-	if (fault != NULL && st->decoding_part >= 0 && st->job->dead_letter && st->nbad < MAX_KNOWN_BAD)
+	if (fault != NULL && st->current_part >= 0 && st->job->dead_letter && st->nbad < MAX_KNOWN_BAD)
 	{
 		/*
-		 * A message that does not decode: read the batch again, with that
-		 * message dead-lettered (its key's other changes are the batch's
-		 * as they would be message by message).
+		 * A message that does not decode, or a change that does not apply:
+		 * read the batch again with that message dead-lettered.  Its key's
+		 * other changes are then the batch's as they would be message by
+		 * message: the one before it in the batch, if any, is applied.
 		 */
 		KnownBad   *kb;
 
 		if (st->bad == NULL)
 			st->bad = MemoryContextAllocZero(TopMemoryContext, sizeof(KnownBad) * MAX_KNOWN_BAD);
 		kb = &st->bad[st->nbad++];
-		kb->partition = st->decoding_part;
-		kb->offset = st->decoding_offset;
+		kb->partition = st->current_part;
+		kb->offset = st->current_offset;
 		kb->sqlerrcode = fault->sqlerrcode;
 		strlcpy(kb->message, fault->message ? fault->message : "unknown error", sizeof(kb->message));
-		st->decoding_part = -1;
+		st->current_part = -1;
 		ereport(LOG,
-				(errmsg("kafka_fdw: ingest job %d: the message at partition %d offset " INT64_FORMAT " does not decode (%s); its upsert batch is read again with it as a dead letter",
+				(errmsg("kafka_fdw: ingest job %d: the message at partition %d offset " INT64_FORMAT " failed (%s); its upsert batch is read again with it as a dead letter",
 						st->job->job_id, kb->partition, kb->offset, kb->message)));
 		return BATCH_RESEEK;
 	}
-	st->decoding_part = -1;
+	st->current_part = -1;
 	if (fault != NULL)
 	{
 		/* the messages taken so far (and the chunk being decoded) are the batch */
