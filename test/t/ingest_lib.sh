@@ -158,6 +158,15 @@ wait_producers() {
   producers=()
 }
 
+# compare_upsert TABLE EXPECT: "rows missing extra differ" of TABLE (id, ver, val) against EXPECT,
+# the last change of each key: its rows, keys missing, keys that should be deleted, stale versions
+compare_upsert() {
+  q -F ' ' -c "SELECT (SELECT count(*) FROM $1),
+    (SELECT count(*) FROM $2 e WHERE NOT EXISTS (SELECT 1 FROM $1 t WHERE t.id = e.id)),
+    (SELECT count(*) FROM $1 t WHERE NOT EXISTS (SELECT 1 FROM $2 e WHERE e.id = t.id)),
+    (SELECT count(*) FROM $1 t JOIN $2 e USING (id) WHERE (t.ver, t.val) IS DISTINCT FROM (e.ver, e.val))"
+}
+
 # high_watermarks FOREIGN_TABLE: "partition high" lines
 high_watermarks() { q -F ' ' -c "SELECT partition, high FROM kafka_watermarks('$1') ORDER BY 1"; }
 

@@ -91,10 +91,7 @@ echo "job: $job (upsert, dead letters)"
 wait_for "every change is applied or dead-lettered" 120 "SELECT messages >= $total FROM kafka.ingest_job WHERE job_id = $job"
 sleep 1   # anything applied twice would be counted now
 
-read -r rows missing extra differ < <(q -F ' ' -c "SELECT (SELECT count(*) FROM ing_upsert_bad),
-    (SELECT count(*) FROM ing_upsert_bad_expect e WHERE NOT EXISTS (SELECT 1 FROM ing_upsert_bad t WHERE t.id = e.id)),
-    (SELECT count(*) FROM ing_upsert_bad t WHERE NOT EXISTS (SELECT 1 FROM ing_upsert_bad_expect e WHERE e.id = t.id)),
-    (SELECT count(*) FROM ing_upsert_bad t JOIN ing_upsert_bad_expect e USING (id) WHERE (t.ver, t.val) IS DISTINCT FROM (e.ver, e.val))")
+read -r rows missing extra differ < <(compare_upsert ing_upsert_bad ing_upsert_bad_expect)
 read -r msgs written dead state < <(q -F ' ' -c "SELECT messages, rows_written, dead_letters, state FROM kafka.ingest_job WHERE job_id = $job")
 read -r letters distinct_letters stray json_missing < <(q -F ' ' -c "SELECT count(*), count(DISTINCT (partition, \"offset\")),
     count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM ing_upsert_bad_msgs b WHERE (b.partition, b.\"offset\") = (d.partition, d.\"offset\"))),

@@ -76,10 +76,7 @@ hw=$(q -c "SELECT sum(high) FROM kafka_watermarks('ing_upsert_k')")
 wait_for "every change is applied" 90 "SELECT messages >= $total FROM kafka.ingest_job WHERE job_id = $job"
 sleep 1   # anything applied twice would be counted now
 
-read -r rows missing extra differ < <(q -F ' ' -c "SELECT (SELECT count(*) FROM ing_upsert),
-    (SELECT count(*) FROM ing_upsert_expect e WHERE NOT EXISTS (SELECT 1 FROM ing_upsert t WHERE t.id = e.id)),
-    (SELECT count(*) FROM ing_upsert t WHERE NOT EXISTS (SELECT 1 FROM ing_upsert_expect e WHERE e.id = t.id)),
-    (SELECT count(*) FROM ing_upsert t JOIN ing_upsert_expect e USING (id) WHERE (t.ver, t.val) IS DISTINCT FROM (e.ver, e.val))")
+read -r rows missing extra differ < <(compare_upsert ing_upsert ing_upsert_expect)
 read -r msgs written < <(q -F ' ' -c "SELECT messages, rows_written FROM kafka.ingest_job WHERE job_id = $job")
 lost=$((total > msgs ? total - msgs : 0))
 dup=$((msgs > total ? msgs - total : 0))
