@@ -2004,6 +2004,8 @@ cache_apply(IngestState *st, Writer *w, UpsertCache *c)
 		heap_deform_tuple(entries[i]->row, w->slot->tts_tupleDescriptor, w->slot->tts_values, w->slot->tts_isnull);
 		upsert_write(st, w, entries[i]->op, !keys_exact);
 		ResetPerTupleExprContext(w->estate);
+		if ((i & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
 	}
 	/* AFTER triggers (foreign keys) concern the whole batch */
 	st->current_part = -1;
