@@ -118,6 +118,7 @@
 
 int			kafka_ingest_batch_size = 10000;
 int			kafka_ingest_upsert_batch_size = 1000000;
+int			kafka_pipeline_batch_size = 100000;
 int			kafka_ingest_batch_wait_ms = 20;
 int			kafka_max_ingest_workers = 8;
 
@@ -2616,14 +2617,18 @@ pipeline_error_is_transient(int sqlerrcode)
 
 /*
  * The next batch: per partition, from the stored offset to the last
- * stable offset, at most kafka_fdw.ingest_batch_size offsets in all.
+ * stable offset, at most kafka_fdw.pipeline_batch_size offsets in all.
+ * The statement's scans stream the messages, so the bound is the
+ * transaction's size, not memory: under a backlog, large batches spread
+ * what the statement costs per run (its plan, a hash of a joined table)
+ * over many messages.
  * Returns the number of non-empty ranges (in *ranges).
  */
 static int
 pipeline_ranges(IngestState *st, KafkaRange **ranges, int64 **highs)
 {
 	rd_kafka_t *meta = kafkaGetMeta(st->opts);
-	int			per_part = Max(1, kafka_ingest_batch_size / Max(st->nparts, 1));
+	int			per_part = Max(1, kafka_pipeline_batch_size / Max(st->nparts, 1));
 	int			n = 0;
 
 	*ranges = palloc(sizeof(KafkaRange) * Max(st->nparts, 1));

@@ -873,6 +873,7 @@ extern List *kafkaTextArrayToList(Datum arr);
 /* in ingest.c */
 extern int	kafka_ingest_batch_size;
 extern int	kafka_ingest_upsert_batch_size;
+extern int	kafka_pipeline_batch_size;
 /* an ingest batch ends when its messages' keys and values (an upsert batch: its rows and keys) reach this many bytes */
 #define KAFKA_INGEST_BATCH_BYTES (64 * 1024 * 1024)
 extern int	kafka_ingest_batch_wait_ms;

@@ -217,6 +217,13 @@ kafkaWorkerInit(void)
 							1000000, 1, 100000000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("kafka_fdw.pipeline_batch_size",
+							"Maximum number of offsets a pipeline's statement reads in one batch.",
+							"A batch ends at the last stable offsets: it holds this many only while a backlog waits.",
+							&kafka_pipeline_batch_size,
+							100000, 1, 10000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("kafka_fdw.max_ingest_workers",
 							"Maximum number of ingest and pipeline workers of one database.",
 							"Jobs beyond it wait for a worker, oldest first, and say so in their last_error.",
