@@ -136,7 +136,19 @@ lc_messages = 'C'
 CONF
   if [ -n "$PG_EXTRA_CONF" ]; then printf '%s\n' "$PG_EXTRA_CONF" >> "$data/postgresql.conf"; fi
 
-  if ! as_pg env "${pg_env_extra[@]+"${pg_env_extra[@]}"}" "$PG_BIN/pg_ctl" start -D "$data" -l "$logfile" -w -t 60 >/dev/null 2>&1; then
+  # the port is in the kernel's ephemeral range: a client's connection (to the broker) may hold it
+  # as its local port for a moment, or in TIME_WAIT; then try again
+  local try started=0
+  for try in 1 2 3 4 5; do
+    if as_pg env "${pg_env_extra[@]+"${pg_env_extra[@]}"}" "$PG_BIN/pg_ctl" start -D "$data" -l "$logfile" -w -t 60 >/dev/null 2>&1; then
+      started=1
+      break
+    fi
+    grep -q 'could not bind' "$logfile" 2>/dev/null || break
+    echo "pg.sh: port $PGPORT is in use (attempt $try), trying again in 5 s" >&2
+    sleep 5
+  done
+  if [ "$started" != 1 ]; then
     echo "pg.sh: server did not start; server log ($logfile):" >&2
     cat "$logfile" >&2 2>/dev/null || true
     stop_base "$base" >/dev/null 2>&1 || true
