@@ -374,7 +374,7 @@ job_failed(int32 job_id, const char *msg, int32 partition, int64 offset)
  * agree for the values of this column?  Not for numeric (1.0 = 1), floats
  * (-0 = 0), bpchar (trailing spaces), text under a nondeterministic
  * collation, domains or other types, whose changes are applied with a
- * command boundary between them (write_batch).
+ * command boundary between them (cache_apply).
  */
 static bool
 bytes_are_equality(Form_pg_attribute att)
@@ -1340,7 +1340,7 @@ key_bytes(IngestState *st, Writer *w, StringInfo buf)
 	}
 }
 
-/* A key of a batch's change (key_bytes), in the batch's key buffer */
+/* A key of a batch's change (key_bytes), its bytes in the upsert cache */
 typedef struct DedupKey
 {
 	const char *bytes;
@@ -1475,9 +1475,13 @@ write_message(IngestState *st, Writer *w, rd_kafka_message_t *m)
 	ResetPerTupleExprContext(w->estate);
 }
 
-/* Put a message into kafka.dead_letter (SPI connected, as the extension owner) */
+/*
+ * Put a message into kafka.dead_letter (SPI connected) as the extension
+ * owner, the worker's own role (save_userid, save_sec: as the caller saved
+ * them before it took the job owner's), then go back to the job owner's.
+ */
 static void
-dead_letter(IngestState *st, rd_kafka_message_t *m, ErrorData *edata)
+dead_letter(IngestState *st, rd_kafka_message_t *m, ErrorData *edata, Oid save_userid, int save_sec)
 {
 	Datum		v[8];
 	Oid			t[8] = {INT4OID, INT4OID, INT8OID, BYTEAOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID};
@@ -1507,8 +1511,10 @@ dead_letter(IngestState *st, rd_kafka_message_t *m, ErrorData *edata)
 		n[5] = 'n';
 	v[6] = CStringGetTextDatum(edata->message ? edata->message : "unknown error");
 	v[7] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+	SetUserIdAndSecContext(save_userid, save_sec);
 	kafkaSpiExec("INSERT INTO kafka.dead_letter (job_id, partition, \"offset\", key, value, headers, error, sqlstate) "
 			"VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)", 8, t, v, n, SPI_OK_INSERT);
+	SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
 
 /* write_message's arguments, for kafkaInSubxact */
@@ -1593,9 +1599,7 @@ write_batch(IngestState *st, rd_kafka_message_t **msgs, int n, bool careful, int
 				*bad_error = edata;
 				break;
 			}
-			SetUserIdAndSecContext(save_userid, save_sec);
-			dead_letter(st, msgs[i], edata);
-			SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+			dead_letter(st, msgs[i], edata, save_userid, save_sec);
 			(*dead)++;
 		}
 	}
@@ -2015,13 +2019,7 @@ cache_apply(IngestState *st, Writer *w, UpsertCache *c)
 	return w->rows;
 }
 
-/*
- * Collect an upsert batch into the cache, in the batch's transaction: the
- * first chunk is in st->msgs; more while the chunks come full (a backlog)
- * up to max messages and KAFKA_INGEST_BATCH_BYTES of the cache.  Offsets
- * go to last, messages taken to *taken.  Returns rows written.
- */
-/* The known bad message m is, or NULL */
+/* The known bad message m, or NULL */
 static KnownBad *
 known_bad(IngestState *st, rd_kafka_message_t *m)
 {
@@ -2089,9 +2087,7 @@ upsert_collect_write(IngestState *st, int max, int64 *last, int64 *taken, int64 
 				memset(&edata, 0, sizeof(edata));
 				edata.message = kb->message;
 				edata.sqlerrcode = kb->sqlerrcode;
-				SetUserIdAndSecContext(save_userid, save_sec);
-				dead_letter(st, m, &edata);
-				SetUserIdAndSecContext(st->job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+				dead_letter(st, m, &edata, save_userid, save_sec);
 				(*dead)++;
 				continue;
 			}
@@ -2154,10 +2150,12 @@ careful_pending(IngestState *st)
 
 /*
  * An upsert batch (the first chunk in st->msgs), in one transaction with
- * its offsets.  If a message fails, nothing is written: the batch's
- * partitions are consumed again from the stored offsets and written
- * message by message up to where the batch ended (careful_pending), to
- * dead-letter the bad ones or fail; its messages were not kept.
+ * its offsets.  If a message fails, nothing is written and the batch's
+ * partitions are consumed again from the stored offsets (its messages
+ * were not kept): with dead letters, a failure known by its message makes
+ * that message a dead letter when it is read again (KnownBad); else the
+ * partitions are written message by message up to where the batch ended
+ * (careful_pending), to dead-letter the bad ones or fail.
  */
 static BatchResult
 upsert_batch(IngestState *st, int max, int64 *rows_out)
