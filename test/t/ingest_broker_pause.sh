@@ -4,7 +4,8 @@
 # ingest them: job A (parallelism 1) waits the outage out with its consumer; the workers of job B
 # (parallelism 2) are stopped with pg_terminate_backend during the outage, so that those the
 # per-database worker starts again find no broker (the error shows in kafka.ingest_status's
-# last_error, and they retry). The broker resumes (SIGCONT), 30,000 more are produced; then 10,000,
+# last_error, and they retry); job C upserts them by id (its batches keep each key's last change,
+# decoded as the messages arrive, and grow while a backlog waits). The broker resumes (SIGCONT), 30,000 more are produced; then 10,000,
 # a real broker restart (scripts/kafka.sh restart: stop, start on the same data), 10,000 more. Every
 # message lands exactly once in each table, and each job's next_offset per partition is the high
 # watermark. Prints produced, ingested, lost and duplicated counts, and the errors the status
@@ -26,11 +27,13 @@ CREATE FOREIGN TABLE ing_bpause_k (part int OPTIONS (partition 'true'), offs big
   id bigint, v bigint) SERVER kafka_ing_pause OPTIONS (topic 'ing_bpause', format 'json');
 CREATE TABLE ing_bpause_a (id bigint, v bigint, part int, offs bigint);
 CREATE TABLE ing_bpause_b (id bigint, v bigint, part int, offs bigint);
+CREATE TABLE ing_bpause_c (id bigint PRIMARY KEY, v bigint, part int, offs bigint);
 SQL
 joba=$(q -c "SELECT kafka.ingest('ing_bpause_k', 'ing_bpause_a')")
 jobb=$(q -c "SELECT kafka.ingest('ing_bpause_k', 'ing_bpause_b', parallelism => 2)")
-JOBS="$joba,$jobb"
-echo "jobs: A $joba (parallelism 1), B $jobb (parallelism 2)"
+jobc=$(q -c "SELECT kafka.ingest('ing_bpause_k', 'ing_bpause_c', mode => 'upsert')")
+JOBS="$joba,$jobb,$jobc"
+echo "jobs: A $joba (parallelism 1), B $jobb (parallelism 2), C $jobc (upsert)"
 
 awk -v n=$N -v half=$HALF -v dir="$TEST_TMP" 'BEGIN {
   for (i = 1; i <= n; i++) {
@@ -49,7 +52,9 @@ produce_half() {
     producers+=($!)
   done
 }
-rows() { q -c "SELECT (SELECT count(*) FROM ing_bpause_a) || ' ' || (SELECT count(*) FROM ing_bpause_b)"; }
+rows() { q -c "SELECT (SELECT count(*) FROM ing_bpause_a) || ' ' || (SELECT count(*) FROM ing_bpause_b) || ' ' || (SELECT count(*) FROM ing_bpause_c)"; }
+# every table holds at least $1 rows
+all_have() { echo "SELECT (SELECT count(*) >= $1 FROM ing_bpause_a) AND (SELECT count(*) >= $1 FROM ing_bpause_b) AND (SELECT count(*) >= $1 FROM ing_bpause_c)"; }
 pids_of() {
   q -c "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity
         WHERE backend_type = 'kafka_fdw ingest' AND application_name LIKE 'kafka_fdw ingest $1/%'"
@@ -57,7 +62,7 @@ pids_of() {
 
 # the first half, slowly: still being produced when the broker stops
 produce_half 1 500 0.2
-wait_for "the jobs ingest" 60 "SELECT (SELECT count(*) >= 3000 FROM ing_bpause_a) AND (SELECT count(*) >= 3000 FROM ing_bpause_b)"
+wait_for "the jobs ingest" 60 "$(all_have 3000)"
 kill -STOP "$kpid"
 echo "broker stopped; rows: $(rows)"
 sleep 1
@@ -83,20 +88,17 @@ echo "broker resumed after 8 s"
 wait_producers
 produce_half 2 10000 0
 wait_producers
-wait_for "every message lands after the outage" 90 \
-  "SELECT (SELECT count(*) >= $((2 * HALF)) FROM ing_bpause_a) AND (SELECT count(*) >= $((2 * HALF)) FROM ing_bpause_b)"
+wait_for "every message lands after the outage" 90 "$(all_have $((2 * HALF)))"
 
 # a real broker restart (stop, start on the same data) between two more rounds of messages
 produce_half 3 10000 0
 wait_producers
-wait_for "the third round lands" 60 \
-  "SELECT (SELECT count(*) >= 70000 FROM ing_bpause_a) AND (SELECT count(*) >= 70000 FROM ing_bpause_b)"
+wait_for "the third round lands" 60 "$(all_have 70000)"
 "$KAFKA_SH" restart >/dev/null
 echo "broker restarted (stop, start on the same data); rows: $(rows)"
 produce_half 4 10000 0
 wait_producers
-wait_for "every message lands after the restart" 90 \
-  "SELECT (SELECT count(*) >= $N FROM ing_bpause_a) AND (SELECT count(*) >= $N FROM ing_bpause_b)"
+wait_for "every message lands after the restart" 90 "$(all_have $N)"
 sleep 1   # anything written twice would come now
 q -F ' ' -c "SELECT DISTINCT job_id, state, coalesce(last_error, '-') FROM kafka.ingest_status WHERE job_id IN ($JOBS) ORDER BY 1" \
   | while read -r j st e; do echo "status after the outage: job $j $st, last_error: $e"; done
@@ -106,10 +108,11 @@ total=$(q -c "SELECT sum(high) FROM kafka_watermarks('ing_bpause_k')")
 [ "$total" -eq "$N" ] || fail "Kafka holds $total messages, $N were produced (the producer, not the jobs)"
 report ing_bpause_a "$N" "$psum"
 report ing_bpause_b "$N" "$psum"
-for j in $joba $jobb; do
+report ing_bpause_c "$N" "$psum"
+for j in $joba $jobb $jobc; do
   check_offsets "$j" ing_bpause_k
   m=$(q -c "SELECT messages FROM kafka.ingest_job WHERE job_id = $j")
   [ "$m" -eq "$N" ] || fail "job $j counted $m messages, not $N"
 done
-psql -c "SELECT kafka.stop_ingest($joba), kafka.stop_ingest($jobb)" >/dev/null
+psql -c "SELECT kafka.stop_ingest($joba), kafka.stop_ingest($jobb), kafka.stop_ingest($jobc)" >/dev/null
 echo "ok"
