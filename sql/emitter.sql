@@ -239,3 +239,49 @@ SELECT count(*) AS messages, count(DISTINCT v->>'id') AS ids,
        bool_and(v->>'s' = repeat(chr(65 + (v->>'id')::int % 26), 600000)) AS rows_intact
   FROM emit_big_t;
 SELECT kafka.stop_stream('emit_big');
+
+-- a message Kafka refuses at once (larger than the producer's message.max.bytes), in the middle
+-- of a batch that the backend hands to librdkafka on a sender thread: the batch fails with the
+-- reason, its Kafka transaction is aborted and nothing counts as sent; once the limit is raised,
+-- every event is published once
+\getenv brokers KAFKA_BROKERS
+CREATE SERVER kafka_small FOREIGN DATA WRAPPER kafka_fdw
+  OPTIONS (brokers :'brokers', "message.max.bytes" '20000', timeout_ms '20000');
+CREATE TABLE emit_refused (id int PRIMARY KEY, s text);
+SELECT kafka_create_topic('kafka', 'emit_refused', 2);
+SELECT kafka.stream_changes('emit_refused', 'kafka_small', 'emit_refused', 'row') > 0 AS started;
+SELECT kafka.pause_stream('emit_refused');
+INSERT INTO emit_refused SELECT g, repeat('a', 100) FROM generate_series(1, 3000) g;
+INSERT INTO emit_refused VALUES (3001, repeat('b', 30000));
+INSERT INTO emit_refused SELECT g, repeat('c', 100) FROM generate_series(3002, 6000) g;
+SELECT kafka.flush_stream('emit_refused');
+SELECT events_sent, last_error IS NULL AS no_error_recorded FROM kafka.stream WHERE relid = 'emit_refused'::regclass;
+SELECT count(*) AS outbox_left FROM kafka.outbox WHERE stream_id = (SELECT stream_id FROM kafka.stream WHERE relid = 'emit_refused'::regclass);
+ALTER SERVER kafka_small OPTIONS (SET "message.max.bytes" '100000');
+SELECT kafka.flush_stream('emit_refused') AS sent;
+CREATE FOREIGN TABLE emit_refused_t (h jsonb OPTIONS (headers 'true'), v jsonb)
+  SERVER kafka OPTIONS (topic 'emit_refused', format 'jsonb');
+SELECT wait_rows('SELECT * FROM emit_refused_t', 6000);
+SELECT count(*) AS messages, count(DISTINCT h->>'kafka_fdw.event_id') AS events, count(DISTINCT v->>'id') AS ids,
+       sum(length(v->>'s')) AS chars
+  FROM emit_refused_t;
+SELECT kafka.stop_stream('emit_refused');
+
+-- a batch canceled while its messages are handed to librdkafka (statement_timeout): the session
+-- goes on, the Kafka transaction is aborted, and the next flush publishes every event once
+CREATE TABLE emit_cancel (id int PRIMARY KEY, s text);
+SELECT kafka_create_topic('kafka', 'emit_cancel', 2);
+SELECT kafka.stream_changes('emit_cancel', 'kafka', 'emit_cancel', 'row') > 0 AS started;
+SELECT kafka.pause_stream('emit_cancel');
+INSERT INTO emit_cancel SELECT g, repeat('d', 200) FROM generate_series(1, 300000) g;
+SET statement_timeout = '150ms';
+SELECT kafka.flush_stream('emit_cancel');
+RESET statement_timeout;
+SELECT 'still here' AS session;
+SELECT kafka.flush_stream('emit_cancel') AS sent;
+CREATE FOREIGN TABLE emit_cancel_t (h jsonb OPTIONS (headers 'true'), v jsonb)
+  SERVER kafka OPTIONS (topic 'emit_cancel', format 'jsonb');
+SELECT wait_rows('SELECT * FROM emit_cancel_t', 300000);
+SELECT count(*) AS messages, count(DISTINCT h->>'kafka_fdw.event_id') AS events, count(DISTINCT v->>'id') AS ids
+  FROM emit_cancel_t;
+SELECT kafka.stop_stream('emit_cancel');

@@ -413,6 +413,25 @@ retirable(CachedHandle *ch)
 }
 
 /*
+ * Start a helper thread that runs librdkafka only, never PostgreSQL: it
+ * inherits a mask blocking every signal, so that the backend's handlers run
+ * on the backend thread alone.  Returns pthread_create's result.
+ */
+int
+kafkaStartThread(pthread_t *thread, void *(*fn) (void *), void *arg)
+{
+	sigset_t	all,
+				old;
+	int			rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/*
  * Take an idle handle out of the cache and destroy it on a helper thread.
  * Returns its tracking entry.  If no thread can be started, the handle
  * stays cached and the ERROR says why.
@@ -421,8 +440,6 @@ static RetiringHandle *
 retire(CachedHandle *ch)
 {
 	RetiringHandle *r = malloc(sizeof(RetiringHandle));
-	sigset_t	all,
-				old;
 	int			rc;
 
 	if (r == NULL)
@@ -442,11 +459,7 @@ retire(CachedHandle *ch)
 		retiring = lappend(retiring, r);
 		MemoryContextSwitchTo(oldcxt);
 	}
-	/* the helper inherits a mask blocking every signal: handlers are ours */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&r->thread, NULL, retire_thread, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = kafkaStartThread(&r->thread, retire_thread, r);
 	if (rc != 0)
 	{
 		retiring = list_delete_ptr(retiring, r);

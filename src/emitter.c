@@ -839,7 +839,8 @@ publish_batch(StreamInfo *s, bool *full)
 	MemoryContext evcxt;
 	MemoryContext batchcxt;
 	volatile bool begun = false;
-	int64		batch_size = kafka_emitter_batch_size > 0 ? kafka_emitter_batch_size : 50000;
+	KafkaProducer *volatile p = NULL;
+	int64		batch_size = kafka_emitter_batch_size > 0 ? kafka_emitter_batch_size : 100000;
 	char	   *events;
 	char	   *dbname = get_database_name(MyDatabaseId);
 	bool		snapshot_batch = false;
@@ -974,7 +975,6 @@ publish_batch(StreamInfo *s, bool *full)
 		rd_kafka_error_t *error;
 		int64		t_ns = now_ns();
 		char	   *progress;
-		KafkaProducer *p;
 		KafkaHeader hdrs[2];
 		char		idbuf[32];
 		Oid			save_userid;
@@ -984,6 +984,8 @@ publish_batch(StreamInfo *s, bool *full)
 
 		/* checks the topic before a Kafka transaction is open */
 		p = kafkaProducerBegin(h, s->topic, opts->timeout_ms, KAFKA_PRODUCE_TXN, batchcxt);
+		/* librdkafka takes the messages on a thread of its own while the next are encoded */
+		kafkaProducerOffload(p);
 		hdrs[0].name = "kafka_fdw.stream";
 		hdrs[0].value = s->uuid;
 		hdrs[0].len = strlen(s->uuid);
@@ -1111,6 +1113,9 @@ publish_batch(StreamInfo *s, bool *full)
 		 * this producer again.  The next one's init_transactions finishes
 		 * it, and recovery reads what reached Kafka.
 		 */
+		/* its sender thread stops before the handle is given up */
+		if (p)
+			kafkaProducerEnd(p);
 		if (begun)
 			kafkaHandleFailed(h);
 		h->pinned = h->in_use = false;

@@ -19,6 +19,7 @@
 
 #include "postgres.h"
 
+#include <pthread.h>
 #include <librdkafka/rdkafka.h>
 
 #include "fmgr.h"
@@ -343,6 +344,7 @@ extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts, const char *txn_id, Kafka
 extern void kafkaHandleFailed(KafkaHandle *h);
 extern void kafkaSetTxnIdBase(const char *base);
 extern void kafkaServeLogs(rd_kafka_t *rk);
+extern int	kafkaStartThread(pthread_t *thread, void *(*fn) (void *), void *arg);
 extern int64 kafkaNowMs(void);
 extern void kafkaDrainQueue(KafkaHandle *h);
 extern bool kafkaFetchersStopped(KafkaHandle *h, int low_water);
@@ -660,6 +662,7 @@ extern rd_kafka_topic_t *kafkaProducerTopic(KafkaProducer *p, const char *topic)
 extern int64 kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 							   const char *key, size_t klen, const char *value, size_t vlen,
 							   const KafkaHeader *hdrs, int nhdrs, int64 ts_ms, bool wait);
+extern void kafkaProducerOffload(KafkaProducer *p);
 extern void kafkaProducerPoll(KafkaProducer *p);
 extern void kafkaProducerWaitMessage(KafkaProducer *p, int32 *partition, int64 *offset, int64 *ts_ms);
 extern void kafkaProducerWait(KafkaProducer *p);

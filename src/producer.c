@@ -46,6 +46,9 @@
  */
 #include "kafka_fdw.h"
 
+#include <pthread.h>
+#include <time.h>
+
 #include "lib/ilist.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -67,6 +70,8 @@
 #endif
 #define TICKET_SEQ_MASK ((((uintptr_t) 1) << TICKET_SEQ_BITS) - 1)
 #define TICKET_ID_MASK ((((uintptr_t) 1) << (SIZEOF_VOID_P * 8 - TICKET_SEQ_BITS)) - 1)
+
+typedef struct Sender Sender;
 
 /* One statement's worth of messages on one writer handle */
 struct KafkaProducer
@@ -104,6 +109,9 @@ struct KafkaProducer
 	rd_kafka_resp_err_t first_err;	/* why the first one failed */
 	int64		first_failed_seq;	/* its number (1-based) */
 	const char *first_failed_topic; /* its topic (palloc'd in cxt) */
+
+	Sender	   *sender;			/* kafkaProducerOffload's thread, or NULL */
+	int64		sender_taken;	/* its messages counted in produced so far */
 
 	/* kafkaProducerWaitMessage: the report of the message waited for */
 	uint64		wait_seq;
@@ -412,6 +420,441 @@ add_pending(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 		flush_pending(p);
 }
 
+/* ---------------------------------------------------------------------
+ * The sender thread (kafkaProducerOffload)
+ *
+ * rd_kafka_producev of a message with headers costs the backend about as
+ * much as encoding the emitter's change event does (its allocations,
+ * locks and clock reads; rd_kafka_produce_batch of librdkafka 2.0 cannot
+ * carry headers).  A producer that sends a batch at once can therefore
+ * hand its messages to librdkafka on a thread of its own while the
+ * backend encodes the next ones.  The backend copies each message into a
+ * ring (SENDER_RING_BYTES of bytes, SENDER_SLOTS messages) and publishes
+ * them SENDER_HANDOFF at a time; the thread takes them in order.
+ *
+ * Invariants:
+ *	- The thread calls librdkafka only, never PostgreSQL, with every signal
+ *	  blocked (kafkaStartThread).  Delivery reports are still served on the
+ *	  backend thread (rd_kafka_poll), so only the backend touches the
+ *	  producer's counts.
+ *	- What the two share is read and written under the mutex; the bytes
+ *	  and the slot of a message are written before it is published and
+ *	  reused only after the thread said it is done with them.
+ *	- A message refused at once (anything but a full queue) stops the
+ *	  thread taking more; the backend then raises the ERROR, as for a
+ *	  message it refused itself.
+ *	- The thread is stopped and joined before the producer ends, also
+ *	  after an ERROR (producer_cleanup), so it never outlives the topic
+ *	  handles or the ring.
+ * ---------------------------------------------------------------------
+ */
+#define SENDER_RING_BYTES (4 * 1024 * 1024)
+#define SENDER_SLOTS 8192
+#define SENDER_HANDOFF 64
+#define SENDER_MAX_HEADERS 4
+/* a larger message is sent by the backend itself, after the thread took the earlier ones */
+#define SENDER_MAX_MESSAGE (SENDER_RING_BYTES / 8)
+
+/* One message in the ring: its bytes are key, value, then each header's name and value */
+typedef struct SenderSlot
+{
+	uint64		pos;			/* ring position of its bytes */
+	uint64		end;			/* the position after them */
+	rd_kafka_topic_t *rkt;
+	int32		partition;
+	int			nhdrs;
+	bool		has_key;
+	bool		has_value;
+	size_t		klen;
+	size_t		vlen;
+	int64		ts_ms;
+	void	   *ticket;
+	size_t		name_len[SENDER_MAX_HEADERS];
+	size_t		hvalue_len[SENDER_MAX_HEADERS];
+	bool		hvalue_null[SENDER_MAX_HEADERS];
+} SenderSlot;
+
+struct Sender
+{
+	pthread_t	thread;
+	pthread_mutex_t mutex;
+	pthread_cond_t work;		/* to the thread: published, or stop */
+	pthread_cond_t taken;		/* to the backend: the thread took messages */
+	rd_kafka_t *rk;
+	char	   *ring;			/* SENDER_RING_BYTES */
+	SenderSlot *slots;			/* SENDER_SLOTS */
+
+	/* under the mutex */
+	uint64		head;			/* messages published to the thread */
+	uint64		tail;			/* messages the thread is done with */
+	uint64		done_pos;		/* the ring position after them */
+	bool		stop;			/* the thread is to end */
+	bool		failed;			/* a message was refused: the thread takes no more */
+	rd_kafka_resp_err_t err;	/* why */
+	void	   *err_ticket;		/* its ticket */
+	rd_kafka_topic_t *err_rkt;	/* its topic */
+
+	/* the backend's own */
+	uint64		staged;			/* messages written (head <= staged) */
+	uint64		wpos;			/* ring position for the next message */
+	uint64		tail_seen;		/* tail and done_pos as last read */
+	uint64		done_seen;
+};
+
+/*
+ * The ring and slots of the last sender, kept for the next one: a process
+ * that sends a batch sends the next one soon, and a fresh 4 MB allocation
+ * (mmap) would cost a page fault per 4 kB written.
+ */
+static char *spare_ring = NULL;
+static SenderSlot *spare_slots = NULL;
+
+/* Hand one message of the ring to librdkafka, waiting out a full queue */
+static rd_kafka_resp_err_t
+sender_produce(Sender *s, const SenderSlot *m)
+{
+	const char *b = s->ring + m->pos % SENDER_RING_BYTES;
+
+	for (;;)
+	{
+		rd_kafka_headers_t *rh = NULL;
+		rd_kafka_resp_err_t err;
+		const char *h = b + m->klen + m->vlen;
+		bool		stop;
+		struct timespec pause = {0, 1000 * 1000};
+
+		if (m->nhdrs > 0)
+		{
+			rh = rd_kafka_headers_new(m->nhdrs);
+			for (int i = 0; i < m->nhdrs; i++)
+			{
+				rd_kafka_header_add(rh, h, (ssize_t) m->name_len[i],
+									m->hvalue_null[i] ? NULL : h + m->name_len[i],
+									(ssize_t) m->hvalue_len[i]);
+				h += m->name_len[i] + m->hvalue_len[i];
+			}
+		}
+		err = rd_kafka_producev(s->rk,
+								RD_KAFKA_V_RKT(m->rkt),
+								RD_KAFKA_V_PARTITION(m->partition),
+								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_VALUE(m->has_value ? (void *) (b + m->klen) : NULL, m->vlen),
+								RD_KAFKA_V_KEY(m->has_key ? b : NULL, m->klen),
+								RD_KAFKA_V_TIMESTAMP(m->ts_ms),
+								RD_KAFKA_V_HEADERS(rh),
+								RD_KAFKA_V_OPAQUE(m->ticket),
+								RD_KAFKA_V_END);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			return err;
+		if (rh)
+			rd_kafka_headers_destroy(rh);	/* not taken by librdkafka */
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			return err;
+		/* the backend serves delivery reports meanwhile (sender_wait) */
+		pthread_mutex_lock(&s->mutex);
+		stop = s->stop;
+		pthread_mutex_unlock(&s->mutex);
+		if (stop)
+			return err;
+		nanosleep(&pause, NULL);
+	}
+}
+
+static void *
+sender_main(void *arg)
+{
+	Sender	   *s = arg;
+	uint64		next;
+
+	pthread_mutex_lock(&s->mutex);
+	next = s->tail;
+	while (!s->stop)
+	{
+		uint64		upto;
+		bool		stop = false;
+
+		if (next == s->head)
+		{
+			pthread_cond_wait(&s->work, &s->mutex);
+			continue;
+		}
+		upto = s->head;
+		pthread_mutex_unlock(&s->mutex);
+		while (next < upto && !stop)
+		{
+			const SenderSlot *m = &s->slots[next % SENDER_SLOTS];
+			rd_kafka_resp_err_t err = sender_produce(s, m);
+
+			if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			{
+				/* refused (or stopped while the queue was full): take no more */
+				pthread_mutex_lock(&s->mutex);
+				s->tail = next;
+				s->done_pos = m->pos;
+				if (!s->stop)
+				{
+					s->failed = true;
+					s->err = err;
+					s->err_ticket = m->ticket;
+					s->err_rkt = m->rkt;
+				}
+				pthread_cond_signal(&s->taken);
+				while (!s->stop)
+					pthread_cond_wait(&s->work, &s->mutex);
+				pthread_mutex_unlock(&s->mutex);
+				return NULL;
+			}
+			next++;
+			if (next % SENDER_HANDOFF == 0 || next == upto)
+			{
+				pthread_mutex_lock(&s->mutex);
+				s->tail = next;
+				s->done_pos = m->end;
+				stop = s->stop;
+				pthread_cond_signal(&s->taken);
+				pthread_mutex_unlock(&s->mutex);
+			}
+		}
+		pthread_mutex_lock(&s->mutex);
+	}
+	pthread_mutex_unlock(&s->mutex);
+	return NULL;
+}
+
+/* Count the messages the thread handed to librdkafka since the last call */
+static void
+sender_count(KafkaProducer *p)
+{
+	int64		n = (int64) p->sender->tail_seen - p->sender_taken;
+
+	p->produced += n;
+	p->sender_taken += n;
+}
+
+/*
+ * Stop and join the thread, count what it took and release the sender.
+ * Never raises: also runs in producer_cleanup after an ERROR.
+ */
+static void
+sender_stop(KafkaProducer *p)
+{
+	Sender	   *s = p->sender;
+
+	pthread_mutex_lock(&s->mutex);
+	s->stop = true;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->mutex);
+	pthread_join(s->thread, NULL);
+	s->tail_seen = s->tail;
+	sender_count(p);
+	pthread_cond_destroy(&s->taken);
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->mutex);
+	if (spare_ring == NULL)
+	{
+		spare_ring = s->ring;
+		spare_slots = s->slots;
+	}
+	else
+	{
+		free(s->ring);
+		free(s->slots);
+	}
+	free(s);
+	p->sender = NULL;
+}
+
+/*
+ * Publish the written messages to the thread and see how far it got; a
+ * message it refused ends the statement (after the others are reported).
+ */
+static void
+sender_publish(KafkaProducer *p)
+{
+	Sender	   *s = p->sender;
+	bool		failed;
+
+	pthread_mutex_lock(&s->mutex);
+	if (s->head != s->staged)
+	{
+		s->head = s->staged;
+		pthread_cond_signal(&s->work);
+	}
+	s->tail_seen = s->tail;
+	s->done_seen = s->done_pos;
+	failed = s->failed;
+	pthread_mutex_unlock(&s->mutex);
+	sender_count(p);
+	if (failed)
+	{
+		rd_kafka_resp_err_t err = s->err;
+		uintptr_t	ticket = (uintptr_t) s->err_ticket;
+		rd_kafka_topic_t *rkt = s->err_rkt;
+
+		sender_stop(p);
+		refused(p, err, (int64) (ticket & TICKET_SEQ_MASK), rkt);
+		finish(p);				/* waits for the rest, then raises */
+	}
+}
+
+/*
+ * Wait until the thread is done with the first upto messages and with the
+ * ring up to position pos, serving delivery reports (which make room in
+ * librdkafka's queue for the thread) and interrupts.
+ */
+static void
+sender_wait(KafkaProducer *p, uint64 upto, uint64 pos)
+{
+	Sender	   *s = p->sender;
+
+	for (;;)
+	{
+		struct timespec deadline;
+
+		sender_publish(p);
+		if (s->tail_seen >= upto && s->done_seen >= pos)
+			return;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 10 * 1000 * 1000;
+		if (deadline.tv_nsec >= 1000 * 1000 * 1000)
+		{
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000 * 1000 * 1000;
+		}
+		pthread_mutex_lock(&s->mutex);
+		if ((s->tail < upto || s->done_pos < pos) && !s->failed)
+			(void) pthread_cond_timedwait(&s->taken, &s->mutex, &deadline);
+		pthread_mutex_unlock(&s->mutex);
+		kafkaServeLogs(p->h->rk);
+		if (p->failed > 0)
+		{
+			sender_stop(p);
+			finish(p);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Bytes a message takes in the ring */
+static size_t
+sender_size(const char *key, size_t klen, const char *value, size_t vlen,
+			const KafkaHeader *hdrs, int nhdrs)
+{
+	size_t		n = (key ? klen : 0) + (value ? vlen : 0);
+
+	for (int i = 0; i < nhdrs; i++)
+		n += strlen(hdrs[i].name) + (hdrs[i].value ? hdrs[i].len : 0);
+	return n;
+}
+
+/* Copy a message into the ring for the thread (see kafkaProducerSend) */
+static void
+sender_put(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
+		   const char *key, size_t klen, const char *value, size_t vlen,
+		   const KafkaHeader *hdrs, int nhdrs, int64 ts_ms, void *ticket, size_t need)
+{
+	Sender	   *s = p->sender;
+	uint64		start = s->wpos;
+	SenderSlot *m;
+	char	   *b;
+
+	/* contiguous: a message that does not fit before the ring's end starts over */
+	if (start % SENDER_RING_BYTES + need > SENDER_RING_BYTES)
+		start += SENDER_RING_BYTES - start % SENDER_RING_BYTES;
+	if (s->staged - s->tail_seen >= SENDER_SLOTS || start + need - s->done_seen > SENDER_RING_BYTES)
+		sender_wait(p, s->staged + 1 > SENDER_SLOTS ? s->staged + 1 - SENDER_SLOTS : 0,
+					start + need > SENDER_RING_BYTES ? start + need - SENDER_RING_BYTES : 0);
+
+	m = &s->slots[s->staged % SENDER_SLOTS];
+	m->pos = start;
+	m->end = start + need;
+	m->rkt = rkt;
+	m->partition = partition;
+	m->nhdrs = nhdrs;
+	m->has_key = key != NULL;
+	m->has_value = value != NULL;
+	m->klen = key ? klen : 0;
+	m->vlen = value ? vlen : 0;
+	m->ts_ms = ts_ms;
+	m->ticket = ticket;
+	b = s->ring + start % SENDER_RING_BYTES;
+	memcpy(b, key, m->klen);
+	b += m->klen;
+	memcpy(b, value, m->vlen);
+	b += m->vlen;
+	for (int i = 0; i < nhdrs; i++)
+	{
+		m->name_len[i] = strlen(hdrs[i].name);
+		memcpy(b, hdrs[i].name, m->name_len[i]);
+		b += m->name_len[i];
+		m->hvalue_null[i] = hdrs[i].value == NULL;
+		m->hvalue_len[i] = hdrs[i].value ? hdrs[i].len : 0;
+		memcpy(b, hdrs[i].value, m->hvalue_len[i]);
+		b += m->hvalue_len[i];
+	}
+	s->staged++;
+	s->wpos = m->end;
+	if (s->staged - s->head >= SENDER_HANDOFF)
+		sender_publish(p);
+}
+
+/*
+ * From now on p hands its messages to librdkafka on a thread of its own
+ * (see above), until kafkaProducerWait or its end.  For producers that
+ * send many messages at once; not for INSERT's (KAFKA_PRODUCE_XACT), whose
+ * counts the PostgreSQL transaction keeps.  If the thread cannot be made,
+ * p goes on sending on the backend thread, as before.
+ */
+void
+kafkaProducerOffload(KafkaProducer *p)
+{
+	Sender	   *s;
+
+	if (p->sender || p->mode == KAFKA_PRODUCE_XACT)
+		return;
+	if (p->npending > 0)
+		flush_pending(p);
+	s = calloc(1, sizeof(Sender));
+	if (s == NULL)
+		return;
+	if (spare_ring)
+	{
+		s->ring = spare_ring;
+		s->slots = spare_slots;
+		spare_ring = NULL;
+		spare_slots = NULL;
+	}
+	else
+	{
+		s->ring = malloc(SENDER_RING_BYTES);
+		s->slots = malloc(sizeof(SenderSlot) * SENDER_SLOTS);
+	}
+	s->rk = p->h->rk;
+	if (s->ring == NULL || s->slots == NULL ||
+		pthread_mutex_init(&s->mutex, NULL) != 0)
+	{
+		free(s->ring);
+		free(s->slots);
+		free(s);
+		return;
+	}
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->taken, NULL);
+	if (kafkaStartThread(&s->thread, sender_main, s) != 0)
+	{
+		elog(DEBUG1, "kafka_fdw: could not start a sender thread: messages are sent by the backend");
+		pthread_cond_destroy(&s->taken);
+		pthread_cond_destroy(&s->work);
+		pthread_mutex_destroy(&s->mutex);
+		free(s->ring);
+		free(s->slots);
+		free(s);
+		return;
+	}
+	p->sender = s;
+	p->sender_taken = 0;
+}
+
 /*
  * Send one message: queue it for the next rd_kafka_produce_batch call, or
  * hand it to librdkafka at once with producev (a timestamp or headers, or
@@ -438,6 +881,19 @@ kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 	{
 		p->wait_done = false;
 		p->wait_seq = seq;
+	}
+	if (p->sender)
+	{
+		size_t		need = sender_size(key, klen, value, vlen, hdrs, nhdrs);
+
+		if (!wait && nhdrs <= SENDER_MAX_HEADERS && need <= SENDER_MAX_MESSAGE)
+		{
+			sender_put(p, rkt, partition, key, klen, value, vlen, hdrs, nhdrs, ts_ms, ticket, need);
+			return (int64) seq;
+		}
+		/* sent here, after the thread's: the order of messages is kept */
+		sender_wait(p, p->sender->staged, p->sender->wpos);
+		sender_stop(p);
 	}
 	if (!wait && ts_ms == 0 && nhdrs == 0)
 	{
@@ -495,6 +951,8 @@ kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 void
 kafkaProducerPoll(KafkaProducer *p)
 {
+	if (p->sender)
+		sender_publish(p);
 	kafkaServeLogs(p->h->rk);
 	if (p->failed > 0)
 		finish(p);
@@ -541,6 +999,11 @@ kafkaProducerWaitMessage(KafkaProducer *p, int32 *partition, int64 *offset, int6
 void
 kafkaProducerWait(KafkaProducer *p)
 {
+	if (p->sender)
+	{
+		sender_wait(p, p->sender->staged, p->sender->wpos);
+		sender_stop(p);
+	}
 	if (p->npending > 0)
 		flush_pending(p);
 	wait_all(p);
@@ -580,6 +1043,8 @@ producer_cleanup(void *arg)
 	bool		shared = false;
 	ListCell   *lc;
 
+	if (p->sender)
+		sender_stop(p);
 	if (!p->registered)
 		return;
 	dlist_delete(&p->node);

@@ -123,7 +123,7 @@ typedef struct KafkaWorkerShared
 /* GUCs */
 int			kafka_max_workers = 8;
 int			kafka_naptime_ms = 1000;
-int			kafka_emitter_batch_size = 50000;
+int			kafka_emitter_batch_size = 100000;
 
 /* was this library loaded by shared_preload_libraries? */
 static bool kafka_preloaded = false;
@@ -198,7 +198,7 @@ kafkaWorkerInit(void)
 							"Changes a kafka_fdw worker publishes in one Kafka transaction (whole chunks of the outbox: at most 999 more; and at most 32 MB of captured rows).",
 							NULL,
 							&kafka_emitter_batch_size,
-							50000, 1, 1000000,
+							100000, 1, 1000000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 

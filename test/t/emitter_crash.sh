@@ -78,4 +78,37 @@ flush_until_empty emit_crash 30
 rows=$(psql -At -c "SELECT count(*) FROM emit_crash")
 [ "$rows" -eq 13000 ] || { echo "FAIL: $rows source rows after the restart"; exit 1; }
 report 13000 emit_crash "$first"
+
+# --- round 3: pg_terminate_backend while a large batch is handed to librdkafka ----------------
+# The backend ends (FATAL) while its sender thread (producer.c) still hands messages over: no
+# crash (the postmaster would end every other session, the bystander's too), and the next flush
+# sends every event once.
+psql -c "INSERT INTO emit_crash SELECT g, repeat('z', 300) FROM generate_series(13001, 313000) g"
+signals_before=$(grep -c "terminated by signal" "$PG_LOG" || true)
+( psql -c "SELECT pg_sleep(120) AS bystander" >/dev/null 2>&1 || true ) &
+sleeper=$!
+( psql -c "SELECT kafka.flush_stream('emit_crash', 120000)" >/dev/null 2>&1 || true ) &
+bg=$!
+for _ in $(seq 1 100); do [ -n "$(flush_pid)" ] && break; sleep 0.05; done
+sleep 0.3
+pid=$(flush_pid)
+[ -n "$pid" ] || { echo "FAIL: no flushing backend"; exit 1; }
+bystander=$(psql -At -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%'")
+[ -n "$bystander" ] || { echo "FAIL: no bystander session"; exit 1; }
+psql -At -c "SELECT pg_terminate_backend($pid)" >/dev/null
+wait "$bg" || true
+# every message in the topic, those of open and aborted Kafka transactions too: more than the
+# 16,000 of rounds 1 and 2 if the backend was producing when it was terminated
+all=$(kcat -C -b "$KAFKA_BROKERS" -t emit_crash -e -q -X isolation.level=read_uncommitted -f '.\n' 2>/dev/null | wc -l)
+echo "round 3: terminated backend $pid mid-flush; messages in the topic (read_uncommitted): $all"
+[ "$all" -gt 16000 ] || { echo "FAIL: the backend had produced nothing yet"; exit 1; }
+sleep 1
+[ "$(psql -At -c "SELECT count(*) FROM pg_stat_activity WHERE pid = $bystander")" = 1 ] ||
+  { echo "FAIL: the bystander session $bystander is gone (the backend crashed?)"; exit 1; }
+signals_after=$(grep -c "terminated by signal" "$PG_LOG" || true)
+[ "$signals_after" = "$signals_before" ] || { echo "FAIL: a process was terminated by a signal"; exit 1; }
+psql -At -c "SELECT pg_cancel_backend($bystander)" >/dev/null
+wait "$sleeper" || true
+flush_until_empty emit_crash 30
+report 313000 emit_crash "$first"
 echo "ok"
