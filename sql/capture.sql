@@ -114,7 +114,48 @@ DELETE FROM cap_many;
 ROLLBACK;
 SELECT op, count(*) FROM cap_events WHERE relid = 'cap_many'::regclass GROUP BY op ORDER BY op;
 
-SELECT kafka.stop_stream('cap_fast'), kafka.stop_stream('cap_generic'), kafka.stop_stream('cap_many');
+-- timestamptz values are written without a time zone library lookup per value (the UTC offset
+-- is looked up once per period in which it holds): the text is row_to_json's, over twelve
+-- centuries and around daylight saving changes, in zones with daylight saving (Dublin's is
+-- negative), offsets of 30 and 45 minutes, local mean time offsets in seconds, POSIX rules,
+-- and for infinities, BC dates, year 10000 and fractions of a second
+CREATE TABLE cap_ts (id int PRIMARY KEY, ts timestamptz);
+SELECT kafka.stream_changes('cap_ts', 'kafka', 'cap_ts_cdc') > 0 AS started;
+SELECT kafka.pause_stream('cap_ts');
+CREATE FUNCTION cap_ts_check(zone text, base int) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+  n bigint;
+  bad bigint;
+BEGIN
+  PERFORM set_config('timezone', zone, true);
+  INSERT INTO cap_ts SELECT base + g,
+      '1700-01-01 00:00:00+00'::timestamptz + g * interval '43 days 5 hours 3 minutes 7.123457 seconds'
+    FROM generate_series(0, 9999) g;
+  INSERT INTO cap_ts SELECT base + 20000 + g, '2020-03-07 00:00:00+00'::timestamptz + g * interval '7 minutes 30.5 seconds'
+    FROM generate_series(0, 1999) g;
+  INSERT INTO cap_ts SELECT base + 30000 + g, '2020-10-24 00:00:00+00'::timestamptz + g * interval '7 minutes 30.000001 seconds'
+    FROM generate_series(0, 1999) g;
+  INSERT INTO cap_ts SELECT base + 40000 + i::int, v
+    FROM unnest(ARRAY['infinity', '-infinity', '0044-03-15 12:00:00 BC', '0001-01-01 00:00:00+00',
+                      '0001-01-01 23:59:59.5+00', '9999-12-31 23:59:59.999999+00', '10000-01-01 00:00:00+00',
+                      '2000-01-01 00:00:00.05+00', '1999-12-31 23:59:59.000001+00', NULL]::timestamptz[])
+      WITH ORDINALITY AS u(v, i);
+  SELECT count(*), count(*) FILTER (WHERE e.after::text IS DISTINCT FROM row_to_json(c)::text) INTO n, bad
+    FROM kafka.outbox e JOIN kafka.stream s USING (stream_id) JOIN cap_ts c ON c.id = (e.after->>'id')::int
+    WHERE s.relid = 'cap_ts'::regclass AND c.id >= base AND c.id < base + 100000;
+  RETURN format('%s: %s rows, %s differ', zone, n, bad);
+END
+$f$;
+SELECT cap_ts_check(zone, i::int * 100000) AS checked
+  FROM unnest(ARRAY['UTC', 'America/New_York', 'Europe/Dublin', 'Europe/Amsterdam', 'Asia/Kolkata',
+                    'Asia/Kathmandu', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/St_Johns',
+                    'Africa/Monrovia', 'EST5EDT', '<+0330>-03:30']) WITH ORDINALITY AS u(zone, i);
+SHOW timezone;
+
+SELECT kafka.stop_stream('cap_fast'), kafka.stop_stream('cap_generic'), kafka.stop_stream('cap_many'),
+       kafka.stop_stream('cap_ts');
+DROP FUNCTION cap_ts_check(text, int);
+DROP TABLE cap_ts;
 DROP VIEW cap_events;
 DROP TABLE cap_fast, cap_generic, cap_many;
 DROP TYPE cap_mood, cap_pair;

@@ -98,6 +98,9 @@ PG_FUNCTION_INFO_V1(kafka_flush_stream);
 /* snapshot chunks without rows run in one worker transaction, at most */
 #define SNAPSHOT_EMPTY_CHUNKS 100
 
+/* A batch of at least this many events is handed to librdkafka on a sender thread */
+#define EMITTER_OFFLOAD_MIN 1000
+
 /* Testing aid (superuser): pause between the Kafka commit and the outbox delete */
 static int	emitter_commit_delay_ms = 0;
 
@@ -984,8 +987,14 @@ publish_batch(StreamInfo *s, bool *full)
 
 		/* checks the topic before a Kafka transaction is open */
 		p = kafkaProducerBegin(h, s->topic, opts->timeout_ms, KAFKA_PRODUCE_TXN, batchcxt);
-		/* librdkafka takes the messages on a thread of its own while the next are encoded */
-		kafkaProducerOffload(p);
+		/*
+		 * A large batch: librdkafka takes its messages on a thread of its
+		 * own while the next are encoded.  Not for the few events of a
+		 * stream that keeps up with its table, where starting the thread
+		 * would cost more than it saves.
+		 */
+		if (nrows >= EMITTER_OFFLOAD_MIN)
+			kafkaProducerOffload(p);
 		hdrs[0].name = "kafka_fdw.stream";
 		hdrs[0].value = s->uuid;
 		hdrs[0].len = strlen(s->uuid);

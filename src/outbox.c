@@ -87,6 +87,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/xid8.h"
+#include "pgtime.h"
 
 PG_FUNCTION_INFO_V1(kafka_capture);
 
@@ -137,6 +138,15 @@ typedef struct RowJson
 	int			natts;
 	ColumnJson *cols;
 	bool		generic;		/* a column needs row_to_json's general code */
+
+	/*
+	 * timestamptz_json: the session time zone's UTC offset (gmtoff, seconds)
+	 * holds for Unix times lo <= t < hi in zone
+	 */
+	pg_tz	   *tz_zone;
+	pg_time_t	tz_lo;
+	pg_time_t	tz_hi;
+	long		tz_gmtoff;
 } RowJson;
 
 /*
@@ -569,6 +579,7 @@ row_json_init(RowJson *rj, TupleDesc tupdesc)
 	rj->natts = tupdesc->natts;
 	rj->cols = palloc0(sizeof(ColumnJson) * tupdesc->natts);
 	rj->generic = false;
+	rj->tz_zone = NULL;
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
@@ -655,6 +666,125 @@ row_json_init(RowJson *rj, TupleDesc tupdesc)
 	}
 }
 
+/* Two digits of v (0-99) at p */
+static inline char *
+put2(char *p, int v)
+{
+	p[0] = '0' + v / 10;
+	p[1] = '0' + v % 10;
+	return p + 2;
+}
+
+/*
+ * A timestamptz as JsonEncodeDateTime() writes it (timestamp2tm() in the
+ * session time zone, EncodeDateTime() in XSD style: 2024-01-02T03:04:05.5+01:00)
+ * into out (room for MAXDATELEN), without its time zone library lookup for
+ * every value: the offset is looked up once per period in which it holds
+ * (pg_next_dst_boundary, as timestamp2tm's pg_localtime finds it).  Only
+ * for years 1 to 9999 and offsets of whole minutes; returns the length
+ * written, or -1 for JsonEncodeDateTime() to write it.  sql/capture.sql
+ * compares the result with row_to_json() over centuries in several zones.
+ */
+static int
+timestamptz_json(RowJson *rj, TimestampTz ts, char *out)
+{
+	/* 0001-01-02 to 9999-12-30 UTC: no UTC offset (< 1 day) leaves years 1-9999 */
+	const TimestampTz lo = (TimestampTz) (1721426 + 1 - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+	const TimestampTz hi = (TimestampTz) (5373484 - 1 - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+	int64		fsec;
+	int64		secs;
+	int64		local;
+	int64		days;
+	int			sod;
+	int			year;
+	int			mon;
+	int			mday;
+	long		off;
+	char	   *p = out;
+
+	if (ts < lo || ts >= hi)
+		return -1;
+	/* whole seconds since the Unix epoch, rounded down, as timestamp2tm does */
+	fsec = ts % USECS_PER_SEC;
+	if (fsec < 0)
+		fsec += USECS_PER_SEC;
+	secs = (ts - fsec) / USECS_PER_SEC + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	if (rj->tz_zone != session_timezone || secs < rj->tz_lo || secs >= rj->tz_hi)
+	{
+		pg_time_t	t = (pg_time_t) secs;
+		long		before_gmtoff;
+		long		after_gmtoff;
+		int			before_isdst;
+		int			after_isdst;
+		pg_time_t	boundary;
+		int			r;
+
+		struct pg_tm *tm;
+
+		rj->tz_zone = NULL;
+		r = pg_next_dst_boundary(&t, &before_gmtoff, &before_isdst, &boundary,
+								 &after_gmtoff, &after_isdst, session_timezone);
+		if (r < 0 || before_gmtoff % SECS_PER_MINUTE != 0)
+			return -1;
+		/* the offset timestamp2tm's pg_localtime finds, or the general path */
+		tm = pg_localtime(&t, session_timezone);
+		if (tm == NULL || tm->tm_gmtoff != before_gmtoff)
+			return -1;
+		rj->tz_zone = session_timezone;
+		rj->tz_lo = t;
+		rj->tz_hi = r == 0 ? PG_INT64_MAX : boundary;
+		rj->tz_gmtoff = before_gmtoff;
+	}
+	off = rj->tz_gmtoff;
+	local = secs + off;
+	days = local / SECS_PER_DAY;
+	if (local % SECS_PER_DAY < 0)
+		days--;
+	sod = (int) (local - days * SECS_PER_DAY);
+	j2date((int) (days + UNIX_EPOCH_JDATE), &year, &mon, &mday);
+	if (year < 1 || year > 9999)
+		return -1;
+	p = put2(p, year / 100);
+	p = put2(p, year % 100);
+	*p++ = '-';
+	p = put2(p, mon);
+	*p++ = '-';
+	p = put2(p, mday);
+	*p++ = 'T';
+	p = put2(p, sod / SECS_PER_HOUR);
+	*p++ = ':';
+	p = put2(p, sod / SECS_PER_MINUTE % MINS_PER_HOUR);
+	*p++ = ':';
+	p = put2(p, sod % SECS_PER_MINUTE);
+	if (fsec != 0)
+	{
+		int			digits = 6;
+
+		/* as AppendSeconds: the fraction without its trailing zeros */
+		while (fsec % 10 == 0)
+		{
+			fsec /= 10;
+			digits--;
+		}
+		*p++ = '.';
+		for (int i = digits - 1; i >= 0; i--)
+		{
+			p[i] = '0' + fsec % 10;
+			fsec /= 10;
+		}
+		p += digits;
+	}
+	/* as EncodeTimezone in XSD style: +hh:mm */
+	*p++ = off >= 0 ? '+' : '-';
+	if (off < 0)
+		off = -off;
+	p = put2(p, (int) (off / SECS_PER_HOUR));
+	*p++ = ':';
+	p = put2(p, (int) (off / SECS_PER_MINUTE % MINS_PER_HOUR));
+	*p = '\0';
+	return (int) (p - out);
+}
+
 /*
  * Append the row in slot to buf as json, byte for byte as row_to_json()
  * writes it.  Memory it allocates is in the current memory context.
@@ -720,6 +850,14 @@ row_json(RowJson *rj, TupleTableSlot *slot, StringInfo buf)
 				enlargeStringInfo(buf, MAXDATELEN + 3);
 				str = buf->data + buf->len;
 				str[0] = '"';
+				if (col->kind == CJ_TIMESTAMPTZ &&
+					(len = timestamptz_json(rj, DatumGetTimestampTz(val), str + 1)) >= 0)
+				{
+					str[len + 1] = '"';
+					buf->len += len + 2;
+					buf->data[buf->len] = '\0';
+					break;
+				}
 				JsonEncodeDateTime(str + 1, val,
 								   col->kind == CJ_DATE ? DATEOID :
 								   col->kind == CJ_TIMESTAMP ? TIMESTAMPOID : TIMESTAMPTZOID,

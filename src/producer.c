@@ -303,10 +303,15 @@ wait_all(KafkaProducer *p)
 			 errhint("Check that Kafka is running; the wait is bounded by the option \"timeout_ms\".")));
 }
 
+static void sender_stop(KafkaProducer *p);
+
 /* Wait for everything, then raise the ERROR that says what failed */
 static void
 finish(KafkaProducer *p)
 {
+	/* a sender thread takes no more, and its count is final */
+	if (p->sender)
+		sender_stop(p);
 	wait_all(p);
 	kafkaProducerCheck(p);
 }
@@ -693,7 +698,7 @@ sender_publish(KafkaProducer *p)
 
 		sender_stop(p);
 		refused(p, err, (int64) (ticket & TICKET_SEQ_MASK), rkt);
-		finish(p);				/* waits for the rest, then raises */
+		finish(p);				/* waits for the others, then raises */
 	}
 }
 
@@ -727,10 +732,7 @@ sender_wait(KafkaProducer *p, uint64 upto, uint64 pos)
 		pthread_mutex_unlock(&s->mutex);
 		kafkaServeLogs(p->h->rk);
 		if (p->failed > 0)
-		{
-			sender_stop(p);
 			finish(p);
-		}
 		CHECK_FOR_INTERRUPTS();
 	}
 }
