@@ -342,3 +342,48 @@ kafkaAppendQuoted(StringInfo out, const char *p, size_t len)
 	}
 	appendStringInfoChar(out, '"');
 }
+
+/* Two digits of 0 <= n < 100 at o */
+static inline char *
+put_2digits(char *o, int n)
+{
+	o[0] = '0' + n / 10;
+	o[1] = '0' + n % 10;
+	return o + 2;
+}
+
+/*
+ * Write YYYY-MM-DDTHH:MM:SS, and .ffffff without its trailing zeros if fsec
+ * (microseconds) is not 0, at o (room for 26 bytes; year 0 to 9999) as
+ * PostgreSQL's ISO and XSD styles write it; returns the end.  The callers
+ * add the zone: the emitter's Debezium ZonedTimestamp (envelope.c), the
+ * capture's timestamptz (outbox.c).
+ */
+char *
+kafkaPutIsoDateTime(char *o, int year, int mon, int mday, int hour, int min, int sec, int fsec)
+{
+	o = put_2digits(o, year / 100);
+	o = put_2digits(o, year % 100);
+	*o++ = '-';
+	o = put_2digits(o, mon);
+	*o++ = '-';
+	o = put_2digits(o, mday);
+	*o++ = 'T';
+	o = put_2digits(o, hour);
+	*o++ = ':';
+	o = put_2digits(o, min);
+	*o++ = ':';
+	o = put_2digits(o, sec);
+	if (fsec != 0)
+	{
+		int			len = 6;
+
+		*o = '.';
+		for (int i = 6, f = fsec; i >= 1; i--, f /= 10)
+			o[i] = '0' + f % 10;
+		while (o[len] == '0')
+			len--;
+		o += len + 1;
+	}
+	return o;
+}

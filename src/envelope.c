@@ -1376,15 +1376,6 @@ parse_iso_timestamp(const char *s, int len, Timestamp *ts)
 	return 11 + n;
 }
 
-/* Two digits of 0 <= n < 100 at o */
-static inline char *
-put_2digits(char *o, int n)
-{
-	o[0] = '0' + n / 10;
-	o[1] = '0' + n % 10;
-	return o + 2;
-}
-
 /* Append a UTC time as Debezium's ZonedTimestamp: "YYYY-MM-DDTHH:MM:SS[.f]Z" */
 static void
 append_utc(StringInfo buf, struct pg_tm *tm, fsec_t fsec)
@@ -1394,33 +1385,16 @@ append_utc(StringInfo buf, struct pg_tm *tm, fsec_t fsec)
 
 	*o++ = '"';
 	if (tm->tm_year >= 10000)
-		o += pg_ultoa_n((uint32) tm->tm_year, o);
-	else
 	{
-		o = put_2digits(o, tm->tm_year / 100);
-		o = put_2digits(o, tm->tm_year % 100);
-	}
-	*o++ = '-';
-	o = put_2digits(o, tm->tm_mon);
-	*o++ = '-';
-	o = put_2digits(o, tm->tm_mday);
-	*o++ = 'T';
-	o = put_2digits(o, tm->tm_hour);
-	*o++ = ':';
-	o = put_2digits(o, tm->tm_min);
-	*o++ = ':';
-	o = put_2digits(o, tm->tm_sec);
-	if (fsec != 0)
-	{
-		int			len = 6;
+		/* the year's digits, then the rest as for a four-digit year */
+		int			n = pg_ultoa_n((uint32) tm->tm_year, o);
 
-		*o = '.';
-		for (int i = 6, f = fsec; i >= 1; i--, f /= 10)
-			o[i] = '0' + f % 10;
-		while (o[len] == '0')
-			len--;
-		o += len + 1;
+		o = kafkaPutIsoDateTime(o + n - 4, tm->tm_year % 10000, tm->tm_mon, tm->tm_mday,
+								tm->tm_hour, tm->tm_min, tm->tm_sec, fsec);
 	}
+	else
+		o = kafkaPutIsoDateTime(o, tm->tm_year, tm->tm_mon, tm->tm_mday,
+								tm->tm_hour, tm->tm_min, tm->tm_sec, fsec);
 	*o++ = 'Z';
 	*o++ = '"';
 	appendBinaryStringInfo(buf, out, o - out);

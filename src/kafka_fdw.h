@@ -547,6 +547,7 @@ extern char *kafkaTextForm(KafkaColumn *col, Datum d);
 extern void kafkaToUtf8(StringInfo buf, int from);
 extern void kafkaToMessageText(StringInfo buf, int from, int encoding);
 extern void kafkaAppendQuoted(StringInfo out, const char *p, size_t len);
+extern char *kafkaPutIsoDateTime(char *o, int year, int mon, int mday, int hour, int min, int sec, int fsec);
 
 /* in codec_avro.c */
 

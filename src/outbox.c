@@ -666,15 +666,6 @@ row_json_init(RowJson *rj, TupleDesc tupdesc)
 	}
 }
 
-/* Two digits of v (0-99) at p */
-static inline char *
-put2(char *p, int v)
-{
-	p[0] = '0' + v / 10;
-	p[1] = '0' + v % 10;
-	return p + 2;
-}
-
 /*
  * A timestamptz as JsonEncodeDateTime() writes it (timestamp2tm() in the
  * session time zone, EncodeDateTime() in XSD style: 2024-01-02T03:04:05.5+01:00)
@@ -744,44 +735,24 @@ timestamptz_json(RowJson *rj, TimestampTz ts, char *out)
 	j2date((int) (days + UNIX_EPOCH_JDATE), &year, &mon, &mday);
 	if (year < 1 || year > 9999)
 		return -1;
-	p = put2(p, year / 100);
-	p = put2(p, year % 100);
-	*p++ = '-';
-	p = put2(p, mon);
-	*p++ = '-';
-	p = put2(p, mday);
-	*p++ = 'T';
-	p = put2(p, sod / SECS_PER_HOUR);
-	*p++ = ':';
-	p = put2(p, sod / SECS_PER_MINUTE % MINS_PER_HOUR);
-	*p++ = ':';
-	p = put2(p, sod % SECS_PER_MINUTE);
-	if (fsec != 0)
-	{
-		int			digits = 6;
-
-		/* as AppendSeconds: the fraction without its trailing zeros */
-		while (fsec % 10 == 0)
-		{
-			fsec /= 10;
-			digits--;
-		}
-		*p++ = '.';
-		for (int i = digits - 1; i >= 0; i--)
-		{
-			p[i] = '0' + fsec % 10;
-			fsec /= 10;
-		}
-		p += digits;
-	}
+	p = kafkaPutIsoDateTime(p, year, mon, mday, sod / SECS_PER_HOUR, sod / SECS_PER_MINUTE % MINS_PER_HOUR,
+							sod % SECS_PER_MINUTE, (int) fsec);
 	/* as EncodeTimezone in XSD style: +hh:mm */
 	*p++ = off >= 0 ? '+' : '-';
 	if (off < 0)
 		off = -off;
-	p = put2(p, (int) (off / SECS_PER_HOUR));
-	*p++ = ':';
-	p = put2(p, (int) (off / SECS_PER_MINUTE % MINS_PER_HOUR));
-	*p = '\0';
+	{
+		int			hh = (int) (off / SECS_PER_HOUR);
+		int			mm = (int) (off / SECS_PER_MINUTE % MINS_PER_HOUR);
+
+		p[0] = '0' + hh / 10;
+		p[1] = '0' + hh % 10;
+		p[2] = ':';
+		p[3] = '0' + mm / 10;
+		p[4] = '0' + mm % 10;
+		p[5] = '\0';
+		p += 5;
+	}
 	return (int) (p - out);
 }
 
