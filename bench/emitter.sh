@@ -12,6 +12,8 @@
 #            stream's topic), with librdkafka's defaults, with acks=all + idempotence, and with
 #            those and lz4 (the stream's default compression); a kcat round follows each drain.
 #            Goal: emitter rate >= 0.5x kcat's.
+#   snapshot a stream started with snapshot => true on a table of SNAPSHOT_ROWS (1M) rows: time until
+#            every row is published as an 'r' event (no goal; Debezium's connector: 15k-22k rows/s).
 #   latency  pgbench at RATE (1000) single-row UPDATE transactions per second for LAT_SECONDS (30),
 #            each writing clock_timestamp() into the row, the stream running with default settings;
 #            latency = broker append time (the broker runs with log.message.timestamp.type=LogAppendTime,
@@ -21,8 +23,8 @@
 # stops them on exit (KEEP=1 leaves them running). Builds and installs with $PG_BIN/pg_config
 # unless SKIP_BUILD=1 (use a private PostgreSQL copy if others share the machine's).
 #
-# Environment: PARTS ("insert drain latency"), ROWS (100000), SMALL_TX (20000), REPEAT (5),
-#   DRAIN_ROWS (1000000), DRAIN_REPEAT (1), BATCH_SIZES ("10000 50000"), RATE (1000),
+# Environment: PARTS ("insert drain snapshot latency"), ROWS (100000), SMALL_TX (20000), REPEAT (5),
+#   DRAIN_ROWS (1000000), DRAIN_REPEAT (1), SNAPSHOT_ROWS (1000000), BATCH_SIZES ("100000", the default), RATE (1000),
 #   LAT_SECONDS (30), BENCH_KAFKA_PORT (29392), BENCH_PGPORT (55932), PG_BIN, KAFKA_VERSION.
 set -euo pipefail
 
@@ -32,13 +34,14 @@ REPO=$(dirname "$here")
 source "$here/lib.sh"
 cd "$REPO"
 
-PARTS=${PARTS:-"insert drain latency"}
+PARTS=${PARTS:-"insert drain snapshot latency"}
 ROWS=${ROWS:-100000}
 SMALL_TX=${SMALL_TX:-20000}
 REPEAT=${REPEAT:-5}
 DRAIN_ROWS=${DRAIN_ROWS:-1000000}
 DRAIN_REPEAT=${DRAIN_REPEAT:-1}
-BATCH_SIZES=${BATCH_SIZES:-"10000 50000"}
+SNAPSHOT_ROWS=${SNAPSHOT_ROWS:-1000000}
+BATCH_SIZES=${BATCH_SIZES:-"100000"}
 RATE=${RATE:-1000}
 LAT_SECONDS=${LAT_SECONDS:-30}
 export KAFKA_PORT=${BENCH_KAFKA_PORT:-29392}
@@ -279,6 +282,27 @@ if [[ " $PARTS " == *" drain "* ]]; then
     summary+=("drain of $DRAIN_ROWS changes, batch size $bs: $(rate "$DRAIN_ROWS" "$d") changes/s = $(ratio "$mk" "$d")x kcat's rate (goal >= 0.5x)")
   done
   rm -f "$work/drain.tsv"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Part 2b: the initial snapshot of a table of SNAPSHOT_ROWS rows
+# ---------------------------------------------------------------------------------------------
+if [[ " $PARTS " == *" snapshot "* ]]; then
+  echo; echo "== snapshot: a stream started with snapshot => true on a table of $SNAPSHOT_ROWS rows"
+  make_table b_snap
+  q "$(insert_sql b_snap "$SNAPSHOT_ROWS")" >/dev/null
+  q "VACUUM ANALYZE b_snap" >/dev/null
+  q "CHECKPOINT" >/dev/null
+  create_topic ebench_snapshot
+  t0=$(now_ms)
+  q "SELECT kafka.stream_changes('b_snap', 'kafka', 'ebench_snapshot', snapshot => true)" >/dev/null
+  wait_sent b_snap "$SNAPSHOT_ROWS"
+  ms=$(( $(now_ms) - t0 ))
+  got=$(kcat -b "$BROKERS" -C -q -e -t ebench_snapshot -X isolation.level=read_committed -f '%s\n' | grep -c '"op":"r"')
+  if [ "$got" != "$SNAPSHOT_ROWS" ]; then echo "bench: topic ebench_snapshot has $got snapshot events, expected $SNAPSHOT_ROWS" >&2; exit 1; fi
+  echo "  $SNAPSHOT_ROWS rows read, written to the outbox and published in $ms ms: $(rate "$SNAPSHOT_ROWS" "$ms") rows/s"
+  summary+=("initial snapshot of $SNAPSHOT_ROWS rows: $(rate "$SNAPSHOT_ROWS" "$ms") rows/s (Debezium's connector on this kind of machine: 15k-22k rows/s)")
+  psql -c "SELECT kafka.stop_stream('b_snap')" >/dev/null 2>&1 || true
 fi
 
 # ---------------------------------------------------------------------------------------------
