@@ -413,21 +413,40 @@ retirable(CachedHandle *ch)
 }
 
 /*
- * Start a helper thread that runs librdkafka only, never PostgreSQL: it
- * inherits a mask blocking every signal, so that the backend's handlers run
- * on the backend thread alone.  Returns pthread_create's result.
+ * Block every signal on the backend thread until kafkaRestoreSignals(old):
+ * a thread started meanwhile (ours, or one a library starts, such as
+ * curl's threaded resolver) inherits that mask, so that the backend's
+ * handlers run on the backend thread alone; signals that arrive meanwhile
+ * are delivered when the mask is restored.
+ */
+void
+kafkaBlockSignals(sigset_t *old)
+{
+	sigset_t	all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+void
+kafkaRestoreSignals(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/*
+ * Start a helper thread that runs librdkafka only, never PostgreSQL, with
+ * every signal blocked.  Returns pthread_create's result.
  */
 int
 kafkaStartThread(pthread_t *thread, void *(*fn) (void *), void *arg)
 {
-	sigset_t	all,
-				old;
+	sigset_t	old;
 	int			rc;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	kafkaBlockSignals(&old);
 	rc = pthread_create(thread, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	kafkaRestoreSignals(&old);
 	return rc;
 }
 

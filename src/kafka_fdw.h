@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <librdkafka/rdkafka.h>
 
 #include "fmgr.h"
@@ -344,6 +345,8 @@ extern KafkaHandle *kafkaGetWriter(KafkaOptions *opts, const char *txn_id, Kafka
 extern void kafkaHandleFailed(KafkaHandle *h);
 extern void kafkaSetTxnIdBase(const char *base);
 extern void kafkaServeLogs(rd_kafka_t *rk);
+extern void kafkaBlockSignals(sigset_t *old);
+extern void kafkaRestoreSignals(const sigset_t *old);
 extern int	kafkaStartThread(pthread_t *thread, void *(*fn) (void *), void *arg);
 extern int64 kafkaNowMs(void);
 extern void kafkaDrainQueue(KafkaHandle *h);

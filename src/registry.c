@@ -161,21 +161,18 @@ reg_get_multi(void)
 
 /*
  * curl_multi_socket_action with every signal blocked, so that a thread curl
- * starts meanwhile (its threaded resolver) inherits a mask that keeps the
- * backend's signals on the backend's thread; signals that arrive meanwhile
- * are delivered when the mask is restored.
+ * starts meanwhile (its threaded resolver) inherits that mask
+ * (kafkaBlockSignals)
  */
 static CURLMcode
 reg_socket_action(curl_socket_t s, int mask, int *running)
 {
-	sigset_t	all;
 	sigset_t	old;
 	CURLMcode	rc;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	kafkaBlockSignals(&old);
 	rc = curl_multi_socket_action(reg_multi, s, mask, running);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	kafkaRestoreSignals(&old);
 	return rc;
 }
 
