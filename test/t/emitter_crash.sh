@@ -84,15 +84,20 @@ report 13000 emit_crash "$first"
 # crash (the postmaster would end every other session, the bystander's too), and the next flush
 # sends every event once.
 psql -c "INSERT INTO emit_crash SELECT g, repeat('z', 300) FROM generate_series(13001, 313000) g"
+psql -c "CREATE FOREIGN TABLE emit_crash_ft (v text) SERVER kafka_emit_crash OPTIONS (topic 'emit_crash', format 'text')" >/dev/null
+# the sum of the partitions' high watermarks: every message appended, in open transactions too
+high() { psql -At -c "SELECT sum(offset_high) FROM kafka_get_watermarks('emit_crash_ft')"; }
+high0=$(high)
 signals_before=$(grep -c "terminated by signal" "$PG_LOG" || true)
 ( psql -c "SELECT pg_sleep(120) AS bystander" >/dev/null 2>&1 || true ) &
 sleeper=$!
 ( psql -c "SELECT kafka.flush_stream('emit_crash', 120000)" >/dev/null 2>&1 || true ) &
 bg=$!
-for _ in $(seq 1 100); do [ -n "$(flush_pid)" ] && break; sleep 0.05; done
-sleep 0.3
+# terminated as soon as the flush is handing messages to Kafka (the topic grows), long before it
+# is done with its 300,000
+for _ in $(seq 1 1200); do [ "$(high)" -gt $((high0 + 1000)) ] && break; sleep 0.05; done
 pid=$(flush_pid)
-[ -n "$pid" ] || { echo "FAIL: no flushing backend"; exit 1; }
+[ -n "$pid" ] || { echo "FAIL: no flushing backend (the flush was over already?)"; exit 1; }
 bystander=$(psql -At -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%'")
 [ -n "$bystander" ] || { echo "FAIL: no bystander session"; exit 1; }
 psql -At -c "SELECT pg_terminate_backend($pid)" >/dev/null
