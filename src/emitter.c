@@ -843,7 +843,7 @@ publish_batch(StreamInfo *s, bool *full)
 	MemoryContext batchcxt;
 	volatile bool begun = false;
 	KafkaProducer *volatile p = NULL;
-	int64		batch_size = kafka_emitter_batch_size > 0 ? kafka_emitter_batch_size : 100000;
+	int64		batch_size = kafka_emitter_batch_size;	/* at least 1 */
 	char	   *events;
 	char	   *dbname = get_database_name(MyDatabaseId);
 	bool		snapshot_batch = false;

@@ -425,6 +425,43 @@ add_pending(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 		flush_pending(p);
 }
 
+/*
+ * Hand one message (copied) to librdkafka with rd_kafka_producev: its
+ * headers, if any, become a list that librdkafka takes with the message,
+ * or that is destroyed here if it refuses the message.  Calls librdkafka
+ * only, never PostgreSQL: the backend's kafkaProducerSend and the sender
+ * thread both use it.
+ */
+static rd_kafka_resp_err_t
+producev_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32 partition,
+			 const char *key, size_t klen, const char *value, size_t vlen,
+			 const KafkaHeader *hdrs, int nhdrs, int64 ts_ms, void *ticket)
+{
+	rd_kafka_headers_t *rh = NULL;
+	rd_kafka_resp_err_t err;
+
+	if (nhdrs > 0)
+	{
+		rh = rd_kafka_headers_new(nhdrs);
+		for (int i = 0; i < nhdrs; i++)
+			rd_kafka_header_add(rh, hdrs[i].name, -1, hdrs[i].value, hdrs[i].value ? hdrs[i].len : 0);
+	}
+	/* NULL headers: none */
+	err = rd_kafka_producev(rk,
+							RD_KAFKA_V_RKT(rkt),
+							RD_KAFKA_V_PARTITION(partition),
+							RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+							RD_KAFKA_V_VALUE((void *) value, vlen),
+							RD_KAFKA_V_KEY(key, klen),
+							RD_KAFKA_V_TIMESTAMP(ts_ms),
+							RD_KAFKA_V_HEADERS(rh),
+							RD_KAFKA_V_OPAQUE(ticket),
+							RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && rh)
+		rd_kafka_headers_destroy(rh);	/* not taken by librdkafka */
+	return err;
+}
+
 /* ---------------------------------------------------------------------
  * The sender thread (kafkaProducerOffload)
  *
@@ -460,23 +497,23 @@ add_pending(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 /* a larger message is sent by the backend itself, after the thread took the earlier ones */
 #define SENDER_MAX_MESSAGE (SENDER_RING_BYTES / 8)
 
-/* One message in the ring: its bytes are key, value, then each header's name and value */
+/*
+ * One message in the ring: its key, value and header names (with their
+ * NUL) and values are copies in the ring, which the pointers point to
+ */
 typedef struct SenderSlot
 {
-	uint64		pos;			/* ring position of its bytes */
-	uint64		end;			/* the position after them */
+	uint64		end;			/* the ring position after its bytes */
 	rd_kafka_topic_t *rkt;
 	int32		partition;
-	int			nhdrs;
-	bool		has_key;
-	bool		has_value;
+	const char *key;
 	size_t		klen;
+	const char *value;
 	size_t		vlen;
+	KafkaHeader hdrs[SENDER_MAX_HEADERS];
+	int			nhdrs;
 	int64		ts_ms;
 	void	   *ticket;
-	size_t		name_len[SENDER_MAX_HEADERS];
-	size_t		hvalue_len[SENDER_MAX_HEADERS];
-	bool		hvalue_null[SENDER_MAX_HEADERS];
 } SenderSlot;
 
 struct Sender
@@ -518,41 +555,14 @@ static SenderSlot *spare_slots = NULL;
 static rd_kafka_resp_err_t
 sender_produce(Sender *s, const SenderSlot *m)
 {
-	const char *b = s->ring + m->pos % SENDER_RING_BYTES;
-
 	for (;;)
 	{
-		rd_kafka_headers_t *rh = NULL;
-		rd_kafka_resp_err_t err;
-		const char *h = b + m->klen + m->vlen;
+		rd_kafka_resp_err_t err = producev_one(s->rk, m->rkt, m->partition, m->key, m->klen,
+											   m->value, m->vlen, m->hdrs, m->nhdrs,
+											   m->ts_ms, m->ticket);
 		bool		stop;
 		struct timespec pause = {0, 1000 * 1000};
 
-		if (m->nhdrs > 0)
-		{
-			rh = rd_kafka_headers_new(m->nhdrs);
-			for (int i = 0; i < m->nhdrs; i++)
-			{
-				rd_kafka_header_add(rh, h, (ssize_t) m->name_len[i],
-									m->hvalue_null[i] ? NULL : h + m->name_len[i],
-									(ssize_t) m->hvalue_len[i]);
-				h += m->name_len[i] + m->hvalue_len[i];
-			}
-		}
-		err = rd_kafka_producev(s->rk,
-								RD_KAFKA_V_RKT(m->rkt),
-								RD_KAFKA_V_PARTITION(m->partition),
-								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-								RD_KAFKA_V_VALUE(m->has_value ? (void *) (b + m->klen) : NULL, m->vlen),
-								RD_KAFKA_V_KEY(m->has_key ? b : NULL, m->klen),
-								RD_KAFKA_V_TIMESTAMP(m->ts_ms),
-								RD_KAFKA_V_HEADERS(rh),
-								RD_KAFKA_V_OPAQUE(m->ticket),
-								RD_KAFKA_V_END);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-			return err;
-		if (rh)
-			rd_kafka_headers_destroy(rh);	/* not taken by librdkafka */
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			return err;
 		/* the backend serves delivery reports meanwhile (sender_wait) */
@@ -595,7 +605,6 @@ sender_main(void *arg)
 				/* refused (or stopped while the queue was full): take no more */
 				pthread_mutex_lock(&s->mutex);
 				s->tail = next;
-				s->done_pos = m->pos;
 				if (!s->stop)
 				{
 					s->failed = true;
@@ -636,6 +645,26 @@ sender_count(KafkaProducer *p)
 	p->sender_taken += n;
 }
 
+/* Free a sender whose thread has ended (or never ran); its ring is kept as the spare */
+static void
+sender_release(Sender *s)
+{
+	pthread_cond_destroy(&s->taken);
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->mutex);
+	if (spare_ring == NULL && s->ring && s->slots)
+	{
+		spare_ring = s->ring;
+		spare_slots = s->slots;
+	}
+	else
+	{
+		free(s->ring);
+		free(s->slots);
+	}
+	free(s);
+}
+
 /*
  * Stop and join the thread, count what it took and release the sender.
  * Never raises: also runs in producer_cleanup after an ERROR.
@@ -652,20 +681,7 @@ sender_stop(KafkaProducer *p)
 	pthread_join(s->thread, NULL);
 	s->tail_seen = s->tail;
 	sender_count(p);
-	pthread_cond_destroy(&s->taken);
-	pthread_cond_destroy(&s->work);
-	pthread_mutex_destroy(&s->mutex);
-	if (spare_ring == NULL)
-	{
-		spare_ring = s->ring;
-		spare_slots = s->slots;
-	}
-	else
-	{
-		free(s->ring);
-		free(s->slots);
-	}
-	free(s);
+	sender_release(s);
 	p->sender = NULL;
 }
 
@@ -737,23 +753,38 @@ sender_wait(KafkaProducer *p, uint64 upto, uint64 pos)
 	}
 }
 
-/* Bytes a message takes in the ring */
+/* Bytes a message takes in the ring; the header names' lengths in name_len */
 static size_t
 sender_size(const char *key, size_t klen, const char *value, size_t vlen,
-			const KafkaHeader *hdrs, int nhdrs)
+			const KafkaHeader *hdrs, int nhdrs, size_t *name_len)
 {
 	size_t		n = (key ? klen : 0) + (value ? vlen : 0);
 
 	for (int i = 0; i < nhdrs; i++)
-		n += strlen(hdrs[i].name) + (hdrs[i].value ? hdrs[i].len : 0);
+	{
+		name_len[i] = strlen(hdrs[i].name);
+		n += name_len[i] + 1 + (hdrs[i].value ? hdrs[i].len : 0);
+	}
 	return n;
+}
+
+/* Copy bytes into the ring at *b; returns where they are */
+static inline char *
+ring_copy(char **b, const void *data, size_t len)
+{
+	char	   *at = *b;
+
+	memcpy(at, data, len);
+	*b += len;
+	return at;
 }
 
 /* Copy a message into the ring for the thread (see kafkaProducerSend) */
 static void
 sender_put(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 		   const char *key, size_t klen, const char *value, size_t vlen,
-		   const KafkaHeader *hdrs, int nhdrs, int64 ts_ms, void *ticket, size_t need)
+		   const KafkaHeader *hdrs, int nhdrs, const size_t *name_len,
+		   int64 ts_ms, void *ticket, size_t need)
 {
 	Sender	   *s = p->sender;
 	uint64		start = s->wpos;
@@ -768,31 +799,22 @@ sender_put(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 					start + need > SENDER_RING_BYTES ? start + need - SENDER_RING_BYTES : 0);
 
 	m = &s->slots[s->staged % SENDER_SLOTS];
-	m->pos = start;
 	m->end = start + need;
 	m->rkt = rkt;
 	m->partition = partition;
-	m->nhdrs = nhdrs;
-	m->has_key = key != NULL;
-	m->has_value = value != NULL;
-	m->klen = key ? klen : 0;
-	m->vlen = value ? vlen : 0;
 	m->ts_ms = ts_ms;
 	m->ticket = ticket;
 	b = s->ring + start % SENDER_RING_BYTES;
-	memcpy(b, key, m->klen);
-	b += m->klen;
-	memcpy(b, value, m->vlen);
-	b += m->vlen;
+	m->klen = key ? klen : 0;
+	m->key = key ? ring_copy(&b, key, klen) : NULL;
+	m->vlen = value ? vlen : 0;
+	m->value = value ? ring_copy(&b, value, vlen) : NULL;
+	m->nhdrs = nhdrs;
 	for (int i = 0; i < nhdrs; i++)
 	{
-		m->name_len[i] = strlen(hdrs[i].name);
-		memcpy(b, hdrs[i].name, m->name_len[i]);
-		b += m->name_len[i];
-		m->hvalue_null[i] = hdrs[i].value == NULL;
-		m->hvalue_len[i] = hdrs[i].value ? hdrs[i].len : 0;
-		memcpy(b, hdrs[i].value, m->hvalue_len[i]);
-		b += m->hvalue_len[i];
+		m->hdrs[i].name = ring_copy(&b, hdrs[i].name, name_len[i] + 1);
+		m->hdrs[i].len = hdrs[i].value ? hdrs[i].len : 0;
+		m->hdrs[i].value = hdrs[i].value ? ring_copy(&b, hdrs[i].value, hdrs[i].len) : NULL;
 	}
 	s->staged++;
 	s->wpos = m->end;
@@ -832,25 +854,13 @@ kafkaProducerOffload(KafkaProducer *p)
 		s->slots = malloc(sizeof(SenderSlot) * SENDER_SLOTS);
 	}
 	s->rk = p->h->rk;
-	if (s->ring == NULL || s->slots == NULL ||
-		pthread_mutex_init(&s->mutex, NULL) != 0)
-	{
-		free(s->ring);
-		free(s->slots);
-		free(s);
-		return;
-	}
+	pthread_mutex_init(&s->mutex, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->taken, NULL);
-	if (kafkaStartThread(&s->thread, sender_main, s) != 0)
+	if (s->ring == NULL || s->slots == NULL || kafkaStartThread(&s->thread, sender_main, s) != 0)
 	{
 		elog(DEBUG1, "kafka_fdw: could not start a sender thread: messages are sent by the backend");
-		pthread_cond_destroy(&s->taken);
-		pthread_cond_destroy(&s->work);
-		pthread_mutex_destroy(&s->mutex);
-		free(s->ring);
-		free(s->slots);
-		free(s);
+		sender_release(s);
 		return;
 	}
 	p->sender = s;
@@ -886,12 +896,18 @@ kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 	}
 	if (p->sender)
 	{
-		size_t		need = sender_size(key, klen, value, vlen, hdrs, nhdrs);
+		size_t		name_len[SENDER_MAX_HEADERS];
 
-		if (!wait && nhdrs <= SENDER_MAX_HEADERS && need <= SENDER_MAX_MESSAGE)
+		if (!wait && nhdrs <= SENDER_MAX_HEADERS)
 		{
-			sender_put(p, rkt, partition, key, klen, value, vlen, hdrs, nhdrs, ts_ms, ticket, need);
-			return (int64) seq;
+			size_t		need = sender_size(key, klen, value, vlen, hdrs, nhdrs, name_len);
+
+			if (need <= SENDER_MAX_MESSAGE)
+			{
+				sender_put(p, rkt, partition, key, klen, value, vlen, hdrs, nhdrs, name_len,
+						   ts_ms, ticket, need);
+				return (int64) seq;
+			}
 		}
 		/* sent here, after the thread's: the order of messages is kept */
 		sender_wait(p, p->sender->staged, p->sender->wpos);
@@ -907,31 +923,11 @@ kafkaProducerSend(KafkaProducer *p, rd_kafka_topic_t *rkt, int32 partition,
 
 	for (;;)
 	{
-		rd_kafka_headers_t *rh = NULL;
-		rd_kafka_resp_err_t err;
+		rd_kafka_resp_err_t err = producev_one(p->h->rk, rkt, partition, key, klen, value, vlen,
+											   hdrs, nhdrs, ts_ms, ticket);
 
-		/* from here to producev nothing can ERROR: rh would leak */
-		if (nhdrs > 0)
-		{
-			rh = rd_kafka_headers_new(nhdrs);
-			for (int i = 0; i < nhdrs; i++)
-				rd_kafka_header_add(rh, hdrs[i].name, -1, hdrs[i].value, hdrs[i].value ? hdrs[i].len : 0);
-		}
-		/* NULL headers: none */
-		err = rd_kafka_producev(p->h->rk,
-								RD_KAFKA_V_RKT(rkt),
-								RD_KAFKA_V_PARTITION(partition),
-								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-								RD_KAFKA_V_VALUE((void *) value, vlen),
-								RD_KAFKA_V_KEY(key, klen),
-								RD_KAFKA_V_TIMESTAMP(ts_ms),
-								RD_KAFKA_V_HEADERS(rh),
-								RD_KAFKA_V_OPAQUE(ticket),
-								RD_KAFKA_V_END);
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
 			break;
-		if (rh)
-			rd_kafka_headers_destroy(rh);	/* not taken by librdkafka */
 		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 		{
 			wait_for_room(p);
